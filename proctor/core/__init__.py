@@ -1,0 +1,1 @@
+"""proctor's core: contracts and engine. Nothing here imports from outside ``core``."""

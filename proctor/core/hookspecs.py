@@ -1,0 +1,77 @@
+"""The whole plugin contract of proctor.
+
+Every built-in feature registers through these hooks exactly as a third-party plugin
+does (see ``proctor/plugins/``). A plugin is a module or object with functions decorated
+by :data:`hookimpl`, published under the ``proctor`` entry-point group::
+
+    [project.entry-points.proctor]
+    my_plugin = "my_package.proctor_plugin"
+
+Rules for implementations:
+
+* Accept only the arguments you use, by these exact names, and give them no defaults
+  (pluggy 1.7 changed how defaulted hookimpl arguments are passed).
+* Import heavy libraries inside the hook body, never at module level: ``proctor --help``
+  and the pre-commit hooks load every plugin module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "proctor"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def proctor_register_actions(register: Any) -> None:
+    """Register action types: call ``register(ActionTypeSubclass)`` once per class.
+
+    An action is the only way to change the store. ``api_name`` must be unique; a second
+    registration of the same name is reported as a plugin error.
+    """
+
+
+@hookspec
+def proctor_register_validators(register: Any) -> None:
+    """Register code validators: ``register(validator_instance)``.
+
+    A validator is a :class:`proctor.core.validation.Validator` (``name``, ``rules``,
+    ``applies_to(path)``, ``check(source, context)``). Validators run in ``proctor check``,
+    in the pre-commit hooks, and on every ``main.py`` an action writes.
+    """
+
+
+@hookspec
+def proctor_register_side_effects(register: Any) -> None:
+    """Register side effects: ``register(side_effect)`` with ``name`` and
+    ``run(result, context)``. They run after an action's commit is published; a failing
+    side effect is reported on the result and never undoes the commit.
+    """
+
+
+@hookspec
+def proctor_register_llm_backends(register: Any) -> None:
+    """Register LLM backends: ``register(backend)`` with ``name`` and ``complete`` /
+    ``acomplete``. Code generation picks a backend by name from configuration.
+    """
+
+
+@hookspec
+def proctor_register_commands(cli: Any) -> None:
+    """Add click commands or groups to the ``proctor`` CLI: ``cli.add_command(cmd)``."""
+
+
+@hookspec
+def proctor_policy(action: Any, params: Any, context: Any) -> Any:
+    """Return a governance decision for an action about to run, or None to abstain.
+
+    ``action`` is the ActionType class, ``params`` its validated params model and
+    ``context`` the ActionContext (actor, correlation id, config). Return one of
+    ``"ALLOW_IMMEDIATE"``, ``"REQUIRE_PROPOSAL"``, ``"DENY"`` (or a
+    :class:`proctor.core.governance.Decision`); the most restrictive answer wins.
+    """

@@ -1,0 +1,1 @@
+"""pre-commit entry points: one module per hook, each with ``main(argv=None) -> int``."""

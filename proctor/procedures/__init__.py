@@ -1,0 +1,1 @@
+"""The procedure domain: specs, signatures, versions, releases and rollback."""
