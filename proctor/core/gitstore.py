@@ -1,0 +1,717 @@
+"""The git store: reads at any revision, one commit per write, published by compare-and-swap.
+
+Why not GitPython for writes: it has no compare-and-swap on refs, its ``index.commit``
+loses updates under concurrency, and it spawns one process per object written. Here:
+
+* objects are written as loose objects in-process (zlib + sha1, atomically renamed into
+  place), never through the user's index or work tree;
+* reads go through one long-lived ``git cat-file --batch`` process and an in-memory cache
+  of (immutable) tree objects, so a store with 10,000 procedures is not re-parsed on every
+  write;
+* a ref moves only by ``git update-ref --stdin`` with the expected old value, so a commit
+  and its release tag move together or not at all;
+* when the store branch is checked out, writers in this repository serialise on a lock
+  file around "check the touched paths are clean → publish → bring them up to date", so
+  the user's ``git status`` stays clean and their uncommitted work is never overwritten.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from proctor.core.errors import (
+    ConcurrencyError,
+    DirtyWorkTreeError,
+    NotARepositoryError,
+    NotFoundError,
+    StoreError,
+    UsageError,
+)
+
+ZERO_SHA = "0" * 40
+MODE_FILE = "100644"
+MODE_EXEC = "100755"
+MODE_TREE = "40000"
+
+# A tree entry: (mode, sha, is_tree). Trees map a name to an entry.
+Entry = tuple[str, str]
+Tree = dict[str, Entry]
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    """An annotated tag to create (never move) together with the commit."""
+
+    name: str  # e.g. "procedures/greet/v1.0.0" (without refs/tags/)
+    message: str
+    target: str | None = None  # a commit sha; None means "the commit this write makes"
+
+
+@dataclass
+class Change:
+    """What one write does: file edits (bytes to write, None to delete) and tags.
+
+    ``message`` is the commit subject and body; trailers are added by the store.
+    A change with no edits makes no commit (a release only creates its tag).
+    """
+
+    edits: dict[str, bytes | None] = field(default_factory=dict)
+    message: str = ""
+    tags: list[TagSpec] = field(default_factory=list)
+    executable: set[str] = field(default_factory=set)
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(self.edits)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    commit: str | None  # the new commit, or None when the change had no edits
+    parent: str | None
+    tags: list[str]
+    attempts: int
+
+
+class _CasLost(Exception):
+    """The ref moved between read and publish; the write may be rebuilt on the new tip."""
+
+
+def _run_git(args: list[str], cwd: str, *, input: bytes | None = None,
+             env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
+    )
+
+
+def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:
+    """Find the repository around ``path``: (work tree or None if bare, git dir, common dir)."""
+    p = Path(path)
+    if not p.exists():
+        raise NotARepositoryError(f"{path}: no such directory")
+    if p.is_file():
+        p = p.parent
+    proc = _run_git(
+        ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir"], str(p)
+    )
+    if proc.returncode != 0:
+        raise NotARepositoryError(f"{path}: not a git repository")
+    bare, git_dir, common = proc.stdout.decode().splitlines()[:3]
+    common_path = Path(common)
+    if not common_path.is_absolute():
+        common_path = (p / common_path).resolve()
+    work_tree: str | None = None
+    if bare != "true":
+        top = _run_git(["rev-parse", "--show-toplevel"], str(p))
+        if top.returncode == 0:
+            work_tree = top.stdout.decode().strip()
+    return work_tree, git_dir, str(common_path)
+
+
+def format_ident(name: str, email: str, when: float | None = None) -> str:
+    """A git identity line value: ``Name <email> 1700000000 +0100``."""
+    ts = int(when if when is not None else time.time())
+    offset = time.localtime(ts).tm_gmtoff // 60
+    sign = "+" if offset >= 0 else "-"
+    offset = abs(offset)
+    return f"{name} <{email}> {ts} {sign}{offset // 60:02d}{offset % 60:02d}"
+
+
+def tree_sort_key(item: tuple[str, Entry]) -> bytes:
+    """git orders tree entries by name, with a sub-tree compared as ``name/``."""
+    name, (mode, _sha) = item
+    key = name.encode()
+    return key + b"/" if mode == MODE_TREE else key
+
+
+def serialize_tree(tree: Tree) -> bytes:
+    parts = []
+    for name, (mode, sha) in sorted(tree.items(), key=tree_sort_key):
+        parts.append(mode.encode() + b" " + name.encode() + b"\0" + bytes.fromhex(sha))
+    return b"".join(parts)
+
+
+def parse_tree(data: bytes) -> Tree:
+    tree: Tree = {}
+    i = 0
+    n = len(data)
+    while i < n:
+        space = data.index(b" ", i)
+        nul = data.index(b"\0", space)
+        mode = data[i:space].decode()
+        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
+        sha = data[nul + 1:nul + 21].hex()
+        tree[name] = (MODE_TREE if mode == "40000" else mode, sha)
+        i = nul + 21
+    return tree
+
+
+class CatFile:
+    """One long-lived ``git cat-file --batch`` process: every read without a new spawn."""
+
+    def __init__(self, cwd: str) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=cwd, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        self._lock = threading.Lock()
+
+    def read(self, spec: str) -> tuple[str, str, bytes] | None:
+        """(sha, type, content) of an object named by ``spec`` (sha or ``rev:path``)."""
+        return self.read_many([spec])[0]
+
+    def read_many(self, specs: list[str]) -> list[tuple[str, str, bytes] | None]:
+        """Pipeline many requests: one write, then read the answers in order."""
+        if not specs:
+            return []
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        out: list[tuple[str, str, bytes] | None] = []
+        with self._lock:
+            payload = "".join(s + "\n" for s in specs).encode()
+            writer = threading.Thread(target=self._write, args=(payload,), daemon=True)
+            if len(payload) > 32768:
+                writer.start()  # avoid a pipe deadlock on large batches
+            else:
+                self._write(payload)
+            stdout = self._proc.stdout
+            for _ in specs:
+                header = stdout.readline()
+                if not header:
+                    raise StoreError("git cat-file stopped unexpectedly")
+                parts = header.split()
+                if len(parts) == 2 and parts[1] in (b"missing", b"ambiguous"):
+                    out.append(None)
+                    continue
+                if len(parts) != 3:
+                    out.append(None)
+                    continue
+                size = int(parts[2])
+                body = stdout.read(size)
+                stdout.read(1)
+                out.append((parts[0].decode(), parts[1].decode(), body))
+            if writer.is_alive() or writer.ident is not None:
+                writer.join()
+        return out
+
+    def _write(self, payload: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(payload)
+        self._proc.stdin.flush()
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+class GitStore:
+    """A repository opened as a store. Close it (or use ``with``) to end its git process."""
+
+    TREE_CACHE_SIZE = 4096
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.work_tree, self.git_dir, self.common_dir = discover(path)
+        self.cwd = self.work_tree or self.git_dir
+        self.objects_dir = Path(self.common_dir) / "objects"
+        fmt = _run_git(["config", "--get", "extensions.objectformat"], self.cwd)
+        if fmt.returncode == 0 and fmt.stdout.strip() not in (b"", b"sha1"):
+            raise UsageError(f"{self.cwd}: object format {fmt.stdout.decode().strip()} is not supported")
+        self._cat: CatFile | None = None
+        self._trees: OrderedDict[str, Tree] = OrderedDict()
+        self._checked_out: dict[str, str | None] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._cat is not None:
+            self._cat.close()
+            self._cat = None
+
+    def __enter__(self) -> GitStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def cat(self) -> CatFile:
+        if self._cat is None:
+            self._cat = CatFile(self.cwd)
+        return self._cat
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        proc = _run_git(list(args), self.cwd, input=input, env=env)
+        if check and proc.returncode != 0:
+            raise StoreError(f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+        return proc
+
+    # -- refs ----------------------------------------------------------------------------
+
+    def head_ref(self) -> str | None:
+        """The branch HEAD points to (``refs/heads/x``), or None when HEAD is detached."""
+        proc = self.git("symbolic-ref", "-q", "HEAD", check=False)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode().strip()
+
+    def read_ref(self, ref: str) -> str | None:
+        """The sha a ref points at now, read from the ref files (no process spawned).
+
+        Loose refs are written by rename, so a read sees a whole value; packed refs are
+        consulted when there is no loose file.
+        """
+        loose = Path(self.common_dir) / ref
+        try:
+            value = loose.read_text().strip()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            value = ""
+        if value.startswith("ref: "):
+            return self.read_ref(value[5:])
+        if len(value) == 40:
+            return value
+        packed = Path(self.common_dir) / "packed-refs"
+        try:
+            with packed.open() as fh:
+                for line in fh:
+                    if line.endswith(" " + ref + "\n"):
+                        return line[:40]
+        except FileNotFoundError:
+            pass
+        return None
+
+    def ref_exists(self, ref: str) -> bool:
+        return self.read_ref(ref) is not None
+
+    def resolve(self, rev: str) -> str:
+        """Resolve any revision expression to a commit sha, or raise NotFoundError."""
+        if "\0" in rev or rev.startswith("-"):
+            raise UsageError(f"invalid revision {rev!r}")
+        proc = self.git("rev-parse", "--verify", "-q", "--end-of-options", rev + "^{commit}",
+                        check=False)
+        if proc.returncode != 0:
+            raise NotFoundError(f"unknown revision {rev!r}")
+        return proc.stdout.decode().strip()
+
+    def list_refs(self, prefix: str) -> dict[str, str]:
+        """Refs under ``prefix`` mapped to the object they point at."""
+        proc = self.git("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+        refs = {}
+        for line in proc.stdout.decode().splitlines():
+            sha, name = line.split(" ", 1)
+            refs[name] = sha
+        return refs
+
+    def tag_target(self, tag_sha: str) -> str:
+        """Peel an annotated tag object to the commit it names."""
+        obj = self.cat.read(tag_sha)
+        if obj is None:
+            raise NotFoundError(f"missing object {tag_sha}")
+        _sha, kind, data = obj
+        if kind == "commit":
+            return tag_sha
+        if kind != "tag":
+            raise StoreError(f"{tag_sha} is a {kind}, not a tag")
+        first = data.split(b"\n", 1)[0]
+        return first.split()[1].decode()
+
+    # -- object reads --------------------------------------------------------------------
+
+    def read_object(self, sha: str) -> tuple[str, bytes]:
+        obj = self.cat.read(sha)
+        if obj is None:
+            raise NotFoundError(f"missing object {sha}")
+        return obj[1], obj[2]
+
+    def commit_tree(self, commit: str) -> str:
+        kind, data = self.read_object(commit)
+        if kind != "commit":
+            raise StoreError(f"{commit} is a {kind}, not a commit")
+        return data[5:45].decode()
+
+    def read_tree(self, sha: str) -> Tree:
+        """A tree's entries; trees are immutable, so they are cached by sha."""
+        tree = self._trees.get(sha)
+        if tree is not None:
+            self._trees.move_to_end(sha)
+            return tree
+        kind, data = self.read_object(sha)
+        if kind != "tree":
+            raise StoreError(f"{sha} is a {kind}, not a tree")
+        tree = parse_tree(data)
+        self._remember_tree(sha, tree)
+        return tree
+
+    def _remember_tree(self, sha: str, tree: Tree) -> None:
+        self._trees[sha] = tree
+        if len(self._trees) > self.TREE_CACHE_SIZE:
+            self._trees.popitem(last=False)
+
+    def entry_at(self, root_tree: str | None, path: str) -> Entry | None:
+        """The (mode, sha) of ``path`` inside a root tree, or None."""
+        if root_tree is None:
+            return None
+        tree = self.read_tree(root_tree)
+        parts = path.split("/")
+        for part in parts[:-1]:
+            entry = tree.get(part)
+            if entry is None or entry[0] != MODE_TREE:
+                return None
+            tree = self.read_tree(entry[1])
+        return tree.get(parts[-1])
+
+    def tree_at(self, root_tree: str | None, path: str) -> Tree:
+        """The entries of directory ``path`` (empty if absent)."""
+        if root_tree is None:
+            return {}
+        if path in ("", "."):
+            return self.read_tree(root_tree)
+        entry = self.entry_at(root_tree, path.rstrip("/"))
+        if entry is None or entry[0] != MODE_TREE:
+            return {}
+        return self.read_tree(entry[1])
+
+    def read_blob(self, root_tree: str | None, path: str) -> bytes | None:
+        entry = self.entry_at(root_tree, path)
+        if entry is None or entry[0] == MODE_TREE:
+            return None
+        return self.read_object(entry[1])[1]
+
+    def read_blobs(self, shas: list[str]) -> list[bytes | None]:
+        """Many blobs in one pipelined round trip."""
+        return [None if r is None else r[2] for r in self.cat.read_many(shas)]
+
+    # -- object writes -------------------------------------------------------------------
+
+    def write_object(self, kind: str, data: bytes) -> str:
+        """Write a loose object in-process; atomic by rename, idempotent by content."""
+        header = f"{kind} {len(data)}\0".encode()
+        sha = hashlib.sha1(header + data).hexdigest()
+        directory = self.objects_dir / sha[:2]
+        final = directory / sha[2:]
+        if final.exists():
+            return sha
+        directory.mkdir(exist_ok=True)
+        tmp = directory / f"tmp_obj_{os.getpid()}_{threading.get_ident()}_{sha[2:8]}"
+        with open(tmp, "wb") as fh:
+            fh.write(zlib.compress(header + data, 1))
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+        return sha
+
+    def write_tree(self, tree: Tree) -> str:
+        sha = self.write_object("tree", serialize_tree(tree))
+        self._remember_tree(sha, dict(tree))
+        return sha
+
+    def apply_edits(self, root_tree: str | None, edits: Mapping[str, bytes | None],
+                    executable: Iterable[str] = ()) -> str:
+        """A new root tree: ``root_tree`` with files written or deleted.
+
+        Only the trees on the paths of the edits are rewritten; empty directories vanish
+        as git expects.
+        """
+        exec_paths = set(executable)
+        nested: dict[str, object] = {}
+        for path, content in edits.items():
+            parts = path.split("/")
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})  # type: ignore[assignment]
+                if not isinstance(node, dict):
+                    raise UsageError(f"{path}: a file stands where a directory is needed")
+            if content is None:
+                node[parts[-1]] = None
+            else:
+                mode = MODE_EXEC if path in exec_paths else MODE_FILE
+                node[parts[-1]] = (mode, self.write_object("blob", content))
+        sha = self._rewrite(root_tree, nested)
+        return sha if sha is not None else self.write_tree({})
+
+    def _rewrite(self, tree_sha: str | None, nested: dict[str, object]) -> str | None:
+        tree = dict(self.read_tree(tree_sha)) if tree_sha else {}
+        for name, change in nested.items():
+            if change is None:
+                tree.pop(name, None)
+            elif isinstance(change, tuple):
+                tree[name] = change  # type: ignore[assignment]
+            else:
+                current = tree.get(name)
+                sub = current[1] if current and current[0] == MODE_TREE else None
+                new_sub = self._rewrite(sub, change)  # type: ignore[arg-type]
+                if new_sub is None:
+                    tree.pop(name, None)
+                else:
+                    tree[name] = (MODE_TREE, new_sub)
+        if not tree:
+            return None
+        return self.write_tree(tree)
+
+    def write_commit(self, tree: str, parents: list[str], message: str, author: str,
+                     committer: str) -> str:
+        lines = [f"tree {tree}"] + [f"parent {p}" for p in parents]
+        lines += [f"author {author}", f"committer {committer}", "", message]
+        body = "\n".join(lines)
+        if not body.endswith("\n"):
+            body += "\n"
+        return self.write_object("commit", body.encode())
+
+    def write_tag(self, target: str, name: str, tagger: str, message: str) -> str:
+        body = f"object {target}\ntype commit\ntag {name}\ntagger {tagger}\n\n{message}"
+        if not body.endswith("\n"):
+            body += "\n"
+        return self.write_object("tag", body.encode())
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def update_refs(self, updates: list[tuple[str, str, str | None]], reason: str) -> None:
+        """Move refs in one transaction: ``(ref, new, expected_old)``.
+
+        ``expected_old`` None means "must not exist" (create-only, used for tags and the
+        first commit of a branch). Raises _CasLost when any ref is not where expected.
+        """
+        lines = ["start"]
+        for ref, new, old in updates:
+            lines.append(f"update {ref} {new} {old or ZERO_SHA}")
+        lines += ["prepare", "commit", ""]
+        proc = self.git("update-ref", "-m", reason, "--stdin", input="\n".join(lines).encode(),
+                        check=False)
+        if proc.returncode == 0:
+            return
+        for ref, _new, old in updates:
+            if self.read_ref(ref) != old:
+                raise _CasLost(ref)
+        raise StoreError(f"git update-ref failed: {proc.stderr.decode(errors='replace').strip()}")
+
+    # -- work tree -----------------------------------------------------------------------
+
+    def checked_out_in(self, ref: str) -> str | None:
+        """The work tree that has ``ref`` checked out, if any (git allows at most one)."""
+        if ref in self._checked_out:
+            return self._checked_out[ref]
+        found: str | None = None
+        proc = self.git("worktree", "list", "--porcelain", check=False)
+        current: str | None = None
+        for line in proc.stdout.decode().splitlines():
+            if line.startswith("worktree "):
+                current = line[9:]
+            elif line == "bare":
+                current = None
+            elif line.startswith("branch ") and line[7:] == ref and current:
+                found = current
+        self._checked_out[ref] = found
+        return found
+
+    @contextmanager
+    def _worktree_lock(self) -> Iterator[None]:
+        path = Path(self.common_dir) / "proctor-worktree.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def dirty_paths(self, work_tree: str, paths: list[str]) -> list[str]:
+        """Touched paths with staged, unstaged or untracked changes in the work tree."""
+        if not paths:
+            return []
+        proc = _run_git(
+            ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+             "--ignore-submodules", "--", *[":(literal)" + p for p in paths]],
+            work_tree,
+        )
+        if proc.returncode != 0:
+            raise StoreError(f"git status failed: {proc.stderr.decode(errors='replace').strip()}")
+        dirty = []
+        for record in proc.stdout.split(b"\0"):
+            if len(record) > 3:
+                dirty.append(record[3:].decode("utf-8", "surrogateescape"))
+        return sorted(dirty)
+
+    def sync_worktree(self, work_tree: str, root_tree: str, paths: list[str]) -> None:
+        """Bring ``paths`` in the work tree and index up to date with ``root_tree``."""
+        base = Path(work_tree)
+        for path in paths:
+            target = base / path
+            entry = self.entry_at(root_tree, path)
+            if entry is None or entry[0] == MODE_TREE:
+                try:
+                    target.unlink()
+                except FileNotFoundError:
+                    pass
+                parent = target.parent
+                while parent != base:
+                    try:
+                        parent.rmdir()
+                    except OSError:
+                        break
+                    parent = parent.parent
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.proctor-tmp")
+            tmp.write_bytes(self.read_object(entry[1])[1])
+            os.chmod(tmp, 0o755 if entry[0] == MODE_EXEC else 0o644)
+            os.replace(tmp, target)
+        listing = "".join(p + "\0" for p in paths).encode()
+        proc = _run_git(["update-index", "--add", "--remove", "-z", "--stdin"], work_tree,
+                        input=listing)
+        if proc.returncode != 0:
+            raise StoreError(
+                f"committed, but the index was not updated: {proc.stderr.decode(errors='replace').strip()}"
+            )
+
+    # -- the write loop ------------------------------------------------------------------
+
+    def write(
+        self,
+        ref: str,
+        build: Callable[[str | None], Change],
+        *,
+        author: str,
+        committer: str | None = None,
+        trailers: Mapping[str, str] | None = None,
+        max_attempts: int = 8,
+        reason: str = "proctor",
+    ) -> WriteResult:
+        """Build a change on the current tip and publish it by compare-and-swap.
+
+        ``build(tip)`` is called with the tip commit (None for an unborn branch) and must
+        return the Change; it is called again, on the new tip, after a lost race in which
+        none of the touched paths changed, so the caller's submission criteria are re-run
+        there. If a touched path did change, ConcurrencyError carries the expected and
+        actual tips. Retries use jittered exponential backoff and are bounded.
+        """
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        first_tip = self.read_ref(ref)
+        state: dict[str, object] = {"base": first_tip, "paths": None, "attempts": 0}
+
+        def attempt() -> WriteResult:
+            state["attempts"] = int(state["attempts"]) + 1  # type: ignore[call-overload]
+            tip = self.read_ref(ref)
+            base = state["base"]
+            touched = state["paths"]
+            if touched is not None and tip != base:
+                self._ensure_unchanged(base, tip, touched)  # type: ignore[arg-type]
+            change = build(tip)
+            state["paths"] = change.paths
+            state["base"] = tip
+            work_tree = self.checked_out_in(ref)
+            if work_tree is None:
+                return self._publish(ref, tip, change, author, committer, trailers, reason,
+                                     None, int(state["attempts"]))  # type: ignore[call-overload]
+            with self._worktree_lock():
+                return self._publish(ref, tip, change, author, committer, trailers, reason,
+                                     work_tree, int(state["attempts"]))  # type: ignore[call-overload]
+
+        retrying = Retrying(
+            stop=stop_after_attempt(max_attempts),
+            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+            retry=retry_if_exception_type(_CasLost),
+            reraise=False,
+        )
+        try:
+            return retrying(attempt)
+        except RetryError:
+            actual = self.read_ref(ref)
+            raise ConcurrencyError(
+                f"{ref} kept moving; gave up after {max_attempts} attempts",
+                expected=str(state["base"]), actual=actual,
+            ) from None
+
+    def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
+        base_tree = self.commit_tree(base) if base else None
+        tip_tree = self.commit_tree(tip) if tip else None
+        for path in paths:
+            if self.entry_at(base_tree, path) != self.entry_at(tip_tree, path):
+                raise ConcurrencyError(
+                    f"{path} was changed by someone else (expected version {short(base)}, "
+                    f"found {short(tip)})",
+                    expected=base, actual=tip,
+                )
+
+    def _publish(self, ref: str, tip: str | None, change: Change, author: str,
+                 committer: str | None, trailers: Mapping[str, str] | None, reason: str,
+                 work_tree: str | None, attempts: int) -> WriteResult:
+        if work_tree is not None and change.edits:
+            # Re-read under the lock: another writer here may have synced since.
+            if self.read_ref(ref) != tip:
+                raise _CasLost(ref)
+            dirty = self.dirty_paths(work_tree, change.paths)
+            if dirty:
+                raise DirtyWorkTreeError(
+                    "uncommitted changes in " + ", ".join(dirty)
+                    + "; commit or stash them first (nothing was written)"
+                )
+        updates: list[tuple[str, str, str | None]] = []
+        commit: str | None = None
+        message = add_trailers(change.message, trailers or {})
+        if change.edits:
+            base_tree = self.commit_tree(tip) if tip else None
+            new_tree = self.apply_edits(base_tree, change.edits, change.executable)
+            commit = self.write_commit(new_tree, [tip] if tip else [], message, author,
+                                       committer or author)
+            updates.append((ref, commit, tip))
+        elif tip is not None:
+            updates.append((ref, tip, tip))  # verify the tip the change was built on
+        tag_names = []
+        for tag in change.tags:
+            target = tag.target or commit
+            if target is None:
+                raise UsageError(f"tag {tag.name} has nothing to point at")
+            tag_ref = "refs/tags/" + tag.name
+            if self.read_ref(tag_ref) is not None:
+                raise UsageError(f"tag {tag.name} already exists; releases are never moved")
+            tag_obj = self.write_tag(target, tag.name, committer or author,
+                                     add_trailers(tag.message, trailers or {}))
+            updates.append((tag_ref, tag_obj, None))
+            tag_names.append(tag.name)
+        if not updates:
+            raise UsageError("nothing to write")
+        self.update_refs(updates, reason)
+        if work_tree is not None and commit is not None:
+            new_tree = self.commit_tree(commit)
+            self.sync_worktree(work_tree, new_tree, change.paths)
+        return WriteResult(commit=commit, parent=tip, tags=tag_names, attempts=attempts)
+
+
+def add_trailers(message: str, trailers: Mapping[str, str]) -> str:
+    """Append ``Key: value`` trailers after a blank line, as ``git interpret-trailers`` reads them."""
+    message = message.rstrip("\n")
+    if not trailers:
+        return message + "\n"
+    block = "\n".join(f"{k}: {v}" for k, v in trailers.items())
+    return f"{message}\n\n{block}\n"
+
+
+def short(sha: str | None) -> str:
+    return sha[:12] if sha else "(none)"
