@@ -1,0 +1,25 @@
+"""pre-commit hook ``proctor-procedures``: procedure code under ``procedures/`` checked as
+the action pipeline checks it.
+
+Procedure mode applies the import allowlist and the capabilities declared in each
+procedure's ``metadata.json``, and reads no suppressions: code that may come from an LLM
+does not get to silence its own findings.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from proctor.hooks._common import run_hook
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``proctor-hook-procedures``: syntax, safety and log lint."""
+    return run_hook(argv, prog="proctor-hook-procedures",
+                    description="Check procedure code: syntax, safety and log lint, no suppressions.",
+                    checks=("safety", "log-lint"), mode="procedure")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
