@@ -715,3 +715,28 @@ def add_trailers(message: str, trailers: Mapping[str, str]) -> str:
 
 def short(sha: str | None) -> str:
     return sha[:12] if sha else "(none)"
+
+
+class Snapshot:
+    """A read-only view of the store at one commit (None: the branch has no commit yet)."""
+
+    def __init__(self, store: GitStore, commit: str | None) -> None:
+        self.store = store
+        self.commit = commit
+        self.tree = store.commit_tree(commit) if commit else None
+
+    def read(self, path: str) -> bytes | None:
+        return self.store.read_blob(self.tree, path)
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read(path)
+        return None if data is None else data.decode("utf-8")
+
+    def entry(self, path: str) -> Entry | None:
+        return self.store.entry_at(self.tree, path)
+
+    def listdir(self, path: str) -> Tree:
+        return self.store.tree_at(self.tree, path)
+
+    def exists(self, path: str) -> bool:
+        return self.entry(path) is not None

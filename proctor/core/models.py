@@ -1,0 +1,140 @@
+"""Pydantic models shared by every part: the procedure spec and the proposal file.
+
+Field names are a contract (``metadata.json`` and ``proposals/<id>.json`` are read by
+people, scripts and other tools): add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def check_name(name: object, what: str = "procedure name") -> str:
+    """Refuse a name before git is touched: it becomes a path component and a tag part."""
+    if not isinstance(name, str):
+        raise ValueError(f"{what} must be a string")
+    if NAME_PATTERN.fullmatch(name):
+        return name
+    shown = name.replace("\0", "\\0")
+    if len(name) > 64:
+        why = "longer than 64 characters"
+    elif "\0" in name:
+        why = "contains a NUL byte"
+    elif "/" in name or "\\" in name or ".." in name:
+        why = "contains a path separator or '..'"
+    elif any(ch.isspace() for ch in name):
+        why = "contains whitespace"
+    elif any(ch.isupper() for ch in name):
+        why = "contains uppercase letters"
+    elif not name:
+        why = "is empty"
+    else:
+        why = "must start with a-z and contain only a-z, 0-9 and _"
+    raise ValueError(f"invalid {what} {shown!r}: {why} (allowed: ^[a-z][a-z0-9_]{{0,63}}$)")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Parameter(_Model):
+    name: str
+    type: str = "Any"
+    description: str = ""
+    default: Any = None
+    required: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not v.isidentifier():
+            raise ValueError(f"parameter name {v!r} is not a Python identifier")
+        return v
+
+
+class Example(_Model):
+    params: dict[str, Any] = Field(default_factory=dict)
+    expected: Any = None
+
+
+class CapabilitiesModel(_Model):
+    """What a procedure may do beyond pure computation; unlocks imports in checks."""
+
+    network: bool = False
+    subprocess: bool = False
+    filesystem_write: list[str] = Field(default_factory=list)
+
+
+class Generation(_Model):
+    model: str
+    confidence: float | None = None
+    prompt_hash: str | None = None
+
+
+class ProcedureSpec(_Model):
+    """``procedures/<name>/metadata.json``."""
+
+    name: str
+    description: str = ""
+    category: str = "general"
+    parameters: list[Parameter] = Field(default_factory=list)
+    returns: str = "Any"
+    examples: list[Example] = Field(default_factory=list)
+    preconditions: list[str] = Field(default_factory=list)
+    postconditions: list[str] = Field(default_factory=list)
+    capabilities: CapabilitiesModel = Field(default_factory=CapabilitiesModel)
+    owners: list[str] = Field(default_factory=list)
+    code_language: Literal["python"] = "python"
+    generation: Generation | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        return check_name(v)
+
+    @field_validator("parameters")
+    @classmethod
+    def _unique_params(cls, v: list[Parameter]) -> list[Parameter]:
+        seen: set[str] = set()
+        for p in v:
+            if p.name in seen:
+                raise ValueError(f"parameter {p.name!r} is listed twice")
+            seen.add(p.name)
+        return v
+
+    def to_json(self) -> str:
+        """Stable, diff-friendly JSON: fixed key order, two-space indent, final newline."""
+        return self.model_dump_json(indent=2) + "\n"
+
+
+ProposalStatus = Literal["pending", "approved", "applied", "rejected", "withdrawn", "failed"]
+
+
+class Review(_Model):
+    actor: str
+    decision: Literal["approve", "reject"]
+    comment: str = ""
+    at: str
+    content_hash: str
+
+
+class Proposal(_Model):
+    """``proposals/<id>.json``: a change waiting for approval."""
+
+    id: str
+    action: str
+    params: dict[str, Any]
+    status: ProposalStatus = "pending"
+    version: int = 1
+    created_by: str
+    created_at: str
+    base: str | None = None
+    content_hash: str
+    required_approvals: int = 1
+    reviews: list[Review] = Field(default_factory=list)
+    result: str | None = None

@@ -1,0 +1,378 @@
+"""The built-in procedure actions: create, update, delete, release, rollback.
+
+Registered by ``proctor.plugins.procedures`` through ``proctor_register_actions``, the
+same way a third-party action is. Each ``apply`` reads only ``context.snapshot`` (the tip
+it is being built on), so a rebuild after a lost race sees the newer store.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from proctor.core.actions import (
+    ActionContext,
+    ActionType,
+    CodeToCheck,
+    MaxLength,
+    Params,
+    RequiredField,
+)
+from proctor.core.errors import ConcurrencyError, NotFoundError, UsageError, ValidationFailed
+from proctor.core.gitstore import Change, Snapshot, TagSpec, short
+from proctor.core.models import ProcedureSpec, check_name
+from proctor.core.validation import Capabilities
+from proctor.procedures.repository import (
+    ProcedureRepository,
+    code_path,
+    format_semver,
+    metadata_path,
+    parse_semver,
+    parse_spec,
+    proc_dir,
+    spec_mismatches,
+    tag_name,
+    bump_version,
+)
+from proctor.procedures.signature import Signature, code_signature, compare
+
+MAX_CODE_BYTES = 1_000_000
+
+
+class _NamedParams(Params):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+
+def _entry(context: ActionContext) -> str:
+    return context.config.entry_point if context.config else "run"
+
+
+def _repo(context: ActionContext) -> ProcedureRepository:
+    snap = context.tip()
+    return ProcedureRepository(snap.store, "", _entry(context))
+
+
+def _spec_from(metadata: dict[str, Any] | None, name: str, description: str | None,
+               signature: Signature | None) -> ProcedureSpec:
+    """The spec to store: the given metadata, or one derived from ``run``'s signature."""
+    if metadata is None:
+        from proctor.core.models import Parameter
+
+        params = []
+        for p in signature.params if signature else ():
+            if p.kind in ("positional", "keyword"):
+                params.append(Parameter(name=p.name, type=p.annotation or "Any",
+                                        required=not p.has_default))
+        return ProcedureSpec(name=name, description=description or "", parameters=params,
+                             returns=(signature.returns if signature and signature.returns else "Any"))
+    data = dict(metadata)
+    data.setdefault("name", name)
+    if data["name"] != name:
+        raise ValidationFailed(f"metadata.json names {data['name']!r} but the procedure is {name!r}")
+    if description is not None:
+        data["description"] = description
+    import json
+
+    return parse_spec(json.dumps(data), metadata_path(name))
+
+
+def _check_consistency(name: str, code: str, spec: ProcedureSpec, entry: str) -> None:
+    sig = code_signature(code, entry, code_path(name))
+    problems = spec_mismatches(spec, sig, entry)
+    if problems:
+        raise ValidationFailed(f"{name}: metadata and code disagree: " + "; ".join(problems),
+                               findings=problems)
+
+
+def _capabilities(spec: ProcedureSpec) -> Capabilities:
+    c = spec.capabilities
+    return Capabilities(network=c.network, subprocess=c.subprocess,
+                        filesystem_write=tuple(c.filesystem_write))
+
+
+def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
+    """Optimistic locking on a procedure: refuse if it changed since ``expected``."""
+    if not expected:
+        return
+    try:
+        expected_commit = snap.store.resolve(expected)
+    except NotFoundError:
+        raise UsageError(f"unknown expected version {expected!r}") from None
+    expected_tree = Snapshot(snap.store, expected_commit).entry(proc_dir(name))
+    if expected_tree != snap.entry(proc_dir(name)):
+        repo = ProcedureRepository(snap.store, "", "run")
+        actual = repo.latest_version(name, snap.commit)
+        raise ConcurrencyError(
+            f"{name} changed since version {short(expected_commit)} "
+            f"(latest is {short(actual)}); re-read it and try your change on top",
+            expected=expected_commit, actual=actual,
+        )
+
+
+class _CodeAction(ActionType):
+    def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
+        out = []
+        for path, content in change.edits.items():
+            if content is None or not path.endswith("/main.py"):
+                continue
+            name = path.split("/")[1]
+            meta = change.edits.get(metadata_path(name))
+            if meta is None:
+                meta = context.tip().read(metadata_path(name))
+            caps = _capabilities(parse_spec(meta, metadata_path(name))) if meta else None
+            out.append(CodeToCheck(path, content.decode("utf-8"), caps))
+        return out
+
+
+# -- create --------------------------------------------------------------------------------
+
+
+class CreateParams(_NamedParams):
+    code: str
+    metadata: dict[str, Any] | None = None
+    description: str | None = None
+
+
+class CreateProcedure(_CodeAction):
+    api_name = "procedure.create"
+    description = "Add a new procedure (main.py + metadata.json)."
+    Params = CreateParams
+    criteria = (RequiredField("code"), MaxLength("code", MAX_CODE_BYTES))
+
+    def subject(self, params: CreateParams) -> str:
+        return f"Create procedure {params.name}"
+
+    def apply(self, params: CreateParams, context: ActionContext) -> Change:
+        snap = context.tip()
+        if snap.entry(proc_dir(params.name)) is not None:
+            raise UsageError(f"procedure {params.name!r} already exists; use update")
+        entry = _entry(context)
+        sig = code_signature(params.code, entry, code_path(params.name))
+        spec = _spec_from(params.metadata, params.name, params.description, sig)
+        _check_consistency(params.name, params.code, spec, entry)
+        return Change(edits={
+            code_path(params.name): params.code.encode(),
+            metadata_path(params.name): spec.to_json().encode(),
+        })
+
+
+# -- update --------------------------------------------------------------------------------
+
+
+class UpdateParams(_NamedParams):
+    code: str | None = None
+    metadata: dict[str, Any] | None = None
+    description: str | None = None
+    expected_version: str | None = None
+
+
+class UpdateProcedure(_CodeAction):
+    api_name = "procedure.update"
+    description = "Change a procedure's code and/or metadata (optionally only if unchanged since a version)."
+    Params = UpdateParams
+    criteria = (MaxLength("code", MAX_CODE_BYTES),)
+
+    def subject(self, params: UpdateParams) -> str:
+        return f"Update procedure {params.name}"
+
+    def apply(self, params: UpdateParams, context: ActionContext) -> Change:
+        if params.code is None and params.metadata is None and params.description is None:
+            raise UsageError("nothing to update: give code, metadata or a description")
+        snap = context.tip()
+        name = params.name
+        old_code = snap.read(code_path(name))
+        old_meta = snap.read(metadata_path(name))
+        if old_code is None and old_meta is None:
+            raise NotFoundError(f"unknown procedure {name!r}")
+        _ensure_expected(snap, name, params.expected_version)
+        entry = _entry(context)
+        code = params.code if params.code is not None else (old_code or b"").decode("utf-8")
+        if params.metadata is not None:
+            spec = _spec_from(params.metadata, name, params.description, None)
+        else:
+            spec = parse_spec(old_meta or b"{}", metadata_path(name))
+            if params.description is not None:
+                spec = spec.model_copy(update={"description": params.description})
+        _check_consistency(name, code, spec, entry)
+        edits: dict[str, bytes | None] = {}
+        if code.encode() != old_code:
+            edits[code_path(name)] = code.encode()
+        if spec.to_json().encode() != old_meta:
+            edits[metadata_path(name)] = spec.to_json().encode()
+        if not edits:
+            raise UsageError(f"{name}: the update changes nothing")
+        return Change(edits=edits)
+
+
+# -- delete --------------------------------------------------------------------------------
+
+
+class DeleteParams(_NamedParams):
+    expected_version: str | None = None
+
+
+class DeleteProcedure(ActionType):
+    api_name = "procedure.delete"
+    description = "Remove a procedure from the branch (its history and releases stay)."
+    Params = DeleteParams
+
+    def subject(self, params: DeleteParams) -> str:
+        return f"Delete procedure {params.name}"
+
+    def apply(self, params: DeleteParams, context: ActionContext) -> Change:
+        snap = context.tip()
+        files = snap.listdir(proc_dir(params.name))
+        if not files:
+            raise NotFoundError(f"unknown procedure {params.name!r}")
+        _ensure_expected(snap, params.name, params.expected_version)
+        edits: dict[str, bytes | None] = {}
+        _collect_paths(snap, proc_dir(params.name), edits)
+        return Change(edits=edits)
+
+
+def _collect_paths(snap: Snapshot, directory: str, into: dict[str, bytes | None],
+                   value: bytes | None = None) -> None:
+    for entry_name, (mode, _sha) in snap.listdir(directory).items():
+        path = f"{directory}/{entry_name}"
+        if mode == "40000":
+            _collect_paths(snap, path, into, value)
+        else:
+            into[path] = value
+
+
+# -- release -------------------------------------------------------------------------------
+
+
+class ReleaseParams(_NamedParams):
+    bump: Literal["auto", "major", "minor", "patch"] = "auto"
+    version: str | None = None
+    message: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str | None) -> str | None:
+        if v is not None and parse_semver(v) is None:
+            raise ValueError(f"invalid version {v!r}: expected X.Y.Z")
+        return v
+
+
+class ReleaseProcedure(ActionType):
+    api_name = "procedure.release"
+    description = "Tag the procedure's latest version as procedures/<name>/vX.Y.Z (create-only)."
+    Params = ReleaseParams
+
+    def subject(self, params: ReleaseParams) -> str:
+        return f"Release procedure {params.name}"
+
+    def plan(self, params: ReleaseParams, context: ActionContext) -> tuple[tuple[int, int, int], str, list[str]]:
+        """(new version, commit to tag, reasons for the bump)."""
+        snap = context.tip()
+        name = params.name
+        if snap.entry(proc_dir(name)) is None:
+            raise NotFoundError(f"unknown procedure {name!r}")
+        repo = _repo(context)
+        target = repo.latest_version(name, snap.commit)
+        assert target is not None
+        latest = repo.latest_release(name)
+        reasons: list[str] = []
+        if latest is not None:
+            released = Snapshot(snap.store, latest.commit)
+            if released.entry(proc_dir(name)) == snap.entry(proc_dir(name)):
+                raise UsageError(f"{name}: nothing changed since v{latest.label}")
+        if params.version is not None:
+            version = parse_semver(params.version)
+            assert version is not None
+            if latest is not None and version <= latest.version:
+                raise UsageError(
+                    f"{name}: version {params.version} is not above the latest release v{latest.label}"
+                )
+            return version, target, reasons
+        bump = params.bump
+        if bump == "auto":
+            if latest is None:
+                bump = "minor"
+            else:
+                entry = _entry(context)
+                old = Snapshot(snap.store, latest.commit).read_text(code_path(name))
+                new = snap.read_text(code_path(name))
+                compat = compare(code_signature(old or "", entry) if old else None,
+                                 code_signature(new or "", entry) if new else None)
+                bump, reasons = compat.bump, list(compat.reasons)
+        return bump_version(latest.version if latest else None, bump), target, reasons
+
+    def apply(self, params: ReleaseParams, context: ActionContext) -> Change:
+        version, target, reasons = self.plan(params, context)
+        label = format_semver(version)
+        text = params.message or f"Release {params.name} {label}"
+        if reasons:
+            text += "\n\n" + "\n".join(f"- {r}" for r in reasons)
+        return Change(tags=[TagSpec(tag_name(params.name, version), text, target)],
+                      message=self.subject(params))
+
+
+# -- rollback ------------------------------------------------------------------------------
+
+
+class RollbackParams(_NamedParams):
+    to: str
+
+    @field_validator("to")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if parse_semver(v) is None:
+            raise ValueError(f"invalid version {v!r}: expected X.Y.Z")
+        return v
+
+
+class RollbackProcedure(ActionType):
+    api_name = "procedure.rollback"
+    description = "Restore a release's files in a new commit and tag it as a new patch release."
+    Params = RollbackParams
+
+    def subject(self, params: RollbackParams) -> str:
+        return f"Roll back procedure {params.name} to v{params.to.lstrip('v')}"
+
+    def apply(self, params: RollbackParams, context: ActionContext) -> Change:
+        snap = context.tip()
+        name = params.name
+        repo = _repo(context)
+        wanted = parse_semver(params.to)
+        releases = repo.releases(name)
+        release = next((r for r in releases if r.version == wanted), None)
+        if release is None:
+            have = ", ".join(r.label for r in releases) or "none"
+            raise NotFoundError(f"unknown version {params.to} of {name} (releases: {have})")
+        old = Snapshot(snap.store, release.commit)
+        if old.entry(proc_dir(name)) == snap.entry(proc_dir(name)):
+            raise UsageError(f"{name} is already as released in v{release.label}")
+        edits: dict[str, bytes | None] = {}
+        _collect_paths(snap, proc_dir(name), edits, None)
+        restored: dict[str, bytes | None] = {}
+        _collect_paths(old, proc_dir(name), restored, None)
+        for path in restored:
+            edits[path] = old.read(path)
+        new_version = bump_version(releases[-1].version, "patch")
+        message = (f"Roll back {name} to v{release.label} as v{format_semver(new_version)}\n\n"
+                   f"Rolls back to release {release.tag} ({short(release.commit)}).")
+        return Change(edits=edits, message=self.subject(params),
+                      tags=[TagSpec(tag_name(name, new_version), message)])
+
+    def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
+        # A rollback restores code that was already accepted; checking it again could
+        # refuse the way back from a bad release if the rules have since grown.
+        return []
+
+
+BUILTIN_ACTIONS: tuple[type[ActionType], ...] = (
+    CreateProcedure,
+    UpdateProcedure,
+    DeleteProcedure,
+    ReleaseProcedure,
+    RollbackProcedure,
+)
