@@ -1,0 +1,89 @@
+"""Shared fixtures: real git repositories in temp dirs, and the CLI run in-process or as a
+real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Author",
+    "GIT_COMMITTER_EMAIL": "author@example.com",
+}
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets a git identity and no user/system git config surprises."""
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("PROCTOR_ACTOR", raising=False)
+    monkeypatch.delenv("PROCTOR_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("PROCTOR_STRICT_PLUGINS", raising=False)
+
+
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository on branch main (no commit yet)."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def repo_state(path: Path) -> dict[str, str]:
+    """Everything a failed command must leave exactly as it was."""
+    return {
+        "status": git(path, "status", "--porcelain", "--untracked-files=all"),
+        "refs": git(path, "for-each-ref", "--format=%(refname) %(objectname)"),
+        "head": git(path, "symbolic-ref", "-q", "HEAD", check=False)
+        or git(path, "rev-parse", "HEAD", check=False),
+        "fsck": git(path, "fsck", "--strict", "--no-dangling", check=False),
+    }
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            input: str | None = None) -> Run:
+    """Run the installed ``proctor`` console script as a real subprocess."""
+    full_env = {**os.environ, **IDENTITY, **(env or {})}
+    proc = subprocess.run([str(BIN / "proctor"), *args], cwd=cwd, capture_output=True,
+                          text=True, env=full_env, input=input, timeout=120)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+GREET = 'def run(name: str) -> str:\n    return "hello " + name\n'
+
+
+@pytest.fixture
+def store(repo: Path) -> Iterator[Path]:
+    """A repository with one procedure, ``greet``, created through proctor."""
+    from proctor import Workspace
+
+    with Workspace.open(repo, actor="tester@example.com") as ws:
+        ws.execute("procedure.create", {"name": "greet", "code": GREET, "description": "Greets"})
+    yield repo
