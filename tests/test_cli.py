@@ -1,0 +1,170 @@
+"""The CLI's happy paths and output contracts, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import GREET, git, run_cli
+
+V2 = 'def run(name: str, punct: str = "!") -> str:\n    return "hello " + name + punct\n'
+
+
+def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None:
+    code = tmp_path / "main.py"
+    code.write_text(GREET)
+    r = run_cli("--repo", str(repo), "--actor", "cli@example.com", "procedure", "create", "greet",
+                "--code", str(code), "--description", "Says hello")
+    assert r.code == 0, r.err
+    assert r.out.startswith("procedure.create applied: commit ")
+    assert "Proctor-Actor: cli@example.com" in git(repo, "log", "-1", "--format=%B")
+
+    r = run_cli("--repo", str(repo), "--json", "procedure", "release", "greet")
+    data = json.loads(r.out)
+    assert r.code == 0
+    assert data["status"] == "applied" and data["tags"] == ["procedures/greet/v0.1.0"]
+    assert set(data) >= {"status", "action", "commit", "proposal", "errors"}
+
+    meta = json.loads((repo / "procedures/greet/metadata.json").read_text())
+    meta["parameters"].append({"name": "punct", "type": "str", "required": False, "default": "!"})
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    code.write_text(V2)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    r = run_cli("--repo", str(repo), "procedure", "update", "greet", "--code", str(code),
+                "--metadata", str(tmp_path / "metadata.json"), "--expected-version", head)
+    assert r.code == 0, r.err
+
+    r = run_cli("--repo", str(repo), "procedure", "release", "greet", "--bump", "auto", "-m",
+                "Adds punctuation")
+    assert r.code == 0 and "procedures/greet/v0.2.0" in r.out
+    assert "Adds punctuation" in git(repo, "tag", "-l", "-n5", "procedures/greet/v0.2.0")
+
+    r = run_cli("--repo", str(repo), "procedure", "list")
+    assert r.out == "greet\tgeneral\tSays hello\n"
+
+    r = run_cli("--repo", str(repo), "--json", "procedure", "history", "greet")
+    history = json.loads(r.out)
+    assert [h["tags"] for h in history] == [["v0.2.0"], ["v0.1.0"]]
+    assert history[0]["breaking"] is False
+
+    r = run_cli("--repo", str(repo), "procedure", "history", "greet")
+    rows = [line.split("\t") for line in r.out.splitlines()]
+    assert len(rows) == 2 and rows[0][5] == "v0.2.0" and rows[1][6] == "Create procedure greet"
+
+    r = run_cli("--repo", str(repo), "procedure", "show", "greet@0.1.0", "--code")
+    assert r.out == GREET
+    r = run_cli("--repo", str(repo), "procedure", "show", "greet")
+    assert "run(name: str, punct: str = '!') -> str" in r.out
+    assert "releases:    0.1.0, 0.2.0" in r.out
+
+    r = run_cli("--repo", str(repo), "procedure", "diff", "greet", "0.1.0", "0.2.0")
+    assert "+def run(name: str, punct: str = \"!\") -> str:" in r.out
+
+    r = run_cli("--repo", str(repo), "procedure", "rollback", "greet", "--to", "0.1.0")
+    assert r.code == 0 and "procedures/greet/v0.2.1" in r.out
+    assert (repo / "procedures/greet/main.py").read_text() == GREET
+
+    r = run_cli("--repo", str(repo), "procedure", "delete", "greet")
+    assert r.code == 0
+    assert run_cli("--repo", str(repo), "procedure", "list").out == ""
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_action_list_and_run(repo: Path) -> None:
+    r = run_cli("--repo", str(repo), "action", "list")
+    names = [line.split("\t")[0] for line in r.out.splitlines()]
+    assert names == ["procedure.create", "procedure.delete", "procedure.release",
+                     "procedure.rollback", "procedure.update"]
+    r = run_cli("--repo", str(repo), "--json", "action", "list")
+    schema = {a["api_name"]: a for a in json.loads(r.out)}
+    assert "code" in schema["procedure.create"]["params"]["properties"]
+
+    r = run_cli("--repo", str(repo), "action", "run", "procedure.create", "-p", "name=greet",
+                "-p", "code=" + json.dumps(GREET), "-p", "description=plain words")
+    assert r.code == 0, r.err
+    assert json.loads((repo / "procedures/greet/metadata.json").read_text())[
+        "description"] == "plain words"
+    assert "Proctor-Action: procedure.create" in git(repo, "log", "-1", "--format=%B")
+
+
+def test_action_run_reads_files_with_at(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "code.py").write_text(GREET)
+    r = run_cli("--repo", str(repo), "action", "run", "procedure.create", "-p", "name=greet",
+                "-p", f"code=@{tmp_path / 'code.py'}")
+    assert r.code == 0, r.err
+    assert (repo / "procedures/greet/main.py").read_text() == GREET
+
+
+def test_repo_defaults_to_the_cwd(store: Path) -> None:
+    sub = store / "procedures" / "greet"
+    r = run_cli("procedure", "list", cwd=sub)
+    assert r.out.startswith("greet\t")
+
+
+def test_actor_from_environment(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(GREET)
+    r = run_cli("--repo", str(repo), "procedure", "create", "greet", "--code",
+                str(tmp_path / "main.py"), env={"PROCTOR_ACTOR": "bot-7"})
+    assert r.code == 0
+    assert "Proctor-Actor: bot-7" in git(repo, "log", "-1", "--format=%B")
+
+
+def test_denied_exit_code_is_1(repo: Path, tmp_path: Path) -> None:
+    (repo / "proctor.toml").write_text('[policy]\n"procedure.create" = "DENY"\n')
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "deny creates")
+    (tmp_path / "main.py").write_text(GREET)
+    r = run_cli("--repo", str(repo), "--json", "procedure", "create", "greet", "--code",
+                str(tmp_path / "main.py"))
+    assert r.code == 1
+    assert json.loads(r.out)["status"] == "denied"
+
+
+def test_init_and_quickstart(tmp_path: Path) -> None:
+    r = run_cli("init", str(tmp_path / "store"))
+    assert r.code == 0 and "Initialised proctor store" in r.out
+    r = run_cli("init", str(tmp_path / "store"))
+    assert r.code == 0 and "already a proctor store" in r.out
+
+    target = tmp_path / "qs"
+    r = run_cli("quickstart", str(target))
+    assert r.code == 0, r.err
+    assert "[1] Create a git repository" in r.out
+    assert "refused:" in r.out  # the unsafe update is shown being refused
+    assert "procedures/greet/v0.1.0" in r.out and "procedures/greet/v0.2.0" in r.out
+    assert "procedures/greet/v0.2.1" in r.out
+    tags = git(target, "tag").split()
+    assert tags == ["procedures/greet/v0.1.0", "procedures/greet/v0.2.0", "procedures/greet/v0.2.1"]
+    assert git(target, "status", "--porcelain") == ""
+    assert git(target, "fsck", "--strict", "--no-dangling") == ""
+    subjects = git(target, "log", "--format=%s").splitlines()
+    assert subjects == ["Roll back procedure greet to v0.1.0", "Update procedure greet",
+                        "Create procedure greet", "Initialise proctor store"]
+
+    again = run_cli("quickstart", str(target))
+    assert again.code == 2 and "not empty" in again.err
+
+
+def test_quickstart_without_directory_uses_a_new_temp_dir(tmp_path: Path) -> None:
+    r = run_cli("quickstart", env={"TMPDIR": str(tmp_path)})
+    assert r.code == 0, r.err
+    made = [p for p in tmp_path.iterdir() if p.name.startswith("proctor-quickstart-")]
+    assert len(made) == 1
+    assert (made[0] / "procedures/greet/main.py").exists()
+
+
+def test_help_lists_the_commands() -> None:
+    r = run_cli("--help")
+    assert r.code == 0
+    for command in ("check", "init", "procedure", "action", "plugins", "quickstart"):
+        assert f"  {command} " in r.out
+    r = run_cli("procedure", "--help")
+    for command in ("create", "update", "delete", "release", "rollback", "list", "show",
+                    "history", "diff"):
+        assert f"  {command} " in r.out
+
+
+def test_usage_error_exit_2() -> None:
+    r = run_cli("procedure", "release")
+    assert r.code == 2
+    assert "Missing argument 'NAME'" in r.err
