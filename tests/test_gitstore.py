@@ -1,0 +1,136 @@
+"""The git store against git itself: object formats, refs, create-only tags, work-tree sync."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from proctor.core.errors import DirtyWorkTreeError, NotFoundError, UsageError
+from proctor.core.gitstore import Change, GitStore, Snapshot, TagSpec, format_ident
+
+AUTHOR = format_ident("Test Author", "author@example.com")
+
+
+def write(store: GitStore, edits: dict[str, bytes | None], ref: str = "refs/heads/main",
+          **kw: object):
+    return store.write(ref, lambda tip: Change(edits=edits, message="m", **kw), author=AUTHOR)
+
+
+def test_tree_order_and_ids_match_git(repo: Path) -> None:
+    # Names whose order differs between plain byte order and git's tree order.
+    names = ["a", "a.b", "a-b", "a0", "b", "é.txt", "x y"]
+    edits = {f"{n}/f" if n == "a" else n: n.encode() for n in names}
+    with GitStore(repo) as store:
+        result = write(store, edits)
+        tree = store.commit_tree(result.commit)
+    assert git(repo, "fsck", "--strict", "--no-dangling") == ""
+    listing = git(repo, "ls-tree", tree)
+    rebuilt = subprocess.run(["git", "mktree"], cwd=repo, input=listing, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert rebuilt == tree
+    assert git(repo, "show", "HEAD:a/f") == "a"
+    assert git(repo, "show", "HEAD:é.txt") == "é.txt"
+
+
+def test_delete_removes_empty_directories(repo: Path) -> None:
+    with GitStore(repo) as store:
+        write(store, {"procedures/a/main.py": b"1", "procedures/b/main.py": b"2"})
+        write(store, {"procedures/a/main.py": None})
+        assert not (repo / "procedures/a").exists()
+        assert git(repo, "ls-tree", "-r", "--name-only", "HEAD") == "procedures/b/main.py\n"
+        write(store, {"procedures/b/main.py": None, "keep": b"k"})
+        assert git(repo, "ls-tree", "-r", "--name-only", "HEAD") == "keep\n"
+        assert not (repo / "procedures").exists()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_executable_bit(repo: Path) -> None:
+    with GitStore(repo) as store:
+        store.write("refs/heads/main", lambda tip: Change(edits={"run.sh": b"#!/bin/sh\n"},
+                                                           message="m", executable={"run.sh"}),
+                    author=AUTHOR)
+    assert git(repo, "ls-files", "-s", "run.sh").startswith("100755 ")
+    assert (repo / "run.sh").stat().st_mode & 0o111
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_reads_at_any_revision_and_packed_refs(repo: Path) -> None:
+    with GitStore(repo) as store:
+        first = write(store, {"f": b"one"}).commit
+        second = write(store, {"f": b"two"}).commit
+        assert Snapshot(store, first).read("f") == b"one"
+        assert Snapshot(store, second).read("f") == b"two"
+        assert store.resolve("HEAD~1") == first
+        with pytest.raises(NotFoundError):
+            store.resolve("no-such-branch")
+        with pytest.raises(UsageError):
+            store.resolve("--output=/tmp/x")
+    git(repo, "pack-refs", "--all")
+    git(repo, "gc", "-q")
+    assert not (repo / ".git/refs/heads/main").exists()
+    with GitStore(repo) as store:
+        assert store.read_ref("refs/heads/main") == second
+        assert Snapshot(store, first).read("f") == b"one"  # now from a pack
+        third = write(store, {"f": b"three"}).commit
+        assert store.read_ref("refs/heads/main") == third
+
+
+def test_tags_are_create_only_and_move_with_the_commit(repo: Path) -> None:
+    with GitStore(repo) as store:
+        first = write(store, {"f": b"1"}, tags=[TagSpec("rel/v1", "first")])
+        assert git(repo, "rev-parse", "rel/v1^{commit}").strip() == first.commit
+        assert git(repo, "cat-file", "-t", "rel/v1").strip() == "tag"
+        head = git(repo, "rev-parse", "HEAD")
+        with pytest.raises(UsageError, match="already exists"):
+            write(store, {"f": b"2"}, tags=[TagSpec("rel/v1", "again")])
+        assert git(repo, "rev-parse", "HEAD") == head
+        assert git(repo, "rev-parse", "rel/v1^{commit}").strip() == first.commit
+
+
+def test_dirty_path_refused_before_any_write(repo: Path) -> None:
+    with GitStore(repo) as store:
+        write(store, {"f": b"1", "g": b"1"})
+        (repo / "f").write_text("mine")
+        objects_before = sorted(p.name for p in (repo / ".git/objects").rglob("*") if p.is_file())
+        head = git(repo, "rev-parse", "HEAD")
+        with pytest.raises(DirtyWorkTreeError, match="uncommitted changes in f"):
+            write(store, {"f": b"2"})
+        assert git(repo, "rev-parse", "HEAD") == head
+        assert (repo / "f").read_text() == "mine"
+        # Writing another path is fine and keeps the user's edit.
+        write(store, {"g": b"2"})
+        assert (repo / "f").read_text() == "mine"
+        assert git(repo, "status", "--porcelain") == " M f\n"
+    assert objects_before  # objects existed; the refused write added no commit
+
+
+def test_user_index_is_untouched_for_other_paths(repo: Path) -> None:
+    with GitStore(repo) as store:
+        write(store, {"f": b"1"})
+        (repo / "staged.txt").write_text("staged by the user")
+        git(repo, "add", "staged.txt")
+        write(store, {"procedures/x/main.py": b"x"})
+    assert git(repo, "status", "--porcelain") == "A  staged.txt\n"
+    assert git(repo, "show", "HEAD:procedures/x/main.py") == "x"
+    assert "staged.txt" not in git(repo, "ls-tree", "--name-only", "HEAD")
+
+
+def test_bare_repository(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    with GitStore(bare) as store:
+        assert store.work_tree is None
+        result = write(store, {"procedures/a/main.py": b"a"})
+    assert git(bare, "rev-parse", "refs/heads/main").strip() == result.commit
+    assert git(bare, "fsck", "--strict", "--no-dangling") == ""
+
+
+def test_trailers_are_parsed_by_git(repo: Path) -> None:
+    with GitStore(repo) as store:
+        store.write("refs/heads/main", lambda tip: Change(edits={"f": b"1"}, message="Subject\n\nBody."),
+                    author=AUTHOR, trailers={"Proctor-Action": "x.y", "Proctor-Actor": "me"})
+    assert git(repo, "log", "-1", "--format=%(trailers:key=Proctor-Action,valueonly)").strip() == "x.y"
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Subject"
