@@ -387,88 +387,165 @@ class _Noqa:
     bare: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _comments(text: str) -> Iterator[tuple[int, int, str]]:
-    """``(line, col0, comment)`` for every real comment: ``#`` inside strings is not one."""
-    import io
-    import tokenize
-
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.COMMENT:
-                yield tok.start[0], tok.start[1], tok.string
-    except (tokenize.TokenError, SyntaxError):
-        # The tokenizer disagrees with the parser (rare, e.g. a trailing backslash at EOF):
-        # fall back to a line scan, which may also see a `#` inside a string.
-        for number, line in enumerate(text.split("\n"), start=1):
-            col = line.find("#")
-            if col >= 0 and _NOQA_HINT.search(line, col):
-                yield number, col, line[col:]
+# Physical line breaks as the parser counts them (str.splitlines also splits on \f, \x1c...).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_CHILD_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
-def _scan_noqa(text: str) -> _Noqa:
+def _first_line(node: Any) -> int:
+    if isinstance(node, ast.match_case):
+        return int(node.pattern.lineno)
+    start = int(node.lineno)
+    for decorator in getattr(node, "decorator_list", ()):
+        start = min(start, decorator.lineno)
+    return start
+
+
+def _last_line(node: Any) -> int:
+    if isinstance(node, ast.match_case):
+        return _last_line(node.body[-1])
+    return int(node.end_lineno or node.lineno)
+
+
+def _children(node: Any) -> list[Any]:
+    """Nested statement-like nodes: statements, except handlers and match cases."""
+    kids = [child for name in _CHILD_LISTS for child in getattr(node, name, None) or ()
+            if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case)]
+    kids.sort(key=_first_line)
+    return kids
+
+
+def _header_fields(node: Any) -> list[ast.AST]:
+    """The expressions of a compound statement's header (test, iter, args, decorators...)."""
+    out: list[ast.AST] = []
+    for name, value in ast.iter_fields(node):
+        if name in _CHILD_LISTS:
+            continue
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, ast.AST):
+                out.append(child)
+    return out
+
+
+def _header_end(node: Any) -> int:
+    end = _first_line(node) if isinstance(node, ast.match_case) else int(node.lineno)
+    for child in _header_fields(node):
+        end = max(end, getattr(child, "end_lineno", None) or end)
+    return end
+
+
+def _enclosing(tree: ast.Module, line: int) -> tuple[Any, tuple[int, int] | None]:
+    """The innermost statement-like node around ``line`` and the span that counts for it:
+    a simple statement's first and last line, or a compound statement's header only (so
+    a noqa on ``for ... :`` does not cover the loop body). ``(node, None)`` when the line
+    is inside a compound statement but in neither its header nor a child (``else:``,
+    comment lines); ``(None, None)`` between top-level statements.
+
+    Only the statements on the way down are visited, never the whole tree.
+    """
+    from bisect import bisect_right
+
+    nodes: list[Any] = list(tree.body)
+    found: Any = None
+    while nodes:
+        starts = [_first_line(n) for n in nodes]
+        index = bisect_right(starts, line) - 1
+        if index < 0 or _last_line(nodes[index]) < line:
+            return found, None
+        found = nodes[index]
+        kids = _children(found)
+        if not kids:
+            return found, (starts[index], _last_line(found))
+        header = (starts[index], _header_end(found))
+        if header[0] <= line <= header[1]:
+            return found, header
+        nodes = kids
+    return found, None
+
+
+def _roots_on_line(nodes: list[Any], line: int, roots: list[ast.AST]) -> None:
+    """Collect the syntax that can hold string literals on ``line``: every simple
+    statement touching it (``a = "#"; b()`` has two) and the headers of compound ones,
+    descending only where the line is."""
+    from bisect import bisect_right
+
+    index = bisect_right([_first_line(n) for n in nodes], line) - 1
+    while index >= 0 and _last_line(nodes[index]) >= line:
+        node = nodes[index]
+        kids = _children(node)
+        if not kids:
+            roots.append(node)
+        else:
+            if _first_line(node) <= line <= _header_end(node):
+                roots.extend(_header_fields(node))
+            _roots_on_line(kids, line, roots)
+        index -= 1
+
+
+def _comment_start(tree: ast.Module, number: int, line: str) -> int | None:
+    """Index of the ``#`` that starts the comment on a physical line, or None if every
+    ``#`` on it is inside a string literal (string spans come from the AST, visiting
+    only the statements on that line)."""
+    hashes = [i for i, ch in enumerate(line) if ch == "#"]
+    roots: list[ast.AST] = []
+    _roots_on_line(list(tree.body), number, roots)
+    strings: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    for root in roots:
+        for sub in ast.walk(root):
+            if isinstance(sub, ast.JoinedStr) or (
+                    isinstance(sub, ast.Constant) and isinstance(sub.value, str | bytes)):
+                if sub.lineno <= number <= (sub.end_lineno or sub.lineno):
+                    strings.append(((sub.lineno, sub.col_offset),
+                                    (sub.end_lineno or sub.lineno, sub.end_col_offset or 0)))
+    if not strings:
+        return hashes[0] if hashes else None
+    for index in hashes:
+        # AST columns are UTF-8 byte offsets.
+        here = (number, len(line[:index].encode("utf-8")))
+        if not any(start <= here < end for start, end in strings):
+            return index
+    return None
+
+
+def _scan_noqa(text: str, tree: ast.Module) -> _Noqa:
+    """Read ``# noqa`` comments. Files that never mention noqa cost one regex search."""
     result = _Noqa()
     if not _NOQA_HINT.search(text):
         return result
-    for line, col, comment in _comments(text):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+        if "#" not in line or not _NOQA_HINT.search(line):
+            continue
+        start = _comment_start(tree, number, line)
+        if start is None:
+            continue
+        comment = line[start:]
         for match in _NOQA.finditer(comment):
             codes = _NOQA_CODES.match(match.group("rest"))
             if codes is None:
-                result.bare.append((line, col + match.start() + 1))
+                result.bare.append((number, start + match.start() + 1))
                 continue
             found = tuple(_CODE.findall(codes.group("codes")))
-            result.codes[line] = result.codes.get(line, ()) + found
+            result.codes[number] = result.codes.get(number, ()) + found
     return result
-
-
-_BODY_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases", "decorator_list"})
-
-
-def _statement_spans(tree: ast.AST) -> list[tuple[int, int]]:
-    """First and last line of every statement; compound statements count their header
-    only (``for x in (...):``), so a noqa on a loop's last line does not cover its body."""
-    spans: list[tuple[int, int]] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.stmt):
-            continue
-        start = node.lineno
-        end = node.end_lineno or start
-        if any(isinstance(getattr(node, f, None), list) and getattr(node, f)
-               for f in ("body", "handlers", "cases")):
-            end = start
-            for name, value in ast.iter_fields(node):
-                if name in _BODY_FIELDS:
-                    continue
-                for child in value if isinstance(value, list) else [value]:
-                    if isinstance(child, ast.AST):
-                        end = max(end, getattr(child, "end_lineno", None) or start)
-        if end > start:
-            spans.append((start, end))
-    return spans
 
 
 def _matches(code: str, prefixes: Iterable[str]) -> bool:
     return any(code.startswith(p) for p in prefixes)
 
 
-def _apply_noqa(findings: list[Finding], noqa: _Noqa, source: SourceFile) -> list[Finding]:
+def _apply_noqa(findings: list[Finding], noqa: _Noqa, tree: ast.Module) -> list[Finding]:
+    """Drop findings whose line, or the first or last line of their statement (the header
+    of a compound statement), carries a noqa naming their code or a prefix of it."""
     if not noqa.codes:
         return findings
     kept: list[Finding] = []
-    spans: list[tuple[int, int]] | None = None
     for f in findings:
         if _matches(f.code, noqa.codes.get(f.line, ())):
             continue
-        if f.code != SYNTAX_ERROR:
-            if spans is None:
-                try:
-                    spans = _statement_spans(source.tree)
-                except (SyntaxError, ValueError, RecursionError):
-                    spans = []
-            if any(start <= f.line <= end
-                   and (_matches(f.code, noqa.codes.get(start, ()))
-                        or _matches(f.code, noqa.codes.get(end, ())))
-                   for start, end in spans):
-                continue
+        _, span = _enclosing(tree, f.line)
+        if span is not None and (_matches(f.code, noqa.codes.get(span[0], ()))
+                                 or _matches(f.code, noqa.codes.get(span[1], ()))):
+            continue
         kept.append(f)
     return kept
 
@@ -532,7 +609,7 @@ def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, 
     # Comments of a file that does not parse are not trusted: the tokenizer cannot tell
     # a `#` inside a broken string from a real comment.
     parsed = not findings or findings[0].code != SYNTAX_ERROR
-    noqa = _scan_noqa(source.text) if parsed and not procedure else _Noqa()
+    noqa = _scan_noqa(source.text, source.tree) if parsed and not procedure else _Noqa()
     findings.extend(Finding(path, line, col, BARE_NOQA, "warning",
                             "bare `# noqa` suppresses nothing; name the codes, e.g. "
                             "`# noqa: PS101`")
@@ -543,8 +620,8 @@ def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, 
         findings = [f for f in findings
                     if not _matches(f.code, file_prefixes)
                     and _owner_of(f.code, validators) not in file_names]
-    if not procedure:
-        findings = _apply_noqa(findings, noqa, source)
+    if noqa.codes:
+        findings = _apply_noqa(findings, noqa, source.tree)
     return sorted(set(findings), key=_sort_key)
 
 
