@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from proctor.core.actions import ActionContext, ActionResult, ActionType
+    from proctor.core.actions import (
+        ActionContext,
+        ActionResult,
+        ActionType,
+        AllowedValues,
+        CustomValidator,
+        MaxLength,
+        Params,
+        RequiredField,
+    )
+    from proctor.core.gitstore import Change, TagSpec
+    from proctor.core.governance import Decision
     from proctor.core.hookspecs import hookimpl
     from proctor.core.models import ProcedureSpec
     from proctor.core.validation import Finding, Rule, Validator
@@ -23,6 +34,14 @@ _LAZY = {
     "ActionType": "proctor.core.actions",
     "ActionContext": "proctor.core.actions",
     "ActionResult": "proctor.core.actions",
+    "Params": "proctor.core.actions",
+    "RequiredField": "proctor.core.actions",
+    "AllowedValues": "proctor.core.actions",
+    "MaxLength": "proctor.core.actions",
+    "CustomValidator": "proctor.core.actions",
+    "Change": "proctor.core.gitstore",
+    "TagSpec": "proctor.core.gitstore",
+    "Decision": "proctor.core.governance",
     "ProcedureSpec": "proctor.core.models",
     "Finding": "proctor.core.validation",
     "Rule": "proctor.core.validation",

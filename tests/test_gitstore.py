@@ -134,3 +134,20 @@ def test_trailers_are_parsed_by_git(repo: Path) -> None:
                     author=AUTHOR, trailers={"Proctor-Action": "x.y", "Proctor-Actor": "me"})
     assert git(repo, "log", "-1", "--format=%(trailers:key=Proctor-Action,valueonly)").strip() == "x.y"
     assert git(repo, "log", "-1", "--format=%s").strip() == "Subject"
+
+
+def test_file_edited_in_place_and_committed_as_is(repo: Path) -> None:
+    """Handing proctor the very file you edited loses nothing, so it is not refused."""
+    with GitStore(repo) as store:
+        write(store, {"f": b"1"})
+        (repo / "f").write_text("2")
+        result = write(store, {"f": b"2"})
+        assert git(repo, "show", "HEAD:f") == "2"
+        assert git(repo, "status", "--porcelain") == ""
+        # Staged something else, then edited: the staged content would be lost.
+        (repo / "f").write_text("staged")
+        git(repo, "add", "f")
+        (repo / "f").write_text("3")
+        with pytest.raises(DirtyWorkTreeError):
+            write(store, {"f": b"3"})
+        assert git(repo, "rev-parse", "HEAD").strip() == result.commit

@@ -551,6 +551,41 @@ class GitStore:
                 dirty.append(record[3:].decode("utf-8", "surrogateescape"))
         return sorted(dirty)
 
+    def _conflicting(self, work_tree: str, tip: str | None, change: Change,
+                     dirty: list[str]) -> list[str]:
+        """Dirty paths whose local content the write would lose.
+
+        A file edited in place and then handed to proctor (``--code procedures/x/main.py``)
+        already holds exactly what is being committed: nothing of the user's is lost, so
+        it is not a conflict, as long as the index holds nothing else either.
+        """
+        if not dirty:
+            return []
+        staged: dict[str, str] = {}
+        proc = _run_git(["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in dirty]],
+                        work_tree)
+        for record in proc.stdout.split(b"\0"):
+            if record:
+                meta, _, path = record.partition(b"\t")
+                staged[path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
+        base_tree = self.commit_tree(tip) if tip else None
+        lost = []
+        for path in dirty:
+            new = change.edits.get(path)
+            try:
+                local: bytes | None = (Path(work_tree) / path).read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                local = None
+            if local != new:
+                lost.append(path)
+                continue
+            index_sha = staged.get(path)
+            base = self.entry_at(base_tree, path)
+            new_sha = None if new is None else blob_sha(new)
+            if index_sha not in (None, new_sha, base[1] if base else None):
+                lost.append(path)
+        return lost
+
     def sync_worktree(self, work_tree: str, root_tree: str, paths: list[str]) -> None:
         """Bring ``paths`` in the work tree and index up to date with ``root_tree``."""
         base = Path(work_tree)
@@ -666,7 +701,8 @@ class GitStore:
             # Re-read under the lock: another writer here may have synced since.
             if self.read_ref(ref) != tip:
                 raise _CasLost(ref)
-            dirty = self.dirty_paths(work_tree, change.paths)
+            dirty = self._conflicting(work_tree, tip, change,
+                                      self.dirty_paths(work_tree, change.paths))
             if dirty:
                 raise DirtyWorkTreeError(
                     "uncommitted changes in " + ", ".join(dirty)
@@ -702,6 +738,10 @@ class GitStore:
             new_tree = self.commit_tree(commit)
             self.sync_worktree(work_tree, new_tree, change.paths)
         return WriteResult(commit=commit, parent=tip, tags=tag_names, attempts=attempts)
+
+
+def blob_sha(data: bytes) -> str:
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
 
 
 def add_trailers(message: str, trailers: Mapping[str, str]) -> str:
