@@ -65,28 +65,33 @@ _SCRUBBED = (
 
 @pytest.fixture(scope="session")
 def plugin_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Install each fixture package into its own target directory, in parallel.
+    """Build and install every fixture package with pip, then give each its own directory.
 
-    One directory per package lets a test put exactly the plugins it wants on
-    ``PYTHONPATH``. ``--no-build-isolation`` builds with the hatchling already installed
-    and ``--no-index`` keeps pip off the network.
+    One pip run (``--no-build-isolation`` builds with the hatchling already installed,
+    ``--no-index`` keeps pip off the network) costs a fraction of four. Each package's
+    module and ``dist-info`` are then moved into a directory of their own, so a test puts
+    exactly the plugins it wants on ``PYTHONPATH``.
     """
     base = tmp_path_factory.mktemp("plugins")
-    procs: dict[str, subprocess.Popen[str]] = {}
+    staging = base / "_all"
+    cmd = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+        "--no-build-isolation", "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+        "--target", str(staging),
+        *(str(FIXTURES / f"proctor-plugin-{name}") for name in PACKAGES),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"pip install failed:\n{proc.stdout}\n{proc.stderr}"
+    dirs: dict[str, Path] = {}
     for name in PACKAGES:
-        cmd = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--no-index", "--no-cache-dir",
-            "--disable-pip-version-check", "--target", str(base / name),
-            str(FIXTURES / f"proctor-plugin-{name}"),
-        ]
-        procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True)
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, f"pip install of {name} failed:\n{out}\n{err}"
-        assert list((base / name).glob("*.dist-info")), f"{name}: no dist-info installed"
-    return {name: base / name for name in PACKAGES}
+        module = f"proctor_plugin_{name}"
+        dist_infos = list(staging.glob(f"{module}-*.dist-info"))
+        assert len(dist_infos) == 1, f"{name}: expected one dist-info, found {dist_infos}"
+        dirs[name] = base / name
+        dirs[name].mkdir()
+        for path in (staging / module, dist_infos[0]):
+            path.rename(dirs[name] / path.name)
+    return dirs
 
 
 def _env(dirs: dict[str, Path], plugins: Sequence[str], **extra: str) -> dict[str, str]:
@@ -495,28 +500,21 @@ def test_validator_hook_in_proctor_check(plugin_dirs: dict[str, Path], tmp_path:
     flagged.write_text("import os\nx = 'DEMO-FORBIDDEN'\n")
     clean = tmp_path / "clean.py"
     clean.write_text("x = 1\n")
-
-    for select in ("demo", "DM001", "DM"):
-        proc = run_proctor(plugin_dirs, ["good"], "check", "--select", select, str(flagged),
-                           str(clean), cwd=tmp_path)
-        assert proc.returncode == 1, proc.stderr
-        assert proc.stdout.splitlines() == [
-            f"{flagged}:2:6: DM001 the DEMO-FORBIDDEN marker must not be committed"
-        ]
-
-    ok = run_proctor(plugin_dirs, ["good"], "check", "--select", "demo", str(clean), cwd=tmp_path)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-
-    js = run_proctor(plugin_dirs, ["good"], "check", "--select", "demo", "--format", "json",
-                     str(flagged), cwd=tmp_path)
-    assert js.returncode == 1
-    assert "DM001" in js.stdout
-
     noqa = tmp_path / "noqa.py"
     noqa.write_text("x = 'DEMO-FORBIDDEN'  # noqa: DM001\n")
-    quiet = run_proctor(plugin_dirs, ["good"], "check", "--select", "demo", str(noqa),
-                        cwd=tmp_path)
-    assert quiet.returncode == 0, quiet.stdout
+
+    proc = run_proctor(plugin_dirs, ["good"], "check", "--select", "demo", str(flagged),
+                       str(clean), str(noqa), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"{flagged}:2:6: DM001 the DEMO-FORBIDDEN marker must not be committed"
+    ]
+
+    js = run_proctor(plugin_dirs, ["good"], "check", "--select", "DM001", "--format", "json",
+                     str(clean), str(noqa), str(flagged), cwd=tmp_path)
+    assert js.returncode == 1, js.stderr
+    assert [(f["path"], f["line"], f["col"], f["code"], f["severity"])
+            for f in json.loads(js.stdout)] == [(str(flagged), 2, 6, "DM001", "error")]
 
     gone = run_proctor(plugin_dirs, [], "check", "--select", "demo", str(clean), cwd=tmp_path)
     assert gone.returncode == 2
@@ -594,3 +592,275 @@ _IMPORTED = """
 def test_help_imports_nothing_heavy(plugin_dirs: dict[str, Path], how: str,
                                     plugins: tuple[str, ...]) -> None:
     assert run_python(plugin_dirs, plugins, _IMPORTED, how, ",".join(HEAVY)) == []
+
+
+# -- PluginManager in-process, with plain objects carrying real hookimpls ----------------------
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No plugin switches set, a git identity, and a fresh process-wide manager after."""
+    for name in _SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    for key, value in _env({}, []).items():
+        if key.startswith("GIT_"):
+            monkeypatch.setenv(key, value)
+    reset_plugin_manager()
+    yield monkeypatch
+    reset_plugin_manager()
+
+
+def make_manager(*plugins: tuple[str, object]) -> PluginManager:
+    manager = PluginManager()
+    for name, plugin in plugins:
+        manager.register(name, plugin, PluginInfo(name=name, module=f"tests.{name}"))
+    return manager
+
+
+class Registers:
+    """A plugin registering the given items through one ``register`` hook.
+
+    The hookimpl is a plain function stored on the instance: pluggy finds it by attribute
+    name, exactly as it finds a module-level function in a plugin module.
+    """
+
+    def __init__(self, hook: str, *items: object) -> None:
+        def register_all(register: Any) -> None:
+            for item in items:
+                register(item)
+
+        setattr(self, hook, hookimpl(register_all))
+
+
+class RaisesIn:
+    """A plugin whose ``register`` hook raises."""
+
+    def __init__(self, hook: str, message: str) -> None:
+        def register_none(register: Any) -> None:
+            raise RuntimeError(message)
+
+        setattr(self, hook, hookimpl(register_none))
+
+
+class Policy:
+    """A policy plugin with a fixed answer (an exception instance is raised instead)."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def proctor_policy(self, action: Any) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def touch_action(api_name: str, *, requires_proposal: bool = False) -> type:
+    """An action writing ``touched/<path>``; built here because ActionType needs pydantic."""
+    from proctor.core.actions import ActionContext, ActionType, Params
+    from proctor.core.gitstore import Change
+
+    class TouchParams(Params):
+        path: str
+
+    class Touch(ActionType):
+        description = "Write one file."
+        side_effects = ()
+
+        def apply(self, params: Any, context: ActionContext) -> Change:
+            return Change(edits={f"touched/{params.path}": b"touched\n"})
+
+    Touch.api_name = api_name
+    Touch.Params = TouchParams
+    Touch.requires_proposal = requires_proposal
+    return Touch
+
+
+def test_hooks_of_plain_objects_are_recorded(env: pytest.MonkeyPatch) -> None:
+    manager = make_manager(("v", Registers("proctor_register_validators", Named("unit"))),
+                           ("p", Policy(None)))
+    assert manager.infos["v"].hooks == ["proctor_register_validators"]
+    assert manager.infos["p"].hooks == ["proctor_policy"]
+    assert list(manager.validators()) == ["unit"]
+    assert manager.validators() is manager.validators()  # collected once per manager
+
+
+def test_duplicate_name_is_reported_never_silent(env: pytest.MonkeyPatch) -> None:
+    first, second = touch_action("unit.same"), touch_action("unit.same")
+    manager = make_manager(("first", Registers("proctor_register_actions", first)),
+                           ("second", Registers("proctor_register_actions", second)))
+    actions = manager.actions()
+    assert list(actions) == ["unit.same"]
+    errors = {name: manager.infos[name].error for name in ("first", "second")}
+    flagged = [name for name, error in errors.items() if error]
+    assert len(flagged) == 1
+    assert "'unit.same' is already registered by plugin" in errors[flagged[0]]
+
+
+@pytest.mark.xfail(strict=True, reason="PluginManager.collect calls plugins last-registered "
+                   "first, so the later plugin keeps the name and the earlier one is blamed")
+def test_duplicate_action_is_an_error_on_the_later_plugin(env: pytest.MonkeyPatch) -> None:
+    first, second = touch_action("unit.same"), touch_action("unit.same")
+    manager = make_manager(("first", Registers("proctor_register_actions", first)),
+                           ("second", Registers("proctor_register_actions", second)))
+    assert manager.actions()["unit.same"] is first
+    assert manager.infos["first"].error is None
+    assert manager.infos["second"].error == (
+        "proctor_register_actions: ValueError: 'unit.same' is already registered by plugin "
+        "'first'"
+    )
+
+
+def test_a_raising_register_hook_is_isolated_in_process(env: pytest.MonkeyPatch) -> None:
+    manager = make_manager(
+        ("ok", Registers("proctor_register_side_effects", Named("unit-effect"))),
+        ("bad", RaisesIn("proctor_register_side_effects", "boom")),
+        ("nameless", Registers("proctor_register_side_effects", Named(""))),
+    )
+    assert list(manager.side_effects()) == ["unit-effect"]
+    assert manager.infos["ok"].error is None
+    assert manager.infos["bad"].error == "proctor_register_side_effects: RuntimeError: boom"
+    assert "has no name" in (manager.infos["nameless"].error or "")
+
+
+def test_strict_mode_reraises_from_a_register_hook(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PROCTOR_STRICT_PLUGINS", "1")
+    manager = make_manager(("bad", RaisesIn("proctor_register_llm_backends", "boom")))
+    with pytest.raises(PluginError, match="plugin 'bad' failed in proctor_register_llm_backends: "
+                                          "boom") as info:
+        manager.llm_backends()
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_a_raising_policy_is_recorded_and_strict_mode_reraises(env: pytest.MonkeyPatch) -> None:
+    manager = make_manager(("deny", Policy("DENY")), ("bad", Policy(RuntimeError("boom"))))
+    answers = manager.call_each("proctor_policy", action=None, params=None, context=None)
+    assert answers == [("deny", "DENY")]
+    assert manager.infos["bad"].error == "proctor_policy: RuntimeError: boom"
+
+    env.setenv("PROCTOR_STRICT_PLUGINS", "true")
+    with pytest.raises(PluginError, match="plugin 'bad' failed in proctor_policy: boom"):
+        manager.call_each("proctor_policy", action=None, params=None, context=None)
+
+
+def test_a_builtin_that_fails_to_import(env: pytest.MonkeyPatch) -> None:
+    import proctor.core.plugins as plugins_module
+
+    env.setattr(plugins_module, "DEFAULT_PLUGINS",
+                {"ghost": "proctor.plugins.no_such_module", "policy": "proctor.plugins.policy"})
+    manager = PluginManager()
+    manager.load_builtins(set())
+    assert manager.infos["ghost"].error == (
+        "ModuleNotFoundError: No module named 'proctor.plugins.no_such_module'"
+    )
+    assert manager.infos["ghost"].builtin is True
+    assert manager.infos["policy"].hooks == ["proctor_policy"]
+
+    disabled = PluginManager()
+    disabled.load_builtins({"ghost"})
+    assert disabled.infos["ghost"].disabled is True
+    assert disabled.infos["ghost"].error is None
+
+    env.setenv("PROCTOR_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="plugin 'ghost' failed: ModuleNotFoundError"):
+        PluginManager().load_builtins(set())
+
+
+class Misspelt:
+    @hookimpl
+    def proctor_register_validator(self, register: Any) -> None:
+        raise AssertionError("a misspelt hook must not be called")
+
+
+class AlsoMisspelt:
+    @hookimpl
+    def proctor_policies(self, action: Any) -> Any:
+        raise AssertionError("a misspelt hook must not be called")
+
+
+def test_check_pending_rejects_every_misspelt_plugin(env: pytest.MonkeyPatch) -> None:
+    manager = make_manager(("ok", Policy("DENY")), ("m1", Misspelt()), ("m2", AlsoMisspelt()))
+    manager.check_pending()
+    assert "unknown hook 'proctor_register_validator'" in (manager.infos["m1"].error or "")
+    assert "unknown hook 'proctor_policies'" in (manager.infos["m2"].error or "")
+    assert manager.pm.get_plugin("m1") is None
+    assert manager.pm.get_plugin("m2") is None
+    assert manager.infos["ok"].error is None
+    assert manager.call_each("proctor_policy", action=None, params=None,
+                             context=None) == [("ok", "DENY")]
+    assert manager.validators() == {}
+
+    env.setenv("PROCTOR_STRICT_PLUGINS", "1")
+    strict = make_manager(("m1", Misspelt()))
+    with pytest.raises(PluginError, match="proctor_register_validator"):
+        strict.check_pending()
+
+
+def test_get_plugin_manager_reload_follows_the_environment(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PROCTOR_NO_ENTRY_POINTS", "1")
+    env.setenv("PROCTOR_DISABLE_PLUGINS", "policy,procedures")
+    first = get_plugin_manager(reload=True)
+    assert first.infos["policy"].disabled and first.infos["procedures"].disabled
+    assert "procedure.create" not in first.actions()
+
+    env.delenv("PROCTOR_DISABLE_PLUGINS")
+    assert get_plugin_manager() is first  # loaded once per process
+    second = get_plugin_manager(reload=True)
+    assert second is not first
+    assert second.infos["policy"].disabled is False
+    assert second.infos["policy"].hooks == ["proctor_policy"]
+    assert "procedure.create" in second.actions()
+    assert get_plugin_manager() is second
+
+    reset_plugin_manager()
+    assert get_plugin_manager() is not second
+
+
+@pytest.mark.parametrize(
+    ("answers", "requires_proposal", "decision"),
+    [
+        ([], False, "ALLOW_IMMEDIATE"),
+        ([None, None], False, "ALLOW_IMMEDIATE"),
+        (["ALLOW_IMMEDIATE", None], False, "ALLOW_IMMEDIATE"),
+        (["ALLOW_IMMEDIATE", "REQUIRE_PROPOSAL", None], False, "REQUIRE_PROPOSAL"),
+        (["require_proposal", "DENY", "ALLOW_IMMEDIATE"], False, "DENY"),
+        (["deny"], False, "DENY"),
+        (["ALLOW_IMMEDIATE"], True, "REQUIRE_PROPOSAL"),
+    ],
+)
+def test_the_strictest_policy_wins(env: pytest.MonkeyPatch, repo: Path, answers: list[Any],
+                                   requires_proposal: bool, decision: str) -> None:
+    from proctor.workspace import Workspace
+
+    action = touch_action("unit.touch", requires_proposal=requires_proposal)
+    manager = make_manager(("actions", Registers("proctor_register_actions", action)),
+                           *((f"policy{i}", Policy(a)) for i, a in enumerate(answers)))
+    before = _git(repo, "rev-parse", "HEAD")
+    with Workspace.open(repo, plugins=manager) as ws:
+        result = ws.execute("unit.touch", {"path": "a.txt"})
+
+    assert result.decision == decision
+    files = _git(repo, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
+    if decision == "ALLOW_IMMEDIATE":
+        assert result.status == "applied"
+        assert result.commit == _git(repo, "rev-parse", "HEAD") != before
+        assert "touched/a.txt" in files
+        assert "Proctor-Policy: ALLOW_IMMEDIATE" in _git(repo, "log", "-1", "--format=%B")
+        return
+    assert "touched/a.txt" not in files
+    if decision == "DENY":
+        assert result.status == "denied"
+        assert result.errors == [f"policy denies unit.touch for {ACTOR}"]
+        assert _git(repo, "rev-parse", "HEAD") == before
+    elif result.status == "failed":
+        assert result.errors == [
+            "policy requires a proposal for unit.touch; proposals are not supported yet"
+        ]
+        assert _git(repo, "rev-parse", "HEAD") == before
+    else:
+        assert result.status == "proposed" and result.proposal
