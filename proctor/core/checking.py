@@ -594,6 +594,8 @@ def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, 
                 if not validator.applies_to(path):
                     continue
                 produced = list(validator.check(source, context))
+            except UsageError:
+                raise  # e.g. a bad pattern in the config: the whole run is misconfigured
             except Exception as exc:
                 if _strict():
                     raise
