@@ -26,6 +26,7 @@ class State:
         self.repo = repo
         self.actor = actor
         self.as_json = as_json
+        self.inputs: dict[str, bytes] = {}  # files read for params, see Workspace.execute
         self._workspace: Workspace | None = None
 
     def workspace(self) -> Workspace:
@@ -96,16 +97,20 @@ def report_result(state: State, result: Any) -> int:
 
 
 def run_action(state: State, api_name: str, params: dict[str, Any]) -> int:
-    return report_result(state, state.workspace().execute(api_name, params))
+    return report_result(state, state.workspace().execute(api_name, params, inputs=state.inputs))
 
 
 def read_file_arg(path: str, what: str) -> str:
     from proctor.core.errors import UsageError
 
     try:
-        data = open(path, "rb").read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and isinstance(ctx.obj, State):
+        ctx.obj.inputs[os.path.abspath(path)] = data
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -174,12 +174,14 @@ class Workspace:
     # -- writes ----------------------------------------------------------------------------
 
     def execute(self, api_name: str, params: dict[str, Any] | None = None, *,
-                actor: str | None = None, metadata: dict[str, Any] | None = None) -> ActionResult:
+                actor: str | None = None, metadata: dict[str, Any] | None = None,
+                inputs: dict[str, bytes] | None = None) -> ActionResult:
         """Run an action through the pipeline; the result says applied/denied/failed.
 
         Bad params raise ValidationFailed, a lost race ConcurrencyError: they leave the
-        store untouched.
+        store untouched. ``inputs`` maps local files the params were read from to the
+        bytes read, so a procedure file edited in place can be handed over as it is.
         """
         context = ActionContext(actor=actor or self.actor, metadata=dict(metadata or {}),
-                                config=self.config)
+                                config=self.config, inputs=dict(inputs or {}))
         return self.engine.run(api_name, params or {}, context)

@@ -168,3 +168,31 @@ def test_usage_error_exit_2() -> None:
     r = run_cli("procedure", "release")
     assert r.code == 2
     assert "Missing argument 'NAME'" in r.err
+
+
+def test_edit_in_place_then_update(store: Path) -> None:
+    """The tour's workflow: edit the checked-out files, hand them to proctor."""
+    code = store / "procedures/greet/main.py"
+    meta_path = store / "procedures/greet/metadata.json"
+    code.write_text(V2)
+    meta = json.loads(meta_path.read_text())
+    meta["parameters"].append({"name": "punct", "type": "str", "required": False, "default": "!"})
+    meta_path.write_text(json.dumps(meta))  # formatted differently from what proctor writes
+    r = run_cli("--repo", str(store), "procedure", "update", "greet", "--code", str(code),
+                "--metadata", str(meta_path))
+    assert r.code == 0, r.err
+    assert git(store, "status", "--porcelain") == ""
+    assert git(store, "show", "HEAD:procedures/greet/main.py") == V2
+    # Edited again and handed over again: still nothing lost, so accepted.
+    meta_path.write_text(meta_path.read_text().replace('"Greets"', '"Says hello"'))
+    code.write_text(V2 + "# tweak\n")
+    r = run_cli("--repo", str(store), "procedure", "update", "greet", "--code", str(code),
+                "--metadata", str(meta_path))
+    assert r.code == 0, r.err
+    assert json.loads(git(store, "show", "HEAD:procedures/greet/metadata.json"))[
+        "description"] == "Says hello"
+    # An edit that is not handed over is protected: the update stops, the edit stays.
+    meta_path.write_text('{"edited": "but not handed over"}')
+    r = run_cli("--repo", str(store), "procedure", "update", "greet", "--description", "x")
+    assert r.code == 2 and "uncommitted changes in procedures/greet/metadata.json" in r.err
+    assert meta_path.read_text() == '{"edited": "but not handed over"}'

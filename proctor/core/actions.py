@@ -52,6 +52,9 @@ class ActionContext:
     config: ProctorConfig | None = None
     snapshot: Snapshot | None = None
     proposal: str | None = None
+    # Absolute paths of local files the caller read to build the params, with the bytes
+    # read; lets the store accept a work-tree file edited in place and handed over.
+    inputs: dict[str, bytes] = field(default_factory=dict)
 
     def tip(self) -> Snapshot:
         if self.snapshot is None:
@@ -284,6 +287,7 @@ class ActionEngine:
             if not change.message:
                 change.message = action.subject(params)
             self._check_code(action, change, context)
+            change.consumed.update(self._consumed(context))
             return change
 
         trailers = {
@@ -304,6 +308,22 @@ class ActionEngine:
         logger.info("action %s applied as %s by %s", api_name, short(result.commit), context.actor)
         self._side_effects(action_cls, result, context)
         return result
+
+    def _consumed(self, context: ActionContext) -> dict[str, bytes]:
+        root = self.store.work_tree
+        if not root or not context.inputs:
+            return {}
+        from pathlib import Path
+
+        base = Path(root).resolve()
+        out = {}
+        for path, data in context.inputs.items():
+            try:
+                rel = Path(path).resolve().relative_to(base)
+            except ValueError:
+                continue
+            out[rel.as_posix()] = data
+        return out
 
     def _criteria(self, action_cls: type[ActionType], params: BaseModel,
                   context: ActionContext) -> None:

@@ -70,6 +70,10 @@ class Change:
     message: str = ""
     tags: list[TagSpec] = field(default_factory=list)
     executable: set[str] = field(default_factory=set)
+    # Work-tree files (repo-relative path -> bytes read) whose content this change took
+    # as input: if such a file still holds exactly that, committing the change loses
+    # nothing of the user's even where the committed form differs (e.g. reformatted JSON).
+    consumed: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def paths(self) -> list[str]:
@@ -576,13 +580,14 @@ class GitStore:
                 local: bytes | None = (Path(work_tree) / path).read_bytes()
             except (FileNotFoundError, IsADirectoryError):
                 local = None
-            if local != new:
+            if local != new and (local is None or change.consumed.get(path) != local):
                 lost.append(path)
                 continue
             index_sha = staged.get(path)
             base = self.entry_at(base_tree, path)
-            new_sha = None if new is None else blob_sha(new)
-            if index_sha not in (None, new_sha, base[1] if base else None):
+            accepted = {None, base[1] if base else None}
+            accepted.update(blob_sha(b) for b in (new, change.consumed.get(path)) if b is not None)
+            if index_sha not in accepted:
                 lost.append(path)
         return lost
 
