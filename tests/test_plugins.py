@@ -864,3 +864,39 @@ def test_the_strictest_policy_wins(env: pytest.MonkeyPatch, repo: Path, answers:
         assert _git(repo, "rev-parse", "HEAD") == before
     else:
         assert result.status == "proposed" and result.proposal
+
+
+class WrongArgument:
+    @hookimpl
+    def proctor_policy(self, action: Any, verdict: Any) -> Any:
+        return "DENY"
+
+
+def test_pluggy_refusing_a_registration_is_isolated(env: pytest.MonkeyPatch) -> None:
+    manager = make_manager(("wrong", WrongArgument()), ("ok", Policy("DENY")))
+    assert (manager.infos["wrong"].error or "").startswith("PluginValidationError")
+    assert "verdict" in (manager.infos["wrong"].error or "")
+    assert manager.infos["wrong"].hooks == []
+    assert manager.call_each("proctor_policy", action=None, params=None,
+                             context=None) == [("ok", "DENY")]
+
+    env.setenv("PROCTOR_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="plugin 'wrong' failed: PluginValidationError"):
+        make_manager(("wrong", WrongArgument()))
+
+
+# -- the plugin guide --------------------------------------------------------------------------
+
+
+def test_the_guide_documents_every_hook_with_its_signature() -> None:
+    import inspect
+
+    guide = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
+    for name in ALL_HOOKS:
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"### `{name}({params})`" in guide, name
+    for switch in ("PROCTOR_STRICT_PLUGINS", "PROCTOR_DISABLE_PLUGINS", "PROCTOR_NO_ENTRY_POINTS"):
+        assert f"`{switch}`" in guide
+    for name in DEFAULT_PLUGINS:
+        assert f"`{name}`" in guide
+    assert "tests/fixtures/proctor-plugin-good/" in guide
