@@ -110,6 +110,15 @@ try:
                 out = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
             report(signals / f"result-{rnd}-{ident}.json", out)
 
+    elif mode == "once":
+        # One update; the repository's reference-transaction hook SIGKILLs this process
+        # the instant the ref has moved, i.e. after publishing and before anything else.
+        os.environ["PROCTOR_TEST_KILL_PID"] = str(os.getpid())
+        (signals / f"writing-{ident}").touch()
+        ws.execute("procedure.update", {"name": args[0], "code": code(args[1]),
+                                        "description": f"value {args[1]}"})
+        sys.exit("still alive after the ref moved")
+
     elif mode == "stream":
         # Update the same few procedures for ever, changing main.py and metadata.json
         # together, until killed. Each commit's description names the code's value.
@@ -216,8 +225,8 @@ class Workers:
         while not all((self.signals / n).exists() for n in names):
             for p in procs:
                 if p.poll() is not None and p.returncode != 0:
-                    raise AssertionError(f"worker exited {p.returncode}: "
-                                         f"{p.stderr.read().decode() if p.stderr else ''}")
+                    err = p.stderr.read().decode() if p.stderr else ""
+                    raise AssertionError(f"worker exited {p.returncode}: ...{err[-800:]}")
             if time.monotonic() > deadline:
                 missing = [n for n in names if not (self.signals / n).exists()]
                 raise AssertionError(f"timed out waiting for {missing}")
@@ -282,6 +291,24 @@ WRITERS = 8
 WRITES_EACH = 25
 
 
+#: Known bug, see the report of issue 2: GitStore.write gives up after 8 attempts
+#: ("kept moving") while 8 local writers keep winning in turn; writes of distinct
+#: procedures are refused with ConcurrencyError. Proposed fix: serialise proctor writers
+#: of a ref with a flock around the whole attempt loop. Remove this marker with the fix.
+LIVELOCK = pytest.mark.xfail(
+    strict=True,
+    reason="GitStore.write: 8 CAS attempts are not enough for 8 local writers "
+           "(proctor/core/gitstore.py write(): no writer lock, bounded by attempts)",
+)
+
+#: Known bug: a writer killed between ``update-ref`` and the work-tree sync leaves the
+#: checked-out files and index at the old version; every later write of that procedure is
+#: refused as "uncommitted changes". Proposed fix: a sync journal under the work-tree lock
+#: that the next writer completes. Remove with the fix.
+UNSYNCED_AFTER_KILL = "work tree left at the old version after a kill between publish and sync"
+
+
+@LIVELOCK
 @pytest.mark.slow
 def test_many_processes_lose_no_update(store: Store, workers: Workers) -> None:
     """8 processes × 25 creates of distinct procedures: all 200 land, history stays linear.
@@ -334,6 +361,7 @@ def test_many_processes_lose_no_update(store: Store, workers: Workers) -> None:
 
 CONTENDERS = 4
 ROUNDS = 3
+CLI_ROUNDS = 2  # each CLI round starts four interpreters
 
 
 def seed(store: Store, name: str) -> str:
@@ -387,7 +415,7 @@ def test_same_stale_version_exactly_one_wins_cli(store: Store, tmp_path: Path) -
     repo = store.path
     seed(store, "shared")
     proctor = str(Path(sys.executable).parent / "proctor")
-    for rnd in range(ROUNDS):
+    for rnd in range(CLI_ROUNDS):
         before = git(repo, "rev-parse", store.ref).strip()
         files = []
         for i in range(CONTENDERS):
@@ -425,7 +453,7 @@ def test_same_stale_version_exactly_one_wins_cli(store: Store, tmp_path: Path) -
 
 # -- 3. SIGKILL in the middle of a stream of writes ------------------------------------------
 
-KILLS = 5
+KILLS = 4
 STREAM_NAMES = ("alpha", "beta", "gamma")
 
 
@@ -446,17 +474,42 @@ def assert_complete_tip(repo: Path, ref: str) -> None:
         assert code == code_for(value if value != "seed" else 0), (name, meta, code)
 
 
-@pytest.mark.slow
-def test_sigkill_mid_stream_leaves_a_complete_commit(store: Store, workers: Workers) -> None:
-    """kill -9 a writer at a random instant, several times: the ref is always on a whole
-    commit, fsck is clean, no lock is left behind, and the next write succeeds."""
+def seed_stream(store: Store) -> None:
     from proctor import Workspace
 
-    repo = store.path
-    with Workspace.open(repo, actor="seed@example.com") as ws:
+    with Workspace.open(store.path, actor="seed@example.com") as ws:
         for name in STREAM_NAMES:
             ws.execute("procedure.create", {"name": name, "code": code_for(0),
                                             "description": "value seed"})
+
+
+def write_after_kill(store: Store) -> None:
+    """A new process-local writer updates every procedure the dead writers touched."""
+    from proctor import Workspace
+
+    with Workspace.open(store.path, actor="after@example.com") as ws:
+        for name in STREAM_NAMES:
+            result = ws.execute("procedure.update", {"name": name, "code": code_for(-1),
+                                                     "description": "value -1"})
+            assert result.status == "applied"
+    assert_fsck_clean(store.path)
+    assert_complete_tip(store.path, store.ref)
+    if store.worktree:
+        assert git(store.path, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_leaves_a_complete_commit(
+    store: Store, workers: Workers, request: pytest.FixtureRequest
+) -> None:
+    """kill -9 a writer at a random instant, several times: the ref is always on a whole
+    commit, fsck is clean, no lock is left behind, and the next write succeeds."""
+    if store.worktree:
+        # Fails only when a kill lands between publish and sync, so not strict; the
+        # deterministic test below pins that case down.
+        request.applymarker(pytest.mark.xfail(strict=False, reason=UNSYNCED_AFTER_KILL))
+    repo = store.path
+    seed_stream(store)
     rng = random.Random(20240611)
     start = 1
     for k in range(KILLS):
@@ -474,13 +527,49 @@ def test_sigkill_mid_stream_leaves_a_complete_commit(store: Store, workers: Work
         assert not (repo / ".git" / "index.lock").exists()
         assert not Path(repo / ".git" / (store.ref + ".lock")).exists()
 
-    # A new writer, in a new process, can write to the procedures the dead ones were writing.
-    with Workspace.open(repo, actor="after@example.com") as ws:
-        for name in STREAM_NAMES:
-            result = ws.execute("procedure.update", {"name": name, "code": code_for(-1),
-                                                     "description": "value -1"})
-            assert result.status == "applied"
+    # A new writer can write to the procedures the dead ones were writing.
+    write_after_kill(store)
+
+
+KILL_HOOK = """#!/bin/sh
+# Test hook: SIGKILL the proctor writer that asked for it once its ref update is committed.
+if [ "$1" = committed ] && [ -n "$PROCTOR_TEST_KILL_PID" ]; then
+    kill -9 "$PROCTOR_TEST_KILL_PID"
+    sleep 1
+fi
+exit 0
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_right_after_publish(
+    store: Store, workers: Workers, request: pytest.FixtureRequest
+) -> None:
+    """The worst instant for a kill: the ref has moved, nothing after it has run.
+
+    git's reference-transaction hook delivers the SIGKILL exactly there. The commit must
+    stand, nothing may stay locked, and the next write of the same procedure must succeed
+    with a clean ``git status``.
+    """
+    if store.worktree:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=UNSYNCED_AFTER_KILL))
+    repo = store.path
+    seed_stream(store)
+    before = git(repo, "rev-parse", store.ref).strip()
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(KILL_HOOK)
+    hook.chmod(0o755)
+
+    proc = workers.start("once", repo, "0", "alpha", "42")
+    _out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-800:]
+    hook.unlink()
+
+    tip = git(repo, "rev-parse", store.ref).strip()
+    assert tip != before, "the ref did not move before the kill"
+    assert git(repo, "rev-parse", f"{tip}^").strip() == before
+    assert git(repo, "show", f"{tip}:procedures/alpha/main.py") == code_for(42)
     assert_fsck_clean(repo)
     assert_complete_tip(repo, store.ref)
-    if store.worktree:
-        assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not (repo / ".git" / "index.lock").exists()
+    write_after_kill(store)
