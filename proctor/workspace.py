@@ -12,10 +12,10 @@ so the CLI, the hooks and Python callers share one behaviour::
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from proctor.core.actions import ActionContext, ActionEngine, ActionResult, ActionType
 from proctor.core.config import ProctorConfig, load_config, parse_config_text
 from proctor.core.errors import NotARepositoryError, UsageError
 from proctor.core.gitstore import Change, GitStore, format_ident
@@ -26,6 +26,9 @@ from proctor.procedures.repository import (
     ProcedureView,
     VersionInfo,
 )
+
+if TYPE_CHECKING:
+    from proctor.core.actions import ActionEngine, ActionResult, ActionType
 
 DEFAULT_CONFIG = """\
 # proctor configuration. See docs/ for every key.
@@ -65,8 +68,14 @@ class Workspace:
         self.actor = actor
         self.author = author
         self.plugins = plugins
-        self.engine = ActionEngine(store, ref, plugins, config, author)
         self.procedures = ProcedureRepository(store, ref, config.entry_point)
+
+    @cached_property
+    def engine(self) -> ActionEngine:
+        """The action pipeline; built on first write, as reads need none of it."""
+        from proctor.core.actions import ActionEngine
+
+        return ActionEngine(self.store, self.ref, self.plugins, self.config, self.author)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -182,6 +191,8 @@ class Workspace:
         store untouched. ``inputs`` maps local files the params were read from to the
         bytes read, so a procedure file edited in place can be handed over as it is.
         """
+        from proctor.core.actions import ActionContext
+
         context = ActionContext(actor=actor or self.actor, metadata=dict(metadata or {}),
                                 config=self.config, inputs=dict(inputs or {}))
         return self.engine.run(api_name, params or {}, context)

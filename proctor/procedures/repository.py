@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proctor.core.errors import NotFoundError, UsageError, ValidationFailed
 from proctor.core.gitstore import MODE_TREE, GitStore, Snapshot
-from proctor.core.models import ProcedureSpec, check_name
+from proctor.core.names import check_name
 from proctor.procedures.signature import Signature, code_signature, compare
+
+if TYPE_CHECKING:
+    from proctor.core.models import ProcedureSpec
 
 PROCEDURES_DIR = "procedures"
 CODE_FILE = "main.py"
@@ -61,6 +64,8 @@ def bump_version(v: tuple[int, int, int] | None, bump: str) -> tuple[int, int, i
 def parse_spec(text: str | bytes, path: str = METADATA_FILE) -> ProcedureSpec:
     """Read metadata.json or raise ValidationFailed saying what is wrong and where."""
     from pydantic import ValidationError
+
+    from proctor.core.models import ProcedureSpec
 
     try:
         data = json.loads(text)
