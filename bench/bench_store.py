@@ -1,0 +1,388 @@
+"""Store benchmarks: commit throughput, update latency vs store size, CLI start-up.
+
+Run from the repository root::
+
+    .venv/bin/python bench/bench_store.py            # prints the markdown block
+    .venv/bin/python bench/bench_store.py --write    # also replaces "## Store" in docs/benchmarks.md
+
+Why each number (targets from DESIGN.md §8):
+
+* proctor's commit path (in-process loose objects, CAS via ``update-ref --stdin``) against
+  GitPython ``index.add`` + ``index.commit`` on the same repository shape in the same run:
+  the target is ≥3×, and a ratio is what survives a noisy shared machine;
+* update latency with 10, 1,000 and 10,000 procedures, with the store branch checked out
+  and not: the target is latency(10k) ≤ 2× latency(10), i.e. nothing is O(store size);
+* ``proctor procedure list`` on 1,000 procedures (≤0.5 s) and ``proctor --help``
+  (≤0.15 s), each next to ``python -c pass`` measured in the same run.
+
+Big repositories are built in one ``git fast-import`` stream, not thousands of actions.
+Everything lives under bench/_work/ (gitignored) and is deleted first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "_work"
+DOC = ROOT / "docs" / "benchmarks.md"
+BIN = Path(sys.executable).parent
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+STORE_REF = "refs/heads/store"
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(repo: Path, *args: str, input: bytes | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, input=input, capture_output=True, env=env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {args[0]}: {proc.stderr.decode()}")
+    return proc.stdout.decode()
+
+
+# -- repository shapes ---------------------------------------------------------------------
+
+
+def code_for(name: str, rev: int) -> bytes:
+    """A procedure of realistic size (~600 bytes), different for every revision."""
+    return (
+        f'"""Procedure {name}: adds an offset and formats the result."""\n\n'
+        "from __future__ import annotations\n\n\n"
+        f"OFFSET = {rev}\n\n\n"
+        "def _clamp(value: int, low: int = 0, high: int = 10_000) -> int:\n"
+        "    return max(low, min(high, value))\n\n\n"
+        "def run(x: int, label: str = \"value\") -> str:\n"
+        f'    """Return ``label=x+OFFSET`` clamped to [0, 10000]; revision {rev}."""\n'
+        "    total = _clamp(x + OFFSET)\n"
+        '    return f"{label}={total}"\n'
+    ).encode()
+
+
+def metadata_for(name: str, rev: int) -> bytes:
+    from proctor.core.models import Parameter, ProcedureSpec
+
+    spec = ProcedureSpec(
+        name=name, description=f"Adds an offset (revision {rev})", category="bench",
+        parameters=[Parameter(name="x", type="int", description="input"),
+                    Parameter(name="label", type="str", default="value", required=False)],
+        returns="str",
+    )
+    return spec.to_json().encode()
+
+
+def build_repo(path: Path, procedures: int, checked_out: bool) -> str:
+    """A repository holding ``procedures`` procedures in one commit; returns the store ref.
+
+    checked_out: the store is ``main``, checked out with every file in the work tree.
+    Otherwise ``main`` holds only a proctor.toml naming ``refs/heads/store``.
+    """
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    ref = "refs/heads/main" if checked_out else STORE_REF
+    now = int(time.time())
+    out = io.BytesIO()
+
+    def blob(mark: int, data: bytes) -> None:
+        out.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n")
+
+    mark = 0
+    files: list[tuple[str, int]] = []
+    for i in range(procedures):
+        name = f"proc_{i:05d}"
+        mark += 1
+        blob(mark, code_for(name, 0))
+        files.append((f"procedures/{name}/main.py", mark))
+        mark += 1
+        blob(mark, metadata_for(name, 0))
+        files.append((f"procedures/{name}/metadata.json", mark))
+    ident = f"Bench <bench@example.com> {now} +0000".encode()
+    msg = b"Import procedures\n"
+    out.write(b"commit " + ref.encode() + b"\ncommitter " + ident + b"\n")
+    out.write(b"data %d\n" % len(msg) + msg)
+    for p, m in files:
+        out.write(b"M 100644 :%d %s\n" % (m, p.encode()))
+    out.write(b"\n")
+    if not checked_out:
+        toml = f'store-ref = "{STORE_REF}"\n'.encode()
+        out.write(b"commit refs/heads/main\ncommitter " + ident + b"\n")
+        out.write(b"data 6\nconfig\nM 100644 inline proctor.toml\n")
+        out.write(b"data %d\n" % len(toml) + toml + b"\n")
+    git(path, "fast-import", "--quiet", input=out.getvalue())
+    git(path, "reset", "-q", "--hard", "main")  # the work tree holds main's files
+    return ref
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[int], object], n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def p90(xs: list[float]) -> float:
+    return sorted(xs)[max(0, int(round(0.9 * len(xs))) - 1)]
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.1f} ms"
+
+
+def proctor_updater(path: Path) -> tuple[Callable[[int], object], Callable[[], None], list[str]]:
+    """``Workspace.execute("procedure.update")`` over the procedures in turn."""
+    from proctor import Workspace
+
+    ws = Workspace.open(path, actor="bench@example.com")
+    names = ws.procedures.names()
+
+    def update(i: int) -> None:
+        name = names[i % len(names)]
+        r = ws.execute("procedure.update", {
+            "name": name, "code": code_for(name, i + 1).decode(),
+            "description": f"Adds an offset (revision {i + 1})"})
+        assert r.status == "applied", r
+
+    return update, ws.close, names
+
+
+def store_writer(path: Path, ref: str, names: list[str]) -> tuple[Callable[[int], object], Callable[[], None]]:
+    """``GitStore.write`` with the same two-file change and trailers, no action pipeline."""
+    from proctor.core.gitstore import Change, GitStore, format_ident
+
+    store = GitStore(path)
+    author = format_ident("Bench", "bench@example.com")
+
+    def write(i: int) -> None:
+        name = names[i % len(names)]
+        edits: dict[str, bytes | None] = {
+            f"procedures/{name}/main.py": code_for(name, i + 1),
+            f"procedures/{name}/metadata.json": metadata_for(name, i + 1),
+        }
+        store.write(ref, lambda _tip: Change(edits=edits, message=f"Update procedure {name}"),
+                    author=author, trailers={"Proctor-Action": "procedure.update",
+                                             "Proctor-Actor": "bench@example.com"})
+
+    return write, store.close
+
+
+def gitpython_writer(path: Path, names: list[str]) -> tuple[Callable[[int], object], Callable[[], None]]:
+    """What a user of GitPython writes: files into the work tree, index.add, index.commit."""
+    import git as gitpython
+
+    repo = gitpython.Repo(path)
+
+    def write(i: int) -> None:
+        name = names[i % len(names)]
+        rel = [f"procedures/{name}/main.py", f"procedures/{name}/metadata.json"]
+        (path / rel[0]).write_bytes(code_for(name, i + 1))
+        (path / rel[1]).write_bytes(metadata_for(name, i + 1))
+        repo.index.add(rel)
+        repo.index.commit(f"Update procedure {name}\n\nProctor-Action: procedure.update\n")
+
+    return write, repo.close
+
+
+def cli_wall(args: list[str], runs: int, cwd: Path | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, env=env())
+        times.append(time.perf_counter() - t)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{args}: {proc.stderr.decode()}")
+    return statistics.median(times)
+
+
+def profile_top(fn: Callable[[int], object], n: int, limit: int = 12) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(n):
+        fn(10_000 + i)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(limit)
+    return buf.getvalue()
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--write", action="store_true", help="replace ## Store in docs/benchmarks.md")
+    ap.add_argument("--n", type=int, default=60, help="commits per throughput measurement")
+    ap.add_argument("--latency-n", type=int, default=30, help="updates per latency measurement")
+    ap.add_argument("--profile", action="store_true", help="cProfile a missed target")
+    opts = ap.parse_args()
+    os.environ.update(IDENTITY)
+    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
+    started = time.perf_counter()
+    if WORK.exists():
+        shutil.rmtree(WORK)
+    WORK.mkdir(parents=True)
+    lines: list[str] = []
+    notes: list[str] = []
+
+    # 1. throughput: proctor vs GitPython, same shape (100 procedures, checked out).
+    shape = 100
+    n = opts.n
+    tp: dict[str, float] = {}
+    for label in ("proctor", "gitstore", "gitpython"):
+        repo = WORK / f"tp-{label}"
+        ref = build_repo(repo, shape, checked_out=True)
+        from proctor import Workspace
+
+        with Workspace.open(repo) as ws:
+            names = ws.procedures.names()
+        if label == "proctor":
+            fn, close, _ = proctor_updater(repo)
+        elif label == "gitstore":
+            fn, close = store_writer(repo, ref, names)
+        else:
+            fn, close = gitpython_writer(repo, names)
+        try:
+            fn(999_999)  # warm up: imports, caches, first index read
+            secs = sum(timed(fn, n))
+        finally:
+            close()
+        count = int(git(repo, "rev-list", "--count", "main"))
+        assert count == n + 2, (label, count)
+        status = git(repo, "status", "--porcelain")
+        assert status == "", (label, status)
+        tp[label] = n / secs
+    lines += [
+        f"Commit throughput, {n} updates of main.py + metadata.json, {shape} procedures, "
+        "branch checked out:",
+        "",
+        "| writer | commits/s | vs GitPython |",
+        "|---|---:|---:|",
+        f"| proctor `Workspace.execute(\"procedure.update\")` | {tp['proctor']:.1f} | "
+        f"{tp['proctor'] / tp['gitpython']:.2f}× |",
+        f"| proctor `GitStore.write` (no action pipeline) | {tp['gitstore']:.1f} | "
+        f"{tp['gitstore'] / tp['gitpython']:.2f}× |",
+        f"| GitPython `index.add` + `index.commit` | {tp['gitpython']:.1f} | 1.00× |",
+        "",
+    ]
+    ratio = tp["proctor"] / tp["gitpython"]
+    target_tp = "met" if ratio >= 3 else "**missed**"
+    lines.append(f"Target ≥3× GitPython (through the action pipeline): {ratio:.2f}× — {target_tp}.")
+    lines.append("")
+
+    # 2. latency vs size, checked out and not.
+    lat: dict[tuple[int, bool], list[float]] = {}
+    profiles: list[str] = []
+    for checked_out in (True, False):
+        for size in (10, 1_000, 10_000):
+            repo = WORK / f"lat-{size}-{'wt' if checked_out else 'ref'}"
+            build_repo(repo, size, checked_out)
+            fn, close, _names = proctor_updater(repo)
+            try:
+                fn(999_999)
+                lat[(size, checked_out)] = timed(fn, opts.latency_n)
+                if opts.profile and size == 10_000:
+                    profiles.append(f"{size} procedures, checked out={checked_out}:\n"
+                                    + profile_top(fn, 10))
+            finally:
+                close()
+    lines += [
+        f"Update latency (`Workspace.execute(\"procedure.update\")`, {opts.latency_n} updates "
+        "after one warm-up):",
+        "",
+        "| procedures | checked out: median | p90 | not checked out: median | p90 |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for size in (10, 1_000, 10_000):
+        wt, rf = lat[(size, True)], lat[(size, False)]
+        lines.append(f"| {size:,} | {ms(statistics.median(wt))} | {ms(p90(wt))} | "
+                     f"{ms(statistics.median(rf))} | {ms(p90(rf))} |")
+    lines.append("")
+    for checked_out, what in ((True, "checked out"), (False, "not checked out")):
+        r = statistics.median(lat[(10_000, checked_out)]) / statistics.median(lat[(10, checked_out)])
+        verdict = "met" if r <= 2 else "**missed**"
+        lines.append(f"Target latency(10k) ≤ 2× latency(10), {what}: {r:.2f}× — {verdict}.")
+    lines.append("")
+
+    # 3. CLI: procedure list on 1,000 procedures, --help; python -c pass alongside.
+    runs = 7
+    py_pass = cli_wall([sys.executable, "-c", "pass"], runs)
+    list_repo = WORK / "lat-1000-wt"
+    listed = subprocess.run([str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"],
+                            capture_output=True, env=env(), text=True)
+    assert len(listed.stdout.splitlines()) == 1_000, listed.stderr
+    t_list = cli_wall([str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"], runs)
+    t_help = cli_wall([str(BIN / "proctor"), "--help"], runs)
+    py_pass2 = cli_wall([sys.executable, "-c", "pass"], runs)
+    py_ref = statistics.median([py_pass, py_pass2])
+    lines += [
+        f"CLI wall time (median of {runs} runs, subprocess):",
+        "",
+        "| command | wall | vs `python -c pass` | target |",
+        "|---|---:|---:|---|",
+        f"| `python -c pass` | {ms(py_ref)} | 1.0× | |",
+        f"| `proctor procedure list` (1,000 procedures) | {ms(t_list)} | {t_list / py_ref:.1f}× | "
+        f"≤ 500 ms: {'met' if t_list <= 0.5 else '**missed**'} |",
+        f"| `proctor --help` | {ms(t_help)} | {t_help / py_ref:.1f}× | "
+        f"≤ 150 ms: {'met' if t_help <= 0.15 else '**missed**'} |",
+        "",
+    ]
+    load = os.getloadavg()
+    elapsed = time.perf_counter() - started
+    lines += [
+        f"Machine: shared {os.cpu_count()}-core box, load average {load[0]:.1f} / {load[1]:.1f} "
+        f"(1 / 5 min) at the end of the run; other work ran at the same time, so absolute "
+        "times are noisy — quote the ratios, which compare runs made in the same minute. "
+        f"Python {sys.version.split()[0]}, {git(ROOT, 'version').strip()}. Run took "
+        f"{elapsed:.0f} s.",
+        "",
+        "Command: `.venv/bin/python bench/bench_store.py --write`",
+    ]
+    block = "\n".join(lines) + "\n"
+    print(block)
+    for p in profiles:
+        print(p)
+    if opts.write:
+        write_section(block)
+    return 0
+
+
+def write_section(block: str) -> None:
+    """Replace (or append) ``## Store`` in docs/benchmarks.md, leaving other sections alone."""
+    section = "## Store\n\n" + block
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## Store\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text.rstrip("\n") + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
