@@ -137,15 +137,40 @@ def test_hooks_on_bad_input(work: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
 
 
+def test_hook_arguments(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert safety.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: proctor-hook-safety [-h] [filenames ...]\n")
+    assert log_lint.main(["--fix", "a.py"]) == 2
+    assert capsys.readouterr().err.endswith("error: unrecognized argument: --fix\n")
+    write(work / "-odd.py", RETRY_LOG)
+    assert log_lint.main(["--", "-odd.py"]) == 1
+    assert capsys.readouterr().out == f"-odd.py:3:10: {RETRY_FINDING}\n"
+
+
+def test_hooks_accept_config_select_naming_checks_they_do_not_load(
+        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A third-party check named in the config must not break the hooks, which load the
+    built-in checks only; ``proctor check`` (which loads every plugin) still refuses it."""
+    write(work / "a.py", RETRY_LOG)
+    write(work / "proctor.toml", '[check]\nselect = ["log-lint", "acme-secrets", "AC1"]\n')
+    assert log_lint.main(["a.py"]) == 1
+    assert capsys.readouterr().out == f"a.py:3:10: {RETRY_FINDING}\n"
+    from proctor.core.checking import run_cli
+
+    assert run_cli(["a.py"]) == 2
+    assert "unknown check or rule 'acme-secrets'" in capsys.readouterr().err
+
+
 def test_hooks_exit_2_on_missing_file_and_bad_config(work: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert log_lint.main(["missing.py"]) == 2
     assert capsys.readouterr() == ("", "error: no such file or directory: missing.py\n")
     write(work / "a.py", "x = 1\n")
-    write(work / "proctor.toml", "[check]\nselect = ['nope']\n")
+    write(work / "proctor.toml", "[check]\nselct = ['nope']\n")
     assert log_lint.main(["a.py"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "unknown check or rule 'nope'" in captured.err
+    assert captured.out == "" and "unknown key(s) selct" in captured.err
     write(work / "proctor.toml", "[log-lint]\ndisallowed = ['re:(']\n")
     write(work / "a.py", RETRY_LOG)
     assert log_lint.main(["a.py"]) == 2

@@ -24,13 +24,12 @@ from __future__ import annotations
 import ast
 import codecs
 import fnmatch
-import json
 import os
 import re
 import sys
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import TYPE_CHECKING
 
 from proctor.core.config import CheckSettings, find_config
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ProctorError, UsageError
@@ -46,6 +45,9 @@ from proctor.core.validation import (
     SourceFile,
     Validator,
 )
+
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = [
     "BARE_NOQA",
@@ -198,9 +200,12 @@ def _classify(entries: Iterable[str], validators: dict[str, Validator], *, stric
 
 
 def resolve_selection(select: Sequence[str] | None, validators: dict[str, Validator],
-                      settings: CheckSettings | None = None) -> Selection:
+                      settings: CheckSettings | None = None, *,
+                      strict_config: bool = True) -> Selection:
     """Combine ``--select`` with the config's select/ignore. CLI select replaces the
-    config's select; the config's ignore always applies."""
+    config's select; the config's ignore always applies. ``strict_config=False`` lets
+    the config's select name checks that are not loaded (the pre-commit hooks load the
+    built-in checks only, and a third-party check named there must not break them)."""
     settings = settings or CheckSettings()
     if select:
         chosen: Sequence[str] | None = select
@@ -216,7 +221,8 @@ def resolve_selection(select: Sequence[str] | None, validators: dict[str, Valida
     if chosen is None:
         return Selection(ignore_names=frozenset(ignore_names),
                          ignore_prefixes=tuple(ignore_prefixes))
-    names, prefixes = _classify(chosen, validators, strict=True, where=where)
+    names, prefixes = _classify(chosen, validators, strict=bool(select) or strict_config,
+                                where=where)
     return Selection(everything=False, names=frozenset(names), prefixes=tuple(prefixes),
                      ignore_names=frozenset(ignore_names), ignore_prefixes=tuple(ignore_prefixes))
 
@@ -355,6 +361,8 @@ def procedure_capabilities(path: str) -> tuple[Capabilities, Finding | None]:
     meta_path = os.path.join(directory, "metadata.json")
     if not os.path.exists(meta_path):
         return Capabilities(), None
+    import json
+
     try:
         with open(meta_path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -741,7 +749,8 @@ def check_paths(paths: Sequence[str], *, mode: Mode = "generic",
                 validators: dict[str, Validator] | None = None,
                 capabilities: Capabilities | None = None,
                 jobs: int = 1,
-                only: Collection[str] | None = None) -> list[Finding]:
+                only: Collection[str] | None = None,
+                strict_config: bool = True) -> list[Finding]:
     """Check files and directories; findings sorted by (path, line, col, code).
 
     ``settings`` defaults to the config found from the first path. ``only`` limits the
@@ -754,7 +763,7 @@ def check_paths(paths: Sequence[str], *, mode: Mode = "generic",
     if settings is None:
         settings = find_config(paths[0] if paths else os.getcwd()).check
     all_validators = load_validators() if validators is None else validators
-    selection = resolve_selection(select, all_validators, settings)
+    selection = resolve_selection(select, all_validators, settings, strict_config=strict_config)
     if only is not None:
         missing = sorted(set(only) - set(all_validators))
         if missing:
@@ -895,6 +904,8 @@ def to_sarif(findings: Sequence[Finding],
 def format_findings(findings: Sequence[Finding], fmt: str,
                     validators: dict[str, Validator] | None = None) -> str:
     """Render findings; text is one ``path:line:col: CODE message`` per line."""
+    import json
+
     if fmt == "text":
         return "".join(f.format_text() + "\n" for f in findings)
     if fmt == "json":
@@ -907,7 +918,8 @@ def format_findings(findings: Sequence[Finding], fmt: str,
 def run_cli(paths: Sequence[str], *, select: list[str] | None = None, mode: str = "generic",
             fmt: str = "text", jobs: int = 1, out: IO[str] | None = None,
             only: Collection[str] | None = None, summary: bool = True,
-            err: IO[str] | None = None) -> int:
+            err: IO[str] | None = None, validators: dict[str, Validator] | None = None,
+            strict_config: bool = True) -> int:
     """The face of ``proctor check`` and the hooks: run, print, return the exit status.
 
     0 no findings; 1 any finding (warnings too); 2 bad usage: a missing path, an unknown
@@ -926,10 +938,14 @@ def run_cli(paths: Sequence[str], *, select: list[str] | None = None, mode: str 
         settings = find_config(paths[0]).check if os.path.exists(paths[0]) else \
             find_config(os.getcwd()).check
         findings = check_paths(paths, mode=mode, settings=settings,  # type: ignore[arg-type]
-                               select=select, jobs=jobs, only=only)
-        validators = load_validators()
-        text = format_findings(findings, fmt, validators if only is None
-                               else {n: validators[n] for n in only})
+                               select=select, validators=validators, jobs=jobs, only=only,
+                               strict_config=strict_config)
+        if fmt == "sarif":
+            known = load_validators() if validators is None else validators
+            text = format_findings(findings, fmt, known if only is None
+                                   else {n: known[n] for n in only})
+        else:
+            text = format_findings(findings, fmt)
     except ProctorError as exc:
         print(f"error: {exc.message}", file=err)
         return EXIT_USAGE

@@ -1,33 +1,76 @@
-"""What the three pre-commit entry points share: argument parsing and one call into the
+"""What the three pre-commit entry points share: argument handling and one call into the
 check runner.
 
 Hooks print only ``path:line:col: CODE message`` lines on stdout (what pre-commit shows
-the user) and exit 0 when clean, 1 on findings, 2 on bad usage or config. They import the
-runner and the plugin manager only, so a hook on one file starts in tens of milliseconds.
+the user) and exit 0 when clean, 1 on findings, 2 on bad usage or config.
+
+pre-commit starts a new process for every batch of files, so start-up is most of what a
+user waits for. The hooks therefore load the built-in plugins only (scanning every
+installed distribution for third-party entry points costs more than checking a file, and
+the hooks run built-in checks only), and parse their few arguments by hand instead of
+importing argparse.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from proctor.core.validation import Mode
+from proctor.core.validation import Mode, Validator
+
+
+def builtin_validators() -> dict[str, Validator]:
+    """The validators of the built-in plugins, honouring ``PROCTOR_DISABLE_PLUGINS``.
+
+    A private manager, so the process-wide one (with third-party plugins) stays as it is.
+    """
+    from proctor.core.plugins import PluginManager, disabled_plugins
+
+    manager = PluginManager()
+    manager.load_builtins(disabled_plugins())
+    manager.check_pending()
+    validators: dict[str, Validator] = manager.validators()
+    return validators
+
+
+def parse_filenames(argv: Sequence[str], prog: str, description: str) -> list[str] | int:
+    """File names from the command line, or an exit status after ``--help`` or an unknown
+    option. ``--`` ends options, so a file named ``-x.py`` can still be passed."""
+    files: list[str] = []
+    options = True
+    for arg in argv:
+        if options and arg == "--":
+            options = False
+        elif options and arg in ("-h", "--help"):
+            print(f"usage: {prog} [-h] [filenames ...]\n\n{description}\n\n"
+                  "positional arguments:\n"
+                  "  filenames   Files to check (pre-commit passes them).\n\n"
+                  "Exit status: 0 clean, 1 findings, 2 bad usage or configuration.")
+            return 0
+        elif options and arg.startswith("-") and arg != "-":
+            print(f"usage: {prog} [-h] [filenames ...]\n{prog}: error: unrecognized argument: "
+                  f"{arg}", file=sys.stderr)
+            return 2
+        else:
+            files.append(arg)
+    return files
 
 
 def run_hook(argv: Sequence[str] | None, *, prog: str, description: str,
              checks: Sequence[str], mode: Mode) -> int:
-    """Parse ``filenames`` and check them with ``checks`` only.
+    """Check the given files with ``checks`` only.
 
-    The config's ``check.select`` still narrows which of those checks' rules run, and its
-    ``ignore``, ``exclude`` and per-file ignores apply as they do for ``proctor check``.
+    The config's ``check.select`` still narrows which of those checks' rules run (names
+    of checks the hook does not load are accepted there), and its ``ignore``, ``exclude``
+    and per-file ignores apply as they do for ``proctor check``.
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("filenames", nargs="*", help="Files to check (pre-commit passes them).")
-    args = parser.parse_args(argv)
-    if not args.filenames:
+    parsed = parse_filenames(sys.argv[1:] if argv is None else argv, prog, description)
+    if isinstance(parsed, int):
+        return parsed
+    if not parsed:
         return 0
     from proctor.core.checking import run_cli
 
-    return run_cli(args.filenames, select=None, mode=mode, fmt="text", jobs=1,
-                   out=sys.stdout, only=checks, summary=False)
+    return run_cli(parsed, select=None, mode=mode, fmt="text", jobs=1, out=sys.stdout,
+                   only=checks, summary=False, validators=builtin_validators(),
+                   strict_config=False)
