@@ -28,8 +28,7 @@ import os
 import re
 import sys
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from proctor.core.config import CheckSettings, find_config
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ProctorError, UsageError
@@ -130,14 +129,14 @@ _CODING = re.compile(rb"coding[:=]")
 # -- selection ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """Which validators run and which codes survive, built from select and ignore lists.
 
     ``names`` are whole checks (``safety``); ``prefixes`` are codes or code prefixes.
     ``everything`` means no select list was given. The runner's own ``PC`` codes are
     always selected (a file that could not be checked must not pass silently) but can be
-    ignored like any other code.
+    ignored like any other code. A named tuple rather than a dataclass: it is built on
+    every hook start, and it crosses into worker processes.
     """
 
     everything: bool = True
@@ -277,13 +276,22 @@ def _pattern_matches(pattern: str, rel: str | None, path: str) -> bool:
     return any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts)))
 
 
-@dataclass
 class _PathRules:
     """Exclude and per-file-ignore patterns bound to an absolute root."""
 
-    root_abs: str
-    exclude: list[str] = field(default_factory=list)
-    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    __slots__ = ("root_abs", "exclude", "per_file_ignores")
+
+    def __init__(self, root_abs: str, exclude: list[str],
+                 per_file_ignores: dict[str, list[str]]) -> None:
+        self.root_abs = root_abs
+        self.exclude = exclude
+        self.per_file_ignores = per_file_ignores
+
+    def __getstate__(self) -> tuple[str, list[str], dict[str, list[str]]]:
+        return self.root_abs, self.exclude, self.per_file_ignores
+
+    def __setstate__(self, state: tuple[str, list[str], dict[str, list[str]]]) -> None:
+        self.root_abs, self.exclude, self.per_file_ignores = state
 
     @classmethod
     def from_settings(cls, settings: CheckSettings) -> _PathRules:
@@ -387,12 +395,14 @@ def procedure_capabilities(path: str) -> tuple[Capabilities, Finding | None]:
 # -- suppressions ---------------------------------------------------------------------------
 
 
-@dataclass
 class _Noqa:
     """Inline suppressions of one file: codes per physical line and the bare ones."""
 
-    codes: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    bare: list[tuple[int, int]] = field(default_factory=list)
+    __slots__ = ("codes", "bare")
+
+    def __init__(self) -> None:
+        self.codes: dict[int, tuple[str, ...]] = {}
+        self.bare: list[tuple[int, int]] = []
 
 
 # Physical line breaks as the parser counts them (str.splitlines also splits on \f, \x1c...).

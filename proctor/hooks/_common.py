@@ -5,10 +5,9 @@ Hooks print only ``path:line:col: CODE message`` lines on stdout (what pre-commi
 the user) and exit 0 when clean, 1 on findings, 2 on bad usage or config.
 
 pre-commit starts a new process for every batch of files, so start-up is most of what a
-user waits for. The hooks therefore load the built-in plugins only (scanning every
-installed distribution for third-party entry points costs more than checking a file, and
-the hooks run built-in checks only), and parse their few arguments by hand instead of
-importing argparse.
+user waits for. The hooks therefore load only the built-in plugins of the checks they
+run (scanning every installed distribution for third-party entry points costs more than
+checking a file), and parse their few arguments by hand instead of importing argparse.
 """
 
 from __future__ import annotations
@@ -19,15 +18,32 @@ from collections.abc import Sequence
 from proctor.core.validation import Mode, Validator
 
 
-def builtin_validators() -> dict[str, Validator]:
-    """The validators of the built-in plugins, honouring ``PROCTOR_DISABLE_PLUGINS``.
+def builtin_validators(checks: Sequence[str]) -> dict[str, Validator]:
+    """The validators of the built-in plugins named like ``checks``.
 
-    A private manager, so the process-wide one (with third-party plugins) stays as it is.
+    Only those plugin modules are imported (the policy and side-effect plugins have
+    nothing to do in a hook), through a private plugin manager so the process-wide one
+    stays as it is. ``PROCTOR_DISABLE_PLUGINS`` is honoured: a disabled check is then
+    reported as not available.
     """
-    from proctor.core.plugins import PluginManager, disabled_plugins
+    import importlib
+
+    from proctor.core.plugins import DEFAULT_PLUGINS, PluginInfo, PluginManager, disabled_plugins
 
     manager = PluginManager()
-    manager.load_builtins(disabled_plugins())
+    disabled = disabled_plugins()
+    for name in checks:
+        module_name = DEFAULT_PLUGINS.get(name)
+        if module_name is None or name in disabled:
+            continue
+        info = PluginInfo(name=name, module=module_name, builtin=True)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            manager.infos[name] = info
+            info.error = f"{type(exc).__name__}: {exc}"
+            continue
+        manager.register(name, module, info)
     manager.check_pending()
     validators: dict[str, Validator] = manager.validators()
     return validators
@@ -72,5 +88,5 @@ def run_hook(argv: Sequence[str] | None, *, prog: str, description: str,
     from proctor.core.checking import run_cli
 
     return run_cli(parsed, select=None, mode=mode, fmt="text", jobs=1, out=sys.stdout,
-                   only=checks, summary=False, validators=builtin_validators(),
+                   only=checks, summary=False, validators=builtin_validators(checks),
                    strict_config=False)
