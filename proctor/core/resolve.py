@@ -1,0 +1,1526 @@
+"""Scope-aware name resolution over one module AST, in a single walk.
+
+A checker that looks for ``os.system`` by spelling alone is blind to ``import os as o``,
+``run = os.system``, ``getattr(os, "sys" + "tem")``, ``sys.modules["os"]`` or a user's own
+function that happens to be called ``system``. :class:`Resolver` walks a module once and
+evaluates every expression to a small abstract :data:`Value`: a :class:`Qual` names a
+known object by its canonical dotted name (``"os.system"``, ``"builtins.eval"``), a
+constant, a list or dict literal, a module namespace, and so on. Subclasses watch the
+names they care about and receive events (:meth:`Resolver.on_ref`,
+:meth:`Resolver.on_call`, :meth:`Resolver.on_attr`, :meth:`Resolver.on_import`).
+
+Design choices, and why:
+
+* **One walk, deferred function bodies** (as pyflakes and ruff do). Module and class
+  bodies run top to bottom; function and lambda bodies are visited after the code that
+  encloses them, so they see the final bindings of enclosing scopes, which is what a
+  closure sees at call time. Within one body, bindings take effect in order: using a
+  local before its assignment is an ``UnboundLocalError`` in Python anyway.
+* **Branches merge, straight-line code replaces.** A rebinding inside ``if``/``try``/loops
+  keeps an earlier known value when the new one is unknown (``try: from cPickle import
+  loads`` / ``except: loads = None`` still resolves), while a plain ``def system(): ...``
+  at the top level really shadows an earlier import.
+* **Only live names are looked up.** A name is live when it is an interesting builtin or
+  was ever bound to a known value; every other ``Name`` costs one set lookup. Unknown
+  bindings of names that are not live are not even recorded. This keeps the walk close to
+  the cost of ``ast.parse`` on large trees.
+* **Known names only.** Attribute chains off a module produce a :class:`Qual` only when
+  the dotted name is, or leads to, something a subclass watches (``known_names``), so
+  ``json.dumps`` or ``typing.Optional`` do not allocate anything.
+
+Everything here is standard library and cheap to import: it runs in pre-commit hooks.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Mapping as _MappingABC
+from typing import Any, Final
+
+__all__ = [
+    "ABSENT",
+    "AttrGetter",
+    "CallArgs",
+    "Const",
+    "LocalClass",
+    "MapValue",
+    "MethodCaller",
+    "Namespace",
+    "Partial",
+    "Qual",
+    "Resolver",
+    "Scope",
+    "SeqValue",
+    "Value",
+    "canonical_module",
+    "const_value",
+    "is_const",
+]
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: Returned by :meth:`CallArgs.get` when an argument was not passed at all.
+ABSENT: Final = _Sentinel("ABSENT")
+_MISSING: Final = _Sentinel("MISSING")
+
+
+class Qual:
+    """A known object, by canonical dotted name: a module, function, class or constant."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Qual({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Qual and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class Const:
+    """A constant computed by folding (``"sys" + "tem"``, f-strings of constants...).
+
+    Literal constants are represented by their own ``ast.Constant`` node, which has the
+    same ``value`` attribute; :func:`const_value` reads either.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Const({self.value!r})"
+
+
+class SeqValue:
+    """A list or tuple literal; unknown elements are None. ``open`` means a ``*x`` was seen."""
+
+    __slots__ = ("items", "open")
+
+    def __init__(self, items: tuple[Value | None, ...], open: bool = False) -> None:
+        self.items = items
+        self.open = open
+
+    def __repr__(self) -> str:
+        return f"SeqValue({self.items!r})"
+
+
+class MapValue:
+    """A dict with constant string keys (a literal, ``dict(k=v)``, or built up by stores).
+
+    ``complete`` is False when some keys could not be read (``**unknown``, computed keys).
+    """
+
+    __slots__ = ("items", "complete")
+
+    def __init__(self, items: dict[str, Value | None], complete: bool = True) -> None:
+        self.items = items
+        self.complete = complete
+
+    def __repr__(self) -> str:
+        return f"MapValue({self.items!r})"
+
+
+class Namespace:
+    """A mapping view of names: ``module.__dict__``, ``vars(module)``, ``globals()``...
+
+    ``kind`` is ``"module"`` (``target`` is the module's canonical name), ``"scope"``
+    (``target`` is a :class:`Scope` of this file: ``globals()``, ``locals()``) or
+    ``"foreign"`` (another function's globals, e.g. ``f.__globals__``).
+    """
+
+    __slots__ = ("kind", "target")
+
+    def __init__(self, kind: str, target: Any) -> None:
+        self.kind = kind
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"Namespace({self.kind!r}, {self.target!r})"
+
+
+class LocalClass:
+    """A class defined in this file, with the values of its bases (for subclass checks)."""
+
+    __slots__ = ("name", "bases")
+
+    def __init__(self, name: str, bases: tuple[Value | None, ...]) -> None:
+        self.name = name
+        self.bases = bases
+
+    def derives_from(self, pred: Callable[[Qual], bool], depth: int = 0) -> bool:
+        """Whether some base, followed through local classes, is a Qual matching ``pred``."""
+        if depth > 20:
+            return False
+        for base in self.bases:
+            if type(base) is Qual and pred(base):
+                return True
+            if type(base) is LocalClass and base.derives_from(pred, depth + 1):
+                return True
+        return False
+
+
+class AttrGetter:
+    """``operator.attrgetter("a.b")``: calling it reads that attribute path."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: tuple[str, ...]) -> None:
+        self.path = path
+
+
+class MethodCaller:
+    """``operator.methodcaller("name", *args)``: calling it on ``obj`` calls ``obj.name``."""
+
+    __slots__ = ("name", "args")
+
+    def __init__(self, name: str, args: CallArgs) -> None:
+        self.name = name
+        self.args = args
+
+
+class Partial:
+    """``functools.partial(func, *args, **kw)`` where ``func`` is a known object."""
+
+    __slots__ = ("func", "args")
+
+    def __init__(self, func: Qual, args: CallArgs) -> None:
+        self.func = func
+        self.args = args
+
+
+Value = Qual | Const | ast.Constant | SeqValue | MapValue | Namespace | LocalClass | \
+    AttrGetter | MethodCaller | Partial | object
+
+
+def is_const(value: object) -> bool:
+    """Whether ``value`` is a literal or folded constant."""
+    t = type(value)
+    return t is ast.Constant or t is Const
+
+
+def const_value(value: object, default: object = None) -> object:
+    """The Python value of a constant Value, else ``default``."""
+    t = type(value)
+    if t is ast.Constant or t is Const:
+        return value.value  # type: ignore[union-attr]
+    return default
+
+
+def _const_str(value: object) -> str | None:
+    t = type(value)
+    if t is ast.Constant or t is Const:
+        v = value.value  # type: ignore[union-attr]
+        if type(v) is str:
+            return v
+    return None
+
+
+# Modules that are another name for a module whose API they share: findings and tables
+# speak of the canonical name.
+_CANONICAL_MODULES: dict[str, str] = {
+    "posix": "os",
+    "nt": "os",
+    "posixpath": "os.path",
+    "ntpath": "os.path",
+    "_pickle": "pickle",
+    "cPickle": "pickle",
+    "__builtin__": "builtins",
+    "_subprocess": "subprocess",
+    "ruamel_yaml": "ruamel.yaml",
+}
+
+# Attribute names that, off any known module, almost always mean that module re-exported:
+# ``os.path.os``, ``shutil.os``, ``subprocess.os``, ``importlib.sys``...
+_REEXPORTED: dict[str, str] = {
+    "os": "os",
+    "_os": "os",
+    "sys": "sys",
+    "_sys": "sys",
+    "subprocess": "subprocess",
+    "builtins": "builtins",
+    "__builtin__": "builtins",
+    "importlib": "importlib",
+    "_imp": "_imp",
+    "pickle": "pickle",
+    "marshal": "marshal",
+    "ctypes": "ctypes",
+    "posix": "os",
+    "nt": "os",
+}
+
+_MAX_FOLD = 10_000
+
+
+def canonical_module(name: str) -> str:
+    """The canonical dotted name of a module: ``posix`` -> ``os``, ``_pickle`` -> ``pickle``."""
+    canon = _CANONICAL_MODULES.get(name)
+    if canon is not None:
+        return canon
+    head, dot, rest = name.partition(".")
+    if dot:
+        canon = _CANONICAL_MODULES.get(head)
+        if canon is not None:
+            return f"{canon}.{rest}"
+    return name
+
+
+class CallArgs:
+    """The evaluated arguments of one call, positional and keyword.
+
+    ``pos`` stops at the first ``*args`` (``star`` is then True). ``kw`` holds explicit
+    keywords and the keys of ``**mapping`` arguments the resolver could read; ``open_kw``
+    is True when some ``**`` argument could not be read.
+    """
+
+    __slots__ = ("pos", "kw", "pos_nodes", "kw_nodes", "star", "open_kw")
+
+    def __init__(self) -> None:
+        self.pos: list[Value | None] = []
+        self.pos_nodes: list[ast.expr] = []
+        self.kw: dict[str, Value | None] = {}
+        self.kw_nodes: dict[str, ast.expr] = {}
+        self.star = False
+        self.open_kw = False
+
+    def get(self, index: int | None, name: str | None) -> Any:
+        """The value passed as positional ``index`` or keyword ``name``; ABSENT if neither.
+
+        An argument hidden behind ``*args`` counts as passed with an unknown value.
+        """
+        if name is not None and name in self.kw:
+            return self.kw[name]
+        if index is not None:
+            if index < len(self.pos):
+                return self.pos[index]
+            if self.star:
+                return None
+        if name is not None and self.open_kw:
+            return None
+        return ABSENT
+
+    def node(self, index: int | None, name: str | None) -> ast.expr | None:
+        """The expression node behind ``get(index, name)``, when there is one."""
+        if name is not None and name in self.kw_nodes:
+            return self.kw_nodes[name]
+        if index is not None and index < len(self.pos_nodes):
+            return self.pos_nodes[index]
+        return None
+
+    def shifted(self, skip: int) -> CallArgs:
+        out = CallArgs()
+        out.pos = self.pos[skip:]
+        out.pos_nodes = self.pos_nodes[skip:]
+        out.kw = dict(self.kw)
+        out.kw_nodes = dict(self.kw_nodes)
+        out.star = self.star
+        out.open_kw = self.open_kw
+        return out
+
+    def merged(self, later: CallArgs) -> CallArgs:
+        """These arguments followed by ``later``'s, as ``partial`` combines them."""
+        out = CallArgs()
+        out.pos = self.pos + later.pos
+        out.pos_nodes = self.pos_nodes + later.pos_nodes
+        out.kw = {**self.kw, **later.kw}
+        out.kw_nodes = {**self.kw_nodes, **later.kw_nodes}
+        out.star = self.star or later.star
+        out.open_kw = self.open_kw or later.open_kw
+        return out
+
+
+MODULE, CLASS, FUNCTION, COMPREHENSION = 0, 1, 2, 3
+
+
+class Scope:
+    """One Python scope: its bindings, ``global``/``nonlocal`` declarations, star imports."""
+
+    __slots__ = ("kind", "parent", "names", "declared", "stars", "node")
+
+    def __init__(self, kind: int, parent: Scope | None, node: ast.AST | None = None) -> None:
+        self.kind = kind
+        self.parent = parent
+        self.names: dict[str, Value | None] = {}
+        # name -> "global" | "nonlocal"; None until a declaration is seen.
+        self.declared: dict[str, str] | None = None
+        self.stars: list[str] | None = None
+        self.node = node
+
+
+_LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.JoinedStr,
+                  ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+# Names the resolver itself gives meaning to, whatever the subclass watches.
+_CORE_BUILTINS = frozenset({
+    "getattr", "setattr", "__import__", "vars", "globals", "locals", "dict", "chr",
+    "reversed", "__builtins__",
+})
+_CORE_SPECIAL = frozenset({
+    "builtins.getattr", "builtins.setattr", "builtins.__import__", "builtins.vars",
+    "builtins.globals", "builtins.locals", "builtins.dict", "builtins.chr",
+    "builtins.reversed", "importlib.import_module", "importlib.__import__",
+    "operator.attrgetter", "operator.methodcaller", "functools.partial",
+    "sys.modules", "sys.modules.get", "sys.modules.__getitem__",
+    "_operator.attrgetter", "_operator.methodcaller", "_functools.partial",
+})
+
+_STR_METHODS = frozenset({
+    "join", "format", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "title",
+    "capitalize", "swapcase", "casefold", "removeprefix", "removesuffix", "decode",
+    "encode",
+})
+_MAPPING_GETTERS = frozenset({"get", "__getitem__", "pop", "setdefault"})
+
+
+def _safe_percent(fmt: str) -> bool:
+    """A %-format with only plain conversions (no width that could blow up memory)."""
+    i = fmt.find("%")
+    while i != -1:
+        if i + 1 >= len(fmt) or fmt[i + 1] not in "srda%":
+            return False
+        i = fmt.find("%", i + 2)
+    return True
+
+
+class Resolver:
+    """Walks a module once, tracking scopes and evaluating expressions to Values.
+
+    Configure a subclass with class attributes, then override the ``on_*`` hooks:
+
+    * ``builtin_names``: builtins worth resolving (``eval``, ``exec``...); a name not
+      listed here and never bound to a known value resolves to nothing, cheaply.
+    * ``watch_refs``: canonical names for which :meth:`on_ref` fires at every place an
+      expression evaluates to them (call or not).
+    * ``watch_calls``: canonical names for which :meth:`on_call` fires with the call's
+      evaluated arguments, including calls through ``partial`` and ``methodcaller``.
+    * ``watch_attrs``: attribute names for which :meth:`on_attr` fires whatever the
+      object (dunders such as ``__globals__``), on reads and on stores.
+    * ``extra_known``: further canonical names that should resolve (e.g. constants
+      such as ``ast.PyCF_ONLY_AST`` that a check compares against).
+    * ``call_results``: canonical names whose call result should resolve to
+      ``Qual(name + "()")`` (``logging.getLogger`` -> ``logging.getLogger()``).
+
+    :meth:`run` walks the tree; :meth:`resolve_name` and friends can be used from hooks.
+    """
+
+    builtin_names: frozenset[str] = frozenset()
+    watch_refs: _MappingABC[str, Any] | frozenset[str] = frozenset()
+    watch_calls: _MappingABC[str, Any] | frozenset[str] = frozenset()
+    watch_attrs: frozenset[str] = frozenset()
+    extra_known: frozenset[str] = frozenset()
+    call_results: frozenset[str] = frozenset()
+
+    # Computed once per subclass by _prepare().
+    _known: frozenset[str]
+    _stars: dict[str, frozenset[str]]
+    _builtin_quals: dict[str, Qual]
+    _prepared_for: type | None = None
+
+    @classmethod
+    def _prepare(cls) -> None:
+        """Derive the lookup tables from the class configuration (once per subclass)."""
+        if cls.__dict__.get("_prepared_for") is cls:
+            return
+        names = set(cls.watch_refs) | set(cls.watch_calls) | set(cls.extra_known) | \
+            set(cls.call_results) | _CORE_SPECIAL
+        known: set[str] = set()
+        stars: dict[str, set[str]] = {}
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                known.add(".".join(parts[:i]))
+            if len(parts) > 1:
+                stars.setdefault(".".join(parts[:-1]), set()).add(parts[-1])
+        for result in cls.call_results:
+            known.add(result + "()")
+        cls._known = frozenset(known)
+        cls._stars = {k: frozenset(v) for k, v in stars.items()}
+        builtin = cls.builtin_names | _CORE_BUILTINS
+        cls._builtin_quals = {n: Qual("builtins." + n) for n in builtin}
+        cls._builtin_quals["__builtins__"] = Qual("builtins")
+        cls._prepared_for = cls
+
+    def __init__(self) -> None:
+        type(self)._prepare()
+        self.module_scope = Scope(MODULE, None)
+        self.scope = self.module_scope
+        self.branch = 0
+        self.live: set[str] = set(self._builtin_quals)
+        self._deferred: list[tuple[ast.AST, Scope]] = []
+        self._watch_refs = self.watch_refs
+        self._watch_calls = self.watch_calls
+        self._watch_attrs = self.watch_attrs
+        self._expr: dict[type, Callable[[Any], Any]] = {
+            ast.Name: self._name,
+            ast.Attribute: self._attribute,
+            ast.Call: self._call,
+            ast.Subscript: self._subscript,
+            ast.BinOp: self._binop,
+            ast.JoinedStr: self._joinedstr,
+            ast.List: self._sequence,
+            ast.Tuple: self._sequence,
+            ast.Dict: self._dict,
+            ast.Lambda: self._lambda,
+            ast.ListComp: self._comprehension,
+            ast.SetComp: self._comprehension,
+            ast.GeneratorExp: self._comprehension,
+            ast.DictComp: self._comprehension,
+            ast.NamedExpr: self._namedexpr,
+            ast.IfExp: self._ifexp,
+            ast.BoolOp: self._boolop,
+            ast.Compare: self._compare,
+            ast.UnaryOp: self._unaryop,
+            ast.Starred: self._starred,
+            ast.Await: self._single_value,
+            ast.FormattedValue: self._single_value,
+            ast.YieldFrom: self._single_value,
+        }
+        self._stmt: dict[type, Callable[[Any], None]] = {
+            ast.Expr: self._s_expr,
+            ast.Assign: self._s_assign,
+            ast.AugAssign: self._s_augassign,
+            ast.AnnAssign: self._s_annassign,
+            ast.Return: self._s_return,
+            ast.If: self._s_if,
+            ast.For: self._s_for,
+            ast.AsyncFor: self._s_for,
+            ast.While: self._s_while,
+            ast.With: self._s_with,
+            ast.AsyncWith: self._s_with,
+            ast.Try: self._s_try,
+            ast.FunctionDef: self._s_def,
+            ast.AsyncFunctionDef: self._s_def,
+            ast.ClassDef: self._s_class,
+            ast.Import: self._s_import,
+            ast.ImportFrom: self._s_importfrom,
+            ast.Raise: self._s_raise,
+            ast.Global: self._s_global,
+            ast.Nonlocal: self._s_nonlocal,
+            ast.Pass: self._s_nothing,
+            ast.Break: self._s_nothing,
+            ast.Continue: self._s_nothing,
+            ast.Delete: self._s_nothing,
+        }
+        try_star = getattr(ast, "TryStar", None)
+        if try_star is not None:
+            self._stmt[try_star] = self._s_try
+        self._special: dict[str, Callable[[ast.Call, CallArgs], Any]] = {
+            "builtins.getattr": self._sp_getattr,
+            "builtins.setattr": self._sp_setattr,
+            "builtins.__import__": self._sp_dunder_import,
+            "importlib.__import__": self._sp_dunder_import,
+            "importlib.import_module": self._sp_import_module,
+            "builtins.vars": self._sp_vars,
+            "builtins.globals": self._sp_globals,
+            "builtins.locals": self._sp_locals,
+            "builtins.dict": self._sp_dict,
+            "builtins.chr": self._sp_chr,
+            "builtins.reversed": self._sp_reversed,
+            "operator.attrgetter": self._sp_attrgetter,
+            "_operator.attrgetter": self._sp_attrgetter,
+            "operator.methodcaller": self._sp_methodcaller,
+            "_operator.methodcaller": self._sp_methodcaller,
+            "functools.partial": self._sp_partial,
+            "_functools.partial": self._sp_partial,
+            "sys.modules.get": self._sp_modules_get,
+            "sys.modules.__getitem__": self._sp_modules_get,
+        }
+
+    # -- hooks (override) -------------------------------------------------------------
+
+    def on_ref(self, node: ast.expr, value: Qual, called: bool) -> None:
+        """``node`` evaluates to a watched object; ``called`` when it is being called."""
+
+    def on_call(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
+        """A watched object is called (directly, through an alias, partial, methodcaller)."""
+
+    def on_attr(self, node: ast.AST, base: Any, attr: str, result: Any, store: bool) -> Any:
+        """A watched attribute name is read or stored; return the value the read yields."""
+        return result
+
+    def on_import(self, node: ast.AST, module: str | None, names: tuple[str, ...],
+                  dynamic: bool) -> None:
+        """An import. ``module`` is the absolute dotted name as written (None when computed
+        or relative), ``names`` the imported names of a ``from`` import, ``dynamic`` True for
+        ``__import__``/``importlib`` calls."""
+
+    def on_dynamic_getattr(self, node: ast.Call, base: Any) -> None:
+        """``getattr(base, <computed name>)`` on a known object."""
+
+    # -- driving ------------------------------------------------------------------------
+
+    def run(self, tree: ast.Module) -> None:
+        """Walk the module: top-level code in order, then function bodies (deferred)."""
+        self._body(tree.body)
+        deferred = self._deferred
+        i = 0
+        while i < len(deferred):
+            node, scope = deferred[i]
+            i += 1
+            self._run_function(node, scope)
+        deferred.clear()
+
+    def _run_function(self, node: Any, scope: Scope) -> None:
+        saved_scope, saved_branch = self.scope, self.branch
+        self.scope, self.branch = scope, 0
+        args = node.args
+        bind = self.bind
+        for a in args.posonlyargs:
+            bind(a.arg, None)
+        for a in args.args:
+            bind(a.arg, None)
+        for a in args.kwonlyargs:
+            bind(a.arg, None)
+        if args.vararg is not None:
+            bind(args.vararg.arg, None)
+        if args.kwarg is not None:
+            bind(args.kwarg.arg, None)
+        if type(node) is ast.Lambda:
+            self.ev(node.body)
+        else:
+            self._body(node.body)
+        self.scope, self.branch = saved_scope, saved_branch
+
+    # -- scopes -------------------------------------------------------------------------
+
+    def bind(self, name: str, value: Any) -> None:
+        """Bind ``name`` in the current scope (honouring ``global``/``nonlocal``)."""
+        if value is None:
+            if name not in self.live:
+                return
+        else:
+            self.live.add(name)
+        scope = self.scope
+        if scope.declared is not None and name in scope.declared:
+            scope = self._declared_scope(scope, name)
+        names = scope.names
+        if self.branch and value is None:
+            if names.get(name) is not None:
+                return  # a branch may not run: keep the known value
+        names[name] = value
+
+    def _declared_scope(self, scope: Scope, name: str) -> Scope:
+        assert scope.declared is not None
+        if scope.declared[name] == "global":
+            return self.module_scope
+        parent = scope.parent
+        while parent is not None and parent.kind != MODULE:
+            if parent.kind == FUNCTION and name in parent.names:
+                return parent
+            parent = parent.parent
+        return scope
+
+    def resolve_name(self, name: str) -> Any:
+        """What ``name`` means at the current point: a Value, or None when unknown/local."""
+        if name not in self.live:
+            return None
+        scope: Scope | None = self.scope
+        first = True
+        while scope is not None:
+            if first or scope.kind != CLASS:
+                declared = scope.declared
+                if declared is not None and name in declared:
+                    if declared[name] == "global":
+                        scope = self.module_scope
+                        continue
+                else:
+                    value = scope.names.get(name, _MISSING)
+                    if value is not _MISSING:
+                        return value
+                if scope.stars is not None:
+                    for module in scope.stars:
+                        exported = self._stars.get(module)
+                        if exported is not None and name in exported:
+                            return Qual(f"{module}.{name}")
+            first = False
+            scope = scope.parent
+        return self._builtin_quals.get(name)
+
+    def _binding_scope(self) -> Scope:
+        scope = self.scope
+        while scope.kind == COMPREHENSION and scope.parent is not None:
+            scope = scope.parent
+        return scope
+
+    # -- statements ---------------------------------------------------------------------
+
+    def _body(self, stmts: list[ast.stmt]) -> None:
+        table = self._stmt
+        for stmt in stmts:
+            handler = table.get(type(stmt))
+            if handler is None:
+                self._generic(stmt)
+            else:
+                handler(stmt)
+
+    def _branch(self, stmts: list[ast.stmt]) -> None:
+        if stmts:
+            self.branch += 1
+            self._body(stmts)
+            self.branch -= 1
+
+    def _generic(self, node: ast.AST) -> None:
+        """Visit children of a node without a dedicated handler."""
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    self._generic_child(item)
+            elif isinstance(value, ast.AST):
+                self._generic_child(value)
+
+    def _generic_child(self, node: Any) -> None:
+        if isinstance(node, ast.expr):
+            self.ev(node)
+        elif isinstance(node, ast.stmt):
+            self._body([node])
+        elif isinstance(node, ast.match_case):
+            self._match_case(node)
+        elif isinstance(node, ast.AST) and not isinstance(node, (ast.expr_context, ast.pattern)):
+            self._generic(node)
+
+    def _match_case(self, case: ast.match_case) -> None:
+        for sub in ast.walk(case.pattern):
+            name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+            if isinstance(name, str):
+                self.bind(name, None)
+            if isinstance(sub, ast.MatchValue):
+                self.ev(sub.value)
+        if case.guard is not None:
+            self.ev(case.guard)
+        self._branch(case.body)
+
+    def _s_nothing(self, node: ast.stmt) -> None:
+        pass
+
+    def _s_expr(self, node: ast.Expr) -> None:
+        value = node.value
+        if type(value) is not ast.Constant:  # docstrings and bare constants
+            self.ev(value)
+
+    def _s_return(self, node: ast.Return) -> None:
+        if node.value is not None:
+            self.ev(node.value)
+
+    def _s_raise(self, node: ast.Raise) -> None:
+        if node.exc is not None:
+            self.ev(node.exc)
+        if node.cause is not None:
+            self.ev(node.cause)
+
+    def _s_assign(self, node: ast.Assign) -> None:
+        value = self.ev(node.value)
+        for target in node.targets:
+            self.bind_target(target, value)
+
+    def _s_augassign(self, node: ast.AugAssign) -> None:
+        self.ev(node.value)
+        target = node.target
+        if type(target) is ast.Name:
+            self.bind(target.id, None)
+        else:
+            self.bind_target(target, None)
+
+    def _s_annassign(self, node: ast.AnnAssign) -> None:
+        self.ev(node.annotation)
+        if node.value is not None:
+            self.bind_target(node.target, self.ev(node.value))
+
+    def _s_if(self, node: ast.If) -> None:
+        self.ev(node.test)
+        self._branch(node.body)
+        self._branch(node.orelse)
+
+    def _s_for(self, node: ast.For | ast.AsyncFor) -> None:
+        it = self.ev(node.iter)
+        element = None
+        if type(it) is SeqValue:
+            # Iterating over known objects: keep the first known one (enough to see
+            # ``for f in (eval, exec): f(code)``).
+            for item in it.items:
+                if item is not None:
+                    element = item
+                    break
+        self.branch += 1
+        self.bind_target(node.target, element)
+        self._body(node.body)
+        self._body(node.orelse)
+        self.branch -= 1
+
+    def _s_while(self, node: ast.While) -> None:
+        self.ev(node.test)
+        self._branch(node.body)
+        self._branch(node.orelse)
+
+    def _s_with(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.ev(item.context_expr)
+            if item.optional_vars is not None:
+                self.bind_target(item.optional_vars, None)
+        self._body(node.body)
+
+    def _s_try(self, node: Any) -> None:
+        self._branch(node.body)
+        for handler in node.handlers:
+            if handler.type is not None:
+                self.ev(handler.type)
+            self.branch += 1
+            if handler.name:
+                self.bind(handler.name, None)
+            self._body(handler.body)
+            self.branch -= 1
+        self._branch(node.orelse)
+        self._branch(node.finalbody)
+
+    def _s_global(self, node: ast.Global) -> None:
+        scope = self.scope
+        if scope.declared is None:
+            scope.declared = {}
+        for name in node.names:
+            scope.declared[name] = "global"
+
+    def _s_nonlocal(self, node: ast.Nonlocal) -> None:
+        scope = self.scope
+        if scope.declared is None:
+            scope.declared = {}
+        for name in node.names:
+            scope.declared[name] = "nonlocal"
+
+    def _arguments_at_def(self, args: ast.arguments) -> None:
+        """Defaults and annotations run when the ``def``/``lambda`` runs, in this scope."""
+        ev = self.ev
+        for d in args.defaults:
+            ev(d)
+        for d in args.kw_defaults:
+            if d is not None:
+                ev(d)
+
+    def _annotations(self, args: ast.arguments, returns: ast.expr | None) -> None:
+        ev = self.ev
+        for group in (args.posonlyargs, args.args, args.kwonlyargs):
+            for a in group:
+                if a.annotation is not None:
+                    ev(a.annotation)
+        for a in (args.vararg, args.kwarg):
+            if a is not None and a.annotation is not None:
+                ev(a.annotation)
+        if returns is not None:
+            ev(returns)
+
+    def _s_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        ev = self.ev
+        for d in node.decorator_list:
+            ev(d)
+        self._arguments_at_def(node.args)
+        self._annotations(node.args, node.returns)
+        self.bind(node.name, None)
+        self._deferred.append((node, Scope(FUNCTION, self.scope, node)))
+
+    def _s_class(self, node: ast.ClassDef) -> None:
+        ev = self.ev
+        for d in node.decorator_list:
+            ev(d)
+        bases = tuple([ev(b) for b in node.bases])
+        for k in node.keywords:
+            ev(k.value)
+        saved_scope, saved_branch = self.scope, self.branch
+        self.scope, self.branch = Scope(CLASS, saved_scope, node), 0
+        self._body(node.body)
+        self.scope, self.branch = saved_scope, saved_branch
+        known = False
+        for b in bases:
+            if b is not None:
+                known = True
+                break
+        self.bind(node.name, LocalClass(node.name, bases) if known else None)
+
+    def _s_import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            name = alias.name
+            self.on_import(node, name, (), False)
+            if alias.asname is not None:
+                self.bind(alias.asname, self._module_value(canonical_module(name)))
+            else:
+                top = name.partition(".")[0]
+                self.bind(top, self._module_value(canonical_module(top)))
+
+    def _module_value(self, name: str) -> Qual:
+        return Qual(name)
+
+    def _s_importfrom(self, node: ast.ImportFrom) -> None:
+        names = tuple(alias.name for alias in node.names)
+        if node.level or not node.module:
+            self.on_import(node, None if node.level else node.module, names, False)
+            for alias in node.names:
+                if alias.name != "*":
+                    self.bind(alias.asname or alias.name, None)
+            return
+        self.on_import(node, node.module, names, False)
+        module = canonical_module(node.module)
+        for alias in node.names:
+            if alias.name == "*":
+                exported = self._stars.get(module)
+                if exported is not None:
+                    scope = self.scope
+                    if scope.stars is None:
+                        scope.stars = []
+                    scope.stars.append(module)
+                    self.live.update(exported)
+                continue
+            full = canonical_module(f"{module}.{alias.name}")
+            if full in self._known:
+                value: Any = Qual(full)
+            else:
+                reexported = _REEXPORTED.get(alias.name)
+                value = Qual(reexported) if reexported is not None else None
+            self.bind(alias.asname or alias.name, value)
+
+    # -- binding targets ----------------------------------------------------------------
+
+    def bind_target(self, target: ast.expr, value: Any) -> None:
+        """Bind an assignment target to ``value`` (unpacking tuples of known values)."""
+        t = type(target)
+        if t is ast.Name:
+            self.bind(target.id, value)  # type: ignore[attr-defined]
+        elif t is ast.Tuple or t is ast.List:
+            elts = target.elts  # type: ignore[attr-defined]
+            items: tuple[Any, ...] | None = None
+            if type(value) is SeqValue and not value.open and len(value.items) == len(elts):
+                items = value.items
+            for i, elt in enumerate(elts):
+                self.bind_target(elt, items[i] if items is not None else None)
+        elif t is ast.Starred:
+            self.bind_target(target.value, None)  # type: ignore[attr-defined]
+        elif t is ast.Attribute:
+            base = self.ev(target.value)  # type: ignore[attr-defined]
+            attr = target.attr  # type: ignore[attr-defined]
+            if attr in self._watch_attrs:
+                self.on_attr(target, base, attr, None, True)
+        elif t is ast.Subscript:
+            self._store_subscript(target, value)  # type: ignore[arg-type]
+        else:
+            self.ev(target)
+
+    def _store_subscript(self, target: ast.Subscript, value: Any) -> None:
+        base_node = target.value
+        key = self.ev(target.slice)
+        base = self.ev(base_node)
+        if type(base) is MapValue and type(base_node) is ast.Name:
+            skey = _const_str(key)
+            items = dict(base.items)
+            if skey is not None:
+                items[skey] = value
+                self.bind(base_node.id, MapValue(items, base.complete))
+            else:
+                self.bind(base_node.id, MapValue(items, False))
+
+    # -- expressions --------------------------------------------------------------------
+
+    def ev(self, node: ast.expr) -> Any:
+        """Evaluate an expression to a Value (None when unknown), firing watch events."""
+        t = type(node)
+        if t is ast.Name:
+            name = node.id  # type: ignore[attr-defined]
+            if name not in self.live:
+                return None
+            value = self.resolve_name(name)
+        elif t is ast.Constant:
+            return node
+        else:
+            handler = self._expr.get(t)
+            if handler is None:
+                self._generic(node)
+                return None
+            value = handler(node)
+        if type(value) is Qual and value.name in self._watch_refs:
+            self.on_ref(node, value, False)
+        return value
+
+    def _raw(self, node: ast.expr) -> Any:
+        """Evaluate like :meth:`ev` but without the ``on_ref`` for ``node`` itself."""
+        t = type(node)
+        if t is ast.Name:
+            return self.resolve_name(node.id)  # type: ignore[attr-defined]
+        handler = self._expr.get(t)
+        if handler is None:
+            return self.ev(node)
+        return handler(node)
+
+    def _name(self, node: ast.Name) -> Any:
+        return self.resolve_name(node.id)
+
+    def attribute_of(self, node: ast.AST, base: Any, attr: str) -> Any:
+        """The value of ``base.attr`` (firing ``on_attr`` for watched names)."""
+        result: Any = None
+        if base is not None:
+            tb = type(base)
+            if tb is Qual:
+                result = self._qual_attr(base, attr)
+            elif tb is Namespace and attr in ("__builtins__",):
+                result = Qual("builtins")
+        if attr == "__globals__" or attr == "func_globals":
+            result = Namespace("foreign", None)
+        elif attr == "__builtins__":
+            result = Qual("builtins")
+        if attr in self._watch_attrs:
+            result = self.on_attr(node, base, attr, result, False)
+        return result
+
+    def _qual_attr(self, base: Qual, attr: str) -> Any:
+        bname = base.name
+        full = f"{bname}.{attr}"
+        if full in self._known:
+            return Qual(full)
+        reexported = _REEXPORTED.get(attr)
+        if reexported is not None:
+            return Qual(reexported)
+        if attr == "__dict__":
+            return Namespace("module", bname)
+        if attr == "__self__" and bname.startswith("builtins."):
+            return Qual("builtins")
+        canon = _CANONICAL_MODULES.get(attr)
+        if canon is not None:
+            return Qual(canon)
+        return None
+
+    def _attribute(self, node: ast.Attribute) -> Any:
+        return self.attribute_of(node, self.ev(node.value), node.attr)
+
+    def subscript_of(self, base: Any, key: Any) -> Any:
+        """The value of ``base[key]`` for the namespaces and literals the resolver knows."""
+        tb = type(base)
+        if tb is Qual:
+            skey = _const_str(key)
+            if skey is None:
+                return None
+            if base.name == "sys.modules":
+                name = canonical_module(skey)
+                return Qual(name)
+            if base.name == "builtins":
+                return self._builtin_quals.get(skey) or (
+                    Qual("builtins." + skey) if f"builtins.{skey}" in self._known else None)
+            return None
+        if tb is Namespace:
+            skey = _const_str(key)
+            return None if skey is None else self.namespace_get(base, skey)
+        if tb is MapValue:
+            skey = _const_str(key)
+            return None if skey is None else base.items.get(skey)
+        if tb is SeqValue:
+            index = const_value(key)
+            if type(index) is int and not base.open and -len(base.items) <= index < len(base.items):
+                return base.items[index]
+            return None
+        if tb is ast.Constant or tb is Const:
+            return self._fold_index(base.value, key)
+        return None
+
+    def namespace_get(self, ns: Namespace, key: str) -> Any:
+        """Look ``key`` up in a namespace value (``module.__dict__``, ``globals()``...)."""
+        if ns.kind == "module":
+            if ns.target == "builtins":
+                return self._builtin_quals.get(key) or Qual("builtins." + key)
+            return self._qual_attr(Qual(ns.target), key)
+        if key == "__builtins__":
+            return Qual("builtins")
+        if ns.kind == "scope":
+            scope: Scope = ns.target
+            value = scope.names.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
+            if scope.kind == MODULE:
+                return self._builtin_quals.get(key)
+            return None
+        reexported = _REEXPORTED.get(key)
+        return Qual(reexported) if reexported is not None else None
+
+    def _subscript(self, node: ast.Subscript) -> Any:
+        base = self.ev(node.value)
+        index = node.slice
+        if type(index) is ast.Slice:
+            bounds = [None if part is None else self.ev(part)
+                      for part in (index.lower, index.upper, index.step)]
+            value = const_value(base, None)
+            if type(value) is str or type(value) is bytes:
+                numbers = [None if b is None else const_value(b, _MISSING) for b in bounds]
+                if all(n is None or type(n) is int for n in numbers):
+                    try:
+                        return Const(value[slice(*numbers)])
+                    except ValueError:
+                        return None
+            return None
+        key = self.ev(index)
+        if base is None:
+            return None
+        return self.subscript_of(base, key)
+
+    def _fold_index(self, value: object, key: Any) -> Any:
+        if type(value) is not str:
+            return None
+        if type(key) is ast.Constant or type(key) is Const:
+            index = key.value
+            if type(index) is int and -len(value) <= index < len(value):
+                return Const(value[index])
+        return None
+
+    def _binop(self, node: ast.BinOp) -> Any:
+        left = self.ev(node.left)
+        right = self.ev(node.right)
+        if left is None:
+            return None
+        lv = const_value(left, _MISSING)
+        if type(lv) is not str and type(lv) is not bytes:
+            return None
+        op = type(node.op)
+        if op is ast.Add:
+            rv = const_value(right, _MISSING)
+            if type(rv) is type(lv) and len(lv) + len(rv) <= _MAX_FOLD:  # type: ignore[arg-type]
+                return Const(lv + rv)  # type: ignore[operator]
+        elif op is ast.Mod and type(lv) is str and _safe_percent(lv):
+            if type(right) is SeqValue:
+                parts = tuple(const_value(i, _MISSING) for i in right.items)
+                if right.open or _MISSING in parts:
+                    return None
+                operand: object = parts
+            else:
+                operand = const_value(right, _MISSING)
+                if operand is _MISSING:
+                    return None
+            try:
+                out = lv % operand
+            except (TypeError, ValueError, KeyError, OverflowError):
+                return None
+            return Const(out) if len(out) <= _MAX_FOLD else None
+        return None
+
+    def _joinedstr(self, node: ast.JoinedStr) -> Any:
+        parts: list[str] = []
+        ok = True
+        for value in node.values:
+            if type(value) is ast.Constant:
+                parts.append(str(value.value))
+                continue
+            if type(value) is ast.FormattedValue:
+                inner = self.ev(value.value)
+                if value.format_spec is not None:
+                    self.ev(value.format_spec)
+                    ok = False
+                    continue
+                iv = const_value(inner, _MISSING)
+                if iv is _MISSING:
+                    ok = False
+                    continue
+                conv = value.conversion
+                if conv == 114:
+                    parts.append(repr(iv))
+                elif conv == 97:
+                    parts.append(ascii(iv))
+                else:
+                    parts.append(str(iv))
+            else:
+                self.ev(value)
+                ok = False
+        if not ok:
+            return None
+        out = "".join(parts)
+        return Const(out) if len(out) <= _MAX_FOLD else None
+
+    def _sequence(self, node: ast.List | ast.Tuple) -> Any:
+        ev = self.ev
+        items = []
+        open_ = False
+        for elt in node.elts:
+            if type(elt) is ast.Starred:
+                inner = ev(elt.value)
+                if type(inner) is SeqValue and not inner.open:
+                    items.extend(inner.items)
+                else:
+                    open_ = True
+            else:
+                items.append(ev(elt))
+        return SeqValue(tuple(items), open_)
+
+    def _dict(self, node: ast.Dict) -> Any:
+        ev = self.ev
+        items: dict[str, Any] = {}
+        complete = True
+        for key, value in zip(node.keys, node.values):
+            v = ev(value)
+            if key is None:
+                if type(v) is MapValue:
+                    items.update(v.items)
+                    complete = complete and v.complete
+                else:
+                    complete = False
+                continue
+            k = _const_str(ev(key))
+            if k is None:
+                complete = False
+            else:
+                items[k] = v
+        return MapValue(items, complete)
+
+    def _lambda(self, node: ast.Lambda) -> Any:
+        self._arguments_at_def(node.args)
+        self._deferred.append((node, Scope(FUNCTION, self.scope, node)))
+        return None
+
+    def _comprehension(self, node: Any) -> Any:
+        generators = node.generators
+        # The first iterable is evaluated in the enclosing scope.
+        first_iter = self.ev(generators[0].iter)
+        saved = self.scope
+        self.scope = Scope(COMPREHENSION, saved, node)
+        self.branch += 1
+        for i, gen in enumerate(generators):
+            it = first_iter if i == 0 else self.ev(gen.iter)
+            element = None
+            if type(it) is SeqValue:
+                for item in it.items:
+                    if item is not None:
+                        element = item
+                        break
+            self.bind_target(gen.target, element)
+            for cond in gen.ifs:
+                self.ev(cond)
+        if type(node) is ast.DictComp:
+            self.ev(node.key)
+            self.ev(node.value)
+        else:
+            self.ev(node.elt)
+        self.branch -= 1
+        self.scope = saved
+        return None
+
+    def _namedexpr(self, node: ast.NamedExpr) -> Any:
+        value = self.ev(node.value)
+        saved = self.scope
+        self.scope = self._binding_scope()
+        self.bind(node.target.id, value)
+        self.scope = saved
+        return value
+
+    def _ifexp(self, node: ast.IfExp) -> Any:
+        self.ev(node.test)
+        a = self.ev(node.body)
+        b = self.ev(node.orelse)
+        return a if a is not None and not is_const(a) else (b if b is not None else a)
+
+    def _boolop(self, node: ast.BoolOp) -> Any:
+        found = None
+        for v in node.values:
+            value = self.ev(v)
+            if found is None and value is not None and not is_const(value):
+                found = value
+        return found
+
+    def _compare(self, node: ast.Compare) -> Any:
+        self.ev(node.left)
+        for c in node.comparators:
+            self.ev(c)
+        return None
+
+    def _unaryop(self, node: ast.UnaryOp) -> Any:
+        value = self.ev(node.operand)
+        if type(node.op) is ast.Not and is_const(value):
+            return Const(not const_value(value))
+        return None
+
+    def _starred(self, node: ast.Starred) -> Any:
+        self.ev(node.value)
+        return None
+
+    def _single_value(self, node: Any) -> Any:
+        if node.value is not None:
+            self.ev(node.value)
+        return None
+
+    # -- calls --------------------------------------------------------------------------
+
+    def _call(self, node: ast.Call) -> Any:
+        func = node.func
+        base: Any = None
+        if type(func) is ast.Attribute:
+            base = self.ev(func.value)
+            fv = self.attribute_of(func, base, func.attr)
+        else:
+            fv = self._raw(func)
+        if fv is None and (base is None or not self._may_fold(base, func)):
+            ev = self.ev
+            for a in node.args:
+                ev(a)
+            for k in node.keywords:
+                ev(k.value)
+            return None
+        tf = type(fv)
+        if tf is Qual:
+            name = fv.name
+            special = self._special.get(name)
+            if name in self._watch_refs:
+                self.on_ref(func, fv, True)
+            if special is None and name not in self._watch_calls:
+                ev = self.ev
+                for a in node.args:
+                    ev(a)
+                for k in node.keywords:
+                    ev(k.value)
+                if name in self.call_results:
+                    return Qual(name + "()")
+                return None
+            args = self.call_args(node)
+            return self.dispatch_call(node, fv, args)
+        args = self.call_args(node)
+        if fv is None:
+            if type(func) is ast.Attribute:
+                return self._method_on_value(base, func.attr, args)
+            return None
+        if tf is AttrGetter:
+            value = args.get(0, None)
+            for part in fv.path:
+                value = self.attribute_of(node, value, part)
+            return value
+        if tf is MethodCaller:
+            target = self.attribute_of(node, args.get(0, None), fv.name)
+            if type(target) is Qual:
+                if target.name in self._watch_refs:
+                    self.on_ref(node, target, True)
+                return self.dispatch_call(node, target, fv.args)
+            return None
+        if tf is Partial:
+            return self.dispatch_call(node, fv.func, fv.args.merged(args))
+        return None
+
+    def _may_fold(self, base: Any, func: ast.expr) -> bool:
+        """Whether a method call on ``base`` is one the resolver evaluates."""
+        tb = type(base)
+        if tb is ast.Constant or tb is Const:
+            return type(func) is ast.Attribute and func.attr in _STR_METHODS
+        if tb is Namespace or tb is MapValue or tb is Qual:
+            return type(func) is ast.Attribute and func.attr in _MAPPING_GETTERS
+        return False
+
+    def dispatch_call(self, node: ast.AST, func: Qual, args: CallArgs) -> Any:
+        """Apply the resolver's own semantics and the ``on_call`` hook to a known call."""
+        name = func.name
+        result = None
+        special = self._special.get(name)
+        if special is not None:
+            result = special(node, args)  # type: ignore[arg-type]
+        if name in self._watch_calls:
+            self.on_call(node, func, args)
+        if result is None and name in self.call_results:
+            result = Qual(name + "()")
+        return result
+
+    def call_args(self, node: ast.Call) -> CallArgs:
+        """Evaluate a call's arguments into a :class:`CallArgs`."""
+        ev = self.ev
+        out = CallArgs()
+        for a in node.args:
+            if type(a) is ast.Starred:
+                inner = ev(a.value)
+                if not out.star and type(inner) is SeqValue and not inner.open:
+                    out.pos.extend(inner.items)
+                    out.pos_nodes.extend([a] * len(inner.items))
+                else:
+                    out.star = True
+                continue
+            value = ev(a)
+            if not out.star:
+                out.pos.append(value)
+                out.pos_nodes.append(a)
+        for k in node.keywords:
+            value = ev(k.value)
+            if k.arg is None:
+                if type(value) is MapValue:
+                    for key, item in value.items.items():
+                        out.kw[key] = item
+                        out.kw_nodes[key] = k.value
+                    if not value.complete:
+                        out.open_kw = True
+                else:
+                    out.open_kw = True
+            else:
+                out.kw[k.arg] = value
+                out.kw_nodes[k.arg] = k.value
+        return out
+
+    def _method_on_value(self, base: Any, method: str, args: CallArgs) -> Any:
+        """Calls on constants and namespaces: string folding and mapping look-ups."""
+        tb = type(base)
+        if tb is ast.Constant or tb is Const:
+            value = base.value
+            if type(value) in (str, bytes) and method in _STR_METHODS:
+                return self._fold_str_method(value, method, args)
+            return None
+        if method in _MAPPING_GETTERS and (tb is Namespace or tb is MapValue or tb is Qual):
+            key = _const_str(args.get(0, None))
+            if key is None:
+                return None
+            if tb is MapValue:
+                return base.items.get(key)
+            return self.subscript_of(base, Const(key))
+        return None
+
+    def _fold_str_method(self, value: str | bytes, method: str, args: CallArgs) -> Any:
+        if args.star or args.open_kw:
+            return None
+        pos = [const_value(a, _MISSING) for a in args.pos]
+        if method == "join":
+            if len(pos) != 1 or args.kw:
+                return None
+            seq = args.pos[0]
+            if type(seq) is SeqValue:
+                if seq.open:
+                    return None
+                items = [const_value(i, _MISSING) for i in seq.items]
+            elif is_const(seq) and type(const_value(seq)) is type(value):
+                items = list(const_value(seq))  # type: ignore[call-overload]
+            else:
+                return None
+            if not all(type(i) is type(value) for i in items):
+                return None
+            out = value.join(items)  # type: ignore[arg-type]
+            return Const(out) if len(out) <= _MAX_FOLD else None
+        if _MISSING in pos:
+            return None
+        kw = {k: const_value(v, _MISSING) for k, v in args.kw.items()}
+        if _MISSING in kw.values():
+            return None
+        if method == "format":
+            if type(value) is not str or ":" in value or "!" in value:
+                return None
+        try:
+            out = getattr(value, method)(*pos, **kw)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError,
+                UnicodeError, LookupError):
+            return None
+        if type(out) in (str, bytes) and len(out) <= _MAX_FOLD:
+            return Const(out)
+        return None
+
+    # -- special functions --------------------------------------------------------------
+
+    def _sp_getattr(self, node: ast.Call, args: CallArgs) -> Any:
+        base = args.get(0, None)
+        name = _const_str(args.get(1, None))
+        if name is None:
+            if base is not None:
+                self.on_dynamic_getattr(node, base)
+            return None
+        return self.attribute_of(node, base, name)
+
+    def _sp_setattr(self, node: ast.Call, args: CallArgs) -> Any:
+        name = _const_str(args.get(1, None))
+        if name is not None and name in self._watch_attrs:
+            self.on_attr(node, args.get(0, None), name, None, True)
+        return None
+
+    def _import_value(self, node: ast.AST, name: Any, fromlist: Any, top_level: bool) -> Any:
+        module = _const_str(name)
+        if module is None or not module or module.startswith("."):
+            self.on_import(node, None, (), True)
+            return None
+        self.on_import(node, module, (), True)
+        if top_level and not fromlist:
+            module = module.partition(".")[0]
+        return Qual(canonical_module(module))
+
+    def _sp_dunder_import(self, node: ast.Call, args: CallArgs) -> Any:
+        fromlist = args.get(3, "fromlist")
+        has_fromlist = fromlist is not ABSENT and fromlist is not None and \
+            not (is_const(fromlist) and not const_value(fromlist)) and \
+            not (type(fromlist) is SeqValue and not fromlist.items)
+        return self._import_value(node, args.get(0, "name"), has_fromlist, True)
+
+    def _sp_import_module(self, node: ast.Call, args: CallArgs) -> Any:
+        return self._import_value(node, args.get(0, "name"), True, False)
+
+    def _sp_vars(self, node: ast.Call, args: CallArgs) -> Any:
+        target = args.get(0, None)
+        if target is ABSENT:
+            return Namespace("scope", self.scope)
+        if type(target) is Qual:
+            return Namespace("module", target.name)
+        return None
+
+    def _sp_globals(self, node: ast.Call, args: CallArgs) -> Any:
+        return Namespace("scope", self.module_scope)
+
+    def _sp_locals(self, node: ast.Call, args: CallArgs) -> Any:
+        return Namespace("scope", self.scope)
+
+    def _sp_dict(self, node: ast.Call, args: CallArgs) -> Any:
+        items: dict[str, Any] = {}
+        complete = not args.open_kw and not args.star
+        if args.pos:
+            first = args.pos[0]
+            if type(first) is MapValue:
+                items.update(first.items)
+                complete = complete and first.complete
+            else:
+                complete = False
+        items.update(args.kw)
+        return MapValue(items, complete)
+
+    def _sp_chr(self, node: ast.Call, args: CallArgs) -> Any:
+        code = const_value(args.get(0, None))
+        if type(code) is int and 0 <= code < 0x110000:
+            return Const(chr(code))
+        return None
+
+    def _sp_reversed(self, node: ast.Call, args: CallArgs) -> Any:
+        value = _const_str(args.get(0, None))
+        if value is not None:
+            return Const(value[::-1])
+        seq = args.get(0, None)
+        if type(seq) is SeqValue and not seq.open:
+            return SeqValue(tuple(reversed(seq.items)))
+        return None
+
+    def _sp_attrgetter(self, node: ast.Call, args: CallArgs) -> Any:
+        name = _const_str(args.get(0, None))
+        if name is None or len(args.pos) != 1:
+            return None
+        return AttrGetter(tuple(name.split(".")))
+
+    def _sp_methodcaller(self, node: ast.Call, args: CallArgs) -> Any:
+        name = _const_str(args.get(0, None))
+        if name is None:
+            return None
+        return MethodCaller(name, args.shifted(1))
+
+    def _sp_partial(self, node: ast.Call, args: CallArgs) -> Any:
+        func = args.get(0, None)
+        if type(func) is not Qual:
+            return None
+        bound = args.shifted(1)
+        # A partial is a call waiting to happen: check what it binds now, where it is
+        # written, and again when a call through it adds arguments.
+        self.dispatch_call(node, func, bound)
+        return Partial(func, bound)
+
+    def _sp_modules_get(self, node: ast.Call, args: CallArgs) -> Any:
+        return self.subscript_of(Qual("sys.modules"), args.get(0, None))
+
+
+def iter_qualnames(values: Iterable[Any]) -> Iterable[str]:
+    """The canonical names among ``values`` (helper for checks that take unions)."""
+    for value in values:
+        if type(value) is Qual:
+            yield value.name
