@@ -865,3 +865,45 @@ def test_checking_module_imports_nothing_heavy() -> None:
 def test_checking_public_api_is_exported() -> None:
     for name in checking.__all__:
         assert hasattr(checking, name), name
+
+
+# -- docs/checks.md ----------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
+
+
+def builtin_validators() -> dict[str, Validator]:
+    from proctor.core.plugins import PluginManager
+
+    manager = PluginManager()
+    manager.load_builtins(set())
+    manager.check_pending()
+    return dict(manager.validators())
+
+
+def test_docs_list_every_registered_rule_code() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    validators = builtin_validators()
+    assert {"safety", "log-lint"} <= set(validators)
+    missing = [rule.code for _, rule in checking.all_rules(validators)
+               if f"`{rule.code}`" not in text]
+    assert not missing, f"rule codes missing from docs/checks.md: {missing}"
+
+
+def test_docs_config_example_is_valid() -> None:
+    from proctor.core.config import parse_config_text
+
+    text = DOCS.read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(# proctor.toml.*?)```", text, flags=re.S)
+    assert block is not None
+    cfg = parse_config_text(block.group(1), "proctor.toml")
+    assert cfg is not None and cfg.check.per_file_ignores["tests/*"] == ["PS1"]
+
+
+def test_docs_pre_commit_example_names_real_hooks() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    manifest = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
+    example = re.search(r"# \.pre-commit-config\.yaml\n(.*?)```", text, flags=re.S)
+    assert example is not None
+    for hook_id in re.findall(r"- id: (\S+)", example.group(1)):
+        assert f"- id: {hook_id}\n" in manifest
