@@ -20,11 +20,11 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORK = HERE / "_work" / "hook"
 
 SAMPLE = '''\
 """A small module as a commit touches it."""
@@ -68,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hook", default="proctor-hook-safety")
     args = parser.parse_args(argv)
 
-    WORK.mkdir(parents=True, exist_ok=True)
-    (WORK / ".git").mkdir(exist_ok=True)  # stops the config search here, as in a repository
-    sample = WORK / "module.py"
+    with tempfile.TemporaryDirectory(prefix="proctor-bench-hook-") as tmp:
+        return measure(args, Path(tmp))
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
+    (work / ".git").mkdir()  # stops the config search here, as in a repository
+    sample = work / "module.py"
     sample.write_text(SAMPLE, encoding="utf-8")
     bindir = Path(sys.executable).parent
     hook = str(bindir / args.hook)
@@ -87,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-c", "import proctor.core.checking"], env),
     }
     for cmd, cmd_env in commands.values():  # warm the file cache and .pyc files
-        timed(cmd, cmd_env, WORK)
+        timed(cmd, cmd_env, work)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     cpus: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.repeat):
         for name, (cmd, cmd_env) in commands.items():
-            wall, cpu = timed(cmd, cmd_env, WORK)
+            wall, cpu = timed(cmd, cmd_env, work)
             walls[name].append(wall)
             cpus[name].append(cpu)
 
