@@ -362,13 +362,45 @@ def main() -> int:
         "",
         "Command: `.venv/bin/python bench/bench_store.py --write`",
     ]
-    block = "\n".join(lines) + "\n"
+    block = "\n".join(lines) + "\n\n" + PROFILE_NOTES
     print(block)
     for p in profiles:
         print(p)
     if opts.write:
         write_section(block)
     return 0
+
+
+#: What cProfile (``--profile``) and timings of the single steps showed when the targets
+#: were missed; kept with the numbers so a reader knows where to look. Update with fixes.
+PROFILE_NOTES = """\
+Where the time goes (cProfile of `Workspace.execute`, and each step timed alone on the
+10,000-procedure repositories; same box, under load):
+
+- Not checked out, 10k: rewriting the flat `procedures/` tree (10,000 entries, 370 kB) on
+  every commit. `proctor/core/gitstore.py:serialize_tree` (Python sort with
+  `tree_sort_key` + join: ~15 ms) and `write_object`'s `zlib.compress(level=1)` of that
+  incompressible tree (~18 ms; level 0 takes 0.3 ms). Fix: keep each tree's raw bytes and
+  entry offsets from `parse_tree`/`write_tree` and patch the 20-byte sha in place when only
+  existing entries change; store tree objects with `zlib` level 0 (blobs keep level 1).
+- Checked out, 10k: three git processes per write on a 20,000-entry index:
+  `dirty_paths` runs `git status -- <2 paths>` (~50-60 ms: refreshes and rewrites the
+  whole index, scans for untracked files), `sync_worktree` runs `git update-index`
+  (~18 ms, rewrites the 2.3 MB index), `update_refs` runs `git update-ref` (~6 ms).
+  Fix: check the touched paths without `git status` (hash the work-tree files in-process
+  against the tip's blobs; one `git ls-files -s -- <paths>` for the index, ~15 ms) and
+  run the status check and index update with `--no-optional-locks` where possible.
+- Pipeline overhead (execute vs `GitStore.write`): ~5 `git cat-file` round trips per
+  update re-reading the same commit object (`GitStore.commit_tree`, no cache: commits are
+  immutable, cache commit→tree), and two `compile()` of the code (signature + checks).
+- CLI start-up (`--help`, and most of `procedure list`): `cli.main` →
+  `_load_plugin_commands` → `get_plugin_manager` imports every built-in plugin and
+  `importlib.metadata` (~60-85 ms each under load) before click parses `--help`; click
+  itself ~50 ms. Fix: resolve plugin commands lazily (a click Group whose
+  `get_command` loads plugins only for an unknown name), or skip plugin loading for
+  `--help`/`--version`. `Workspace.open` adds ~6 git spawns (`discover` ×2,
+  objectformat, `symbolic-ref` ×2, identity).
+"""
 
 
 def write_section(block: str) -> None:
