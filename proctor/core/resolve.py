@@ -34,6 +34,7 @@ Everything here is standard library and cheap to import: it runs in pre-commit h
 from __future__ import annotations
 
 import ast
+import builtins as _builtins_module
 from collections.abc import Callable, Iterable, Mapping as _MappingABC
 from typing import Any, Final
 
@@ -350,7 +351,7 @@ MODULE, CLASS, FUNCTION, COMPREHENSION = 0, 1, 2, 3
 class Scope:
     """One Python scope: its bindings, ``global``/``nonlocal`` declarations, star imports."""
 
-    __slots__ = ("kind", "parent", "names", "declared", "stars", "node")
+    __slots__ = ("kind", "parent", "names", "declared", "stars", "node", "defaults")
 
     def __init__(self, kind: int, parent: Scope | None, node: ast.AST | None = None) -> None:
         self.kind = kind
@@ -360,6 +361,8 @@ class Scope:
         self.declared: dict[str, str] | None = None
         self.stars: list[str] | None = None
         self.node = node
+        # Known parameter defaults of a function scope, bound when its body is visited.
+        self.defaults: dict[str, Value | None] | None = None
 
 
 _LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.JoinedStr,
@@ -546,8 +549,12 @@ class Resolver:
     def on_ref(self, node: ast.expr, value: Qual, called: bool) -> None:
         """``node`` evaluates to a watched object; ``called`` when it is being called."""
 
-    def on_call(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
-        """A watched object is called (directly, through an alias, partial, methodcaller)."""
+    def on_call(self, node: ast.AST, func: Qual, args: CallArgs) -> Any:
+        """A watched object is called (directly, through an alias, partial, methodcaller).
+
+        A value other than None becomes the value of the call expression.
+        """
+        return None
 
     def on_attr(self, node: ast.AST, base: Any, attr: str, result: Any, store: bool) -> Any:
         """A watched attribute name is read or stored; return the value the read yields."""
@@ -580,12 +587,10 @@ class Resolver:
         self.scope, self.branch = scope, 0
         args = node.args
         bind = self.bind
-        for a in args.posonlyargs:
-            bind(a.arg, None)
-        for a in args.args:
-            bind(a.arg, None)
-        for a in args.kwonlyargs:
-            bind(a.arg, None)
+        defaults = scope.defaults or {}
+        for group in (args.posonlyargs, args.args, args.kwonlyargs):
+            for a in group:
+                bind(a.arg, defaults.get(a.arg))
         if args.vararg is not None:
             bind(args.vararg.arg, None)
         if args.kwarg is not None:
@@ -609,9 +614,13 @@ class Resolver:
         if scope.declared is not None and name in scope.declared:
             scope = self._declared_scope(scope, name)
         names = scope.names
-        if self.branch and value is None:
-            if names.get(name) is not None:
-                return  # a branch may not run: keep the known value
+        if self.branch:
+            existing = names.get(name)
+            # A branch may not run: keep a known value over an unknown one, and a known
+            # object over a constant (`try: from os import popen` / `except: popen = None`).
+            if existing is not None and (
+                    value is None or (type(existing) is Qual and type(value) is not Qual)):
+                return
         names[name] = value
 
     def _declared_scope(self, scope: Scope, name: str) -> Scope:
@@ -650,6 +659,17 @@ class Resolver:
             first = False
             scope = scope.parent
         return self._builtin_quals.get(name)
+
+    def is_unbound_builtin(self, name: str) -> bool:
+        """Whether ``name`` is a builtin function no scope of this file is known to bind."""
+        if not callable(getattr(_builtins_module, name, None)):
+            return False
+        scope: Scope | None = self.scope
+        while scope is not None:
+            if name in scope.names:
+                return False
+            scope = scope.parent
+        return True
 
     def _binding_scope(self) -> Scope:
         scope = self.scope
@@ -801,15 +821,6 @@ class Resolver:
         for name in node.names:
             scope.declared[name] = "nonlocal"
 
-    def _arguments_at_def(self, args: ast.arguments) -> None:
-        """Defaults and annotations run when the ``def``/``lambda`` runs, in this scope."""
-        ev = self.ev
-        for d in args.defaults:
-            ev(d)
-        for d in args.kw_defaults:
-            if d is not None:
-                ev(d)
-
     def _annotations(self, args: ast.arguments, returns: ast.expr | None) -> None:
         ev = self.ev
         for group in (args.posonlyargs, args.args, args.kwonlyargs):
@@ -826,10 +837,35 @@ class Resolver:
         ev = self.ev
         for d in node.decorator_list:
             ev(d)
-        self._arguments_at_def(node.args)
+        defaults = self._defaults(node.args)
         self._annotations(node.args, node.returns)
         self.bind(node.name, None)
-        self._deferred.append((node, Scope(FUNCTION, self.scope, node)))
+        self._deferred.append((node, self._function_scope(node, defaults)))
+
+    def _defaults(self, args: ast.arguments) -> dict[str, Any] | None:
+        """Default values by parameter name, evaluated now, where any is known.
+
+        A parameter whose default is ``eval`` is ``eval`` unless a caller passes something
+        else, so the function body sees the default.
+        """
+        values: dict[str, Any] | None = None
+        positional = args.posonlyargs + args.args
+        offset = len(positional) - len(args.defaults)
+        ev = self.ev
+        for i, d in enumerate(args.defaults):
+            v = ev(d)
+            if v is not None and not is_const(v):
+                if values is None:
+                    values = {}
+                values[positional[offset + i].arg] = v
+        for a, d in zip(args.kwonlyargs, args.kw_defaults):
+            if d is not None:
+                v = ev(d)
+                if v is not None and not is_const(v):
+                    if values is None:
+                        values = {}
+                    values[a.arg] = v
+        return values
 
     def _s_class(self, node: ast.ClassDef) -> None:
         ev = self.ev
@@ -973,6 +1009,9 @@ class Resolver:
                 result = self._qual_attr(base, attr)
             elif tb is Namespace and attr in ("__builtins__",):
                 result = Qual("builtins")
+        elif attr == "__self__" and type(node) is ast.Attribute and \
+                type(node.value) is ast.Name and self.is_unbound_builtin(node.value.id):
+            result = Qual("builtins")  # len.__self__ is the builtins module
         if attr == "__globals__" or attr == "func_globals":
             result = Namespace("foreign", None)
         elif attr == "__builtins__":
@@ -1176,9 +1215,14 @@ class Resolver:
         return MapValue(items, complete)
 
     def _lambda(self, node: ast.Lambda) -> Any:
-        self._arguments_at_def(node.args)
-        self._deferred.append((node, Scope(FUNCTION, self.scope, node)))
+        defaults = self._defaults(node.args)
+        self._deferred.append((node, self._function_scope(node, defaults)))
         return None
+
+    def _function_scope(self, node: ast.AST, defaults: dict[str, Any] | None) -> Scope:
+        scope = Scope(FUNCTION, self.scope, node)
+        scope.defaults = defaults
+        return scope
 
     def _comprehension(self, node: Any) -> Any:
         generators = node.generators
@@ -1237,8 +1281,19 @@ class Resolver:
 
     def _unaryop(self, node: ast.UnaryOp) -> Any:
         value = self.ev(node.operand)
-        if type(node.op) is ast.Not and is_const(value):
-            return Const(not const_value(value))
+        if not is_const(value):
+            return None
+        inner = const_value(value)
+        op = type(node.op)
+        if op is ast.Not:
+            return Const(not inner)
+        if type(inner) is int:
+            if op is ast.USub:
+                return Const(-inner)
+            if op is ast.UAdd:
+                return Const(inner)
+            if op is ast.Invert:
+                return Const(~inner)
         return None
 
     def _starred(self, node: ast.Starred) -> Any:
@@ -1322,7 +1377,9 @@ class Resolver:
         if special is not None:
             result = special(node, args)  # type: ignore[arg-type]
         if name in self._watch_calls:
-            self.on_call(node, func, args)
+            hooked = self.on_call(node, func, args)
+            if hooked is not None:
+                result = hooked
         if result is None and name in self.call_results:
             result = Qual(name + "()")
         return result

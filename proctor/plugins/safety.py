@@ -316,6 +316,7 @@ _SUBPROCESS_CALLS = ("subprocess.Popen", "subprocess.run", "subprocess.call",
 # canonical name -> name of the SafetyChecker method checking the call's arguments.
 _CALLS: dict[str, str] = {
     "builtins.compile": "_call_compile",
+    "builtins.type": "_call_type",
     "timeit.timeit": "_call_timeit",
     "timeit.repeat": "_call_timeit",
     "timeit.Timer": "_call_timeit",
@@ -451,7 +452,8 @@ def _display(name: str) -> str:
 class _SafetyChecker(Resolver):
     """One file's walk: the resolver's events turned into findings."""
 
-    builtin_names = frozenset({"eval", "exec", "execfile", "compile", "breakpoint", "open"})
+    builtin_names = frozenset({"eval", "exec", "execfile", "compile", "breakpoint", "open",
+                               "type", "object"})
     watch_refs = _REFS
     watch_calls = _CALLS
     watch_attrs = _WATCH_ATTRS
@@ -510,12 +512,12 @@ class _SafetyChecker(Resolver):
             return
         detail = ""
         if kind == "uncalled":
-            detail = f"is passed around as a value, which hides where it is called; it " \
-                f"{_REASONS[code].partition(' ')[2]}"
+            detail = "is passed around as a value, which hides where it is called; the " \
+                f"call {_REASONS[code]}"
         self.emit(node, code, self.subject(node, value.name), detail)
 
-    def on_call(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
-        getattr(self, _CALLS[func.name])(node, func, args)
+    def on_call(self, node: ast.AST, func: Qual, args: CallArgs) -> Any:
+        return getattr(self, _CALLS[func.name])(node, func, args)
 
     def on_attr(self, node: ast.AST, base: Any, attr: str, result: Any, store: bool) -> Any:
         if store:
@@ -535,7 +537,8 @@ class _SafetyChecker(Resolver):
             (type(node) is ast.Attribute and isinstance(node.value, _LITERALS))  # type: ignore[attr-defined]
         if attr == "__class__":
             return _WALK if literal else result
-        if attr in _WALK_ATTRS and literal:
+        if attr in _WALK_ATTRS and (literal or (type(base) is Qual and base.name in (
+                "builtins.object", "builtins.type"))):
             self.emit(node, "PS504", f"`{attr}` walked from a literal")
             return _WALK
         if self.procedure and attr in _PROCEDURE_DUNDERS:
@@ -625,6 +628,14 @@ class _SafetyChecker(Resolver):
         self.emit(node, "PS901", f"the import of `{wanted}`", how)
 
     # -- call checks --------------------------------------------------------------------
+
+    def _call_type(self, node: ast.AST, func: Qual, args: CallArgs) -> Any:
+        """``type(())`` starts a walk just as ``().__class__`` does."""
+        if len(args.pos) == 1 and not args.kw:
+            value = args.pos[0]
+            if is_const(value) or type(value) in (SeqValue, MapValue) or value is _WALK:
+                return _WALK
+        return None
 
     def _call_compile(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         flags = args.get(3, "flags")
