@@ -380,6 +380,7 @@ _CORE_SPECIAL = frozenset({
     "operator.attrgetter", "operator.methodcaller", "functools.partial",
     "sys.modules", "sys.modules.get", "sys.modules.__getitem__",
     "_operator.attrgetter", "_operator.methodcaller", "_functools.partial",
+    "os.path",  # a module people import by from-import and walk back to os through
 })
 
 _STR_METHODS = frozenset({
