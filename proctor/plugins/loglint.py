@@ -42,21 +42,23 @@ _FACTORIES = frozenset({"getLogger", "get_logger", "LoggerAdapter"})
 _DERIVERS = frozenset({"getChild", "bind", "opt", "new"})
 _GAP = "\x00"  # stands for text unknown until run time (a variable, a placeholder)
 
-# A file without any of these cannot contain a logging call: ``.method(`` covers every
-# receiver form, ``logging`` every function imported from the module.
-_METHOD_CALL = r"\.[\s\\]*(?:debug|info|warning|warn|error|exception|critical|fatal|log)[\s\\]*\("
-_PREFILTER = re.compile(_METHOD_CALL + r"|\blogging\b")
-# Lines a logging call, a logger binding or an import can start on. Statements spanning
-# none of them are skipped without being walked.
-_INTERESTING = re.compile(
-    _METHOD_CALL
-    + r"|getLogger|get_logger|LoggerAdapter|Logger\b"
-    + r"|=[ \t]*[\w.]*(?i:log|logger)\b"
-    + r"|^[ \t]*(?:import|from)[ \t]",
-    re.MULTILINE,
+# A file without one of these cannot contain a logging call: ``.method(`` covers every
+# receiver form, the word ``logging`` every function imported from the module. Each pattern
+# starts with a literal so the regex engine can skip ahead (an alternation such as
+# ``\blogging\b|...`` would be tried at every position, and cost more than the walk).
+_METHOD_CALL = re.compile(
+    r"\.[\s\\]*(?:debug|info|warning|warn|error|exception|critical|fatal|log)[\s\\]*\("
 )
-# Forms that bind names to module-level functions: every statement must then be walked.
-_NAME_IMPORT = re.compile(r"\bfrom[ \t]+logging[ \t]+import\b")
+# Lines a logger can be bound or imported on; statements spanning none of these lines and
+# no ``.method(`` either are skipped without being walked.
+_BINDING_LINES = (
+    re.compile(r"Logger"),  # getLogger, LoggerAdapter, annotations
+    re.compile(r"get_logger"),
+    re.compile(r"import[ \t]"),
+    re.compile(r"=[ \t]*[\w.]*(?:log|logger|LOG|LOGGER|Log|Logger)[ \t]*$", re.MULTILINE),
+)
+# Functions imported from logging are called by bare name: every statement is walked then.
+_NAME_IMPORT = re.compile(r"from[ \t]+logging[ \t]+import\b")
 
 # printf-style conversion specifiers, as ``str % args`` parses them.
 _PERCENT_SPEC = re.compile(
@@ -646,15 +648,18 @@ def _keyword_message(call: ast.Call) -> ast.expr | None:
     return None
 
 
-def _interesting_lines(text: str) -> list[int] | None:
+def _interesting_lines(text: str, first_call: int) -> list[int] | None:
     """Lines a logging call, a logger binding or an import may start on; None when every
     statement must be walked (functions imported from logging are called by bare name)."""
-    if _NAME_IMPORT.search(text):
+    if "logging" in text and _NAME_IMPORT.search(text):
         return None
+    positions = [m.start() for m in _METHOD_CALL.finditer(text, first_call)]
+    for pattern in _BINDING_LINES:
+        positions.extend(m.start() for m in pattern.finditer(text))
+    positions.sort()
     found: list[int] = []
     line, last = 1, 0
-    for m in _INTERESTING.finditer(text):
-        start = m.start()
+    for start in positions:
         line += text.count("\n", last, start)
         last = start
         if not found or found[-1] != line:
@@ -672,17 +677,19 @@ class LogLintValidator(Validator):
     rules = RULES
 
     def check(self, source: SourceFile, context: CheckContext) -> Iterable[Finding]:
-        text = source.text
-        if not _PREFILTER.search(text):
-            return []
         settings: CheckSettings | None = context.settings
-        # Compiled before the walk, so a bad pattern is reported even on files without logs.
+        # Compiled (or fetched from the cache) first, so a bad pattern in the configuration
+        # is reported whatever file comes first.
         phrases = compile_phrases(settings.disallowed if settings is not None
                                   else DEFAULT_DISALLOWED)
+        text = source.text
+        first_call = _METHOD_CALL.search(text)
+        if first_call is None and "logging" not in text:
+            return []
         objects = frozenset(settings.logger_objects) if settings is not None else frozenset()
         tree = source.tree
         scan = _Scan(objects)
-        scan.walk(tree, _interesting_lines(text))
+        scan.walk(tree, _interesting_lines(text, first_call.start() if first_call else 0))
         if not scan.calls:
             return []
         scan.resolve_bindings()
