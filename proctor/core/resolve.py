@@ -1343,6 +1343,10 @@ class Resolver:
         args = self.call_args(node)
         if fv is None:
             if type(func) is ast.Attribute:
+                if func.attr == "__getattribute__":
+                    # os.__getattribute__("system") is getattr(os, "system").
+                    name = _const_str(args.get(0, None))
+                    return None if name is None else self.attribute_of(node, base, name)
                 return self._method_on_value(base, func.attr, args)
             return None
         if tf is AttrGetter:
@@ -1367,7 +1371,8 @@ class Resolver:
         if tb is ast.Constant or tb is Const:
             return type(func) is ast.Attribute and func.attr in _STR_METHODS
         if tb is Namespace or tb is MapValue or tb is Qual:
-            return type(func) is ast.Attribute and func.attr in _MAPPING_GETTERS
+            return type(func) is ast.Attribute and (
+                func.attr in _MAPPING_GETTERS or func.attr == "__getattribute__")
         return False
 
     def dispatch_call(self, node: ast.AST, func: Qual, args: CallArgs) -> Any:
