@@ -49,7 +49,8 @@ RAISING_MESSAGE = "proctor-plugin-raising fails in its validator hook on purpose
 ACTOR = "ana@example.com"
 DENIED_ACTOR = "mallory@example.com"
 
-# Variables that change plugin loading or identity; every subprocess starts without them.
+# Variables that change plugin loading, identity or which repository git uses (a git hook
+# running the suite sets GIT_DIR); every subprocess starts without them.
 _SCRUBBED = (
     "PROCTOR_STRICT_PLUGINS",
     "PROCTOR_DISABLE_PLUGINS",
@@ -57,6 +58,9 @@ _SCRUBBED = (
     "PROCTOR_ACTOR",
     "PROCTOR_DEMO_RECORD",
     "PYTHONPATH",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
 )
 
 
