@@ -23,7 +23,8 @@ CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "s
 
 def check(code: str, mode: str = "generic", **context: object) -> list[Finding]:
     source = SourceFile("x.py", textwrap.dedent(code))
-    return list(SafetyValidator().check(source, CheckContext(mode=mode, **context)))  # type: ignore[arg-type]
+    ctx = CheckContext(mode=mode, **context)  # type: ignore[arg-type]
+    return list(SafetyValidator().check(source, ctx))
 
 
 def codes(code: str, mode: str = "generic", **context: object) -> set[tuple[str, int]]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ast
 import builtins as _builtins_module
-from collections.abc import Callable, Iterable, Mapping as _MappingABC
+from collections.abc import Callable, Mapping as _MappingABC
 from typing import Any, Final
 
 __all__ = [
@@ -364,9 +364,6 @@ class Scope:
         # Known parameter defaults of a function scope, bound when its body is visited.
         self.defaults: dict[str, Value | None] | None = None
 
-
-_LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.JoinedStr,
-                  ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 # Names the resolver itself gives meaning to, whatever the subclass watches.
 _CORE_BUILTINS = frozenset({
@@ -1581,9 +1578,3 @@ class Resolver:
     def _sp_modules_get(self, node: ast.Call, args: CallArgs) -> Any:
         return self.subscript_of(Qual("sys.modules"), args.get(0, None))
 
-
-def iter_qualnames(values: Iterable[Any]) -> Iterable[str]:
-    """The canonical names among ``values`` (helper for checks that take unions)."""
-    for value in values:
-        if type(value) is Qual:
-            yield value.name

@@ -533,8 +533,9 @@ class _SafetyChecker(Resolver):
         if attr == "subprocess_shell":
             self.emit(node, "PS201", "`subprocess_shell`")
             return result
-        literal = base is _WALK or is_const(base) or type(base) in (SeqValue, MapValue) or \
-            (type(node) is ast.Attribute and isinstance(node.value, _LITERALS))  # type: ignore[attr-defined]
+        literal = base is _WALK or is_const(base) or type(base) in (SeqValue, MapValue) or (
+            type(node) is ast.Attribute
+            and isinstance(node.value, _LITERALS))  # type: ignore[attr-defined]
         if attr == "__class__":
             return _WALK if literal else result
         if attr in _WALK_ATTRS and (literal or (type(base) is Qual and base.name in (
