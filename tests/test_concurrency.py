@@ -291,24 +291,6 @@ WRITERS = 8
 WRITES_EACH = 25
 
 
-#: Known bug, see the report of issue 2: GitStore.write gives up after 8 attempts
-#: ("kept moving") while 8 local writers keep winning in turn; writes of distinct
-#: procedures are refused with ConcurrencyError. Proposed fix: serialise proctor writers
-#: of a ref with a flock around the whole attempt loop. Remove this marker with the fix.
-LIVELOCK = pytest.mark.xfail(
-    strict=True,
-    reason="GitStore.write: 8 CAS attempts are not enough for 8 local writers "
-           "(proctor/core/gitstore.py write(): no writer lock, bounded by attempts)",
-)
-
-#: Known bug: a writer killed between ``update-ref`` and the work-tree sync leaves the
-#: checked-out files and index at the old version; every later write of that procedure is
-#: refused as "uncommitted changes". Proposed fix: a sync journal under the work-tree lock
-#: that the next writer completes. Remove with the fix.
-UNSYNCED_AFTER_KILL = "work tree left at the old version after a kill between publish and sync"
-
-
-@LIVELOCK
 @pytest.mark.slow
 def test_many_processes_lose_no_update(store: Store, workers: Workers) -> None:
     """8 processes × 25 creates of distinct procedures: all 200 land, history stays linear.
@@ -504,10 +486,6 @@ def test_sigkill_mid_stream_leaves_a_complete_commit(
 ) -> None:
     """kill -9 a writer at a random instant, several times: the ref is always on a whole
     commit, fsck is clean, no lock is left behind, and the next write succeeds."""
-    if store.worktree:
-        # Fails only when a kill lands between publish and sync, so not strict; the
-        # deterministic test below pins that case down.
-        request.applymarker(pytest.mark.xfail(strict=False, reason=UNSYNCED_AFTER_KILL))
     repo = store.path
     seed_stream(store)
     rng = random.Random(20240611)
@@ -551,8 +529,6 @@ def test_sigkill_right_after_publish(
     stand, nothing may stay locked, and the next write of the same procedure must succeed
     with a clean ``git status``.
     """
-    if store.worktree:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=UNSYNCED_AFTER_KILL))
     repo = store.path
     seed_stream(store)
     before = git(repo, "rev-parse", store.ref).strip()

@@ -10,15 +10,17 @@ loses updates under concurrency, and it spawns one process per object written. H
   write;
 * a ref moves only by ``git update-ref --stdin`` with the expected old value, so a commit
   and its release tag move together or not at all;
-* when the store branch is checked out, writers in this repository serialise on a lock
-  file around "check the touched paths are clean → publish → bring them up to date", so
-  the user's ``git status`` stays clean and their uncommitted work is never overwritten.
+* proctor's writers to one ref queue on a lock file (flock), so compare-and-swap only
+  arbitrates against other git writers; when the store branch is checked out the touched
+  paths are checked for uncommitted work before publishing and brought up to date after,
+  so ``git status`` stays clean and nothing of the user's is overwritten.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import subprocess
 import threading
@@ -595,10 +597,20 @@ class GitStore:
         self._checked_out[ref] = found
         return found
 
+    def _lock_path(self, ref: str, kind: str) -> Path:
+        digest = hashlib.sha1(ref.encode()).hexdigest()[:16]
+        return Path(self.common_dir) / f"proctor-{kind}-{digest}"
+
     @contextmanager
-    def _worktree_lock(self) -> Iterator[None]:
-        path = Path(self.common_dir) / "proctor-worktree.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    def _writer_lock(self, ref: str) -> Iterator[None]:
+        """Serialise proctor's writers to one ref across processes (flock).
+
+        Compare-and-swap alone keeps the ref correct, but under many writers a loser keeps
+        losing; queueing here leaves CAS to arbitrate only against writers that are not
+        proctor (a ``git commit``, a fetch). The kernel drops the lock when its holder
+        dies, even by SIGKILL, so a crash never leaves the store locked.
+        """
+        fd = os.open(self._lock_path(ref, "write") , os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -606,58 +618,102 @@ class GitStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def dirty_paths(self, work_tree: str, paths: list[str]) -> list[str]:
-        """Touched paths with staged, unstaged or untracked changes in the work tree."""
-        if not paths:
-            return []
-        proc = _run_git(
-            ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
-             "--ignore-submodules", "--", *[":(literal)" + p for p in paths]],
-            work_tree,
-        )
-        if proc.returncode != 0:
-            raise StoreError(f"git status failed: {proc.stderr.decode(errors='replace').strip()}")
-        dirty = []
-        for record in proc.stdout.split(b"\0"):
-            if len(record) > 3:
-                dirty.append(record[3:].decode("utf-8", "surrogateescape"))
-        return sorted(dirty)
-
-    def _conflicting(self, work_tree: str, tip: str | None, change: Change,
-                     dirty: list[str]) -> list[str]:
-        """Dirty paths whose local content the write would lose.
-
-        A file edited in place and then handed to proctor (``--code procedures/x/main.py``)
-        already holds exactly what is being committed: nothing of the user's is lost, so
-        it is not a conflict, as long as the index holds nothing else either.
-        """
-        if not dirty:
-            return []
+    def _local_state(self, work_tree: str, paths: list[str]) -> dict[str, tuple[str | None, bytes | None]]:
+        """For each path: (id staged in the index or None, bytes in the work tree or None)."""
         staged: dict[str, str] = {}
-        proc = _run_git(["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in dirty]],
+        proc = _run_git(["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in paths]],
                         work_tree)
+        if proc.returncode != 0:
+            raise StoreError(f"git ls-files failed: {proc.stderr.decode(errors='replace').strip()}")
         for record in proc.stdout.split(b"\0"):
             if record:
                 meta, _, path = record.partition(b"\t")
                 staged[path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
-        base_tree = self.commit_tree(tip) if tip else None
-        lost = []
-        for path in dirty:
-            new = change.edits.get(path)
+        state: dict[str, tuple[str | None, bytes | None]] = {}
+        base = Path(work_tree)
+        for path in paths:
             try:
-                local: bytes | None = (Path(work_tree) / path).read_bytes()
-            except (FileNotFoundError, IsADirectoryError):
+                local: bytes | None = (base / path).read_bytes()
+            except FileNotFoundError:
                 local = None
-            if local != new and (local is None or change.consumed.get(path) != local):
+            except OSError:  # a directory or something unreadable stands there
+                local = b"\0<not a regular file>"
+            state[path] = (staged.get(path), local)
+        return state
+
+    def dirty_paths(self, work_tree: str, tip: str | None, change: Change) -> list[str]:
+        """Touched paths whose local state the write would lose.
+
+        A path is clean when its index entry and work-tree file both match the tip. A file
+        edited in place and then handed to proctor (``--code procedures/x/main.py``, see
+        ``Change.consumed``) holds exactly what is being committed or what was read to
+        build it: nothing of the user's is lost, so it is not a conflict either, as long
+        as the index holds nothing else.
+        """
+        if not change.edits:
+            return []
+        tip_tree = self.commit_tree(tip) if tip else None
+        lost = []
+        for path, (index_sha, local) in self._local_state(work_tree, change.paths).items():
+            entry = self.entry_at(tip_tree, path)
+            tip_sha = entry[1] if entry and entry[0] != MODE_TREE else None
+            local_sha = None if local is None else blob_sha(local)
+            if index_sha == tip_sha and local_sha == tip_sha:
+                continue
+            new = change.edits.get(path)
+            given = change.consumed.get(path)
+            if local != new and (local is None or given != local):
                 lost.append(path)
                 continue
-            index_sha = staged.get(path)
-            base = self.entry_at(base_tree, path)
-            accepted = {None, base[1] if base else None}
-            accepted.update(blob_sha(b) for b in (new, change.consumed.get(path)) if b is not None)
+            accepted = {None, tip_sha}
+            accepted.update(blob_sha(b) for b in (new, given) if b is not None)
             if index_sha not in accepted:
                 lost.append(path)
-        return lost
+        return sorted(lost)
+
+    # A write killed between moving the ref and syncing the work tree would leave the
+    # checkout one version behind (and ``git commit -a`` would revert it). The journal,
+    # written under the writer lock before the ref moves and removed after the sync, lets
+    # the next writer finish the sync.
+
+    def _write_journal(self, ref: str, old: str | None, new: str, paths: list[str]) -> Path:
+        path = self._lock_path(ref, "sync")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"ref": ref, "old": old, "new": new, "paths": paths}))
+        os.replace(tmp, path)
+        return path
+
+    def recover(self, ref: str) -> list[str]:
+        """Finish an interrupted work-tree sync; returns the paths brought up to date.
+
+        Only paths still exactly as the interrupted writer left them (old or new version,
+        in both index and file) are touched; anything the user changed since stays.
+        """
+        journal = self._lock_path(ref, "sync")
+        try:
+            data = json.loads(journal.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            journal.unlink(missing_ok=True)
+            return []
+        work_tree = self.checked_out_in(ref)
+        fixed: list[str] = []
+        if work_tree is not None and self.read_ref(ref) == data.get("new"):
+            old_tree = self.commit_tree(data["old"]) if data.get("old") else None
+            new_tree = self.commit_tree(data["new"])
+            for path, (index_sha, local) in self._local_state(work_tree, data["paths"]).items():
+                versions = set()
+                for tree in (old_tree, new_tree):
+                    entry = self.entry_at(tree, path)
+                    versions.add(entry[1] if entry and entry[0] != MODE_TREE else None)
+                local_sha = None if local is None else blob_sha(local)
+                if index_sha in versions and local_sha in versions:
+                    fixed.append(path)
+            if fixed:
+                self.sync_worktree(work_tree, new_tree, fixed)
+        journal.unlink(missing_ok=True)
+        return fixed
 
     def sync_worktree(self, work_tree: str, root_tree: str, paths: list[str]) -> None:
         """Bring ``paths`` in the work tree and index up to date with ``root_tree``."""
@@ -720,8 +776,7 @@ class GitStore:
             wait_random_exponential,
         )
 
-        first_tip = self.read_ref(ref)
-        state: dict[str, object] = {"base": first_tip, "paths": None, "attempts": 0}
+        state: dict[str, object] = {"base": None, "paths": None, "attempts": 0}
 
         def attempt() -> WriteResult:
             state["attempts"] = int(state["attempts"]) + 1  # type: ignore[call-overload]
@@ -733,13 +788,8 @@ class GitStore:
             change = build(tip)
             state["paths"] = change.paths
             state["base"] = tip
-            work_tree = self.checked_out_in(ref)
-            if work_tree is None:
-                return self._publish(ref, tip, change, author, committer, trailers, reason,
-                                     None, int(state["attempts"]))  # type: ignore[call-overload]
-            with self._worktree_lock():
-                return self._publish(ref, tip, change, author, committer, trailers, reason,
-                                     work_tree, int(state["attempts"]))  # type: ignore[call-overload]
+            return self._publish(ref, tip, change, author, committer, trailers, reason,
+                                 self.checked_out_in(ref), int(state["attempts"]))  # type: ignore[call-overload]
 
         retrying = Retrying(
             stop=stop_after_attempt(max_attempts),
@@ -748,7 +798,10 @@ class GitStore:
             reraise=False,
         )
         try:
-            return retrying(attempt)
+            with self._writer_lock(ref):
+                self.recover(ref)
+                state["base"] = self.read_ref(ref)
+                return retrying(attempt)
         except RetryError:
             actual = self.read_ref(ref)
             raise ConcurrencyError(
@@ -771,11 +824,11 @@ class GitStore:
                  committer: str | None, trailers: Mapping[str, str] | None, reason: str,
                  work_tree: str | None, attempts: int) -> WriteResult:
         if work_tree is not None and change.edits:
-            # Re-read under the lock: another writer here may have synced since.
+            # A git commit in the work tree since the build moved the ref and the files
+            # together: lose the race here rather than call its files uncommitted.
             if self.read_ref(ref) != tip:
                 raise _CasLost(ref)
-            dirty = self._conflicting(work_tree, tip, change,
-                                      self.dirty_paths(work_tree, change.paths))
+            dirty = self.dirty_paths(work_tree, tip, change)
             if dirty:
                 raise DirtyWorkTreeError(
                     "uncommitted changes in " + ", ".join(dirty)
@@ -806,10 +859,17 @@ class GitStore:
             tag_names.append(tag.name)
         if not updates:
             raise UsageError("nothing to write")
-        self.update_refs(updates, reason)
-        if work_tree is not None and commit is not None:
-            new_tree = self.commit_tree(commit)
-            self.sync_worktree(work_tree, new_tree, change.paths)
+        if work_tree is None or commit is None:
+            self.update_refs(updates, reason)
+        else:
+            journal = self._write_journal(ref, tip, commit, change.paths)
+            try:
+                self.update_refs(updates, reason)
+            except BaseException:
+                journal.unlink(missing_ok=True)
+                raise
+            self.sync_worktree(work_tree, self.commit_tree(commit), change.paths)
+            journal.unlink(missing_ok=True)
         return WriteResult(commit=commit, parent=tip, tags=tag_names, attempts=attempts)
 
 
