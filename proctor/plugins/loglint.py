@@ -55,8 +55,10 @@ _BINDING_LINES = (
     re.compile(r"Logger"),  # getLogger, LoggerAdapter, annotations
     re.compile(r"get_logger"),
     re.compile(r"import[ \t]"),
-    re.compile(r"=[ \t]*[\w.]*(?:log|logger|LOG|LOGGER|Log|Logger)[ \t]*$", re.MULTILINE),
 )
+# Receivers that are never a plain alias of a logger.
+_NEVER_ALIASES = frozenset({"self", "cls", "super"})
+_LOGGER_TYPE = re.compile(r"Logger(?:Adapter)?\b")
 # Functions imported from logging are called by bare name: every statement is walked then.
 _NAME_IMPORT = re.compile(r"from[ \t]+logging[ \t]+import\b")
 
@@ -385,8 +387,6 @@ def _last_name(node: ast.expr) -> str | None:
         return node.id
     if isinstance(node, ast.Attribute):
         return node.attr
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "logging.Logger"
-        return node.value.rpartition(".")[2].strip()
     if isinstance(node, ast.Subscript):  # Optional[Logger]
         return _last_name(node.slice) or _last_name(node.value)
     return None
@@ -395,6 +395,8 @@ def _last_name(node: ast.expr) -> str | None:
 def _is_logger_annotation(node: ast.expr) -> bool:
     if isinstance(node, ast.BinOp):  # Logger | None
         return _is_logger_annotation(node.left) or _is_logger_annotation(node.right)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "Logger | None"
+        return _LOGGER_TYPE.search(node.value) is not None
     name = _last_name(node)
     return name is not None and (name.endswith("Logger") or name.endswith("LoggerAdapter"))
 
@@ -562,12 +564,10 @@ class _Scan:
         are followed (``from app import log`` makes ``log`` mean ``app.log``)."""
         if not self.logger_objects:
             return False
-        if dotted in self.logger_objects:
-            return True
         head, dot, rest = dotted.partition(".")
         qualified = self.imports.get(head)
         if qualified is None:
-            return False
+            return dotted in self.logger_objects
         qualified = qualified.lstrip(".")
         return (f"{qualified}.{rest}" if dot else qualified) in self.logger_objects
 
@@ -587,6 +587,31 @@ class _Scan:
                 else:
                     rest.append((name, value))
             pending = rest
+
+
+    def follow_aliases(self, text: str, names: set[str]) -> None:
+        """Find plain aliases (``other = base``) of loggers for ``names`` in the text.
+
+        The walk skips lines without a logging call or a logger binding, and a bare alias
+        is neither; searching the text for the few receivers left unresolved is far
+        cheaper than walking every statement of every file.
+        """
+        changed = True
+        while changed and names:
+            changed = False
+            for name in sorted(names):
+                pattern = re.compile(
+                    rf"(?<!\w){re.escape(name)}[ \t]*=(?!=)[ \t]*([A-Za-z_][\w.]*)[ \t]*(?:#|$)",
+                    re.MULTILINE)
+                for m in pattern.finditer(text):
+                    value = m.group(1)
+                    last = value.rpartition(".")[2]
+                    if (last in self.bound or _loggerish(last) or value in self.logging_names
+                            or self._configured(value)):
+                        self.bound.add(name)
+                        names.discard(name)
+                        changed = True
+                        break
 
 
 def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
@@ -612,10 +637,13 @@ def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
     return found
 
 
-def _all_literal(node: ast.expr) -> bool:
-    """Whether a ``+`` chain is made of string literals only (nothing is formatted)."""
+def _all_literal(node: ast.expr, constants: dict[str, ast.expr] | None) -> bool:
+    """Whether a ``+`` chain is made of string literals and module-level string constants
+    only: nothing is formatted, so nothing is wasted when the level is disabled."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _all_literal(node.left) and _all_literal(node.right)
+        return _all_literal(node.left, constants) and _all_literal(node.right, constants)
+    if isinstance(node, ast.Name) and constants and node.id in constants:
+        return _all_literal(constants[node.id], None)
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str)
     if isinstance(node, ast.JoinedStr):
@@ -639,6 +667,18 @@ def _message_and_args(call: ast.Call, method: str) -> tuple[ast.expr | None, lis
     if len(positional) > index:
         return positional[index], list(positional[index + 1:])
     return _keyword_message(call), None
+
+
+def _receiver_name(call: ast.Call) -> str | None:
+    """The name a method is called on: ``x`` of ``x.info()`` and of ``self.x.info()``."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        value = func.value
+        if isinstance(value, ast.Name):
+            return value.id
+        if isinstance(value, ast.Attribute):
+            return value.attr
+    return None
 
 
 def _keyword_message(call: ast.Call) -> ast.expr | None:
@@ -689,10 +729,18 @@ class LogLintValidator(Validator):
         objects = frozenset(settings.logger_objects) if settings is not None else frozenset()
         tree = source.tree
         scan = _Scan(objects)
-        scan.walk(tree, _interesting_lines(text, first_call.start() if first_call else 0))
+        lines = _interesting_lines(text, first_call.start() if first_call else 0)
+        scan.walk(tree, lines)
         if not scan.calls:
             return []
         scan.resolve_bindings()
+        if lines is not None:
+            unresolved = {name for candidate in scan.calls if not candidate.imported
+                          and (name := _receiver_name(candidate.call)) is not None
+                          and name not in scan.bound and name not in scan.imports
+                          and name not in _NEVER_ALIASES and not _loggerish(name)}
+            if unresolved:
+                scan.follow_aliases(text, unresolved)
         constants: dict[str, ast.expr] | None = None
         findings: list[Finding] = []
         for candidate in scan.calls:
@@ -720,7 +768,7 @@ class LogLintValidator(Validator):
         if message is None:
             return
         self._check_wording(source, message, phrases, constants, findings)
-        self._check_formatting(source, message, findings)
+        self._check_formatting(source, message, constants, findings)
         if args:
             fmt = message
             if isinstance(fmt, ast.Name) and constants and fmt.id in constants:
@@ -753,7 +801,7 @@ class LogLintValidator(Validator):
                 f"log message contains disallowed {kind} '{shown}' (configured entry '{entry}')"))
 
     def _check_formatting(self, source: SourceFile, message: ast.expr,
-                          findings: list[Finding]) -> None:
+                          constants: dict[str, ast.expr] | None, findings: list[Finding]) -> None:
         if isinstance(message, ast.JoinedStr):
             if any(isinstance(v, ast.FormattedValue) for v in message.values):
                 findings.append(self.finding(source, message, "PL201"))
@@ -766,7 +814,7 @@ class LogLintValidator(Validator):
                 if not (isinstance(left, ast.Constant) and not isinstance(left.value, str)):
                     findings.append(self.finding(source, message, "PL203"))
                     self._check_percent(source, message, findings)
-            elif isinstance(message.op, ast.Add) and not _all_literal(message):
+            elif isinstance(message.op, ast.Add) and not _all_literal(message, constants):
                 findings.append(self.finding(source, message, "PL204"))
 
     def _check_percent(self, source: SourceFile, node: ast.BinOp,
