@@ -182,6 +182,8 @@ NOT_LOGGING = [
     ("words across a placeholder", 'logger.info("try %s again", x)\n'),
     ("module constant reassigned", 'MSG = "retry"\nMSG = "done"\nlogger.info(MSG)\n'),
     ("constant in function", 'def f():\n    MSG = "retry"\n    logger.info(MSG)\n'),
+    ("str of a variable", 'logger.info(str(retry))\n'),
+    ("gettext of a variable", 'logger.info(_(retry))\n'),
     ("no logging at all", 'def f(x):\n    return x + 1\n'),
 ]
 
@@ -223,6 +225,16 @@ MESSAGES = [
     ("same phrase twice", 'logger.info("retry, retry")\n', [("PL101", 1)]),
     ("module constant", 'MSG = "retrying %s"\nlogger.info(MSG, x)\n', [("PL101", 2)]),
     ("module constant concat", 'PREFIX = "job: "\nlogger.info(PREFIX + "retrying")\n', [("PL101", 2)]),
+    ("f-string literal field", 'logger.info(f"{\'retrying\'!r}")\n', [("PL101", 1), ("PL201", 1)]),
+    ("self-documenting f-string", 'logger.info(f"{retry=}")\n', [("PL201", 1)]),
+    ("self-documenting attribute", 'logger.info(f"{self.retry = }")\n', [("PL201", 1)]),
+    ("gettext", 'logger.info(_("Retrying connection"))\n', [("PL101", 1)]),
+    ("gettext attribute", 'logger.info(i18n.gettext("try again"))\n', [("PL101", 1)]),
+    ("dedent", 'logger.info(textwrap.dedent("""\n    retried\n"""))\n', [("PL101", 1)]),
+    ("str()", 'logger.info(str("retried"))\n', [("PL101", 1)]),
+    ("upper", 'logger.info("retry".upper())\n', [("PL101", 1)]),
+    ("walrus message", 'logger.info(m := "retrying")\n', [("PL101", 1)]),
+    ("join with separator", 'logger.info("".join(["re", "try"]))\n', [("PL101", 1)]),
     ("message on later line", 'logger.warning(\n    "count %d",\n    n,\n)\n'
                               'logger.warning(\n    "retrying %d",\n    n,\n)\n', [("PL101", 6)]),
 ]

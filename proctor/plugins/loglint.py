@@ -75,6 +75,14 @@ _PLACEHOLDER = re.compile(
     r"|\{[^{}]*\}"
 )
 
+# The ``name=`` that ``f"{name=}"`` writes before the value.
+_SELF_DOCUMENTING = re.compile(r"[\w.\[\]()'\"]+\s*=\s*$")
+# Calls that hand their text argument (or receiver) through with the words intact.
+_TEXT_METHODS = frozenset({"upper", "lower", "title", "capitalize", "casefold", "strip",
+                           "lstrip", "rstrip"})
+_TEXT_WRAPPERS = frozenset({"_", "gettext", "gettext_lazy", "ugettext", "ugettext_lazy",
+                            "gettext_noop", "N_", "str", "dedent"})
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "PL101",
@@ -241,9 +249,18 @@ def _message_segments(node: ast.expr, out: list[Segment],
     if isinstance(node, ast.Constant):
         out.append((node.value, anchor or node) if isinstance(node.value, str) else None)
     elif isinstance(node, ast.JoinedStr):
-        for part in node.values:
+        values = node.values
+        for index, part in enumerate(values):
             if isinstance(part, ast.Constant) and isinstance(part.value, str):
-                out.append((part.value, anchor or node))
+                text = part.value
+                if (text.rstrip().endswith("=") and index + 1 < len(values)
+                        and isinstance(values[index + 1], ast.FormattedValue)):
+                    # f"{retry_count=}" spells the expression out: code, not wording.
+                    text = _SELF_DOCUMENTING.sub("", text)
+                out.append((text, anchor or node))
+            elif (isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Constant)
+                  and isinstance(part.value.value, str) and part.format_spec is None):
+                out.append((part.value.value, anchor or node))  # f"{'literal'}"
             else:
                 out.append(None)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -279,8 +296,17 @@ def _message_segments(node: ast.expr, out: list[Segment],
                     _message_segments(func.value, out, None, anchor)
                 _message_segments(item, out, None, anchor)
             out.append(None)
+        elif func.attr in _TEXT_METHODS and not node.args and not node.keywords:
+            _message_segments(func.value, out, constants, anchor)
+        elif func.attr in _TEXT_WRAPPERS and len(node.args) == 1:
+            _message_segments(node.args[0], out, constants, anchor)
         else:
             out.append(None)
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+          and node.func.id in _TEXT_WRAPPERS and len(node.args) == 1):
+        _message_segments(node.args[0], out, constants, anchor)
+    elif isinstance(node, ast.NamedExpr):
+        _message_segments(node.value, out, constants, anchor)
     elif isinstance(node, ast.IfExp):
         _message_segments(node.body, out, constants, anchor)
         out.append(None)
