@@ -550,3 +550,12 @@ def test_import_stays_light() -> None:
          " if m in sys.modules))"],
         capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_long_concatenation_chain() -> None:
+    code = "logger.info(" + " + ".join(['"a"'] * 2500 + ["x", '"retry"']) + ")\n"
+    try:
+        compile(code, "x.py", "exec", flags=0x400, dont_inherit=True)  # ast.PyCF_ONLY_AST
+    except RecursionError:
+        pytest.skip("this interpreter cannot parse a chain that long")
+    assert sorted(codes(code)) == [("PL101", 1), ("PL204", 1)]

@@ -264,8 +264,8 @@ def _message_segments(node: ast.expr, out: list[Segment],
             else:
                 out.append(None)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        _message_segments(node.left, out, constants, anchor)
-        _message_segments(node.right, out, constants, anchor)
+        for operand in _add_operands(node):
+            _message_segments(operand, out, constants, anchor)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         _message_segments(node.left, out, constants, anchor)
         right = node.right
@@ -320,6 +320,19 @@ def _message_segments(node: ast.expr, out: list[Segment],
         _message_segments(constants[node.id], out, None, anchor or node)
     else:
         out.append(None)
+
+
+def _add_operands(node: ast.BinOp) -> list[ast.expr]:
+    """The operands of ``a + b + c`` in order, without recursion: generated code can chain
+    thousands of them, deeper than the interpreter's recursion limit."""
+    operands: list[ast.expr] = []
+    current: ast.expr = node
+    while isinstance(current, ast.BinOp) and isinstance(current.op, ast.Add):
+        operands.append(current.right)
+        current = current.left
+    operands.append(current)
+    operands.reverse()
+    return operands
 
 
 def _join(segments: list[Segment]) -> tuple[str, list[tuple[int, ast.AST]]]:
@@ -667,7 +680,7 @@ def _all_literal(node: ast.expr, constants: dict[str, ast.expr] | None) -> bool:
     """Whether a ``+`` chain is made of string literals and module-level string constants
     only: nothing is formatted, so nothing is wasted when the level is disabled."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _all_literal(node.left, constants) and _all_literal(node.right, constants)
+        return all(_all_literal(operand, constants) for operand in _add_operands(node))
     if isinstance(node, ast.Name) and constants and node.id in constants:
         return _all_literal(constants[node.id], None)
     if isinstance(node, ast.Constant):
@@ -778,7 +791,10 @@ class LogLintValidator(Validator):
             message, args = _message_and_args(call, candidate.method)
             if constants is None and message is not None and not isinstance(message, ast.Constant):
                 constants = _module_constants(tree)
-            self._check_call(source, candidate, message, args, phrases, constants, findings)
+            try:
+                self._check_call(source, candidate, message, args, phrases, constants, findings)
+            except RecursionError:  # a message nested deeper than any human writes
+                continue
         findings.sort(key=lambda f: (f.line, f.col, f.code))
         return findings
 
