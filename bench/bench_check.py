@@ -83,10 +83,12 @@ def parse_all(files: list[str]) -> float:
     return time.process_time() - start
 
 
-def run_proctor(settings: CheckSettings, select: list[str], jobs: int) -> tuple[float, float, list]:
+def run_proctor(settings: CheckSettings, select: list[str], jobs: int,
+                validators: dict | None = None) -> tuple[float, float, list]:
     wall = time.perf_counter()
     cpu = time.process_time()
-    findings = check_paths([str(TREE)], settings=settings, select=select, jobs=jobs)
+    findings = check_paths([str(TREE)], settings=settings, select=select, jobs=jobs,
+                           validators=validators)
     return time.process_time() - cpu, time.perf_counter() - wall, findings
 
 
@@ -115,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     select = [part for part in args.checks.split(",") if part]
 
     parse_cpu, serial_cpu, serial_wall, parallel_wall, bandit_wall = [], [], [], [], []
+    runner_cpu: list[float] = []
     findings: list = []
     for _ in range(args.repeat):
         parse_cpu.append(parse_all(files))
+        # The runner alone (read, decode, parse, suppressions) with no validator at all.
+        runner_cpu.append(run_proctor(settings, [], jobs=1, validators={})[0])
         cpu, wall, findings = run_proctor(settings, select, jobs=1)
         serial_cpu.append(cpu)
         serial_wall.append(wall)
@@ -146,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|")
     base = med(parse_cpu)
     print(f"| ast.parse only (CPU, in process) | {base:.2f} | 1.00× |")
+    print(f"| proctor runner, no validator (CPU, in process) | {med(runner_cpu):.2f} | "
+          f"{med(runner_cpu) / base:.2f}× |")
     print(f"| proctor check --select {args.checks} (CPU, in process, -j 1) | "
           f"{med(serial_cpu):.2f} | {med(serial_cpu) / base:.2f}× |")
     print(f"| proctor check --select {args.checks} (wall, -j 1) | {med(serial_wall):.2f} | "
