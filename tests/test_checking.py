@@ -907,3 +907,88 @@ def test_docs_pre_commit_example_names_real_hooks() -> None:
     assert example is not None
     for hook_id in re.findall(r"- id: (\S+)", example.group(1)):
         assert f"- id: {hook_id}\n" in manifest
+
+
+# -- with the built-in validators --------------------------------------------------------------
+
+CORPORA = Path("/work/shared/corpora")
+if not CORPORA.is_dir():
+    CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def test_cli_safety_over_the_corpora(tmp_path: Path) -> None:
+    dangerous = CORPORA / "safety" / "dangerous"
+    done = run_proctor("check", "--select", "safety", "--format", "json", str(dangerous),
+                       cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    found = json.loads(done.stdout)
+    flagged = {Path(f["path"]).name for f in found
+               if f["severity"] == "error" and f["code"].startswith("PS")}
+    assert flagged == {p.name for p in dangerous.glob("*.py")}
+    assert all(f["path"].startswith(str(dangerous)) for f in found)
+    done = run_proctor("check", "--select", "safety", str(CORPORA / "safety" / "benign"),
+                       cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, ""), done.stdout
+
+
+def test_cli_log_lint_over_the_corpora(tmp_path: Path) -> None:
+    done = run_proctor("check", "--select", "PL101", str(CORPORA / "loglint" / "flagged"),
+                       cwd=tmp_path)
+    assert done.returncode == 1
+    files = {LINE_RE.match(line)["path"] for line in done.stdout.splitlines()}
+    assert {Path(p).name for p in files} == \
+        {p.name for p in (CORPORA / "loglint" / "flagged").glob("*.py")}
+    done = run_proctor("check", "--select", "log-lint", str(CORPORA / "loglint" / "clean"),
+                       cwd=tmp_path)
+    assert " PL1" not in done.stdout
+
+
+LINE_RE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]+\d+) .+$")
+
+
+def test_real_validators_jobs_and_sarif(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROCTOR_NO_ENTRY_POINTS", "1")
+    reset_plugin_manager()
+    try:
+        for sub in ("safety/dangerous", "safety/benign", "loglint/flagged", "loglint/clean"):
+            for source in (CORPORA / sub).glob("*.py"):
+                write(tmp_path / sub / source.name, source.read_text(encoding="utf-8"))
+        monkeypatch.chdir(tmp_path)
+        settings = CheckSettings(root=str(tmp_path))
+        one = check_paths(["."], settings=settings, jobs=1)
+        two = check_paths(["."], settings=settings, jobs=2)
+        assert one == two and len(one) > 20
+        assert {f.code[:2] for f in one} == {"PS", "PL"}
+        log = json.loads(format_findings(one, "sarif", get_plugin_manager().validators()))
+        assert_valid_sarif(log)
+        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                for r in log["runs"][0]["results"]}
+        assert all(u.startswith(("safety/", "loglint/")) for u in uris)
+    finally:
+        reset_plugin_manager()
+
+
+def test_real_safety_noqa_and_procedure_mode() -> None:
+    validators = builtin_validators()
+    code = "import os\n\n\ndef run(cmd):\n    return os.system(cmd)\n"
+    found = check_text("tool.py", code, validators=validators, select=["safety"])
+    assert found and all(f.code.startswith("PS") for f in found)
+    lines = code.splitlines()
+    for f in found:
+        codes_here = sorted({g.code for g in found if g.line == f.line})
+        lines[f.line - 1] = lines[f.line - 1].split("  # noqa")[0] + "  # noqa: " + \
+            ", ".join(codes_here)
+    suppressed = "\n".join(lines) + "\n"
+    assert check_text("tool.py", suppressed, validators=validators, select=["safety"]) == []
+    in_procedure = check_text("procedures/x/main.py", suppressed, mode="procedure",
+                              validators=validators, select=["safety"])
+    assert {f.code for f in found} <= {f.code for f in in_procedure}
+    assert any(f.code == "PS901" for f in in_procedure), in_procedure
+
+
+def test_real_log_lint_config_phrases_through_check_text() -> None:
+    settings = CheckSettings(disallowed=["gave up"])
+    code = "import logging\nlogging.warning('gave up on %s', 'x')\nlogging.info('retry')\n"
+    found = check_text("a.py", code, settings=settings, select=["log-lint"],
+                       validators=builtin_validators())
+    assert [(f.code, f.line) for f in found] == [("PL101", 2)]
