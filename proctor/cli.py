@@ -430,6 +430,7 @@ def plugins(state: State) -> None:
     from proctor.core.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
+    manager.load_registries()
     rows = [
         {
             "name": info.name,

@@ -11,10 +11,8 @@ import pytest
 from conftest import GREET, git
 from proctor import ActionContext, ActionType, Change, CustomValidator, Params, Workspace, hookimpl
 from proctor.core.errors import ConcurrencyError, ValidationFailed
-from proctor.core.gitstore import GitStore, format_ident
+from proctor.core.errors import StoreError
 from proctor.core.plugins import PluginInfo, PluginManager
-
-OTHER = format_ident("Other Writer", "other@example.com")
 
 
 class TouchParams(Params):
@@ -46,10 +44,10 @@ def racing_plugin(repo: Path, calls: dict[str, int], race_path: str) -> object:
         def apply(self, params: TouchParams, context: ActionContext) -> Change:
             calls["apply"] += 1
             if calls["apply"] == 1:
-                with GitStore(repo) as other:
-                    other.write("refs/heads/main",
-                                lambda tip: Change(edits={race_path: b"theirs"}, message="theirs"),
-                                author=OTHER)
+                # Another git writer (a person committing) moves the branch meanwhile.
+                (repo / race_path).write_text("theirs")
+                git(repo, "add", race_path)
+                git(repo, "commit", "-qm", "theirs")
             return Change(edits={params.path: params.text.encode()})
 
     module = types.SimpleNamespace()
@@ -150,3 +148,53 @@ def test_every_python_file_an_action_writes_is_checked(store: Path) -> None:
 
 def test_greet_fixture_is_a_real_commit(store: Path) -> None:
     assert git(store, "show", "HEAD:procedures/greet/main.py") == GREET
+
+
+def test_a_crashing_policy_plugin_denies(store: Path) -> None:
+    """Governance fails closed: a policy that raises (or answers nonsense) is a DENY."""
+    for answer in ("raise", "MAYBE"):
+        plugin = types.SimpleNamespace()
+
+        @hookimpl
+        def proctor_policy(action: Any) -> Any:
+            if answer == "raise":
+                raise RuntimeError("policy service down")
+            return answer
+
+        plugin.proctor_policy = proctor_policy  # type: ignore[attr-defined]
+        head = git(store, "rev-parse", "HEAD")
+        manager = make_manager(plugin)
+        with Workspace.open(store, plugins=manager) as ws:
+            result = ws.execute("procedure.update", {"name": "greet", "description": "x"})
+        assert result.status == "denied", answer
+        assert result.errors == ["policy plugin(s) test0 failed, so procedure.update is denied"]
+        assert git(store, "rev-parse", "HEAD") == head
+        if answer == "raise":
+            assert manager.infos["test0"].error == (
+                "proctor_policy: RuntimeError: policy service down")
+
+
+def test_an_action_cannot_start_a_nested_write(store: Path) -> None:
+    """A nested write to the same branch would wait on its own lock: refused instead."""
+
+    class Nested(ActionType):
+        api_name = "test.nested"
+        Params = TouchParams
+
+        def apply(self, params: TouchParams, context: ActionContext) -> Change:
+            with Workspace.open(store) as inner:
+                inner.execute("procedure.update", {"name": "greet", "description": "inner"})
+            return Change(edits={params.path: params.text.encode()})
+
+    plugin = types.SimpleNamespace()
+
+    @hookimpl
+    def proctor_register_actions(register: Any) -> None:
+        register(Nested)
+
+    plugin.proctor_register_actions = proctor_register_actions  # type: ignore[attr-defined]
+    head = git(store, "rev-parse", "HEAD")
+    with Workspace.open(store, plugins=make_manager(plugin)) as ws:
+        with pytest.raises(StoreError, match="already in progress in this thread"):
+            ws.execute("test.nested", {"path": "n.txt", "text": "x"})
+    assert git(store, "rev-parse", "HEAD") == head

@@ -348,16 +348,12 @@ def test_a_raising_register_hook_is_isolated(plugin_dirs: dict[str, Path],
     assert strict == f"plugin 'raising' failed in proctor_register_validators: {RAISING_MESSAGE}"
 
 
-@pytest.mark.xfail(strict=True, reason="`proctor plugins` does not run the registration "
-                   "hooks, so errors raised inside them are not shown")
 def test_plugins_command_shows_registration_errors(plugin_dirs: dict[str, Path]) -> None:
     rows = plugin_rows(run_proctor(plugin_dirs, ["good", "raising"], "--json", "plugins"))
     assert rows["raising"]["status"] == "error"
     assert RAISING_MESSAGE in rows["raising"]["error"]
 
 
-@pytest.mark.xfail(strict=True, reason="PluginManager.collect calls plugins last-registered "
-                   "first, so a third-party plugin takes a built-in's name")
 def test_a_plugin_cannot_take_a_builtin_name(plugin_dirs: dict[str, Path]) -> None:
     report = run_python(plugin_dirs, ["raising"], """
         import json
@@ -731,8 +727,6 @@ def test_duplicate_name_is_reported_never_silent(env: pytest.MonkeyPatch) -> Non
     assert "'unit.same' is already registered by plugin" in errors[flagged[0]]
 
 
-@pytest.mark.xfail(strict=True, reason="PluginManager.collect calls plugins last-registered "
-                   "first, so the later plugin keeps the name and the earlier one is blamed")
 def test_duplicate_action_is_an_error_on_the_later_plugin(env: pytest.MonkeyPatch) -> None:
     first, second = touch_action("unit.same"), touch_action("unit.same")
     manager = make_manager(("first", Registers("proctor_register_actions", first)),

@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, ProctorError, UsageError, ValidationFailed
 from proctor.core.gitstore import Change, GitStore, Snapshot, short
-from proctor.core.governance import Decision, strictest
+from proctor.core.governance import Decision, coerce, strictest
 
 if TYPE_CHECKING:
     from proctor.core.config import ProctorConfig
@@ -266,7 +266,11 @@ class ActionEngine:
         result.decision = decision.value
         if decision is Decision.DENY:
             result.status = "denied"
-            result.errors = [f"policy denies {api_name} for {context.actor}"]
+            failed = context.metadata.get("policy_failures")
+            result.errors = [
+                f"policy plugin(s) {', '.join(failed)} failed, so {api_name} is denied"
+                if failed else f"policy denies {api_name} for {context.actor}"
+            ]
             logger.info("action %s denied by policy for %s", api_name, context.actor)
             return result
         if decision is Decision.REQUIRE_PROPOSAL:
@@ -335,13 +339,24 @@ class ActionEngine:
 
     def decide(self, action_cls: type[ActionType], params: BaseModel,
                context: ActionContext) -> Decision:
+        """The strictest answer of every policy plugin. A policy plugin that raises
+        counts as DENY: governance fails closed, never open."""
         answers: list[object] = []
         if action_cls.requires_proposal:
             answers.append(Decision.REQUIRE_PROPOSAL)
-        for _name, answer in self.plugins.call_each(
-            "proctor_policy", action=action_cls, params=params, context=context
+        failed: list[str] = []
+        for name, answer in self.plugins.call_each(
+            "proctor_policy", failures=failed, action=action_cls, params=params, context=context
         ):
-            answers.append(answer)
+            try:
+                answers.append(coerce(answer))
+            except ValueError:
+                failed.append(name)
+        if failed:
+            logger.warning("policy plugin(s) %s failed; denying %s", ", ".join(failed),
+                           action_cls.api_name)
+            context.metadata["policy_failures"] = failed
+            return Decision.DENY
         return strictest(answers)
 
     def _check_code(self, action: ActionType, change: Change, context: ActionContext) -> None:

@@ -91,6 +91,9 @@ class WriteResult:
     attempts: int
 
 
+_HELD_LOCKS = threading.local()
+
+
 class _CasLost(Exception):
     """The ref moved between read and publish; the write may be rebuilt on the new tip."""
 
@@ -610,11 +613,20 @@ class GitStore:
         proctor (a ``git commit``, a fetch). The kernel drops the lock when its holder
         dies, even by SIGKILL, so a crash never leaves the store locked.
         """
-        fd = os.open(self._lock_path(ref, "write") , os.O_RDWR | os.O_CREAT, 0o644)
+        path = self._lock_path(ref, "write")
+        held = _HELD_LOCKS.__dict__.setdefault("paths", set())
+        if path in held:
+            # flock would wait for ourselves forever: an action's apply() (or a side
+            # effect) started another write to the same ref.
+            raise StoreError(f"a write to {ref} is already in progress in this thread; "
+                             "an action cannot start another write to the same branch")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        held.add(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
+            held.discard(path)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 

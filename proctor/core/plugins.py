@@ -74,8 +74,13 @@ class PluginManager:
 
     # -- loading -----------------------------------------------------------------------
 
+    @staticmethod
+    def _record(info: PluginInfo, error: str) -> None:
+        """Keep every error of a plugin: one that fails in two hooks shows both."""
+        info.error = error if not info.error else f"{info.error}; {error}"
+
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
-        info.error = _describe(exc)
+        self._record(info, _describe(exc))
         if strict_plugins():
             raise PluginError(f"plugin {info.name!r} failed: {info.error}") from exc
 
@@ -140,7 +145,7 @@ class PluginManager:
             bad = getattr(exc, "plugin", None)
             for name, obj in self._objects.items():
                 if obj is bad:
-                    self.infos[name].error = _describe(exc)
+                    self._record(self.infos[name], _describe(exc))
                     self.pm.unregister(obj)
                     del self._objects[name]
                     break
@@ -150,23 +155,26 @@ class PluginManager:
 
     # -- calling -----------------------------------------------------------------------
 
-    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every implementation of a hook, each in isolation.
+    def call_each(self, hook_name: str, failures: list[str] | None = None,
+                  **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of a hook, each in isolation, in registration order.
 
-        Returns ``(plugin_name, result)`` pairs in pluggy's call order (last registered
-        first). An implementation that raises is recorded on its plugin's info and
-        skipped, unless strict mode is on.
+        Returns ``(plugin_name, result)`` pairs. An implementation that raises is recorded
+        on its plugin's info and skipped (its name is appended to ``failures`` when given,
+        so a caller such as governance can fail closed), unless strict mode is on.
         """
         caller = getattr(self.pm.hook, hook_name)
         results: list[tuple[str, Any]] = []
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             name = self.pm.get_name(impl.plugin) or "?"
             args = {arg: kwargs[arg] for arg in impl.argnames}
             try:
                 results.append((name, impl.function(**args)))
             except Exception as exc:
                 info = self.infos.setdefault(name, PluginInfo(name=name, module="?"))
-                info.error = f"{hook_name}: {_describe(exc)}"
+                self._record(info, f"{hook_name}: {_describe(exc)}")
+                if failures is not None:
+                    failures.append(name)
                 if strict_plugins():
                     raise PluginError(f"plugin {name!r} failed in {hook_name}: {exc}") from exc
         return results
@@ -174,8 +182,9 @@ class PluginManager:
     def collect(self, hook_name: str, key: Callable[[Any], str]) -> dict[str, Any]:
         """Run a ``register`` hook and gather what each plugin registers, keyed by name.
 
-        A second registration under a taken name is an error on the later plugin; the
-        first one stays, so a plugin cannot silently replace a built-in.
+        Plugins are asked in registration order, built-ins first, so a second
+        registration under a taken name is an error on the later plugin and the first
+        one stays: a plugin cannot silently replace a built-in.
         """
         items: dict[str, Any] = {}
         owners: dict[str, str] = {}
@@ -191,14 +200,14 @@ class PluginManager:
             owners[k] = current[0]
 
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             name = self.pm.get_name(impl.plugin) or "?"
             current[0] = name
             try:
                 impl.function(register=register)
             except Exception as exc:
                 info = self.infos.setdefault(name, PluginInfo(name=name, module="?"))
-                info.error = f"{hook_name}: {_describe(exc)}"
+                self._record(info, f"{hook_name}: {_describe(exc)}")
                 if strict_plugins():
                     raise PluginError(f"plugin {name!r} failed in {hook_name}: {exc}") from exc
         return items
@@ -224,6 +233,13 @@ class PluginManager:
         if not hasattr(self, "_llm_backends"):
             self._llm_backends = self.collect("proctor_register_llm_backends", lambda b: b.name)
         return self._llm_backends
+
+    def load_registries(self) -> None:
+        """Run every registration hook now, so their errors show in ``proctor plugins``."""
+        self.actions()
+        self.validators()
+        self.side_effects()
+        self.llm_backends()
 
 
 _manager: PluginManager | None = None
