@@ -46,7 +46,18 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ProctorGroup(click.Group):
+    """Looks a command up among plugin commands when it is not a built-in one."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not _commands_loaded:
+            _load_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+@click.group(cls=ProctorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--repo", metavar="PATH", help="The git repository (default: the one around the cwd).")
 @click.option("--actor", metavar="ID", help="Who acts (default: $PROCTOR_ACTOR, else git user.email).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
@@ -456,17 +467,40 @@ def plugins(state: State) -> None:
         click.echo(line)
 
 
+_commands_loaded = False
+
+
 def _load_plugin_commands() -> None:
+    global _commands_loaded
+    if _commands_loaded:
+        return
+    _commands_loaded = True
     from proctor.core.plugins import get_plugin_manager
 
     get_plugin_manager().call_each("proctor_register_commands", cli=cli)
+
+
+def _third_party_plugins() -> bool:
+    """Whether any plugin outside proctor is installed (and not disabled).
+
+    Only those can add commands; without one, ``proctor --help`` and the built-in commands
+    never load the plugin system (pluggy alone imports importlib.metadata, ~50 ms).
+    """
+    if "PROCTOR_NO_ENTRY_POINTS" in os.environ:
+        return False
+    from proctor.core.entrypoints import entry_points
+    from proctor.core.plugins import disabled_plugins
+
+    off = disabled_plugins()
+    return any(ep.name not in off for ep in entry_points("proctor"))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the CLI and map errors to the documented exit codes."""
     as_json = "--json" in (argv if argv is not None else sys.argv[1:])
     try:
-        _load_plugin_commands()
+        if _third_party_plugins():
+            _load_plugin_commands()
         rv = cli.main(args=argv, prog_name="proctor", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

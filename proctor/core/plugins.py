@@ -15,9 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pluggy
-
-from proctor.core import hookspecs
 from proctor.core.errors import PluginError
 
 # Built-in plugins, registered through the same hooks as third-party ones.
@@ -67,6 +64,11 @@ class PluginManager:
     """Wraps pluggy's manager with per-plugin isolation and a record of what loaded."""
 
     def __init__(self) -> None:
+        # Imported here: the CLI reads this module's env switches without paying for pluggy.
+        import pluggy
+
+        from proctor.core import hookspecs
+
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
@@ -110,15 +112,10 @@ class PluginManager:
             self.register(name, module, info)
 
     def load_entry_points(self, disabled: set[str]) -> None:
-        from importlib.metadata import entry_points
+        from proctor.core.entrypoints import entry_points
 
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            info = PluginInfo(
-                name=ep.name,
-                module=ep.value,
-                version=getattr(dist, "version", None),
-            )
+        for ep in entry_points(ENTRY_POINT_GROUP):
+            info = PluginInfo(name=ep.name, module=ep.value, version=ep.version)
             if ep.name in disabled:
                 info.disabled = True
                 self.infos[ep.name] = info
@@ -139,6 +136,8 @@ class PluginManager:
 
     def check_pending(self) -> None:
         """Fail loudly on a hookimpl whose name matches no hookspec (a misspelt hook)."""
+        import pluggy
+
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
