@@ -477,7 +477,8 @@ class _SafetyChecker(Resolver):
 
     # -- output -------------------------------------------------------------------------
 
-    def emit(self, node: ast.AST, code: str, subject: str, detail: str = "") -> None:
+    def emit(self, node: ast.AST, code: str, subject: str, detail: str = "",
+             with_fix: bool = True) -> None:
         line = getattr(node, "lineno", 1)
         col = getattr(node, "col_offset", 0) + 1
         key = (line, code)
@@ -485,7 +486,9 @@ class _SafetyChecker(Resolver):
             return  # one finding per rule and line: `(run := os.system)(cmd)` is one problem
         self._seen.add(key)
         rule = self.validator.rule(code)
-        text = f"{subject} {detail or _REASONS[code]}. {rule.fix}"
+        text = f"{subject} {detail or _REASONS[code]}."
+        if with_fix:
+            text += f" {rule.fix}"
         self.findings.append(self.validator.finding(self.source, (line, col), code, text))
 
     @staticmethod
@@ -556,7 +559,8 @@ class _SafetyChecker(Resolver):
                     self.emit(node, "PS106", "an import by computed name")
             elif self.procedure:
                 self.emit(node, "PS901", "a relative import",
-                          "is not allowed in procedure code, which is a single module")
+                          "is not allowed in procedure code, which is a single module",
+                          with_fix=False)
             return
         top = module.partition(".")[0]
         if top in _NATIVE_MODULES:
@@ -626,7 +630,7 @@ class _SafetyChecker(Resolver):
         else:
             how = ("is not in the procedure import allowlist: add it to [safety] "
                    "extra-allowed-imports in proctor.toml if procedures may use it")
-        self.emit(node, "PS901", f"the import of `{wanted}`", how)
+        self.emit(node, "PS901", f"the import of `{wanted}`", how, with_fix=False)
 
     # -- call checks --------------------------------------------------------------------
 
