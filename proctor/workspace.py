@@ -61,14 +61,21 @@ class Workspace:
     """A repository opened as a proctor store. Close it, or use it as a context manager."""
 
     def __init__(self, store: GitStore, ref: str, config: ProctorConfig, actor: str,
-                 author: str, plugins: PluginManager) -> None:
+                 author: str, plugins: PluginManager | None = None) -> None:
         self.store = store
         self.ref = ref
         self.config = config
         self.actor = actor
         self.author = author
-        self.plugins = plugins
+        self._plugins = plugins
         self.procedures = ProcedureRepository(store, ref, config.entry_point)
+
+    @property
+    def plugins(self) -> PluginManager:
+        """The plugin manager, loaded on first need: reads do not load plugins."""
+        if self._plugins is None:
+            self._plugins = get_plugin_manager()
+        return self._plugins
 
     @cached_property
     def engine(self) -> ActionEngine:
@@ -94,7 +101,7 @@ class Workspace:
             name, email = _git_identity(store)
             who = actor or os.environ.get("PROCTOR_ACTOR") or email or "anonymous"
             author = format_ident(name or who, email or who)
-            return cls(store, ref, config, who, author, plugins or get_plugin_manager())
+            return cls(store, ref, config, who, author, plugins)
         except BaseException:
             store.close()
             raise

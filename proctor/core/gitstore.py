@@ -411,6 +411,22 @@ class GitStore:
         entries, offsets = parse_tree_raw(raw)
         return self._remember_tree(sha, _TreeData(entries, raw, offsets))
 
+    def read_trees(self, shas: list[str]) -> list[Tree]:
+        """Many trees, with one pipelined round trip for those not cached."""
+        found: dict[str, Tree] = {}
+        for sha in shas:
+            cached = self._trees.get(sha)
+            if cached is not None:
+                found[sha] = cached.entries
+        missing = [sha for sha in dict.fromkeys(shas) if sha not in found]
+        for sha, obj in zip(missing, self.cat.read_many(missing)):
+            if obj is None or obj[1] != "tree":
+                raise StoreError(f"{sha} is not a tree")
+            entries, offsets = parse_tree_raw(obj[2])
+            self._remember_tree(sha, _TreeData(entries, obj[2], offsets))
+            found[sha] = entries
+        return [found[sha] for sha in shas]
+
     def _remember_tree(self, sha: str, data: _TreeData) -> _TreeData:
         self._trees[sha] = data
         if len(self._trees) > self.TREE_CACHE_SIZE:

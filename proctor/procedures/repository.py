@@ -180,13 +180,11 @@ class ProcedureRepository:
         """Every procedure with its description, reading all metadata in one round trip."""
         snap = snapshot or self.snapshot()
         dirs = snap.listdir(PROCEDURES_DIR)
-        names, shas = [], []
-        for name in sorted(dirs):
-            mode, tree_sha = dirs[name]
-            if mode != MODE_TREE:
-                continue
-            entry = self.store.read_tree(tree_sha).get(METADATA_FILE)
-            names.append(name)
+        names = sorted(n for n, (mode, _) in dirs.items() if mode == MODE_TREE)
+        trees = self.store.read_trees([dirs[n][1] for n in names])
+        shas = []
+        for tree in trees:
+            entry = tree.get(METADATA_FILE)
             shas.append(entry[1] if entry else "")
         blobs = self.store.read_blobs([s for s in shas if s])
         it = iter(blobs)
