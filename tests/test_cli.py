@@ -196,3 +196,20 @@ def test_edit_in_place_then_update(store: Path) -> None:
     r = run_cli("--repo", str(store), "procedure", "update", "greet", "--description", "x")
     assert r.code == 2 and "uncommitted changes in procedures/greet/metadata.json" in r.err
     assert meta_path.read_text() == '{"edited": "but not handed over"}'
+
+
+def test_quickstart_on_a_machine_without_git_identity(tmp_path: Path) -> None:
+    """A fresh machine has no user.name/user.email: the quickstart still works."""
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    proc = subprocess.run([str(BIN / "proctor"), "quickstart", str(tmp_path / "qs")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert git(tmp_path / "qs", "log", "-1", "--format=%an <%ae>").strip() == (
+        "quickstart@proctor <quickstart@proctor>")
