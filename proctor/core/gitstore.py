@@ -342,9 +342,6 @@ class GitStore:
             pass
         return None
 
-    def ref_exists(self, ref: str) -> bool:
-        return self.read_ref(ref) is not None
-
     def resolve(self, rev: str) -> str:
         """Resolve any revision expression to a commit sha, or raise NotFoundError."""
         if "\0" in rev or rev.startswith("-"):
@@ -354,15 +351,6 @@ class GitStore:
         if proc.returncode != 0:
             raise NotFoundError(f"unknown revision {rev!r}")
         return proc.stdout.decode().strip()
-
-    def list_refs(self, prefix: str) -> dict[str, str]:
-        """Refs under ``prefix`` mapped to the object they point at."""
-        proc = self.git("for-each-ref", "--format=%(objectname) %(refname)", prefix)
-        refs = {}
-        for line in proc.stdout.decode().splitlines():
-            sha, name = line.split(" ", 1)
-            refs[name] = sha
-        return refs
 
     def tag_target(self, tag_sha: str) -> str:
         """Peel an annotated tag object to the commit it names."""
@@ -804,21 +792,7 @@ class GitStore:
             wait_random_exponential,
         )
 
-        state: dict[str, object] = {"base": None, "paths": None, "attempts": 0}
-
-        def attempt() -> WriteResult:
-            state["attempts"] = int(state["attempts"]) + 1  # type: ignore[call-overload]
-            tip = self.read_ref(ref)
-            base = state["base"]
-            touched = state["paths"]
-            if touched is not None and tip != base:
-                self._ensure_unchanged(base, tip, touched)  # type: ignore[arg-type]
-            change = build(tip)
-            state["paths"] = change.paths
-            state["base"] = tip
-            return self._publish(ref, tip, change, author, committer, trailers, reason,
-                                 self.checked_out_in(ref), int(state["attempts"]))  # type: ignore[call-overload]
-
+        attempt = _Attempt(self, ref, build, author, committer, trailers, reason)
         retrying = Retrying(
             stop=stop_after_attempt(max_attempts),
             wait=wait_random_exponential(multiplier=0.005, max=0.25),
@@ -828,13 +802,12 @@ class GitStore:
         try:
             with self._writer_lock(ref):
                 self.recover(ref)
-                state["base"] = self.read_ref(ref)
+                attempt.base = self.read_ref(ref)
                 return retrying(attempt)
         except RetryError:
-            actual = self.read_ref(ref)
             raise ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
-                expected=str(state["base"]), actual=actual,
+                expected=attempt.base, actual=self.read_ref(ref),
             ) from None
 
     def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
@@ -899,6 +872,34 @@ class GitStore:
             self.sync_worktree(work_tree, self.commit_tree(commit), change.paths)
             journal.unlink(missing_ok=True)
         return WriteResult(commit=commit, parent=tip, tags=tag_names, attempts=attempts)
+
+
+@dataclass
+class _Attempt:
+    """One try of a write; remembers what the previous try built on and touched."""
+
+    store: GitStore
+    ref: str
+    build: Callable[[str | None], Change]
+    author: str
+    committer: str | None
+    trailers: Mapping[str, str] | None
+    reason: str
+    base: str | None = None
+    paths: list[str] | None = None
+    count: int = 0
+
+    def __call__(self) -> WriteResult:
+        self.count += 1
+        store = self.store
+        tip = store.read_ref(self.ref)
+        if self.paths is not None and tip != self.base:
+            store._ensure_unchanged(self.base, tip, self.paths)
+        change = self.build(tip)
+        self.paths, self.base = change.paths, tip
+        return store._publish(self.ref, tip, change, self.author, self.committer,
+                              self.trailers, self.reason, store.checked_out_in(self.ref),
+                              self.count)
 
 
 def blob_sha(data: bytes) -> str:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from proctor.core.errors import NotFoundError, UsageError, ValidationFailed
+from proctor.core.errors import NotFoundError, ValidationFailed
 from proctor.core.gitstore import MODE_TREE, GitStore, Snapshot
 from proctor.core.names import check_name
 from proctor.procedures.signature import Signature, code_signature, compare
@@ -319,13 +319,3 @@ class ProcedureRepository:
         b = self.resolve(name, to_version)
         proc = self.store.git("diff", "--no-color", "--no-renames", a, b, "--", proc_dir(name) + "/")
         return proc.stdout.decode("utf-8", "replace")
-
-    def require_exists(self, name: str, snapshot: Snapshot) -> None:
-        if snapshot.entry(proc_dir(name)) is None:
-            raise NotFoundError(f"unknown procedure {name!r}")
-
-    def check_version_arg(self, version: str) -> tuple[int, int, int]:
-        v = parse_semver(version)
-        if v is None:
-            raise UsageError(f"invalid version {version!r}: expected X.Y.Z")
-        return v
