@@ -890,6 +890,14 @@ def test_docs_list_every_registered_rule_code() -> None:
     assert not missing, f"rule codes missing from docs/checks.md: {missing}"
 
 
+def test_docs_links_resolve() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([\w.-]+\.md)(?:#[\w-]+)?\)", text)
+    assert {"checks-safety.md", "checks-loglint.md"} <= set(targets)
+    for target in targets:
+        assert (DOCS.parent / target).is_file(), target
+
+
 def test_docs_config_example_is_valid() -> None:
     from proctor.core.config import parse_config_text
 
