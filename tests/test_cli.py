@@ -213,3 +213,35 @@ def test_quickstart_on_a_machine_without_git_identity(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert git(tmp_path / "qs", "log", "-1", "--format=%an <%ae>").strip() == (
         "quickstart@proctor <quickstart@proctor>")
+
+
+def test_tables_on_a_terminal(store: Path) -> None:
+    """On a TTY the reads print rich tables; piped, they print tab-separated lines."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import BIN, IDENTITY
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, **IDENTITY, "COLUMNS": "120", "TERM": "dumb"}
+    proc = subprocess.Popen([str(BIN / "proctor"), "--repo", str(store), "procedure", "list"],
+                            stdout=secondary, stderr=subprocess.PIPE, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(primary)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0
+    assert "procedures" in screen and "description" in screen  # title and header
+    assert "greet" in screen and "Greets" in screen
+    assert "\t" not in screen
+    assert run_cli("--repo", str(store), "procedure", "list").out == "greet\tgeneral\tGreets\n"
