@@ -29,6 +29,25 @@ def make_manager(*plugins: object) -> PluginManager:
     return manager
 
 
+def plugin_of(actions: tuple[type[ActionType], ...] = (), side_effects: tuple[Any, ...] = ()) -> object:
+    """A plugin object registering the given actions and side effects through the hooks."""
+    plugin = types.SimpleNamespace()
+
+    @hookimpl
+    def proctor_register_actions(register: Any) -> None:
+        for action in actions:
+            register(action)
+
+    @hookimpl
+    def proctor_register_side_effects(register: Any) -> None:
+        for effect in side_effects:
+            register(effect)
+
+    plugin.proctor_register_actions = proctor_register_actions  # type: ignore[attr-defined]
+    plugin.proctor_register_side_effects = proctor_register_side_effects  # type: ignore[attr-defined]
+    return plugin
+
+
 def racing_plugin(repo: Path, calls: dict[str, int], race_path: str) -> object:
     """An action whose first apply lets another writer move the branch first."""
 
@@ -50,14 +69,7 @@ def racing_plugin(repo: Path, calls: dict[str, int], race_path: str) -> object:
                 git(repo, "commit", "-qm", "theirs")
             return Change(edits={params.path: params.text.encode()})
 
-    module = types.SimpleNamespace()
-
-    @hookimpl
-    def proctor_register_actions(register: Any) -> None:
-        register(Touch)
-
-    module.proctor_register_actions = proctor_register_actions  # type: ignore[attr-defined]
-    return module
+    return plugin_of((Touch,))
 
 
 def test_lost_race_on_other_path_rebuilds_and_reruns_criteria(store: Path) -> None:
@@ -101,19 +113,7 @@ def test_failing_side_effect_keeps_the_commit(store: Path) -> None:
         def apply(self, params: TouchParams, context: ActionContext) -> Change:
             return Change(edits={params.path: params.text.encode()})
 
-    plugin = types.SimpleNamespace()
-
-    @hookimpl
-    def proctor_register_actions(register: Any) -> None:
-        register(Noisy)
-
-    @hookimpl
-    def proctor_register_side_effects(register: Any) -> None:
-        register(Boom())
-
-    plugin.proctor_register_actions = proctor_register_actions  # type: ignore[attr-defined]
-    plugin.proctor_register_side_effects = proctor_register_side_effects  # type: ignore[attr-defined]
-    with Workspace.open(store, plugins=make_manager(plugin)) as ws:
+    with Workspace.open(store, plugins=make_manager(plugin_of((Noisy,), (Boom(),)))) as ws:
         result = ws.execute("test.noisy", {"path": "n.txt", "text": "x"})
     assert result.status == "applied"
     assert result.side_effects == {"log": "ok", "boom": "error: RuntimeError: webhook unreachable",
@@ -129,15 +129,8 @@ def test_every_python_file_an_action_writes_is_checked(store: Path) -> None:
         def apply(self, params: TouchParams, context: ActionContext) -> Change:
             return Change(edits={params.path: params.text.encode()})
 
-    plugin = types.SimpleNamespace()
-
-    @hookimpl
-    def proctor_register_actions(register: Any) -> None:
-        register(WritePy)
-
-    plugin.proctor_register_actions = proctor_register_actions  # type: ignore[attr-defined]
     head = git(store, "rev-parse", "HEAD")
-    with Workspace.open(store, plugins=make_manager(plugin)) as ws:
+    with Workspace.open(store, plugins=make_manager(plugin_of((WritePy,)))) as ws:
         with pytest.raises(ValidationFailed) as info:
             ws.execute("test.write_py", {"path": "tools/x.py", "text": "def f(:\n"})
         assert [f.code for f in info.value.findings] == ["PC001"]
@@ -186,15 +179,8 @@ def test_an_action_cannot_start_a_nested_write(store: Path) -> None:
                 inner.execute("procedure.update", {"name": "greet", "description": "inner"})
             return Change(edits={params.path: params.text.encode()})
 
-    plugin = types.SimpleNamespace()
-
-    @hookimpl
-    def proctor_register_actions(register: Any) -> None:
-        register(Nested)
-
-    plugin.proctor_register_actions = proctor_register_actions  # type: ignore[attr-defined]
     head = git(store, "rev-parse", "HEAD")
-    with Workspace.open(store, plugins=make_manager(plugin)) as ws:
+    with Workspace.open(store, plugins=make_manager(plugin_of((Nested,)))) as ws:
         with pytest.raises(StoreError, match="already in progress in this thread"):
             ws.execute("test.nested", {"path": "n.txt", "text": "x"})
     assert git(store, "rev-parse", "HEAD") == head

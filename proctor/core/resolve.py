@@ -398,6 +398,18 @@ def _safe_percent(fmt: str) -> bool:
     return True
 
 
+def _first_known(it: Any) -> Any:
+    """What a loop over ``it`` binds, as far as we can tell: the first known item.
+
+    Enough to see ``for f in (eval, exec): f(code)``; anything else binds nothing known.
+    """
+    if type(it) is SeqValue:
+        for item in it.items:
+            if item is not None:
+                return item
+    return None
+
+
 class Resolver:
     """Walks a module once, tracking scopes and evaluating expressions to Values.
 
@@ -765,15 +777,7 @@ class Resolver:
         self._branch(node.orelse)
 
     def _s_for(self, node: ast.For | ast.AsyncFor) -> None:
-        it = self.ev(node.iter)
-        element = None
-        if type(it) is SeqValue:
-            # Iterating over known objects: keep the first known one (enough to see
-            # ``for f in (eval, exec): f(code)``).
-            for item in it.items:
-                if item is not None:
-                    element = item
-                    break
+        element = _first_known(self.ev(node.iter))
         self.branch += 1
         self.bind_target(node.target, element)
         self._body(node.body)
@@ -1230,13 +1234,7 @@ class Resolver:
         self.scope = Scope(COMPREHENSION, saved, node)
         self.branch += 1
         for i, gen in enumerate(generators):
-            it = first_iter if i == 0 else self.ev(gen.iter)
-            element = None
-            if type(it) is SeqValue:
-                for item in it.items:
-                    if item is not None:
-                        element = item
-                        break
+            element = _first_known(first_iter if i == 0 else self.ev(gen.iter))
             self.bind_target(gen.target, element)
             for cond in gen.ifs:
                 self.ev(cond)

@@ -7,9 +7,10 @@ it is being built on), so a rebuild after a lost race sees the newer store.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import field_validator
+
+from pydantic import AfterValidator, field_validator
 
 from proctor.core.actions import (
     ActionContext,
@@ -38,6 +39,15 @@ from proctor.procedures.repository import (
 from proctor.procedures.signature import Signature, code_signature, compare
 
 MAX_CODE_BYTES = 1_000_000
+
+
+def _check_semver(v: str) -> str:
+    if parse_semver(v) is None:
+        raise ValueError(f"invalid version {v!r}: expected X.Y.Z")
+    return v
+
+
+SemVer = Annotated[str, AfterValidator(_check_semver)]
 
 
 class _NamedParams(Params):
@@ -251,15 +261,8 @@ def _collect_paths(snap: Snapshot, directory: str, into: dict[str, bytes | None]
 
 class ReleaseParams(_NamedParams):
     bump: Literal["auto", "major", "minor", "patch"] = "auto"
-    version: str | None = None
+    version: SemVer | None = None
     message: str | None = None
-
-    @field_validator("version")
-    @classmethod
-    def _semver(cls, v: str | None) -> str | None:
-        if v is not None and parse_semver(v) is None:
-            raise ValueError(f"invalid version {v!r}: expected X.Y.Z")
-        return v
 
 
 class ReleaseProcedure(ActionType):
@@ -320,14 +323,7 @@ class ReleaseProcedure(ActionType):
 
 
 class RollbackParams(_NamedParams):
-    to: str
-
-    @field_validator("to")
-    @classmethod
-    def _semver(cls, v: str) -> str:
-        if parse_semver(v) is None:
-            raise ValueError(f"invalid version {v!r}: expected X.Y.Z")
-        return v
+    to: SemVer
 
 
 class RollbackProcedure(ActionType):
