@@ -442,7 +442,7 @@ def plugins(state: State) -> None:
 
     manager = get_plugin_manager()
     manager.load_registries()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": info.name,
             "module": info.module,

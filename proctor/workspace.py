@@ -173,7 +173,7 @@ class Workspace:
     # -- reads -----------------------------------------------------------------------------
 
     def list_procedures(self) -> list[ProcedureSummary]:
-        return self.procedures.list()
+        return self.procedures.summaries()
 
     def get_procedure(self, name: str, version: str | None = None) -> ProcedureView:
         return self.procedures.get(name, version)

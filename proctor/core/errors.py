@@ -6,6 +6,8 @@ decides it, so scripts that branch on ``$?`` keep working when wording changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # findings, a denied or failed action
 EXIT_USAGE = 2  # bad input, usage, unknown names, unreadable files
@@ -49,7 +51,7 @@ class ValidationFailed(ProctorError):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, findings: list[object] | None = None) -> None:
+    def __init__(self, message: str, findings: Sequence[object] | None = None) -> None:
         super().__init__(message)
         self.findings = list(findings or [])
 

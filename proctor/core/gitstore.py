@@ -643,8 +643,8 @@ class GitStore:
             raise StoreError(f"git ls-files failed: {proc.stderr.decode(errors='replace').strip()}")
         for record in proc.stdout.split(b"\0"):
             if record:
-                meta, _, path = record.partition(b"\t")
-                staged[path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
+                meta, _, raw_path = record.partition(b"\t")
+                staged[raw_path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
         state: dict[str, tuple[str | None, bytes | None]] = {}
         base = Path(work_tree)
         for path in paths:

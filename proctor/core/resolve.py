@@ -219,14 +219,14 @@ def const_value(value: object, default: object = None) -> object:
     """The Python value of a constant Value, else ``default``."""
     t = type(value)
     if t is ast.Constant or t is Const:
-        return value.value  # type: ignore[union-attr]
+        return value.value  # type: ignore[attr-defined]
     return default
 
 
 def _const_str(value: object) -> str | None:
     t = type(value)
     if t is ast.Constant or t is Const:
-        v = value.value  # type: ignore[union-attr]
+        v = value.value  # type: ignore[attr-defined]
         if type(v) is str:
             return v
     return None
@@ -829,9 +829,9 @@ class Resolver:
             for a in group:
                 if a.annotation is not None:
                     ev(a.annotation)
-        for a in (args.vararg, args.kwarg):
-            if a is not None and a.annotation is not None:
-                ev(a.annotation)
+        for extra in (args.vararg, args.kwarg):
+            if extra is not None and extra.annotation is not None:
+                ev(extra.annotation)
         if returns is not None:
             ev(returns)
 
@@ -860,9 +860,9 @@ class Resolver:
                 if values is None:
                     values = {}
                 values[positional[offset + i].arg] = v
-        for a, d in zip(args.kwonlyargs, args.kw_defaults):
-            if d is not None:
-                v = ev(d)
+        for a, kw_default in zip(args.kwonlyargs, args.kw_defaults):
+            if kw_default is not None:
+                v = ev(kw_default)
                 if v is not None and not is_const(v):
                     if values is None:
                         values = {}
@@ -1101,7 +1101,7 @@ class Resolver:
                 numbers = [None if b is None else const_value(b, _MISSING) for b in bounds]
                 if all(n is None or type(n) is int for n in numbers):
                     try:
-                        return Const(value[slice(*numbers)])
+                        return Const(value[slice(*numbers)])  # type: ignore[arg-type]
                     except ValueError:
                         return None
             return None
@@ -1183,7 +1183,7 @@ class Resolver:
 
     def _sequence(self, node: ast.List | ast.Tuple) -> Any:
         ev = self.ev
-        items = []
+        items: list[Any] = []
         open_ = False
         for elt in node.elts:
             if type(elt) is ast.Starred:

@@ -269,14 +269,14 @@ def _message_segments(node: ast.expr, out: list[Segment],
     elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         _message_segments(node.left, out, constants, anchor)
         right = node.right
-        values: list[ast.expr]
+        operands: list[ast.expr]
         if isinstance(right, ast.Tuple):
-            values = right.elts
+            operands = right.elts
         elif isinstance(right, ast.Dict):
-            values = right.values
+            operands = [v for v in right.values if v is not None]
         else:
-            values = [right]
-        for value in values:
+            operands = [right]
+        for value in operands:
             out.append(None)
             _message_segments(value, out, None, anchor)
         out.append(None)
@@ -591,10 +591,10 @@ class _Scan:
             return dotted is not None and self._configured(dotted)
         if isinstance(node, ast.Call):
             func = node.func
-            name = _last_name(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
-            if name in _FACTORIES:
+            called = _last_name(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            if called in _FACTORIES:
                 return True
-            if name in _DERIVERS and isinstance(func, ast.Attribute):
+            if called in _DERIVERS and isinstance(func, ast.Attribute):
                 return self.is_logger(func.value)
         return False
 

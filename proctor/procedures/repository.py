@@ -176,7 +176,7 @@ class ProcedureRepository:
         snap = snapshot or self.snapshot()
         return sorted(n for n, (mode, _) in snap.listdir(PROCEDURES_DIR).items() if mode == MODE_TREE)
 
-    def list(self, snapshot: Snapshot | None = None) -> list[ProcedureSummary]:
+    def summaries(self, snapshot: Snapshot | None = None) -> list[ProcedureSummary]:
         """Every procedure with its description, reading all metadata in one round trip."""
         snap = snapshot or self.snapshot()
         dirs = snap.listdir(PROCEDURES_DIR)
