@@ -358,3 +358,14 @@ def test_hook_main_with_entry_points_imports_nothing_heavy(work: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+def test_hook_with_its_plugin_disabled_is_a_usage_error(
+        work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROCTOR_DISABLE_PLUGINS", "safety")
+    write(work / "a.py", "x = 1\n")
+    assert safety.main(["a.py"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "error: check(s) not available: safety (see `proctor plugins`)\n"
+    assert log_lint.main(["a.py"]) == 0
