@@ -151,3 +151,18 @@ def test_file_edited_in_place_and_committed_as_is(repo: Path) -> None:
         with pytest.raises(DirtyWorkTreeError):
             write(store, {"f": b"3"})
         assert git(repo, "rev-parse", "HEAD").strip() == result.commit
+
+
+def test_many_writes_ask_git_to_pack(repo: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process writes never trigger git's own ``gc --auto``; the store asks for it."""
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    with GitStore(repo) as store:
+        store.GC_EVERY = 10
+        for i in range(25):
+            write(store, {f"f{i}": str(i).encode()})
+    runs = [line for line in trace.read_text().splitlines() if "git gc --auto" in line
+            and "built-in" in line]
+    assert len(runs) == 2  # after the 10th and the 20th write
+    assert git(repo, "fsck", "--strict", "--no-dangling") == ""

@@ -269,6 +269,9 @@ class GitStore:
     """A repository opened as a store. Close it (or use ``with``) to end its git process."""
 
     TREE_CACHE_SIZE = 4096
+    # Loose objects written in-process never trigger git's own ``gc --auto`` (only porcelain
+    # commands do), so a store written only by proctor asks for it every this many writes.
+    GC_EVERY = 500
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.work_tree, self.git_dir, self.common_dir = discover(path)
@@ -281,6 +284,7 @@ class GitStore:
         self._trees: OrderedDict[str, _TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}
         self._checked_out: dict[str, str | None] = {}
+        self._writes = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -803,12 +807,17 @@ class GitStore:
             with self._writer_lock(ref):
                 self.recover(ref)
                 attempt.base = self.read_ref(ref)
-                return retrying(attempt)
+                result = retrying(attempt)
         except RetryError:
             raise ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
                 expected=attempt.base, actual=self.read_ref(ref),
             ) from None
+        self._writes += 1
+        if self._writes % self.GC_EVERY == 0:
+            # Returns at once below git's thresholds; packing is safe beside writers.
+            self.git("gc", "--auto", "--quiet", check=False)
+        return result
 
     def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
         base_tree = self.commit_tree(base) if base else None
