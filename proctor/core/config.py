@@ -1,7 +1,7 @@
 """Configuration: ``proctor.toml`` or ``[tool.proctor]`` in ``pyproject.toml``, validated.
 
-Plain dataclasses and ``tomllib`` keep this importable from pre-commit hooks without
-pydantic. Unknown keys are errors (a misspelt ``disalowed`` silently doing nothing is the
+Plain classes, and ``tomllib`` imported only when a file exists, keep this cheap to
+import from pre-commit hooks (no pydantic, no dataclasses). Unknown keys are errors (a misspelt ``disalowed`` silently doing nothing is the
 worst kind of config bug); keys use kebab-case as ruff does.
 
 Layout (``proctor.toml`` shown; in ``pyproject.toml`` prefix every table with ``tool.``)::
@@ -30,9 +30,7 @@ Layout (``proctor.toml`` shown; in ``pyproject.toml`` prefix every table with ``
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
+import os
 from typing import Any
 
 from proctor.core.errors import ConfigError
@@ -57,29 +55,63 @@ DEFAULT_DISALLOWED = (
 )
 
 
-@dataclass
 class CheckSettings:
-    select: list[str] = field(default_factory=list)
-    ignore: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
-    allowed_imports: list[str] | None = None
-    extra_allowed_imports: list[str] = field(default_factory=list)
-    disallowed: list[str] = field(default_factory=lambda: list(DEFAULT_DISALLOWED))
-    logger_objects: list[str] = field(default_factory=list)
-    # The directory relative to which exclude / per-file-ignores patterns are matched.
-    root: str = "."
+    """What ``[check]``, ``[safety]`` and ``[log-lint]`` say (plain class: hook hot path)."""
+
+    def __init__(
+        self,
+        select: list[str] | None = None,
+        ignore: list[str] | None = None,
+        exclude: list[str] | None = None,
+        per_file_ignores: dict[str, list[str]] | None = None,
+        allowed_imports: list[str] | None = None,
+        extra_allowed_imports: list[str] | None = None,
+        disallowed: list[str] | None = None,
+        logger_objects: list[str] | None = None,
+        root: str = ".",
+    ) -> None:
+        self.select = list(select or [])
+        self.ignore = list(ignore or [])
+        self.exclude = list(exclude or [])
+        self.per_file_ignores = dict(per_file_ignores or {})
+        self.allowed_imports = allowed_imports
+        self.extra_allowed_imports = list(extra_allowed_imports or [])
+        self.disallowed = list(DEFAULT_DISALLOWED) if disallowed is None else list(disallowed)
+        self.logger_objects = list(logger_objects or [])
+        # The directory relative to which exclude / per-file-ignores patterns are matched.
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is CheckSettings and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CheckSettings({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-@dataclass
 class ProctorConfig:
-    store_ref: str | None = None
-    entry_point: str = "run"
-    check: CheckSettings = field(default_factory=CheckSettings)
-    policy: dict[str, str] = field(default_factory=dict)
-    # Tables proctor itself does not know, kept for plugins (e.g. ``[webhook]``).
-    extra: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
+    """The whole configuration of a store."""
+
+    def __init__(
+        self,
+        store_ref: str | None = None,
+        entry_point: str = "run",
+        check: CheckSettings | None = None,
+        policy: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.store_ref = store_ref
+        self.entry_point = entry_point
+        self.check = check if check is not None else CheckSettings()
+        self.policy = dict(policy or {})
+        # Tables proctor itself does not know, kept for plugins (e.g. ``[webhook]``).
+        self.extra = dict(extra or {})
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"ProctorConfig({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def _str_list(value: Any, where: str) -> list[str]:
@@ -175,11 +207,13 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
 
 def parse_config_text(text: str, filename: str, root: str = ".") -> ProctorConfig | None:
     """Parse a proctor.toml or pyproject.toml text; None when a pyproject has no proctor table."""
+    import tomllib  # only when there is a file: hooks in unconfigured repos skip it
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{filename}: not valid TOML: {exc}") from None
-    if Path(filename).name == "pyproject.toml":
+    if os.path.basename(filename) == "pyproject.toml":
         tool = data.get("tool", {})
         if not isinstance(tool, dict) or "proctor" not in tool:
             return None
@@ -187,38 +221,46 @@ def parse_config_text(text: str, filename: str, root: str = ".") -> ProctorConfi
     return parse_config(data, source=filename, root=root)
 
 
-def load_config(directory: str | Path) -> ProctorConfig:
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def load_config(directory: str | os.PathLike[str]) -> ProctorConfig:
     """Read the config in ``directory`` itself (no upward search); defaults if none."""
-    directory = Path(directory)
+    directory = os.fspath(directory)
     for name in CONFIG_FILES:
-        path = directory / name
-        if path.is_file():
-            cfg = parse_config_text(path.read_text(encoding="utf-8"), str(path), root=str(directory))
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            cfg = parse_config_text(_read(path), path, root=directory)
             if cfg is not None:
                 return cfg
     cfg = ProctorConfig()
-    cfg.check.root = str(directory)
+    cfg.check.root = directory
     return cfg
 
 
-def find_config(start: str | Path) -> ProctorConfig:
+def find_config(start: str | os.PathLike[str]) -> ProctorConfig:
     """Find the nearest config walking up from ``start``, as ruff and pytest do.
 
     Stops at the first directory holding proctor.toml or a pyproject.toml with a
     ``[tool.proctor]`` table, or at a git repository's root.
     """
-    here = Path(start).resolve()
-    if here.is_file():
-        here = here.parent
-    for directory in (here, *here.parents):
+    here = os.path.realpath(os.fspath(start))
+    if os.path.isfile(here):
+        here = os.path.dirname(here)
+    directory = here
+    while True:
         for name in CONFIG_FILES:
-            path = directory / name
-            if path.is_file():
-                cfg = parse_config_text(path.read_text(encoding="utf-8"), str(path), root=str(directory))
+            path = os.path.join(directory, name)
+            if os.path.isfile(path):
+                cfg = parse_config_text(_read(path), path, root=directory)
                 if cfg is not None:
                     return cfg
-        if (directory / ".git").exists():
+        parent = os.path.dirname(directory)
+        if os.path.exists(os.path.join(directory, ".git")) or parent == directory:
             break
+        directory = parent
     cfg = ProctorConfig()
-    cfg.check.root = str(here)
+    cfg.check.root = here
     return cfg

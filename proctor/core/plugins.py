@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from proctor.core.errors import PluginError
@@ -30,17 +29,22 @@ DEFAULT_PLUGINS: dict[str, str] = {
 ENTRY_POINT_GROUP = "proctor"
 
 
-@dataclass
 class PluginInfo:
     """What ``proctor plugins`` reports about one plugin."""
 
-    name: str
-    module: str
-    version: str | None = None
-    builtin: bool = False
-    hooks: list[str] = field(default_factory=list)
-    error: str | None = None
-    disabled: bool = False
+    def __init__(self, name: str, module: str, version: str | None = None,
+                 builtin: bool = False, hooks: list[str] | None = None,
+                 error: str | None = None, disabled: bool = False) -> None:
+        self.name = name
+        self.module = module
+        self.version = version
+        self.builtin = builtin
+        self.hooks = list(hooks or [])
+        self.error = error
+        self.disabled = disabled
+
+    def __repr__(self) -> str:
+        return f"PluginInfo({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def _env_flag(name: str) -> bool:

@@ -1,14 +1,14 @@
 """The validator contract: findings, rules, sources and the context a check runs in.
 
-This module sits on the pre-commit hot path, so it uses dataclasses and the standard
-library only (no pydantic): a hook on one file must start in a few tens of milliseconds.
+This module sits on the pre-commit hot path, so it uses small hand-written classes and the
+standard library only (no pydantic, no dataclasses): a hook on one file must start in a
+few tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -24,10 +24,46 @@ BARE_NOQA = "PC002"
 UNREADABLE = "PC003"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class _Record:
+    """A small value class: equality, hashing and repr over ``__slots__``.
+
+    Hand-written rather than ``@dataclass`` because this module is on the pre-commit hot
+    path and ``dataclasses`` pulls in ``inspect`` (~10 ms per hook start).
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({args})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # Findings cross process boundaries (``check -j N``); rebuild through __init__.
+        return (type(self), self._values())
+
+    def _init(self, **values: object) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+class Finding(_Record):
     """One problem at one place. Field names are a contract (JSON, SARIF, pre-commit)."""
 
+    __slots__ = ("path", "line", "col", "code", "severity", "message")
     path: str
     line: int
     col: int
@@ -35,45 +71,64 @@ class Finding:
     severity: Severity
     message: str
 
+    def __init__(self, path: str, line: int, col: int, code: str, severity: Severity,
+                 message: str) -> None:
+        self._init(path=path, line=line, col=col, code=code, severity=severity,
+                   message=message)
+
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__slots__}
 
     def format_text(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(_Record):
     """A stable rule code with what it means and what to do instead.
 
     ``summary`` says why the pattern is a problem; ``fix`` says what to write instead.
     Both feed ``docs/checks.md`` and SARIF rule descriptions.
     """
 
+    __slots__ = ("code", "name", "severity", "summary", "fix")
     code: str
     name: str
     severity: Severity
     summary: str
-    fix: str = ""
+    fix: str
+
+    def __init__(self, code: str, name: str, severity: Severity, summary: str,
+                 fix: str = "") -> None:
+        self._init(code=code, name=name, severity=severity, summary=summary, fix=fix)
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(_Record):
     """What a procedure declares it needs; unlocks module groups in procedure mode."""
 
-    network: bool = False
-    subprocess: bool = False
-    filesystem_write: tuple[str, ...] = ()
+    __slots__ = ("network", "subprocess", "filesystem_write")
+    network: bool
+    subprocess: bool
+    filesystem_write: tuple[str, ...]
+
+    def __init__(self, network: bool = False, subprocess: bool = False,
+                 filesystem_write: tuple[str, ...] = ()) -> None:
+        self._init(network=network, subprocess=subprocess,
+                   filesystem_write=tuple(filesystem_write))
 
 
-@dataclass
 class SourceFile:
     """A file's text, parsed at most once however many validators read it."""
 
-    path: str
-    text: str
-    _tree: ast.Module | None = field(default=None, repr=False)
-    _lines: list[str] | None = field(default=None, repr=False)
+    __slots__ = ("path", "text", "_tree", "_lines")
+
+    def __init__(self, path: str, text: str, _tree: ast.Module | None = None) -> None:
+        self.path = path
+        self.text = text
+        self._tree = _tree
+        self._lines: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"SourceFile(path={self.path!r})"
 
     @property
     def tree(self) -> ast.Module:
@@ -89,13 +144,19 @@ class SourceFile:
         return self._lines
 
 
-@dataclass
 class CheckContext:
     """Everything a validator may consult besides the source itself."""
 
-    mode: Mode = "generic"
-    settings: CheckSettings | None = None
-    capabilities: Capabilities = field(default_factory=Capabilities)
+    __slots__ = ("mode", "settings", "capabilities")
+
+    def __init__(self, mode: Mode = "generic", settings: CheckSettings | None = None,
+                 capabilities: Capabilities | None = None) -> None:
+        self.mode: Mode = mode
+        self.settings = settings
+        self.capabilities = capabilities if capabilities is not None else Capabilities()
+
+    def __repr__(self) -> str:
+        return f"CheckContext(mode={self.mode!r}, settings={self.settings!r})"
 
 
 class Validator:
