@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "bench" / "_work"
+WORK = ROOT / "bench" / "_work" / "store"  # its own folder: other benches use _work too
 DOC = ROOT / "docs" / "benchmarks.md"
 BIN = Path(sys.executable).parent
 
@@ -357,7 +357,7 @@ def main() -> int:
     # 3. CLI: procedure list on 1,000 procedures, --help; python -c pass alongside.
     runs = 7
     py_pass = cli_wall([sys.executable, "-c", "pass"], runs)
-    list_repo = WORK / "lat-1000-wt"
+    list_repo = WORK / "lat-1000-wt"  # built by the latency step above
     listed = subprocess.run([str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"],
                             capture_output=True, env=env(), text=True)
     assert len(listed.stdout.splitlines()) == 1_000, listed.stderr

@@ -118,7 +118,7 @@ DEFAULT_EXCLUDES: frozenset[str] = frozenset({
 FORMATS = ("text", "json", "sarif")
 
 _NOQA_HINT = re.compile(r"#\s*noqa", re.IGNORECASE)
-# `# noqa`, optionally followed by `: CODE[, CODE ...]`. Codes are upper-case letters with
+# A noqa comment, optionally followed by `: CODE[, CODE ...]`. Codes are upper-case letters with
 # optional digits (PS101, PS1, PS); anything else after the colon makes it a bare noqa.
 _NOQA = re.compile(r"#\s*noqa\b(?P<rest>[^#]*)", re.IGNORECASE)
 _NOQA_CODES = re.compile(r"\s*:\s*(?P<codes>[A-Z]+[0-9]*(?:(?:\s*,\s*|\s+)[A-Z]+[0-9]*)*)")
