@@ -166,3 +166,36 @@ def test_many_writes_ask_git_to_pack(repo: Path, tmp_path: Path,
             and "built-in" in line]
     assert len(runs) == 2  # after the 10th and the 20th write
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
+
+
+def test_index_lookup_agrees_with_git(repo: Path) -> None:
+    """Reading index entries in-process gives what ``git ls-files -s`` gives."""
+    from proctor.core.gitstore import index_lookup
+
+    files = ["procedures/a/main.py", "x/procedures/a/main.py", "procedures/a/main.pyc",
+             "procedures/ab/main.py", "é/ü.py", "deep/" + "d" * 120 + "/f.py"]
+    for f in files:
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        (repo / f).write_text(f)
+    git(repo, "add", "--", *files[:-1])
+    git(repo, "add", "-N", files[-1])  # intent-to-add: an extended-flags entry (version 3)
+    wanted = files + ["procedures/zz/main.py", "procedures/a"]
+
+    data = (repo / ".git/index").read_bytes()
+    assert data[4:8] == b"\0\0\0\3"
+    ours = index_lookup(data, wanted)
+    assert ours is not None
+    expected = {}
+    for line in subprocess.run(["git", "ls-files", "-s", "-z", "--", *wanted], cwd=repo,
+                               capture_output=True, check=True).stdout.split(b"\0"):
+        if line:
+            meta, _, path = line.partition(b"\t")
+            expected[path.decode()] = meta.split()[1].decode()
+    assert ours == expected
+    assert "procedures/zz/main.py" not in ours and "procedures/a" not in ours
+    # Version 4 compresses paths: the lookup declines and git is asked instead.
+    git(repo, "update-index", "--index-version", "4")
+    assert index_lookup((repo / ".git/index").read_bytes(), wanted) is None
+    with GitStore(repo) as store:
+        assert store.staged_ids(str(repo), wanted) == expected
+    assert index_lookup(b"", wanted) == {}

@@ -638,9 +638,23 @@ class GitStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _local_state(self, work_tree: str, paths: list[str]) -> dict[str, tuple[str | None, bytes | None]]:
-        """For each path: (id staged in the index or None, bytes in the work tree or None)."""
-        staged: dict[str, str] = {}
+    def staged_ids(self, work_tree: str, paths: list[str]) -> dict[str, str]:
+        """The blob ids the index of ``work_tree`` holds for ``paths`` (absent: not staged).
+
+        Read from the index file directly when it is a plain version 2 or 3 index of this
+        work tree (one process fewer per write); ``git ls-files`` otherwise.
+        """
+        staged = None
+        if work_tree == self.work_tree and "GIT_INDEX_FILE" not in os.environ and \
+                not any(Path(self.common_dir).glob("sharedindex.*")):
+            try:
+                data = (Path(self.git_dir) / "index").read_bytes()
+            except FileNotFoundError:
+                data = b""
+            staged = index_lookup(data, paths)
+        if staged is not None:
+            return staged
+        staged = {}
         proc = _run_git(["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in paths]],
                         work_tree)
         if proc.returncode != 0:
@@ -649,6 +663,11 @@ class GitStore:
             if record:
                 meta, _, raw_path = record.partition(b"\t")
                 staged[raw_path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
+        return staged
+
+    def _local_state(self, work_tree: str, paths: list[str]) -> dict[str, tuple[str | None, bytes | None]]:
+        """For each path: (id staged in the index or None, bytes in the work tree or None)."""
+        staged = self.staged_ids(work_tree, paths)
         state: dict[str, tuple[str | None, bytes | None]] = {}
         base = Path(work_tree)
         for path in paths:
@@ -909,6 +928,40 @@ class _Attempt:
         return store._publish(self.ref, tip, change, self.author, self.committer,
                               self.trailers, self.reason, store.checked_out_in(self.ref),
                               self.count)
+
+
+def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
+    """Find the entries of ``paths`` in the bytes of a git index, without parsing it all.
+
+    Entries of a version 2/3 index are padded to multiples of 8 bytes after a 12-byte
+    header, so an entry for path P starts at an offset ≡ 4 (mod 8), ends its fixed part
+    with a flags word holding len(P), and is followed by P and a NUL. Every occurrence of
+    P-then-NUL is checked against all three; a path at a merge stage other than 0 is
+    reported with the id of that stage (the write then sees it as not clean). Returns None
+    for anything else (version 4's compressed paths, no index signature) so the caller can
+    ask git instead.
+    """
+    if not data:
+        return {}
+    if len(data) < 12 or data[:4] != b"DIRC" or data[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
+        return None
+    found: dict[str, str] = {}
+    for path in paths:
+        raw = path.encode("utf-8", "surrogateescape")
+        needle = raw + b"\0"
+        want = min(len(raw), 0xFFF)
+        pos = data.find(needle, 12)
+        while pos != -1:
+            for fixed in (62, 64):  # 64: version 3 entries with extended flags
+                start = pos - fixed
+                if start < 12 or (start - 12) % 8:
+                    continue
+                flags = int.from_bytes(data[start + 60:start + 62], "big")
+                if flags & 0xFFF != want or bool(flags & 0x4000) != (fixed == 64):
+                    continue
+                found[path] = data[start + 40:start + 60].hex()
+            pos = data.find(needle, pos + 1)
+    return found
 
 
 def blob_sha(data: bytes) -> str:
