@@ -49,6 +49,16 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
+def write_file(path: Path, text: str | bytes) -> Path:
+    """Write a test file (creating its folders); bytes are written as they are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
 def repo_state(path: Path) -> dict[str, str]:
     """Everything a failed command must leave exactly as it was."""
     return {

@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GREET, git, repo_state, run_cli
+from conftest import GREET, git, repo_state, run_cli, write_file as write
 
 
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    return path
 
 
 def assert_refused(result, code: int, *needles: str) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_file as write
 from proctor.core import checking
 from proctor.core.checking import (
     BARE_NOQA,
@@ -120,13 +121,6 @@ def codes(findings: Iterable[Finding]) -> list[str]:
     return [f.code for f in findings]
 
 
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 # -- check_text ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_file
 from proctor.core.plugins import get_plugin_manager, reset_plugin_manager
 from proctor.hooks import log_lint, procedures, safety
 
@@ -48,12 +49,8 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write(path: Path, text: str | bytes) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return str(path)
+    """The hooks take paths as strings, as pre-commit passes them."""
+    return str(write_file(path, text))
 
 
 def needs(check: str) -> None:
