@@ -219,9 +219,12 @@ class CatFile:
         out: list[tuple[str, str, bytes] | None] = []
         with self._lock:
             payload = "".join(s + "\n" for s in specs).encode()
-            writer = threading.Thread(target=self._write, args=(payload,), daemon=True)
+            writer: threading.Thread | None = None
             if len(payload) > 32768:
-                writer.start()  # avoid a pipe deadlock on large batches
+                # Write from a thread while reading answers here: git blocks on a full
+                # stdout pipe while we would block on a full stdin pipe.
+                writer = threading.Thread(target=self._write, args=(payload,), daemon=True)
+                writer.start()
             else:
                 self._write(payload)
             stdout = self._proc.stdout
@@ -240,7 +243,7 @@ class CatFile:
                 body = stdout.read(size)
                 stdout.read(1)
                 out.append((parts[0].decode(), parts[1].decode(), body))
-            if writer.is_alive() or writer.ident is not None:
+            if writer is not None:
                 writer.join()
         return out
 
