@@ -47,8 +47,11 @@ def copy_stdlib() -> Path:
         return TREE
     if TREE.exists():
         shutil.rmtree(TREE)
-    shutil.copytree(source, TREE, ignore=shutil.ignore_patterns(
-        "site-packages", "__pycache__", "*.pyc", "dist-packages"))
+    shutil.copytree(
+        source,
+        TREE,
+        ignore=shutil.ignore_patterns("site-packages", "__pycache__", "*.pyc", "dist-packages"),
+    )
     marker.write_text(str(source))
     return TREE
 
@@ -83,12 +86,14 @@ def parse_all(files: list[str]) -> float:
     return time.process_time() - start
 
 
-def run_proctor(settings: CheckSettings, select: list[str], jobs: int,
-                validators: dict | None = None) -> tuple[float, float, list]:
+def run_proctor(
+    settings: CheckSettings, select: list[str], jobs: int, validators: dict | None = None
+) -> tuple[float, float, list]:
     wall = time.perf_counter()
     cpu = time.process_time()
-    findings = check_paths([str(TREE)], settings=settings, select=select, jobs=jobs,
-                           validators=validators)
+    findings = check_paths(
+        [str(TREE)], settings=settings, select=select, jobs=jobs, validators=validators
+    )
     return time.process_time() - cpu, time.perf_counter() - wall, findings
 
 
@@ -97,8 +102,11 @@ def run_bandit() -> float | None:
     if bandit is None:
         return None
     start = time.perf_counter()
-    subprocess.run([bandit, "-r", "-q", "-f", "json", "-o", os.devnull, str(TREE)],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [bandit, "-r", "-q", "-f", "json", "-o", os.devnull, str(TREE)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -140,37 +148,55 @@ def main(argv: list[str] | None = None) -> int:
     per_rule = collections.Counter(f.code for f in findings)
     print("```")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; tree: {tree.relative_to(HERE.parent)} "
-          f"(CPython Lib/ with tests, without site-packages)")
-    print(f"files: {len(files)} ({len(sources)} decodable), lines: {lines}, "
-          f"repetitions: {args.repeat} (medians)")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; tree: {tree.relative_to(HERE.parent)} "
+        f"(CPython Lib/ with tests, without site-packages)"
+    )
+    print(
+        f"files: {len(files)} ({len(sources)} decodable), lines: {lines}, "
+        f"repetitions: {args.repeat} (medians)"
+    )
     print("```")
     print()
     print("| measurement | time (s) | ratio to ast.parse |")
     print("|---|---:|---:|")
     base = med(parse_cpu)
     print(f"| ast.parse only (CPU, in process) | {base:.2f} | 1.00× |")
-    print(f"| proctor runner, no validator (CPU, in process) | {med(runner_cpu):.2f} | "
-          f"{med(runner_cpu) / base:.2f}× |")
-    print(f"| proctor check --select {args.checks} (CPU, in process, -j 1) | "
-          f"{med(serial_cpu):.2f} | {med(serial_cpu) / base:.2f}× |")
-    print(f"| proctor check --select {args.checks} (wall, -j 1) | {med(serial_wall):.2f} | "
-          f"{med(serial_wall) / base:.2f}× |")
-    print(f"| proctor check --select {args.checks} (wall, -j 2) | {med(parallel_wall):.2f} | "
-          f"{med(parallel_wall) / base:.2f}× |")
+    print(
+        f"| proctor runner, no validator (CPU, in process) | {med(runner_cpu):.2f} | "
+        f"{med(runner_cpu) / base:.2f}× |"
+    )
+    print(
+        f"| proctor check --select {args.checks} (CPU, in process, -j 1) | "
+        f"{med(serial_cpu):.2f} | {med(serial_cpu) / base:.2f}× |"
+    )
+    print(
+        f"| proctor check --select {args.checks} (wall, -j 1) | {med(serial_wall):.2f} | "
+        f"{med(serial_wall) / base:.2f}× |"
+    )
+    print(
+        f"| proctor check --select {args.checks} (wall, -j 2) | {med(parallel_wall):.2f} | "
+        f"{med(parallel_wall) / base:.2f}× |"
+    )
     if bandit_wall:
-        print(f"| bandit -r (wall, subprocess) | {med(bandit_wall):.2f} | "
-              f"{med(bandit_wall) / base:.2f}× |")
+        print(
+            f"| bandit -r (wall, subprocess) | {med(bandit_wall):.2f} | "
+            f"{med(bandit_wall) / base:.2f}× |"
+        )
     print()
     print(f"- proctor / ast.parse (CPU, -j 1): **{med(serial_cpu) / base:.2f}×** (target ≤ 1.5×)")
     if bandit_wall:
-        print(f"- proctor (wall, -j 1) / bandit: **{med(serial_wall) / med(bandit_wall):.2f}×**; "
-              f"proctor -j 2 / bandit: **{med(parallel_wall) / med(bandit_wall):.2f}×**")
+        print(
+            f"- proctor (wall, -j 1) / bandit: **{med(serial_wall) / med(bandit_wall):.2f}×**; "
+            f"proctor -j 2 / bandit: **{med(parallel_wall) / med(bandit_wall):.2f}×**"
+        )
     elif not args.no_bandit:
         print("- bandit not found: install it with `pip install -e '.[bench]'`")
-    print(f"- findings: {len(findings)} in {len({f.path for f in findings})} files; per rule: "
-          + ", ".join(f"{code} {count}" for code, count in sorted(per_rule.items())))
+    print(
+        f"- findings: {len(findings)} in {len({f.path for f in findings})} files; per rule: "
+        + ", ".join(f"{code} {count}" for code, count in sorted(per_rule.items()))
+    )
     return 0
 
 

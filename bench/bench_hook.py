@@ -54,8 +54,9 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]
     for a core on a busy machine does not count; wall time is what a user sees.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, _, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = 0  # reaped by wait4 above
@@ -80,15 +81,20 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     hook = str(bindir / args.hook)
     # Bytecode is written as in an installed environment (pip compiles on install, and
     # pre-commit installs the hook with pip): the warm-up run below creates the .pyc files.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PROCTOR_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PROCTOR_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     no_ep = {**env, "PROCTOR_NO_ENTRY_POINTS": "1"}
     commands = {
         "python -c pass": ([sys.executable, "-c", "pass"], env),
         f"{args.hook} module.py": ([hook, "module.py"], env),
         f"{args.hook} module.py (PROCTOR_NO_ENTRY_POINTS=1)": ([hook, "module.py"], no_ep),
         "python -c 'import proctor.core.checking'": (
-            [sys.executable, "-c", "import proctor.core.checking"], env),
+            [sys.executable, "-c", "import proctor.core.checking"],
+            env,
+        ),
     }
     for cmd, cmd_env in commands.values():  # warm the file cache and .pyc files
         timed(cmd, cmd_env, work)
@@ -105,19 +111,25 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     base_wall, base_cpu = wall_med["python -c pass"], cpu_med["python -c pass"]
     print("```")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{args.repeat} alternating repetitions, medians")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"{args.repeat} alternating repetitions, medians"
+    )
     print("```")
     print()
     print("| command | wall (ms) | wall ratio | CPU (ms) | CPU ratio |")
     print("|---|---:|---:|---:|---:|")
     for name in commands:
-        print(f"| `{name}` | {wall_med[name] * 1000:.0f} | {wall_med[name] / base_wall:.2f}× "
-              f"| {cpu_med[name] * 1000:.0f} | {cpu_med[name] / base_cpu:.2f}× |")
+        print(
+            f"| `{name}` | {wall_med[name] * 1000:.0f} | {wall_med[name] / base_wall:.2f}× "
+            f"| {cpu_med[name] * 1000:.0f} | {cpu_med[name] / base_cpu:.2f}× |"
+        )
     print()
     hook = f"{args.hook} module.py"
-    print(f"- hook / `python -c pass`: **{wall_med[hook] / base_wall:.2f}×** wall, "
-          f"**{cpu_med[hook] / base_cpu:.2f}×** CPU (target ≤ 5×)")
+    print(
+        f"- hook / `python -c pass`: **{wall_med[hook] / base_wall:.2f}×** wall, "
+        f"**{cpu_med[hook] / base_cpu:.2f}×** CPU (target ≤ 5×)"
+    )
     return 0
 
 

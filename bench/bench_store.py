@@ -71,7 +71,7 @@ def code_for(name: str, rev: int) -> bytes:
         f"OFFSET = {rev}\n\n\n"
         "def _clamp(value: int, low: int = 0, high: int = 10_000) -> int:\n"
         "    return max(low, min(high, value))\n\n\n"
-        "def run(x: int, label: str = \"value\") -> str:\n"
+        'def run(x: int, label: str = "value") -> str:\n'
         f'    """Return ``label=x+OFFSET`` clamped to [0, 10000]; revision {rev}."""\n'
         "    total = _clamp(x + OFFSET)\n"
         '    return f"{label}={total}"\n'
@@ -82,9 +82,13 @@ def metadata_for(name: str, rev: int) -> bytes:
     from proctor.core.models import Parameter, ProcedureSpec
 
     spec = ProcedureSpec(
-        name=name, description=f"Adds an offset (revision {rev})", category="bench",
-        parameters=[Parameter(name="x", type="int", description="input"),
-                    Parameter(name="label", type="str", default="value", required=False)],
+        name=name,
+        description=f"Adds an offset (revision {rev})",
+        category="bench",
+        parameters=[
+            Parameter(name="x", type="int", description="input"),
+            Parameter(name="label", type="str", default="value", required=False),
+        ],
         returns="str",
     )
     return spec.to_json().encode()
@@ -170,15 +174,22 @@ def proctor_updater(path: Path) -> tuple[Callable[[int], object], Callable[[], N
 
     def update(i: int) -> None:
         name = names[i % len(names)]
-        r = ws.execute("procedure.update", {
-            "name": name, "code": code_for(name, i + 1).decode(),
-            "description": f"Adds an offset (revision {i + 1})"})
+        r = ws.execute(
+            "procedure.update",
+            {
+                "name": name,
+                "code": code_for(name, i + 1).decode(),
+                "description": f"Adds an offset (revision {i + 1})",
+            },
+        )
         assert r.status == "applied", r
 
     return update, ws.close, names
 
 
-def store_writer(path: Path, ref: str, names: list[str]) -> tuple[Callable[[int], object], Callable[[], None]]:
+def store_writer(
+    path: Path, ref: str, names: list[str]
+) -> tuple[Callable[[int], object], Callable[[], None]]:
     """``GitStore.write`` with the same two-file change and trailers, no action pipeline."""
     from proctor.core.gitstore import Change, GitStore, format_ident
 
@@ -191,14 +202,19 @@ def store_writer(path: Path, ref: str, names: list[str]) -> tuple[Callable[[int]
             f"procedures/{name}/main.py": code_for(name, i + 1),
             f"procedures/{name}/metadata.json": metadata_for(name, i + 1),
         }
-        store.write(ref, lambda _tip: Change(edits=edits, message=f"Update procedure {name}"),
-                    author=author, trailers={"Proctor-Action": "procedure.update",
-                                             "Proctor-Actor": "bench@example.com"})
+        store.write(
+            ref,
+            lambda _tip: Change(edits=edits, message=f"Update procedure {name}"),
+            author=author,
+            trailers={"Proctor-Action": "procedure.update", "Proctor-Actor": "bench@example.com"},
+        )
 
     return write, store.close
 
 
-def gitpython_writer(path: Path, names: list[str]) -> tuple[Callable[[int], object], Callable[[], None]]:
+def gitpython_writer(
+    path: Path, names: list[str]
+) -> tuple[Callable[[int], object], Callable[[], None]]:
     """What a user of GitPython writes: files into the work tree, index.add, index.commit."""
     import git as gitpython
 
@@ -215,7 +231,9 @@ def gitpython_writer(path: Path, names: list[str]) -> tuple[Callable[[int], obje
     return write, repo.close
 
 
-def git_cli_updater(path: Path, names: list[str]) -> tuple[Callable[[int], object], Callable[[], None]]:
+def git_cli_updater(
+    path: Path, names: list[str]
+) -> tuple[Callable[[int], object], Callable[[], None]]:
     """git itself, for scale: write the two files, ``git add``, ``git commit``."""
 
     def write(i: int) -> None:
@@ -311,7 +329,7 @@ def main() -> int:
         "",
         "| writer | commits/s | vs GitPython |",
         "|---|---:|---:|",
-        f"| proctor `Workspace.execute(\"procedure.update\")` | {tp['proctor']:.1f} | "
+        f'| proctor `Workspace.execute("procedure.update")` | {tp["proctor"]:.1f} | '
         f"{tp['proctor'] / tp['gitpython']:.2f}× |",
         f"| proctor `GitStore.write` (no action pipeline) | {tp['gitstore']:.1f} | "
         f"{tp['gitstore'] / tp['gitpython']:.2f}× |",
@@ -338,8 +356,9 @@ def main() -> int:
             contenders[f"{size}-{checked_out}"] = fn
             closers.append(close)
             if opts.profile and size == 10_000:
-                profiles.append(f"{size} procedures, checked out={checked_out}:\n"
-                                + profile_top(fn, 10))
+                profiles.append(
+                    f"{size} procedures, checked out={checked_out}:\n" + profile_top(fn, 10)
+                )
             if checked_out:
                 gfn, _ = git_cli_updater(repo, _names)
                 gfn(999_998)
@@ -354,7 +373,7 @@ def main() -> int:
         for checked_out in (True, False):
             lat[(size, checked_out)] = times[f"{size}-{checked_out}"]
     lines += [
-        f"Update latency (`Workspace.execute(\"procedure.update\")`, {opts.latency_n} updates "
+        f'Update latency (`Workspace.execute("procedure.update")`, {opts.latency_n} updates '
         "after one warm-up, all sizes taking turns update by update), and for scale git itself (`git add` + `git commit` of the same two "
         "files in the same checked-out repository):",
         "",
@@ -364,15 +383,19 @@ def main() -> int:
     ]
     for size in (10, 1_000, 10_000):
         wt, rf = lat[(size, True)], lat[(size, False)]
-        lines.append(f"| {size:,} | {ms(statistics.median(wt))} | {ms(p90(wt))} | "
-                     f"{ms(statistics.median(rf))} | {ms(p90(rf))} | "
-                     f"{ms(statistics.median(lat_git[size]))} |")
+        lines.append(
+            f"| {size:,} | {ms(statistics.median(wt))} | {ms(p90(wt))} | "
+            f"{ms(statistics.median(rf))} | {ms(p90(rf))} | "
+            f"{ms(statistics.median(lat_git[size]))} |"
+        )
     lines.append("")
     g = statistics.median(lat_git[10_000]) / statistics.median(lat_git[10])
     lines.append(f"git itself, latency(10k) / latency(10): {g:.2f}×.")
     lines.append("")
     for checked_out, what in ((True, "checked out"), (False, "not checked out")):
-        r = statistics.median(lat[(10_000, checked_out)]) / statistics.median(lat[(10, checked_out)])
+        r = statistics.median(lat[(10_000, checked_out)]) / statistics.median(
+            lat[(10, checked_out)]
+        )
         verdict = "met" if r <= 2 else "**missed**"
         lines.append(f"Target latency(10k) ≤ 2× latency(10), {what}: {r:.2f}× — {verdict}.")
     lines.append("")
@@ -386,8 +409,12 @@ def main() -> int:
     runs = 7
     py_pass = cli_wall([sys.executable, "-c", "pass"], runs)
     list_repo = WORK / "lat-1000-wt"  # built by the latency step above
-    listed = subprocess.run([str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"],
-                            capture_output=True, env=env(), text=True)
+    listed = subprocess.run(
+        [str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"],
+        capture_output=True,
+        env=env(),
+        text=True,
+    )
     assert len(listed.stdout.splitlines()) == 1_000, listed.stderr
     t_list = cli_wall([str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"], runs)
     t_help = cli_wall([str(BIN / "proctor"), "--help"], runs)
@@ -466,7 +493,7 @@ def write_section(block: str) -> None:
     """Replace (or append) ``## Store`` in docs/benchmarks.md, leaving other sections alone."""
     section = "## Store\n\n" + block
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Store\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(r"^## Store\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(text):
         text = pattern.sub(lambda _m: section + "\n", text, count=1)
     else:

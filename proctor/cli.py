@@ -58,8 +58,12 @@ class ProctorGroup(click.Group):
 
 
 @click.group(cls=ProctorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--repo", metavar="PATH", help="The git repository (default: the one around the cwd).")
-@click.option("--actor", metavar="ID", help="Who acts (default: $PROCTOR_ACTOR, else git user.email).")
+@click.option(
+    "--repo", metavar="PATH", help="The git repository (default: the one around the cwd)."
+)
+@click.option(
+    "--actor", metavar="ID", help="Who acts (default: $PROCTOR_ACTOR, else git user.email)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.version_option(package_name="proctor", prog_name="proctor")
 @click.pass_context
@@ -160,8 +164,13 @@ def init(state: State, path: str) -> None:
     ws, created = Workspace.init(path, actor=state.actor)
     with ws:
         if state.as_json:
-            emit_json({"status": "applied" if created else "unchanged", "path": ws.store.cwd,
-                       "ref": ws.ref})
+            emit_json(
+                {
+                    "status": "applied" if created else "unchanged",
+                    "path": ws.store.cwd,
+                    "ref": ws.ref,
+                }
+            )
         elif created:
             click.echo(f"Initialised proctor store in {ws.store.cwd} on {ws.ref}")
         else:
@@ -204,11 +213,17 @@ def procedure() -> None:
 @procedure.command("create")
 @click.argument("name")
 @click.option("--code", "code_file", required=True, metavar="FILE", help="The main.py to store.")
-@click.option("--metadata", "metadata_file", metavar="FILE", help="metadata.json (default: derived from run()).")
+@click.option(
+    "--metadata",
+    "metadata_file",
+    metavar="FILE",
+    help="metadata.json (default: derived from run()).",
+)
 @click.option("--description", help="One line saying what the procedure does.")
 @click.pass_obj
-def procedure_create(state: State, name: str, code_file: str, metadata_file: str | None,
-                     description: str | None) -> int:
+def procedure_create(
+    state: State, name: str, code_file: str, metadata_file: str | None, description: str | None
+) -> int:
     """Add procedure NAME from a code file (one commit)."""
     params: dict[str, Any] = {"name": name, "code": read_file_arg(code_file, "code file")}
     if metadata_file:
@@ -223,11 +238,20 @@ def procedure_create(state: State, name: str, code_file: str, metadata_file: str
 @click.option("--code", "code_file", metavar="FILE", help="New main.py.")
 @click.option("--metadata", "metadata_file", metavar="FILE", help="New metadata.json.")
 @click.option("--description", help="New description.")
-@click.option("--expected-version", metavar="REV",
-              help="Refuse (exit 3) if the procedure changed since this version.")
+@click.option(
+    "--expected-version",
+    metavar="REV",
+    help="Refuse (exit 3) if the procedure changed since this version.",
+)
 @click.pass_obj
-def procedure_update(state: State, name: str, code_file: str | None, metadata_file: str | None,
-                     description: str | None, expected_version: str | None) -> int:
+def procedure_update(
+    state: State,
+    name: str,
+    code_file: str | None,
+    metadata_file: str | None,
+    description: str | None,
+    expected_version: str | None,
+) -> int:
     """Change procedure NAME's code and/or metadata (one commit)."""
     params: dict[str, Any] = {"name": name}
     if code_file:
@@ -255,13 +279,20 @@ def procedure_delete(state: State, name: str, expected_version: str | None) -> i
 
 @procedure.command("release")
 @click.argument("name")
-@click.option("--bump", type=click.Choice(["auto", "major", "minor", "patch"]), default=None,
-              help="Which part to raise; auto reads run()'s signature. [default: auto]")
-@click.option("--version", "version", metavar="X.Y.Z", help="An explicit version instead of --bump.")
+@click.option(
+    "--bump",
+    type=click.Choice(["auto", "major", "minor", "patch"]),
+    default=None,
+    help="Which part to raise; auto reads run()'s signature. [default: auto]",
+)
+@click.option(
+    "--version", "version", metavar="X.Y.Z", help="An explicit version instead of --bump."
+)
 @click.option("-m", "--message", help="The release note (tag message).")
 @click.pass_obj
-def procedure_release(state: State, name: str, bump: str | None, version: str | None,
-                      message: str | None) -> int:
+def procedure_release(
+    state: State, name: str, bump: str | None, version: str | None, message: str | None
+) -> int:
     """Tag NAME's latest version as procedures/NAME/vX.Y.Z (never moved)."""
     from proctor.core.errors import UsageError
 
@@ -294,8 +325,11 @@ def procedure_list(state: State) -> None:
         return
     if not items and not sys.stdout.isatty():
         return
-    print_table(["name", "category", "description"],
-                [[i.name, i.category, i.error or i.description] for i in items], title="procedures")
+    print_table(
+        ["name", "category", "description"],
+        [[i.name, i.category, i.error or i.description] for i in items],
+        title="procedures",
+    )
 
 
 @procedure.command("show")
@@ -334,9 +368,18 @@ def procedure_history(state: State, name: str) -> None:
         return
     print_table(
         ["commit", "date", "author", "+/-", "breaking", "tags", "message"],
-        [[v.commit[:12], v.date, v.email, f"+{v.added}/-{v.removed}",
-          ("yes: " + "; ".join(v.reasons)) if v.breaking else "", " ".join(v.tags), v.message]
-         for v in versions],
+        [
+            [
+                v.commit[:12],
+                v.date,
+                v.email,
+                f"+{v.added}/-{v.removed}",
+                ("yes: " + "; ".join(v.reasons)) if v.breaking else "",
+                " ".join(v.tags),
+                v.message,
+            ]
+            for v in versions
+        ],
         title=f"history of {name}",
     )
 
@@ -368,11 +411,22 @@ def action() -> None:
 def action_list(state: State) -> None:
     """The registered action types."""
     actions = state.workspace().actions()
-    rows = [[name, cls.description, "yes" if cls.requires_proposal else ""]
-            for name, cls in sorted(actions.items())]
+    rows = [
+        [name, cls.description, "yes" if cls.requires_proposal else ""]
+        for name, cls in sorted(actions.items())
+    ]
     if state.as_json:
-        emit_json([{"api_name": r[0], "description": r[1], "requires_proposal": bool(r[2]),
-                    "params": actions[r[0]].Params.model_json_schema()} for r in rows])
+        emit_json(
+            [
+                {
+                    "api_name": r[0],
+                    "description": r[1],
+                    "requires_proposal": bool(r[2]),
+                    "params": actions[r[0]].Params.model_json_schema(),
+                }
+                for r in rows
+            ]
+        )
         return
     print_table(["action", "description", "proposal"], rows, title="actions")
 
@@ -394,8 +448,14 @@ def parse_param(item: str) -> tuple[str, Any]:
 
 @action.command("run")
 @click.argument("api_name")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A parameter; VALUE is JSON if it parses, @FILE reads a file, else a string.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A parameter; VALUE is JSON if it parses, @FILE reads a file, else a string.",
+)
 @click.pass_obj
 def action_run(state: State, api_name: str, params: tuple[str, ...]) -> int:
     """Run any registered action by its api_name."""
@@ -407,15 +467,39 @@ def action_run(state: State, api_name: str, params: tuple[str, ...]) -> int:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--select", "select", multiple=True, metavar="RULES",
-              help="Check names (safety, log-lint), rule codes or prefixes; comma-separated or repeated. Default: all.")
-@click.option("--mode", type=click.Choice(["generic", "procedure"]), default="generic", show_default=True,
-              help="procedure: also the import allowlist, and suppressions are ignored.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes.")
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="RULES",
+    help="Check names (safety, log-lint), rule codes or prefixes; comma-separated or repeated. Default: all.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["generic", "procedure"]),
+    default="generic",
+    show_default=True,
+    help="procedure: also the import allowlist, and suppressions are ignored.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes.",
+)
 @click.pass_obj
-def check(state: State, paths: tuple[str, ...], select: tuple[str, ...], mode: str, fmt: str, jobs: int) -> int:
+def check(
+    state: State, paths: tuple[str, ...], select: tuple[str, ...], mode: str, fmt: str, jobs: int
+) -> int:
     """Check Python files for unsafe code and log-message wording.
 
     Directories are searched for *.py files, honouring [check] exclude from the config.
@@ -426,8 +510,9 @@ def check(state: State, paths: tuple[str, ...], select: tuple[str, ...], mode: s
     selected = [part.strip() for item in select for part in item.split(",") if part.strip()]
     if state.as_json and fmt == "text":
         fmt = "json"
-    code = run_cli(list(paths), select=selected or None, mode=mode, fmt=fmt, jobs=jobs,
-                   out=sys.stdout)
+    code = run_cli(
+        list(paths), select=selected or None, mode=mode, fmt=fmt, jobs=jobs, out=sys.stdout
+    )
     return int(code)
 
 
@@ -512,9 +597,17 @@ def main(argv: list[str] | None = None) -> int:
         if as_json:
             from proctor.core.actions import describe_error
 
-            emit_json({"status": "failed", "action": None, "commit": None, "proposal": None,
-                       "error": type(exc).__name__, "errors": describe_error(exc),
-                       "exit_code": exc.exit_code})
+            emit_json(
+                {
+                    "status": "failed",
+                    "action": None,
+                    "commit": None,
+                    "proposal": None,
+                    "error": type(exc).__name__,
+                    "errors": describe_error(exc),
+                    "exit_code": exc.exit_code,
+                }
+            )
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code
     except OSError as exc:

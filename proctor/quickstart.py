@@ -28,14 +28,14 @@ def run(name: str, punctuation: str = "!") -> str:
     return f"Hello, {name}{punctuation}"
 '''
 
-GREET_UNSAFE = '''\
+GREET_UNSAFE = """\
 import os
 
 
 def run(name: str) -> str:
     os.system("echo " + name)
     return name
-'''
+"""
 
 
 def _metadata(with_punctuation: bool) -> dict[str, object]:
@@ -43,8 +43,15 @@ def _metadata(with_punctuation: bool) -> dict[str, object]:
         {"name": "name", "type": "str", "description": "Who to greet", "required": True},
     ]
     if with_punctuation:
-        params.append({"name": "punctuation", "type": "str", "description": "Ending",
-                       "default": "!", "required": False})
+        params.append(
+            {
+                "name": "punctuation",
+                "type": "str",
+                "description": "Ending",
+                "default": "!",
+                "required": False,
+            }
+        )
     return {
         "name": "greet",
         "description": "Greet someone by name",
@@ -55,7 +62,9 @@ def _metadata(with_punctuation: bool) -> dict[str, object]:
     }
 
 
-def run_quickstart(directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor") -> Workspace:
+def run_quickstart(
+    directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor"
+) -> Workspace:
     """Walk through init → create → release → update → release → history → rollback."""
     step = [0]
 
@@ -70,35 +79,47 @@ def run_quickstart(directory: Path, say: Callable[[str], None], actor: str = "qu
     say(f"    store: {ws.store.cwd} on {ws.ref}")
 
     try:
-        header("proctor procedure create greet --code main.py --metadata metadata.json",
-               "Add a procedure: one action, one commit with audit trailers")
-        r = ws.execute("procedure.create", {"name": "greet", "code": GREET_V1,
-                                            "metadata": _metadata(False)})
+        header(
+            "proctor procedure create greet --code main.py --metadata metadata.json",
+            "Add a procedure: one action, one commit with audit trailers",
+        )
+        r = ws.execute(
+            "procedure.create", {"name": "greet", "code": GREET_V1, "metadata": _metadata(False)}
+        )
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'}")
 
         header("proctor procedure release greet", "Release it: an annotated, create-only tag")
         r = ws.execute("procedure.release", {"name": "greet"})
         say(f"    {r.status}: {', '.join(r.tags)}")
 
-        header("proctor procedure update greet --code unsafe.py",
-               "Try to store unsafe code: the checks refuse it and nothing is written")
+        header(
+            "proctor procedure update greet --code unsafe.py",
+            "Try to store unsafe code: the checks refuse it and nothing is written",
+        )
         try:
-            ws.execute("procedure.update", {"name": "greet", "code": GREET_UNSAFE,
-                                            "metadata": _metadata(False)})
+            ws.execute(
+                "procedure.update",
+                {"name": "greet", "code": GREET_UNSAFE, "metadata": _metadata(False)},
+            )
             say("    unexpectedly accepted")
         except ValidationFailed as exc:
             for finding in exc.findings:
                 text = finding.format_text() if hasattr(finding, "format_text") else str(finding)
                 say(f"    refused: {text}")
 
-        header("proctor procedure update greet --code main.py --metadata metadata.json",
-               "Update it: add an optional parameter")
-        r = ws.execute("procedure.update", {"name": "greet", "code": GREET_V2,
-                                            "metadata": _metadata(True)})
+        header(
+            "proctor procedure update greet --code main.py --metadata metadata.json",
+            "Update it: add an optional parameter",
+        )
+        r = ws.execute(
+            "procedure.update", {"name": "greet", "code": GREET_V2, "metadata": _metadata(True)}
+        )
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'}")
 
-        header("proctor procedure release greet --bump auto",
-               "Release again: a new optional parameter is a minor bump")
+        header(
+            "proctor procedure release greet --bump auto",
+            "Release again: a new optional parameter is a minor bump",
+        )
         r = ws.execute("procedure.release", {"name": "greet", "bump": "auto"})
         say(f"    {r.status}: {', '.join(r.tags)}")
 
@@ -108,8 +129,10 @@ def run_quickstart(directory: Path, say: Callable[[str], None], actor: str = "qu
             flag = " BREAKING" if v.breaking else ""
             say(f"    {v.commit[:12]} +{v.added}/-{v.removed}{flag}{tags} {v.message}")
 
-        header("proctor procedure rollback greet --to 0.1.0",
-               "Roll back: a new commit restoring v0.1.0, tagged as a new patch release")
+        header(
+            "proctor procedure rollback greet --to 0.1.0",
+            "Roll back: a new commit restoring v0.1.0, tagged as a new patch release",
+        )
         r = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} {', '.join(r.tags)}")
 
@@ -119,7 +142,9 @@ def run_quickstart(directory: Path, say: Callable[[str], None], actor: str = "qu
         for line in view.code.rstrip().splitlines():
             say(f"    {line}")
         say("")
-        say(f"Explore it: cd {directory} && git log --format='%h %s%n%(trailers)' && proctor procedure list")
+        say(
+            f"Explore it: cd {directory} && git log --format='%h %s%n%(trailers)' && proctor procedure list"
+        )
     except BaseException:
         ws.close()
         raise

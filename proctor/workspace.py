@@ -60,8 +60,15 @@ def _git_identity(store: GitStore) -> tuple[str | None, str | None]:
 class Workspace:
     """A repository opened as a proctor store. Close it, or use it as a context manager."""
 
-    def __init__(self, store: GitStore, ref: str, config: ProctorConfig, actor: str,
-                 author: str, plugins: PluginManager | None = None) -> None:
+    def __init__(
+        self,
+        store: GitStore,
+        ref: str,
+        config: ProctorConfig,
+        actor: str,
+        author: str,
+        plugins: PluginManager | None = None,
+    ) -> None:
         self.store = store
         self.ref = ref
         self.config = config
@@ -87,8 +94,13 @@ class Workspace:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = ".", *, actor: str | None = None,
-             plugins: PluginManager | None = None) -> Workspace:
+    def open(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        *,
+        actor: str | None = None,
+        plugins: PluginManager | None = None,
+    ) -> Workspace:
         store = GitStore(path)
         try:
             config = cls._read_config(store)
@@ -128,7 +140,9 @@ class Workspace:
         return ProctorConfig()
 
     @classmethod
-    def init(cls, path: str | os.PathLike[str] = ".", *, actor: str | None = None) -> tuple[Workspace, bool]:
+    def init(
+        cls, path: str | os.PathLike[str] = ".", *, actor: str | None = None
+    ) -> tuple[Workspace, bool]:
         """Create the repository if needed and commit a default proctor.toml.
 
         Returns the workspace and whether anything was created.
@@ -149,8 +163,10 @@ class Workspace:
             if tip is None or ws.store.read_blob(ws.store.commit_tree(tip), "proctor.toml") is None:
                 ws.store.write(
                     ws.ref,
-                    lambda _tip: Change(edits={"proctor.toml": DEFAULT_CONFIG.encode()},
-                                        message="Initialise proctor store"),
+                    lambda _tip: Change(
+                        edits={"proctor.toml": DEFAULT_CONFIG.encode()},
+                        message="Initialise proctor store",
+                    ),
                     author=ws.author,
                     trailers={"Proctor-Action": "init", "Proctor-Actor": ws.actor},
                     reason="proctor: init",
@@ -189,9 +205,15 @@ class Workspace:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def execute(self, api_name: str, params: dict[str, Any] | None = None, *,
-                actor: str | None = None, metadata: dict[str, Any] | None = None,
-                inputs: dict[str, bytes] | None = None) -> ActionResult:
+    def execute(
+        self,
+        api_name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, bytes] | None = None,
+    ) -> ActionResult:
         """Run an action through the pipeline; the result says applied/denied/failed.
 
         Bad params raise ValidationFailed, a lost race ConcurrencyError: they leave the
@@ -200,6 +222,10 @@ class Workspace:
         """
         from proctor.core.actions import ActionContext
 
-        context = ActionContext(actor=actor or self.actor, metadata=dict(metadata or {}),
-                                config=self.config, inputs=dict(inputs or {}))
+        context = ActionContext(
+            actor=actor or self.actor,
+            metadata=dict(metadata or {}),
+            config=self.config,
+            inputs=dict(inputs or {}),
+        )
         return self.engine.run(api_name, params or {}, context)

@@ -77,12 +77,20 @@ class Run:
     err: str
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            input: str | None = None) -> Run:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> Run:
     """Run the installed ``proctor`` console script as a real subprocess."""
     full_env = {**os.environ, **IDENTITY, **(env or {})}
-    proc = subprocess.run([str(BIN / "proctor"), *args], cwd=cwd, capture_output=True,
-                          text=True, env=full_env, input=input, timeout=120)
+    proc = subprocess.run(
+        [str(BIN / "proctor"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=120,
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import GREET, git
+
 from proctor import ActionContext, ActionType, Change, CustomValidator, Params, Workspace, hookimpl
-from proctor.core.errors import ConcurrencyError, ValidationFailed
-from proctor.core.errors import StoreError
+from proctor.core.errors import ConcurrencyError, StoreError, ValidationFailed
 from proctor.core.plugins import PluginInfo, PluginManager
 
 
@@ -29,7 +28,9 @@ def make_manager(*plugins: object) -> PluginManager:
     return manager
 
 
-def plugin_of(actions: tuple[type[ActionType], ...] = (), side_effects: tuple[Any, ...] = ()) -> object:
+def plugin_of(
+    actions: tuple[type[ActionType], ...] = (), side_effects: tuple[Any, ...] = ()
+) -> object:
     """A plugin object registering the given actions and side effects through the hooks."""
     plugin = types.SimpleNamespace()
 
@@ -90,9 +91,8 @@ def test_lost_race_on_other_path_rebuilds_and_reruns_criteria(store: Path) -> No
 def test_lost_race_on_same_path_is_a_conflict(store: Path) -> None:
     calls = {"criteria": 0, "apply": 0}
     manager = make_manager(racing_plugin(store, calls, "mine.txt"))
-    with Workspace.open(store, plugins=manager) as ws:
-        with pytest.raises(ConcurrencyError) as info:
-            ws.execute("test.touch", {"path": "mine.txt", "text": "mine"})
+    with Workspace.open(store, plugins=manager) as ws, pytest.raises(ConcurrencyError) as info:
+        ws.execute("test.touch", {"path": "mine.txt", "text": "mine"})
     assert info.value.actual == git(store, "rev-parse", "HEAD").strip()
     assert git(store, "show", "HEAD:mine.txt") == "theirs"
 
@@ -116,8 +116,11 @@ def test_failing_side_effect_keeps_the_commit(store: Path) -> None:
     with Workspace.open(store, plugins=make_manager(plugin_of((Noisy,), (Boom(),)))) as ws:
         result = ws.execute("test.noisy", {"path": "n.txt", "text": "x"})
     assert result.status == "applied"
-    assert result.side_effects == {"log": "ok", "boom": "error: RuntimeError: webhook unreachable",
-                                   "missing": "not registered"}
+    assert result.side_effects == {
+        "log": "ok",
+        "boom": "error: RuntimeError: webhook unreachable",
+        "missing": "not registered",
+    }
     assert git(store, "show", "HEAD:n.txt") == "x"
 
 
@@ -164,7 +167,8 @@ def test_a_crashing_policy_plugin_denies(store: Path) -> None:
         assert git(store, "rev-parse", "HEAD") == head
         if answer == "raise":
             assert manager.infos["test0"].error == (
-                "proctor_policy: RuntimeError: policy service down")
+                "proctor_policy: RuntimeError: policy service down"
+            )
 
 
 def test_an_action_cannot_start_a_nested_write(store: Path) -> None:

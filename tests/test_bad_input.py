@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from conftest import GREET, git, repo_state, run_cli, write_file as write
-
-
+from conftest import GREET, git, repo_state, run_cli
+from conftest import write_file as write
 
 
 def assert_refused(result, code: int, *needles: str) -> None:
@@ -36,8 +34,9 @@ BAD_NAMES = [
 
 
 @pytest.mark.parametrize("name,why", BAD_NAMES)
-def test_bad_procedure_names_are_refused_before_git(store: Path, tmp_path: Path, name: str,
-                                                    why: str) -> None:
+def test_bad_procedure_names_are_refused_before_git(
+    store: Path, tmp_path: Path, name: str, why: str
+) -> None:
     code = write(tmp_path / "main.py", GREET)
     before = repo_state(store)
     result = run_cli("--repo", str(store), "procedure", "create", name, "--code", str(code))
@@ -47,8 +46,17 @@ def test_bad_procedure_names_are_refused_before_git(store: Path, tmp_path: Path,
 
 def test_nul_in_name_is_refused(store: Path) -> None:
     before = repo_state(store)
-    result = run_cli("--repo", str(store), "action", "run", "procedure.create",
-                     "-p", 'name="a\\u0000b"', "-p", "code=\"def run():\\n    return 1\\n\"")
+    result = run_cli(
+        "--repo",
+        str(store),
+        "action",
+        "run",
+        "procedure.create",
+        "-p",
+        'name="a\\u0000b"',
+        "-p",
+        'code="def run():\\n    return 1\\n"',
+    )
     assert_refused(result, 2, "NUL")
     assert repo_state(store) == before
 
@@ -79,59 +87,101 @@ def test_metadata_that_is_not_json(store: Path, tmp_path: Path) -> None:
     code = write(tmp_path / "main.py", GREET)
     meta = write(tmp_path / "metadata.json", "{not json")
     before = repo_state(store)
-    result = run_cli("--repo", str(store), "procedure", "create", "other", "--code", str(code),
-                     "--metadata", str(meta))
+    result = run_cli(
+        "--repo",
+        str(store),
+        "procedure",
+        "create",
+        "other",
+        "--code",
+        str(code),
+        "--metadata",
+        str(meta),
+    )
     assert_refused(result, 2, "not valid JSON")
     assert repo_state(store) == before
 
 
-@pytest.mark.parametrize("metadata,needle", [
-    ({"name": "other", "parameters": [{"name": "name", "required": "perhaps"}]}, "parameters.0.required"),
-    ({"name": "other", "unknown_field": 1}, "unknown_field"),
-    ({"name": "other", "parameters": [{"name": "not an identifier"}]}, "not a Python identifier"),
-    ({"name": "different", "parameters": [{"name": "name"}]}, "names 'different'"),
-    ([1, 2], "expected a JSON object"),
-])
-def test_metadata_that_fails_validation(store: Path, tmp_path: Path, metadata: object,
-                                        needle: str) -> None:
+@pytest.mark.parametrize(
+    "metadata,needle",
+    [
+        (
+            {"name": "other", "parameters": [{"name": "name", "required": "perhaps"}]},
+            "parameters.0.required",
+        ),
+        ({"name": "other", "unknown_field": 1}, "unknown_field"),
+        (
+            {"name": "other", "parameters": [{"name": "not an identifier"}]},
+            "not a Python identifier",
+        ),
+        ({"name": "different", "parameters": [{"name": "name"}]}, "names 'different'"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
+def test_metadata_that_fails_validation(
+    store: Path, tmp_path: Path, metadata: object, needle: str
+) -> None:
     code = write(tmp_path / "main.py", GREET)
     meta = write(tmp_path / "metadata.json", json.dumps(metadata))
     before = repo_state(store)
-    result = run_cli("--repo", str(store), "procedure", "create", "other", "--code", str(code),
-                     "--metadata", str(meta))
+    result = run_cli(
+        "--repo",
+        str(store),
+        "procedure",
+        "create",
+        "other",
+        "--code",
+        str(code),
+        "--metadata",
+        str(meta),
+    )
     assert_refused(result, 2, needle)
     assert repo_state(store) == before
 
 
 def test_metadata_signature_mismatch(store: Path, tmp_path: Path) -> None:
     code = write(tmp_path / "main.py", GREET)
-    meta = write(tmp_path / "metadata.json", json.dumps(
-        {"name": "other", "parameters": [{"name": "name"}, {"name": "extra"}]}))
+    meta = write(
+        tmp_path / "metadata.json",
+        json.dumps({"name": "other", "parameters": [{"name": "name"}, {"name": "extra"}]}),
+    )
     before = repo_state(store)
-    result = run_cli("--repo", str(store), "procedure", "create", "other", "--code", str(code),
-                     "--metadata", str(meta))
+    result = run_cli(
+        "--repo",
+        str(store),
+        "procedure",
+        "create",
+        "other",
+        "--code",
+        str(code),
+        "--metadata",
+        str(meta),
+    )
     assert_refused(result, 2, "'extra' is in metadata.json but not in run()")
     assert repo_state(store) == before
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["procedure", "show", "nosuch"], "unknown procedure 'nosuch'"),
-    (["procedure", "history", "nosuch"], "unknown procedure 'nosuch'"),
-    (["procedure", "show", "greet@9.9.9"], "unknown version 9.9.9 of greet"),
-    (["procedure", "show", "greet@no-such-rev"], "unknown revision"),
-    (["procedure", "diff", "greet", "1.0.0"], "unknown version 1.0.0"),
-    (["procedure", "rollback", "greet", "--to", "1.0.0"], "unknown version 1.0.0"),
-    (["procedure", "release", "nosuch"], "unknown procedure 'nosuch'"),
-    (["procedure", "delete", "nosuch"], "unknown procedure 'nosuch'"),
-    (["procedure", "update", "nosuch", "--description", "x"], "unknown procedure 'nosuch'"),
-    (["action", "run", "no.such.action"], "unknown action 'no.such.action'"),
-    (["action", "run", "procedure.create", "-p", "bogus"], "-p expects KEY=VALUE"),
-    (["action", "run", "procedure.delete", "-p", "name=greet", "-p", "colour=1"], "colour"),
-    (["procedure", "release", "greet", "--version", "1.2"], "invalid version"),
-    (["procedure", "release", "greet", "--version", "1.0.0", "--bump", "major"], "not both"),
-    (["procedure", "update", "greet"], "nothing to update"),
-    (["procedure", "create", "x", "--code", "/no/such/file.py"], "cannot read code file"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["procedure", "show", "nosuch"], "unknown procedure 'nosuch'"),
+        (["procedure", "history", "nosuch"], "unknown procedure 'nosuch'"),
+        (["procedure", "show", "greet@9.9.9"], "unknown version 9.9.9 of greet"),
+        (["procedure", "show", "greet@no-such-rev"], "unknown revision"),
+        (["procedure", "diff", "greet", "1.0.0"], "unknown version 1.0.0"),
+        (["procedure", "rollback", "greet", "--to", "1.0.0"], "unknown version 1.0.0"),
+        (["procedure", "release", "nosuch"], "unknown procedure 'nosuch'"),
+        (["procedure", "delete", "nosuch"], "unknown procedure 'nosuch'"),
+        (["procedure", "update", "nosuch", "--description", "x"], "unknown procedure 'nosuch'"),
+        (["action", "run", "no.such.action"], "unknown action 'no.such.action'"),
+        (["action", "run", "procedure.create", "-p", "bogus"], "-p expects KEY=VALUE"),
+        (["action", "run", "procedure.delete", "-p", "name=greet", "-p", "colour=1"], "colour"),
+        (["procedure", "release", "greet", "--version", "1.2"], "invalid version"),
+        (["procedure", "release", "greet", "--version", "1.0.0", "--bump", "major"], "not both"),
+        (["procedure", "update", "greet"], "nothing to update"),
+        (["procedure", "create", "x", "--code", "/no/such/file.py"], "cannot read code file"),
+    ],
+)
 def test_unknown_things(store: Path, args: list[str], needle: str) -> None:
     before = repo_state(store)
     result = run_cli("--repo", str(store), *args)
@@ -164,7 +214,7 @@ def test_first_commit_on_unborn_branch(repo: Path, tmp_path: Path) -> None:
     result = run_cli("--repo", str(repo), "procedure", "create", "greet", "--code", str(code))
     assert result.code == 0, result.err
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "1"
-    assert git(repo, "rev-parse", "HEAD^", check=False) .strip() in ("", "HEAD^")
+    assert git(repo, "rev-parse", "HEAD^", check=False).strip() in ("", "HEAD^")
     assert git(repo, "status", "--porcelain") == ""
     assert (repo / "procedures/greet/main.py").read_text() == GREET
 
@@ -209,11 +259,14 @@ def test_json_error_object(store: Path) -> None:
 
 
 def test_unsafe_code_is_refused_with_findings(store: Path, tmp_path: Path) -> None:
-    code = write(tmp_path / "main.py",
-                 "import os\n\ndef run(name: str) -> str:\n    os.system(name)\n    return name\n")
+    code = write(
+        tmp_path / "main.py",
+        "import os\n\ndef run(name: str) -> str:\n    os.system(name)\n    return name\n",
+    )
     before = repo_state(store)
-    result = run_cli("--repo", str(store), "--json", "procedure", "update", "greet", "--code",
-                     str(code))
+    result = run_cli(
+        "--repo", str(store), "--json", "procedure", "update", "greet", "--code", str(code)
+    )
     assert result.code == 2, result.err
     data = json.loads(result.out)
     assert data["status"] == "failed"

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import write_file as write
+
 from proctor.core import checking
 from proctor.core.checking import (
     BARE_NOQA,
@@ -80,8 +80,11 @@ class OtherValidator(Validator):
     rules = (Rule("OT1", "print-call", "info", "print() call"),)
 
     def check(self, source: SourceFile, context: CheckContext) -> Iterable[Finding]:
-        return [self.finding(source, node, "OT1") for node in ast.walk(source.tree)
-                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print"]
+        return [
+            self.finding(source, node, "OT1")
+            for node in ast.walk(source.tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print"
+        ]
 
 
 class BrokenValidator(Validator):
@@ -119,8 +122,6 @@ def with_demo_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def codes(findings: Iterable[Finding]) -> list[str]:
     return [f.code for f in findings]
-
-
 
 
 # -- check_text ------------------------------------------------------------------------------
@@ -188,7 +189,11 @@ def test_findings_are_sorted_by_line_col_code() -> None:
     text = "shady\ndanger(shady); danger()\nprint(1)\n"
     found = check_text("a.py", text, validators=demo())
     assert [(f.line, f.col, f.code) for f in found] == [
-        (1, 1, "DM102"), (2, 1, "DM101"), (2, 8, "DM102"), (2, 16, "DM101"), (3, 1, "OT1"),
+        (1, 1, "DM102"),
+        (2, 1, "DM101"),
+        (2, 8, "DM102"),
+        (2, 16, "DM101"),
+        (3, 1, "OT1"),
     ]
 
 
@@ -197,17 +202,20 @@ def test_findings_are_sorted_by_line_col_code() -> None:
 TEXT = "danger()\nshady\nprint()\n"
 
 
-@pytest.mark.parametrize(("select", "expected"), [
-    (None, ["DM101", "DM102", "OT1"]),
-    (["demo"], ["DM101", "DM102"]),
-    (["other"], ["OT1"]),
-    (["DM101"], ["DM101"]),
-    (["DM1"], ["DM101", "DM102"]),
-    (["DM"], ["DM101", "DM102"]),
-    (["dm102"], ["DM102"]),
-    (["DM101", "other"], ["DM101", "OT1"]),
-    (["DM101,OT1"], ["DM101", "OT1"]),
-])
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        (None, ["DM101", "DM102", "OT1"]),
+        (["demo"], ["DM101", "DM102"]),
+        (["other"], ["OT1"]),
+        (["DM101"], ["DM101"]),
+        (["DM1"], ["DM101", "DM102"]),
+        (["DM"], ["DM101", "DM102"]),
+        (["dm102"], ["DM102"]),
+        (["DM101", "other"], ["DM101", "OT1"]),
+        (["DM101,OT1"], ["DM101", "OT1"]),
+    ],
+)
 def test_select_by_name_code_and_prefix(select: list[str] | None, expected: list[str]) -> None:
     assert codes(check_text("a.py", TEXT, select=select, validators=demo())) == expected
 
@@ -221,54 +229,62 @@ def test_unknown_select_entry_is_a_usage_error(bad: str) -> None:
 def test_config_select_applies_and_cli_select_overrides_it() -> None:
     settings = CheckSettings(select=["other"])
     assert codes(check_text("a.py", TEXT, settings=settings, validators=demo())) == ["OT1"]
-    assert codes(check_text("a.py", TEXT, settings=settings, select=["DM102"],
-                            validators=demo())) == ["DM102"]
+    assert codes(
+        check_text("a.py", TEXT, settings=settings, select=["DM102"], validators=demo())
+    ) == ["DM102"]
 
 
 def test_config_ignore_applies_even_with_cli_select() -> None:
     settings = CheckSettings(ignore=["DM102", "other"])
     assert codes(check_text("a.py", TEXT, settings=settings, validators=demo())) == ["DM101"]
-    assert codes(check_text("a.py", TEXT, settings=settings, select=["DM", "OT"],
-                            validators=demo())) == ["DM101"]
+    assert codes(
+        check_text("a.py", TEXT, settings=settings, select=["DM", "OT"], validators=demo())
+    ) == ["DM101"]
 
 
 def test_unknown_config_select_is_a_usage_error_but_unknown_ignore_is_not() -> None:
     with pytest.raises(UsageError, match="config check.select"):
         check_text("a.py", TEXT, settings=CheckSettings(select=["nope"]), validators=demo())
-    assert codes(check_text("a.py", TEXT, settings=CheckSettings(ignore=["nope", "ZZ9"]),
-                            validators=demo())) == ["DM101", "DM102", "OT1"]
+    assert codes(
+        check_text("a.py", TEXT, settings=CheckSettings(ignore=["nope", "ZZ9"]), validators=demo())
+    ) == ["DM101", "DM102", "OT1"]
 
 
 def test_runner_codes_are_always_selected_but_can_be_ignored() -> None:
     text = "danger()  # noqa\n"
     assert codes(check_text("a.py", text, select=["other"], validators=demo())) == [BARE_NOQA]
-    assert codes(check_text("a.py", text, settings=CheckSettings(ignore=["PC002"]),
-                            validators=demo())) == ["DM101"]
+    assert codes(
+        check_text("a.py", text, settings=CheckSettings(ignore=["PC002"]), validators=demo())
+    ) == ["DM101"]
     sel = resolve_selection(["PC"], demo())
     assert not sel.runs(DemoValidator())
 
 
 def test_validators_not_selected_do_not_run() -> None:
     validators = {**demo(), "broken": BrokenValidator()}
-    assert codes(check_text("a.py", "danger()\n", select=["demo"], validators=validators)) \
-        == ["DM101"]
+    assert codes(check_text("a.py", "danger()\n", select=["demo"], validators=validators)) == [
+        "DM101"
+    ]
 
 
 # -- inline suppressions -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("comment", [
-    "# noqa: DM101",
-    "# noqa:DM101",
-    "#noqa: DM101",
-    "# NOQA: DM101",
-    "# noqa: DM1",
-    "# noqa: DM",
-    "# noqa: OT1, DM101",
-    "# noqa: OT1 DM101",
-    "# type: ignore  # noqa: DM101",
-    "# some words # noqa: DM101",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "# noqa: DM101",
+        "# noqa:DM101",
+        "#noqa: DM101",
+        "# NOQA: DM101",
+        "# noqa: DM1",
+        "# noqa: DM",
+        "# noqa: OT1, DM101",
+        "# noqa: OT1 DM101",
+        "# type: ignore  # noqa: DM101",
+        "# some words # noqa: DM101",
+    ],
+)
 def test_noqa_with_codes_or_prefixes_suppresses(comment: str) -> None:
     assert check_text("a.py", f"danger()  {comment}\n", validators=demo()) == []
 
@@ -278,12 +294,15 @@ def test_noqa_for_other_codes_does_not_suppress(comment: str) -> None:
     assert codes(check_text("a.py", f"danger()  {comment}\n", validators=demo())) == ["DM101"]
 
 
-@pytest.mark.parametrize("comment", ["# noqa", "#noqa", "# NOQA", "# noqa:", "# noqa: not codes",
-                                     "# noqa because reasons"])
+@pytest.mark.parametrize(
+    "comment",
+    ["# noqa", "#noqa", "# NOQA", "# noqa:", "# noqa: not codes", "# noqa because reasons"],
+)
 def test_bare_noqa_suppresses_nothing_and_is_reported(comment: str) -> None:
     found = check_text("a.py", f"danger()  {comment}\n", validators=demo())
     assert [(f.code, f.severity, f.line, f.col) for f in found] == [
-        ("DM101", "error", 1, 1), (BARE_NOQA, "warning", 1, 11),
+        ("DM101", "error", 1, 1),
+        (BARE_NOQA, "warning", 1, 11),
     ]
 
 
@@ -302,7 +321,10 @@ def test_noqa_inside_strings_is_not_a_comment() -> None:
     )
     found = check_text("a.py", text, validators=demo())
     assert [(f.code, f.line) for f in found] == [
-        ("DM101", 1), ("DM101", 2), ("DM101", 5), ("DM101", 6),
+        ("DM101", 1),
+        ("DM101", 2),
+        ("DM101", 5),
+        ("DM101", 6),
     ]
 
 
@@ -345,30 +367,43 @@ def test_procedure_mode_ignores_suppressions_entirely() -> None:
 def test_procedure_mode_uses_given_capabilities() -> None:
     text = "urlopen('https://example.org')\n"
     assert codes(check_text("m.py", text, mode="procedure", validators=demo())) == ["DM201"]
-    assert check_text("m.py", text, mode="procedure", capabilities=Capabilities(network=True),
-                      validators=demo()) == []
+    assert (
+        check_text(
+            "m.py",
+            text,
+            mode="procedure",
+            capabilities=Capabilities(network=True),
+            validators=demo(),
+        )
+        == []
+    )
 
 
 # -- per-file ignores --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("pattern", "path", "ignored"), [
-    ("tests/*", "tests/test_a.py", True),
-    ("tests/*", "tests/sub/test_a.py", True),
-    ("tests/*", "src/tests.py", False),
-    ("tests/", "tests/sub/test_a.py", True),
-    ("tests", "src/tests/a.py", True),
-    ("__init__.py", "pkg/__init__.py", True),
-    ("*_gen.py", "pkg/deep/x_gen.py", True),
-    ("pkg/*.py", "pkg/a.py", True),
-    ("pkg/*.py", "other/pkg/a.py", False),
-    ("./pkg/a.py", "pkg/a.py", True),
-])
-def test_per_file_ignores_follow_ruff_style_globs(tmp_path: Path, pattern: str, path: str,
-                                                  ignored: bool) -> None:
+@pytest.mark.parametrize(
+    ("pattern", "path", "ignored"),
+    [
+        ("tests/*", "tests/test_a.py", True),
+        ("tests/*", "tests/sub/test_a.py", True),
+        ("tests/*", "src/tests.py", False),
+        ("tests/", "tests/sub/test_a.py", True),
+        ("tests", "src/tests/a.py", True),
+        ("__init__.py", "pkg/__init__.py", True),
+        ("*_gen.py", "pkg/deep/x_gen.py", True),
+        ("pkg/*.py", "pkg/a.py", True),
+        ("pkg/*.py", "other/pkg/a.py", False),
+        ("./pkg/a.py", "pkg/a.py", True),
+    ],
+)
+def test_per_file_ignores_follow_ruff_style_globs(
+    tmp_path: Path, pattern: str, path: str, ignored: bool
+) -> None:
     settings = CheckSettings(root=str(tmp_path), per_file_ignores={pattern: ["DM1"]})
-    found = check_text(str(tmp_path / path), "danger()\nprint()\n", settings=settings,
-                       validators=demo())
+    found = check_text(
+        str(tmp_path / path), "danger()\nprint()\n", settings=settings, validators=demo()
+    )
     assert codes(found) == (["OT1"] if ignored else ["DM101", "OT1"])
 
 
@@ -376,12 +411,14 @@ def test_per_file_ignores_take_names_and_are_off_in_procedure_mode(tmp_path: Pat
     settings = CheckSettings(root=str(tmp_path), per_file_ignores={"*.py": ["demo", "OT"]})
     path = str(tmp_path / "a.py")
     assert check_text(path, TEXT, settings=settings, validators=demo()) == []
-    assert codes(check_text(path, TEXT, settings=settings, mode="procedure",
-                            validators=demo())) == ["DM101", "DM102", "OT1"]
+    assert codes(
+        check_text(path, TEXT, settings=settings, mode="procedure", validators=demo())
+    ) == ["DM101", "DM102", "OT1"]
 
 
-def test_per_file_ignores_match_paths_relative_to_the_root(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_per_file_ignores_match_paths_relative_to_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(tmp_path / "proj/gen/a.py", "danger()\n")
     settings = CheckSettings(root=str(tmp_path / "proj"), per_file_ignores={"gen/*": ["DM"]})
     monkeypatch.chdir(tmp_path)
@@ -403,24 +440,33 @@ def make_tree(root: Path) -> None:
         write(root / skipped / "x.py", "danger()\n")
 
 
-def test_directories_are_walked_for_py_files_skipping_tool_dirs(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_directories_are_walked_for_py_files_skipping_tool_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_tree(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert collect_files(["."]) == [
-        "./a.py", "./build/d.py", "./pkg/b.py", "./pkg/vendor/c.py",
+        "./a.py",
+        "./build/d.py",
+        "./pkg/b.py",
+        "./pkg/vendor/c.py",
     ]
     found = check_paths(["pkg", "a.py"], settings=CheckSettings(root="."), validators=demo())
     assert [(f.path, f.code) for f in found] == [
-        ("a.py", "DM101"), ("pkg/b.py", "DM102"), ("pkg/vendor/c.py", "DM101"),
+        ("a.py", "DM101"),
+        ("pkg/b.py", "DM102"),
+        ("pkg/vendor/c.py", "DM101"),
     ]
 
 
 def test_paths_are_reported_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_tree(tmp_path)
     monkeypatch.chdir(tmp_path / "pkg")
-    found = check_paths(["../a.py", "b.py", str(tmp_path / "build")],
-                        settings=CheckSettings(root=str(tmp_path)), validators=demo())
+    found = check_paths(
+        ["../a.py", "b.py", str(tmp_path / "build")],
+        settings=CheckSettings(root=str(tmp_path)),
+        validators=demo(),
+    )
     assert [f.path for f in found] == sorted(["../a.py", "b.py", str(tmp_path / "build/d.py")])
 
 
@@ -431,17 +477,21 @@ def test_same_file_twice_is_checked_once(tmp_path: Path, monkeypatch: pytest.Mon
     assert [f.path for f in found if f.path.endswith("a.py")] == ["a.py"]
 
 
-@pytest.mark.parametrize(("exclude", "expected"), [
-    ([], ["a.py", "build/d.py", "pkg/b.py", "pkg/vendor/c.py"]),
-    (["vendor"], ["a.py", "build/d.py", "pkg/b.py"]),
-    (["pkg/vendor"], ["a.py", "build/d.py", "pkg/b.py"]),
-    (["pkg/*"], ["a.py", "build/d.py"]),
-    (["build", "b.py"], ["a.py", "pkg/vendor/c.py"]),
-    (["*.py"], []),
-    (["pkg"], ["a.py", "build/d.py"]),
-])
-def test_excludes_match_components_and_root_relative_globs(tmp_path: Path, exclude: list[str],
-                                                           expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("exclude", "expected"),
+    [
+        ([], ["a.py", "build/d.py", "pkg/b.py", "pkg/vendor/c.py"]),
+        (["vendor"], ["a.py", "build/d.py", "pkg/b.py"]),
+        (["pkg/vendor"], ["a.py", "build/d.py", "pkg/b.py"]),
+        (["pkg/*"], ["a.py", "build/d.py"]),
+        (["build", "b.py"], ["a.py", "pkg/vendor/c.py"]),
+        (["*.py"], []),
+        (["pkg"], ["a.py", "build/d.py"]),
+    ],
+)
+def test_excludes_match_components_and_root_relative_globs(
+    tmp_path: Path, exclude: list[str], expected: list[str]
+) -> None:
     make_tree(tmp_path)
     settings = CheckSettings(root=str(tmp_path), exclude=exclude)
     files = collect_files([str(tmp_path)], settings)
@@ -463,8 +513,9 @@ def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def check_one(path: Path) -> list[Finding]:
-    return check_paths([str(path)], settings=CheckSettings(root=str(path.parent)),
-                       validators=demo())
+    return check_paths(
+        [str(path)], settings=CheckSettings(root=str(path.parent)), validators=demo()
+    )
 
 
 def test_binary_file_is_pc003(tmp_path: Path) -> None:
@@ -480,8 +531,10 @@ def test_non_utf8_file_is_pc003(tmp_path: Path) -> None:
 
 
 def test_declared_coding_and_bom_are_honoured(tmp_path: Path) -> None:
-    latin = write(tmp_path / "latin.py",
-                  "# -*- coding: latin-1 -*-\nx = 'caf\xe9'\ndanger()\n".encode("latin-1"))
+    latin = write(
+        tmp_path / "latin.py",
+        "# -*- coding: latin-1 -*-\nx = 'caf\xe9'\ndanger()\n".encode("latin-1"),
+    )
     assert [(f.code, f.line) for f in check_one(latin)] == [("DM101", 3)]
     bom = write(tmp_path / "bom.py", b"\xef\xbb\xbfdanger()\n")
     assert [(f.code, f.line, f.col) for f in check_one(bom)] == [("DM101", 1, 1)]
@@ -514,13 +567,17 @@ class TextValidator(DemoValidator):
 
 
 def test_five_megabyte_generated_file(tmp_path: Path) -> None:
-    lines = [f"value_{i} = compute({i}, 'text # not a comment')  # generated\n"
-             for i in range(90_000)]
+    lines = [
+        f"value_{i} = compute({i}, 'text # not a comment')  # generated\n" for i in range(90_000)
+    ]
     lines[45_000] = "danger()  # noqa: DM102\n"
     path = write(tmp_path / "gen.py", "".join(lines))
     assert path.stat().st_size > 5_000_000
-    found = check_paths([str(path)], settings=CheckSettings(root=str(tmp_path)),
-                        validators={"demo": TextValidator()})
+    found = check_paths(
+        [str(path)],
+        settings=CheckSettings(root=str(tmp_path)),
+        validators={"demo": TextValidator()},
+    )
     assert [(f.code, f.line) for f in found] == [("DM101", 45_001)]
 
 
@@ -549,38 +606,55 @@ def make_procedure(root: Path, name: str, capabilities: object, code: str) -> Pa
 
 def test_procedure_capabilities_come_from_metadata_json(tmp_path: Path) -> None:
     code = "def run():\n    return urlopen('https://example.org')\n"
-    allowed = make_procedure(tmp_path, "fetch", {"network": True, "subprocess": False,
-                                                 "filesystem_write": ["out/"]}, code)
+    allowed = make_procedure(
+        tmp_path,
+        "fetch",
+        {"network": True, "subprocess": False, "filesystem_write": ["out/"]},
+        code,
+    )
     denied = make_procedure(tmp_path, "nofetch", {"network": False}, code)
     missing = make_procedure(tmp_path, "nometa", None, code)
     caps, problem = procedure_capabilities(str(allowed))
     assert caps == Capabilities(network=True, subprocess=False, filesystem_write=("out/",))
     assert problem is None
-    found = check_paths([str(tmp_path / "procedures")], mode="procedure",
-                        settings=CheckSettings(root=str(tmp_path)), validators=demo())
+    found = check_paths(
+        [str(tmp_path / "procedures")],
+        mode="procedure",
+        settings=CheckSettings(root=str(tmp_path)),
+        validators=demo(),
+    )
     assert [(Path(f.path).parent.name, f.code) for f in found] == [
-        ("nofetch", "DM201"), ("nometa", "DM201"),
+        ("nofetch", "DM201"),
+        ("nometa", "DM201"),
     ]
-    generic = check_paths([str(allowed), str(denied), str(missing)],
-                          settings=CheckSettings(root=str(tmp_path)), validators=demo())
+    generic = check_paths(
+        [str(allowed), str(denied), str(missing)],
+        settings=CheckSettings(root=str(tmp_path)),
+        validators=demo(),
+    )
     assert codes(generic) == ["DM201"] * 3  # generic mode reads no metadata
 
 
-def test_relative_procedure_path_finds_its_metadata(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_procedure_path_finds_its_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_procedure(tmp_path, "fetch", {"network": True}, "urlopen('x')\n")
     monkeypatch.chdir(tmp_path / "procedures" / "fetch")
-    assert check_paths(["main.py"], mode="procedure", settings=CheckSettings(),
-                       validators=demo()) == []
+    assert (
+        check_paths(["main.py"], mode="procedure", settings=CheckSettings(), validators=demo())
+        == []
+    )
 
 
 def test_broken_metadata_json_grants_nothing_and_is_reported(tmp_path: Path) -> None:
     main = make_procedure(tmp_path, "broken", None, "urlopen('x')\n")
     write(main.parent / "metadata.json", "{not json")
-    found = check_paths([str(main)], mode="procedure", settings=CheckSettings(root=str(tmp_path)),
-                        validators=demo())
+    found = check_paths(
+        [str(main)], mode="procedure", settings=CheckSettings(root=str(tmp_path)), validators=demo()
+    )
     assert [(Path(f.path).name, f.code) for f in found] == [
-        ("main.py", "DM201"), ("metadata.json", UNREADABLE),
+        ("main.py", "DM201"),
+        ("metadata.json", UNREADABLE),
     ]
 
 
@@ -603,8 +677,9 @@ def test_jobs_2_gives_the_same_result_as_jobs_1(tmp_path: Path) -> None:
     assert one == two
 
 
-def test_jobs_2_with_validators_from_the_plugin_manager(tmp_path: Path,
-                                                        with_demo_plugin: None) -> None:
+def test_jobs_2_with_validators_from_the_plugin_manager(
+    tmp_path: Path, with_demo_plugin: None
+) -> None:
     make_many(tmp_path)
     settings = CheckSettings(root=str(tmp_path))
     one = check_paths([str(tmp_path)], settings=settings, select=["demo", "other"], jobs=1)
@@ -633,8 +708,14 @@ def test_text_format_is_one_line_per_finding() -> None:
 
 def test_json_format_lists_finding_objects() -> None:
     data = json.loads(format_findings(SAMPLE, "json"))
-    assert data[0] == {"path": "pkg/a.py", "line": 2, "col": 5, "code": "DM101",
-                       "severity": "error", "message": "call to danger()"}
+    assert data[0] == {
+        "path": "pkg/a.py",
+        "line": 2,
+        "col": 5,
+        "code": "DM101",
+        "severity": "error",
+        "message": "call to danger()",
+    }
     assert [d["code"] for d in data] == ["DM101", "DM102", "OT1"]
     assert json.loads(format_findings([], "json")) == []
 
@@ -692,8 +773,9 @@ def test_sarif_structure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "region": {"startLine": 2, "startColumn": 5},
     }
     assert [r["level"] for r in run["results"]] == ["error", "warning", "note", "error"]
-    assert run["results"][3]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] \
-        .startswith("file:///")
+    assert run["results"][3]["locations"][0]["physicalLocation"]["artifactLocation"][
+        "uri"
+    ].startswith("file:///")
 
 
 def test_sarif_describes_an_unregistered_code_too() -> None:
@@ -712,27 +794,35 @@ def cli(paths: list[str], **kwargs: object) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_run_cli_exit_codes(tmp_path: Path, with_demo_plugin: None,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_cli_exit_codes(
+    tmp_path: Path, with_demo_plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "clean.py", "x = 1\n")
     write(tmp_path / "bad.py", "danger()\n")
     write(tmp_path / "warn.py", "x = 1  # noqa\n")
     assert cli(["clean.py"]) == (0, "", "No findings.\n")
     assert cli(["bad.py", "clean.py"]) == (
-        1, "bad.py:1:1: DM101 call to danger()\n", "Found 1 finding in 1 file.\n")
+        1,
+        "bad.py:1:1: DM101 call to danger()\n",
+        "Found 1 finding in 1 file.\n",
+    )
     code, out, _ = cli(["warn.py"])
     assert code == 1 and out.startswith("warn.py:1:8: PC002 ")
     assert cli(["bad.py"], select=["other"])[0] == 0
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"select": ["nosuchcheck"]}, "unknown check or rule 'nosuchcheck'"),
-    ({"fmt": "xml"}, "unknown format"),
-    ({"mode": "strict"}, "unknown mode"),
-])
-def test_run_cli_usage_errors_exit_2(tmp_path: Path, with_demo_plugin: None, kwargs: dict,
-                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"select": ["nosuchcheck"]}, "unknown check or rule 'nosuchcheck'"),
+        ({"fmt": "xml"}, "unknown format"),
+        ({"mode": "strict"}, "unknown mode"),
+    ],
+)
+def test_run_cli_usage_errors_exit_2(
+    tmp_path: Path, with_demo_plugin: None, kwargs: dict, message: str
+) -> None:
     write(tmp_path / "a.py", "danger()\n")
     code, out, err = cli([str(tmp_path / "a.py")], **kwargs)
     assert (code, out) == (2, "")
@@ -754,11 +844,14 @@ def test_run_cli_config_error_exits_2(tmp_path: Path, with_demo_plugin: None) ->
     assert "unknown key(s) selct" in err
 
 
-def test_run_cli_reads_config_found_from_the_first_path(tmp_path: Path, with_demo_plugin: None,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    write(tmp_path / "proctor.toml",
-          '[check]\nselect = ["demo"]\nignore = ["DM102"]\nexclude = ["gen"]\n'
-          'per-file-ignores = { "legacy/*" = ["DM101"] }\n')
+def test_run_cli_reads_config_found_from_the_first_path(
+    tmp_path: Path, with_demo_plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(
+        tmp_path / "proctor.toml",
+        '[check]\nselect = ["demo"]\nignore = ["DM102"]\nexclude = ["gen"]\n'
+        'per-file-ignores = { "legacy/*" = ["DM101"] }\n',
+    )
     write(tmp_path / "src/a.py", "danger()\nshady\nprint()\n")
     write(tmp_path / "src/gen/b.py", "danger()\n")
     write(tmp_path / "legacy/c.py", "danger()\n")
@@ -767,17 +860,30 @@ def test_run_cli_reads_config_found_from_the_first_path(tmp_path: Path, with_dem
     assert find_config("a.py").check.root == str(tmp_path)
 
 
-def test_run_cli_formats(tmp_path: Path, with_demo_plugin: None,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_cli_formats(
+    tmp_path: Path, with_demo_plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "sub/a.py", "danger()\nshady\n")
     code, out, err = cli(["sub"], fmt="json")
     assert code == 1 and err == ""
     assert json.loads(out) == [
-        {"path": "sub/a.py", "line": 1, "col": 1, "code": "DM101", "severity": "error",
-         "message": "call to danger()"},
-        {"path": "sub/a.py", "line": 2, "col": 1, "code": "DM102", "severity": "warning",
-         "message": "shady name"},
+        {
+            "path": "sub/a.py",
+            "line": 1,
+            "col": 1,
+            "code": "DM101",
+            "severity": "error",
+            "message": "call to danger()",
+        },
+        {
+            "path": "sub/a.py",
+            "line": 2,
+            "col": 1,
+            "code": "DM102",
+            "severity": "warning",
+            "message": "shady name",
+        },
     ]
     code, out, err = cli(["sub"], fmt="sarif")
     assert code == 1 and err == ""
@@ -792,9 +898,12 @@ def test_run_cli_formats(tmp_path: Path, with_demo_plugin: None,
 # -- the proctor CLI (in-process with capsys, and the installed script) -----------------------
 
 
-def test_proctor_check_in_process(tmp_path: Path, with_demo_plugin: None,
-                                  monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_proctor_check_in_process(
+    tmp_path: Path,
+    with_demo_plugin: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from proctor.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -813,8 +922,9 @@ def test_proctor_check_in_process(tmp_path: Path, with_demo_plugin: None,
 
 def run_proctor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PROCTOR_NO_ENTRY_POINTS": "1"}
-    return subprocess.run([PROCTOR, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [PROCTOR, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_installed_proctor_script_exit_codes(tmp_path: Path) -> None:
@@ -879,8 +989,9 @@ def test_docs_list_every_registered_rule_code() -> None:
     text = DOCS.read_text(encoding="utf-8")
     validators = builtin_validators()
     assert {"safety", "log-lint"} <= set(validators)
-    missing = [rule.code for _, rule in checking.all_rules(validators)
-               if f"`{rule.code}`" not in text]
+    missing = [
+        rule.code for _, rule in checking.all_rules(validators) if f"`{rule.code}`" not in text
+    ]
     assert not missing, f"rule codes missing from docs/checks.md: {missing}"
 
 
@@ -896,7 +1007,7 @@ def test_docs_config_example_is_valid() -> None:
     from proctor.core.config import parse_config_text
 
     text = DOCS.read_text(encoding="utf-8")
-    block = re.search(r"```toml\n(# proctor.toml.*?)```", text, flags=re.S)
+    block = re.search(r"```toml\n(# proctor.toml.*?)```", text, flags=re.DOTALL)
     assert block is not None
     cfg = parse_config_text(block.group(1), "proctor.toml")
     assert cfg is not None and cfg.check.per_file_ignores["tests/*"] == ["PS1"]
@@ -905,7 +1016,7 @@ def test_docs_config_example_is_valid() -> None:
 def test_docs_pre_commit_example_names_real_hooks() -> None:
     text = DOCS.read_text(encoding="utf-8")
     manifest = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
-    example = re.search(r"# \.pre-commit-config\.yaml\n(.*?)```", text, flags=re.S)
+    example = re.search(r"# \.pre-commit-config\.yaml\n(.*?)```", text, flags=re.DOTALL)
     assert example is not None
     for hook_id in re.findall(r"- id: (\S+)", example.group(1)):
         assert f"- id: {hook_id}\n" in manifest
@@ -920,28 +1031,36 @@ if not CORPORA.is_dir():
 
 def test_cli_safety_over_the_corpora(tmp_path: Path) -> None:
     dangerous = CORPORA / "safety" / "dangerous"
-    done = run_proctor("check", "--select", "safety", "--format", "json", str(dangerous),
-                       cwd=tmp_path)
+    done = run_proctor(
+        "check", "--select", "safety", "--format", "json", str(dangerous), cwd=tmp_path
+    )
     assert done.returncode == 1, done.stderr
     found = json.loads(done.stdout)
-    flagged = {Path(f["path"]).name for f in found
-               if f["severity"] == "error" and f["code"].startswith("PS")}
+    flagged = {
+        Path(f["path"]).name
+        for f in found
+        if f["severity"] == "error" and f["code"].startswith("PS")
+    }
     assert flagged == {p.name for p in dangerous.glob("*.py")}
     assert all(f["path"].startswith(str(dangerous)) for f in found)
-    done = run_proctor("check", "--select", "safety", str(CORPORA / "safety" / "benign"),
-                       cwd=tmp_path)
+    done = run_proctor(
+        "check", "--select", "safety", str(CORPORA / "safety" / "benign"), cwd=tmp_path
+    )
     assert (done.returncode, done.stdout) == (0, ""), done.stdout
 
 
 def test_cli_log_lint_over_the_corpora(tmp_path: Path) -> None:
-    done = run_proctor("check", "--select", "PL101", str(CORPORA / "loglint" / "flagged"),
-                       cwd=tmp_path)
+    done = run_proctor(
+        "check", "--select", "PL101", str(CORPORA / "loglint" / "flagged"), cwd=tmp_path
+    )
     assert done.returncode == 1
     files = {LINE_RE.match(line)["path"] for line in done.stdout.splitlines()}
-    assert {Path(p).name for p in files} == \
-        {p.name for p in (CORPORA / "loglint" / "flagged").glob("*.py")}
-    done = run_proctor("check", "--select", "log-lint", str(CORPORA / "loglint" / "clean"),
-                       cwd=tmp_path)
+    assert {Path(p).name for p in files} == {
+        p.name for p in (CORPORA / "loglint" / "flagged").glob("*.py")
+    }
+    done = run_proctor(
+        "check", "--select", "log-lint", str(CORPORA / "loglint" / "clean"), cwd=tmp_path
+    )
     assert " PL1" not in done.stdout
 
 
@@ -963,8 +1082,10 @@ def test_real_validators_jobs_and_sarif(tmp_path: Path, monkeypatch: pytest.Monk
         assert {f.code[:2] for f in one} == {"PS", "PL"}
         log = json.loads(format_findings(one, "sarif", get_plugin_manager().validators()))
         assert_valid_sarif(log)
-        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-                for r in log["runs"][0]["results"]}
+        uris = {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in log["runs"][0]["results"]
+        }
         assert all(u.startswith(("safety/", "loglint/")) for u in uris)
     finally:
         reset_plugin_manager()
@@ -978,12 +1099,18 @@ def test_real_safety_noqa_and_procedure_mode() -> None:
     lines = code.splitlines()
     for f in found:
         codes_here = sorted({g.code for g in found if g.line == f.line})
-        lines[f.line - 1] = lines[f.line - 1].split("  # noqa")[0] + "  # noqa: " + \
-            ", ".join(codes_here)
+        lines[f.line - 1] = (
+            lines[f.line - 1].split("  # noqa")[0] + "  # noqa: " + ", ".join(codes_here)
+        )
     suppressed = "\n".join(lines) + "\n"
     assert check_text("tool.py", suppressed, validators=validators, select=["safety"]) == []
-    in_procedure = check_text("procedures/x/main.py", suppressed, mode="procedure",
-                              validators=validators, select=["safety"])
+    in_procedure = check_text(
+        "procedures/x/main.py",
+        suppressed,
+        mode="procedure",
+        validators=validators,
+        select=["safety"],
+    )
     assert {f.code for f in found} <= {f.code for f in in_procedure}
     assert any(f.code == "PS901" for f in in_procedure), in_procedure
 
@@ -991,6 +1118,7 @@ def test_real_safety_noqa_and_procedure_mode() -> None:
 def test_real_log_lint_config_phrases_through_check_text() -> None:
     settings = CheckSettings(disallowed=["gave up"])
     code = "import logging\nlogging.warning('gave up on %s', 'x')\nlogging.info('retry')\n"
-    found = check_text("a.py", code, settings=settings, select=["log-lint"],
-                       validators=builtin_validators())
+    found = check_text(
+        "a.py", code, settings=settings, select=["log-lint"], validators=builtin_validators()
+    )
     assert [(f.code, f.line) for f in found] == [("PL101", 2)]

@@ -13,8 +13,19 @@ V2 = 'def run(name: str, punct: str = "!") -> str:\n    return "hello " + name +
 def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None:
     code = tmp_path / "main.py"
     code.write_text(GREET)
-    r = run_cli("--repo", str(repo), "--actor", "cli@example.com", "procedure", "create", "greet",
-                "--code", str(code), "--description", "Says hello")
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "--actor",
+        "cli@example.com",
+        "procedure",
+        "create",
+        "greet",
+        "--code",
+        str(code),
+        "--description",
+        "Says hello",
+    )
     assert r.code == 0, r.err
     assert r.out.startswith("procedure.create applied: commit ")
     assert "Proctor-Actor: cli@example.com" in git(repo, "log", "-1", "--format=%B")
@@ -30,12 +41,32 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     (tmp_path / "metadata.json").write_text(json.dumps(meta))
     code.write_text(V2)
     head = git(repo, "rev-parse", "HEAD").strip()
-    r = run_cli("--repo", str(repo), "procedure", "update", "greet", "--code", str(code),
-                "--metadata", str(tmp_path / "metadata.json"), "--expected-version", head)
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "procedure",
+        "update",
+        "greet",
+        "--code",
+        str(code),
+        "--metadata",
+        str(tmp_path / "metadata.json"),
+        "--expected-version",
+        head,
+    )
     assert r.code == 0, r.err
 
-    r = run_cli("--repo", str(repo), "procedure", "release", "greet", "--bump", "auto", "-m",
-                "Adds punctuation")
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "procedure",
+        "release",
+        "greet",
+        "--bump",
+        "auto",
+        "-m",
+        "Adds punctuation",
+    )
     assert r.code == 0 and "procedures/greet/v0.2.0" in r.out
     assert "Adds punctuation" in git(repo, "tag", "-l", "-n5", "procedures/greet/v0.2.0")
 
@@ -58,7 +89,7 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     assert "releases:    0.1.0, 0.2.0" in r.out
 
     r = run_cli("--repo", str(repo), "procedure", "diff", "greet", "0.1.0", "0.2.0")
-    assert "+def run(name: str, punct: str = \"!\") -> str:" in r.out
+    assert '+def run(name: str, punct: str = "!") -> str:' in r.out
 
     r = run_cli("--repo", str(repo), "procedure", "rollback", "greet", "--to", "0.1.0")
     assert r.code == 0 and "procedures/greet/v0.2.1" in r.out
@@ -73,24 +104,51 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
 def test_action_list_and_run(repo: Path) -> None:
     r = run_cli("--repo", str(repo), "action", "list")
     names = [line.split("\t")[0] for line in r.out.splitlines()]
-    assert names == ["procedure.create", "procedure.delete", "procedure.release",
-                     "procedure.rollback", "procedure.update"]
+    assert names == [
+        "procedure.create",
+        "procedure.delete",
+        "procedure.release",
+        "procedure.rollback",
+        "procedure.update",
+    ]
     r = run_cli("--repo", str(repo), "--json", "action", "list")
     schema = {a["api_name"]: a for a in json.loads(r.out)}
     assert "code" in schema["procedure.create"]["params"]["properties"]
 
-    r = run_cli("--repo", str(repo), "action", "run", "procedure.create", "-p", "name=greet",
-                "-p", "code=" + json.dumps(GREET), "-p", "description=plain words")
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "action",
+        "run",
+        "procedure.create",
+        "-p",
+        "name=greet",
+        "-p",
+        "code=" + json.dumps(GREET),
+        "-p",
+        "description=plain words",
+    )
     assert r.code == 0, r.err
-    assert json.loads((repo / "procedures/greet/metadata.json").read_text())[
-        "description"] == "plain words"
+    assert (
+        json.loads((repo / "procedures/greet/metadata.json").read_text())["description"]
+        == "plain words"
+    )
     assert "Proctor-Action: procedure.create" in git(repo, "log", "-1", "--format=%B")
 
 
 def test_action_run_reads_files_with_at(repo: Path, tmp_path: Path) -> None:
     (tmp_path / "code.py").write_text(GREET)
-    r = run_cli("--repo", str(repo), "action", "run", "procedure.create", "-p", "name=greet",
-                "-p", f"code=@{tmp_path / 'code.py'}")
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "action",
+        "run",
+        "procedure.create",
+        "-p",
+        "name=greet",
+        "-p",
+        f"code=@{tmp_path / 'code.py'}",
+    )
     assert r.code == 0, r.err
     assert (repo / "procedures/greet/main.py").read_text() == GREET
 
@@ -103,8 +161,16 @@ def test_repo_defaults_to_the_cwd(store: Path) -> None:
 
 def test_actor_from_environment(repo: Path, tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text(GREET)
-    r = run_cli("--repo", str(repo), "procedure", "create", "greet", "--code",
-                str(tmp_path / "main.py"), env={"PROCTOR_ACTOR": "bot-7"})
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "procedure",
+        "create",
+        "greet",
+        "--code",
+        str(tmp_path / "main.py"),
+        env={"PROCTOR_ACTOR": "bot-7"},
+    )
     assert r.code == 0
     assert "Proctor-Actor: bot-7" in git(repo, "log", "-1", "--format=%B")
 
@@ -114,8 +180,16 @@ def test_denied_exit_code_is_1(repo: Path, tmp_path: Path) -> None:
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "deny creates")
     (tmp_path / "main.py").write_text(GREET)
-    r = run_cli("--repo", str(repo), "--json", "procedure", "create", "greet", "--code",
-                str(tmp_path / "main.py"))
+    r = run_cli(
+        "--repo",
+        str(repo),
+        "--json",
+        "procedure",
+        "create",
+        "greet",
+        "--code",
+        str(tmp_path / "main.py"),
+    )
     assert r.code == 1
     assert json.loads(r.out)["status"] == "denied"
 
@@ -138,8 +212,12 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
     assert git(target, "status", "--porcelain") == ""
     assert git(target, "fsck", "--strict", "--no-dangling") == ""
     subjects = git(target, "log", "--format=%s").splitlines()
-    assert subjects == ["Roll back procedure greet to v0.1.0", "Update procedure greet",
-                        "Create procedure greet", "Initialise proctor store"]
+    assert subjects == [
+        "Roll back procedure greet to v0.1.0",
+        "Update procedure greet",
+        "Create procedure greet",
+        "Initialise proctor store",
+    ]
 
     again = run_cli("quickstart", str(target))
     assert again.code == 2 and "not empty" in again.err
@@ -159,8 +237,17 @@ def test_help_lists_the_commands() -> None:
     for command in ("check", "init", "procedure", "action", "plugins", "quickstart"):
         assert f"  {command} " in r.out
     r = run_cli("procedure", "--help")
-    for command in ("create", "update", "delete", "release", "rollback", "list", "show",
-                    "history", "diff"):
+    for command in (
+        "create",
+        "update",
+        "delete",
+        "release",
+        "rollback",
+        "list",
+        "show",
+        "history",
+        "diff",
+    ):
         assert f"  {command} " in r.out
 
 
@@ -178,19 +265,39 @@ def test_edit_in_place_then_update(store: Path) -> None:
     meta = json.loads(meta_path.read_text())
     meta["parameters"].append({"name": "punct", "type": "str", "required": False, "default": "!"})
     meta_path.write_text(json.dumps(meta))  # formatted differently from what proctor writes
-    r = run_cli("--repo", str(store), "procedure", "update", "greet", "--code", str(code),
-                "--metadata", str(meta_path))
+    r = run_cli(
+        "--repo",
+        str(store),
+        "procedure",
+        "update",
+        "greet",
+        "--code",
+        str(code),
+        "--metadata",
+        str(meta_path),
+    )
     assert r.code == 0, r.err
     assert git(store, "status", "--porcelain") == ""
     assert git(store, "show", "HEAD:procedures/greet/main.py") == V2
     # Edited again and handed over again: still nothing lost, so accepted.
     meta_path.write_text(meta_path.read_text().replace('"Greets"', '"Says hello"'))
     code.write_text(V2 + "# tweak\n")
-    r = run_cli("--repo", str(store), "procedure", "update", "greet", "--code", str(code),
-                "--metadata", str(meta_path))
+    r = run_cli(
+        "--repo",
+        str(store),
+        "procedure",
+        "update",
+        "greet",
+        "--code",
+        str(code),
+        "--metadata",
+        str(meta_path),
+    )
     assert r.code == 0, r.err
-    assert json.loads(git(store, "show", "HEAD:procedures/greet/metadata.json"))[
-        "description"] == "Says hello"
+    assert (
+        json.loads(git(store, "show", "HEAD:procedures/greet/metadata.json"))["description"]
+        == "Says hello"
+    )
     # An edit that is not handed over is protected: the update stops, the edit stays.
     meta_path.write_text('{"edited": "but not handed over"}')
     r = run_cli("--repo", str(store), "procedure", "update", "greet", "--description", "x")
@@ -208,11 +315,17 @@ def test_quickstart_on_a_machine_without_git_identity(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
-    proc = subprocess.run([str(BIN / "proctor"), "quickstart", str(tmp_path / "qs")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(BIN / "proctor"), "quickstart", str(tmp_path / "qs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert git(tmp_path / "qs", "log", "-1", "--format=%an <%ae>").strip() == (
-        "quickstart@proctor <quickstart@proctor>")
+        "quickstart@proctor <quickstart@proctor>"
+    )
 
 
 def test_tables_on_a_terminal(store: Path) -> None:
@@ -225,8 +338,12 @@ def test_tables_on_a_terminal(store: Path) -> None:
 
     primary, secondary = pty.openpty()
     env = {**os.environ, **IDENTITY, "COLUMNS": "120", "TERM": "dumb"}
-    proc = subprocess.Popen([str(BIN / "proctor"), "--repo", str(store), "procedure", "list"],
-                            stdout=secondary, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [str(BIN / "proctor"), "--repo", str(store), "procedure", "list"],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     os.close(secondary)
     chunks = []
     while True:

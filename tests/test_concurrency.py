@@ -149,8 +149,9 @@ def child_env() -> dict[str, str]:
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
-                          env=child_env(), timeout=TIMEOUT)
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, env=child_env(), timeout=TIMEOUT
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout
@@ -214,7 +215,9 @@ class Workers:
     def start(self, mode: str, repo: Path, ident: str, *args: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, str(self.script), mode, str(repo), str(self.signals), ident, *args],
-            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self.procs.append(proc)
         return proc
@@ -264,18 +267,31 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 def assert_fsck_clean(repo: Path) -> None:
     """``git fsck --strict`` passes; dangling objects (lost races, kills) are fine."""
-    proc = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo,
-                          capture_output=True, text=True, env=child_env(), timeout=TIMEOUT)
-    problems = [line for line in (proc.stdout + proc.stderr).splitlines()
-                if line.strip() and not line.startswith("dangling ")]
+    proc = subprocess.run(
+        ["git", "fsck", "--strict", "--no-progress"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=TIMEOUT,
+    )
+    problems = [
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
+        if line.strip() and not line.startswith("dangling ")
+    ]
     assert proc.returncode == 0 and not problems, "\n".join(problems) or proc.stderr
 
 
 def proctor_commits(store: Store) -> list[tuple[str, str]]:
     """(sha, Proctor-Action trailer value) of every commit after the initial one."""
-    out = git(store.path, "log",
-              "--format=%H%x1f%(trailers:key=Proctor-Action,valueonly,separator=;)%x1e",
-              store.ref, "^" + store.initial)
+    out = git(
+        store.path,
+        "log",
+        "--format=%H%x1f%(trailers:key=Proctor-Action,valueonly,separator=;)%x1e",
+        store.ref,
+        "^" + store.initial,
+    )
     rows = []
     for record in out.split("\x1e"):
         record = record.strip()
@@ -322,7 +338,8 @@ def test_many_processes_lose_no_update(store: Store, workers: Workers) -> None:
 
     on_tip = git(repo, "ls-tree", "-r", "--name-only", store.ref, "procedures/").split()
     assert sorted(on_tip) == sorted(
-        f"procedures/{n}/{f}" for n in expected for f in ("main.py", "metadata.json"))
+        f"procedures/{n}/{f}" for n in expected for f in ("main.py", "metadata.json")
+    )
     for i, j in ((0, 0), (WRITERS - 1, WRITES_EACH - 1)):
         assert git(repo, "show", f"{store.ref}:procedures/w{i}_p{j}/main.py") == code_for(j)
 
@@ -362,8 +379,9 @@ def test_same_stale_version_exactly_one_wins_api(store: Store, workers: Workers)
     lands per round, the other three get ConcurrencyError naming the versions."""
     repo = store.path
     seed(store, "shared")
-    procs = [workers.start("expected", repo, str(i), "shared", str(ROUNDS))
-             for i in range(CONTENDERS)]
+    procs = [
+        workers.start("expected", repo, str(i), "shared", str(ROUNDS)) for i in range(CONTENDERS)
+    ]
     for rnd in range(ROUNDS):
         before = git(repo, "rev-parse", store.ref).strip()
         workers.wait_files([f"ready-{rnd}-{i}" for i in range(CONTENDERS)], procs)
@@ -384,7 +402,8 @@ def test_same_stale_version_exactly_one_wins_api(store: Store, workers: Workers)
             assert r["actual"] == tip
         winner = winners[0]
         assert git(repo, "show", f"{tip}:procedures/shared/main.py") == code_for(
-            f"{rnd} * 100 + {winner}")
+            f"{rnd} * 100 + {winner}"
+        )
     workers.finish(procs)
     assert_fsck_clean(repo)
     if store.worktree:
@@ -405,10 +424,25 @@ def test_same_stale_version_exactly_one_wins_cli(store: Store, tmp_path: Path) -
             f.write_text(code_for(f"{rnd} * 100 + {i}"))
             files.append(f)
         procs = [
-            subprocess.Popen([proctor, "--repo", str(repo), "--json", "procedure", "update",
-                              "shared", "--code", str(f), "--expected-version", before],
-                             env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+            subprocess.Popen(
+                [
+                    proctor,
+                    "--repo",
+                    str(repo),
+                    "--json",
+                    "procedure",
+                    "update",
+                    "shared",
+                    "--code",
+                    str(f),
+                    "--expected-version",
+                    before,
+                ],
+                env=child_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for f in files
         ]
         outcomes = []
@@ -423,7 +457,8 @@ def test_same_stale_version_exactly_one_wins_cli(store: Store, tmp_path: Path) -
         winner = next(i for i, (code, _o, _e) in enumerate(outcomes) if code == 0)
         assert json.loads(outcomes[winner][1])["commit"] == tip
         assert git(repo, "show", f"{tip}:procedures/shared/main.py") == code_for(
-            f"{rnd} * 100 + {winner}")
+            f"{rnd} * 100 + {winner}"
+        )
         for code, out, _err in outcomes:
             if code == 3:
                 data = json.loads(out)
@@ -461,8 +496,9 @@ def seed_stream(store: Store) -> None:
 
     with Workspace.open(store.path, actor="seed@example.com") as ws:
         for name in STREAM_NAMES:
-            ws.execute("procedure.create", {"name": name, "code": code_for(0),
-                                            "description": "value seed"})
+            ws.execute(
+                "procedure.create", {"name": name, "code": code_for(0), "description": "value seed"}
+            )
 
 
 def write_after_kill(store: Store) -> None:
@@ -471,8 +507,9 @@ def write_after_kill(store: Store) -> None:
 
     with Workspace.open(store.path, actor="after@example.com") as ws:
         for name in STREAM_NAMES:
-            result = ws.execute("procedure.update", {"name": name, "code": code_for(-1),
-                                                     "description": "value -1"})
+            result = ws.execute(
+                "procedure.update", {"name": name, "code": code_for(-1), "description": "value -1"}
+            )
             assert result.status == "applied"
     assert_fsck_clean(store.path)
     assert_complete_tip(store.path, store.ref)

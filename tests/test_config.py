@@ -32,7 +32,9 @@ def test_proctor_toml_and_pyproject_forms(tmp_path: Path) -> None:
 
     other = tmp_path / "py"
     other.mkdir()
-    (other / "pyproject.toml").write_text('[project]\nname="x"\n[tool.proctor.check]\nselect=["log-lint"]\n')
+    (other / "pyproject.toml").write_text(
+        '[project]\nname="x"\n[tool.proctor.check]\nselect=["log-lint"]\n'
+    )
     assert load_config(other).check.select == ["log-lint"]
 
 
@@ -43,16 +45,19 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     assert cfg.policy == {}
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("[check]\nselekt = []\n", "unknown key(s) selekt"),
-    ("[check]\nselect = \"safety\"\n", "expected a list of strings"),
-    ("[log-lint]\ndisalowed = []\n", "unknown key(s) disalowed"),
-    ("store-ref = \"main\"\n", "refs/heads/<branch>"),
-    ("entry-point = \"not valid\"\n", "Python identifier"),
-    ("[policy]\n\"procedure.create\" = \"MAYBE\"\n", "expected one of ALLOW_IMMEDIATE"),
-    ("mystery = 1\n", "unknown key 'mystery'"),
-    ("[check\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("[check]\nselekt = []\n", "unknown key(s) selekt"),
+        ('[check]\nselect = "safety"\n', "expected a list of strings"),
+        ("[log-lint]\ndisalowed = []\n", "unknown key(s) disalowed"),
+        ('store-ref = "main"\n', "refs/heads/<branch>"),
+        ('entry-point = "not valid"\n', "Python identifier"),
+        ('[policy]\n"procedure.create" = "MAYBE"\n', "expected one of ALLOW_IMMEDIATE"),
+        ("mystery = 1\n", "unknown key 'mystery'"),
+        ("[check\n", "not valid TOML"),
+    ],
+)
 def test_invalid_config_is_an_error(text: str, needle: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config_text(text, "proctor.toml")

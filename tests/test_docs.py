@@ -7,8 +7,8 @@ import types
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from proctor import Workspace
 from proctor.core.errors import UsageError, ValidationFailed
 from proctor.core.plugins import PluginInfo, PluginManager
@@ -18,7 +18,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def python_blocks(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_actions_doc_example(repo: Path, notes_manager: PluginManager) -> None:
 
 def test_readme_starts_with_the_two_commands() -> None:
     text = README.read_text()
-    blocks = re.findall(r"```(?:console|sh|bash)\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"```(?:console|sh|bash)\n(.*?)```", text, flags=re.DOTALL)
     assert "proctor quickstart" in blocks[0]
     assert "pytest" in blocks[1]
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()

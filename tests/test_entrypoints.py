@@ -23,7 +23,8 @@ def test_first_distribution_on_the_path_wins_and_load_resolves_attrs(tmp_path: P
         (d / "entry_points.txt").write_text(f"[proctor]\ndemo = json:decoder.JSONDecoder{i}\n")
     found = entry_points("proctor", path=[str(tmp_path / "first"), str(tmp_path / "second")])
     assert [(ep.name, ep.value, ep.version) for ep in found] == [
-        ("demo", "json:decoder.JSONDecoder0", "1.0")]
+        ("demo", "json:decoder.JSONDecoder0", "1.0")
+    ]
     import json.decoder
 
     ok = type(found[0])("x", "json:decoder.JSONDecoder", "d", None)
@@ -32,5 +33,7 @@ def test_first_distribution_on_the_path_wins_and_load_resolves_attrs(tmp_path: P
 
 
 def test_parse_sections_comments_and_extras() -> None:
-    text = "[other]\na = b\n# comment\n[proctor]\n good = pkg.mod:obj [extra]\n\n;x\n[more]\nz = y\n"
+    text = (
+        "[other]\na = b\n# comment\n[proctor]\n good = pkg.mod:obj [extra]\n\n;x\n[more]\nz = y\n"
+    )
     assert _parse(text, "proctor") == [("good", "pkg.mod:obj")]

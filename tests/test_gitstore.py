@@ -6,16 +6,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from proctor.core.errors import DirtyWorkTreeError, NotFoundError, UsageError
 from proctor.core.gitstore import Change, GitStore, Snapshot, TagSpec, format_ident
 
 AUTHOR = format_ident("Test Author", "author@example.com")
 
 
-def write(store: GitStore, edits: dict[str, bytes | None], ref: str = "refs/heads/main",
-          **kw: object):
+def write(
+    store: GitStore, edits: dict[str, bytes | None], ref: str = "refs/heads/main", **kw: object
+):
     return store.write(ref, lambda tip: Change(edits=edits, message="m", **kw), author=AUTHOR)
 
 
@@ -28,8 +29,9 @@ def test_tree_order_and_ids_match_git(repo: Path) -> None:
         tree = store.commit_tree(result.commit)
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
     listing = git(repo, "ls-tree", tree)
-    rebuilt = subprocess.run(["git", "mktree"], cwd=repo, input=listing, capture_output=True,
-                             text=True, check=True).stdout.strip()
+    rebuilt = subprocess.run(
+        ["git", "mktree"], cwd=repo, input=listing, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert rebuilt == tree
     assert git(repo, "show", "HEAD:a/f") == "a"
     assert git(repo, "show", "HEAD:é.txt") == "é.txt"
@@ -49,9 +51,13 @@ def test_delete_removes_empty_directories(repo: Path) -> None:
 
 def test_executable_bit(repo: Path) -> None:
     with GitStore(repo) as store:
-        store.write("refs/heads/main", lambda tip: Change(edits={"run.sh": b"#!/bin/sh\n"},
-                                                           message="m", executable={"run.sh"}),
-                    author=AUTHOR)
+        store.write(
+            "refs/heads/main",
+            lambda tip: Change(
+                edits={"run.sh": b"#!/bin/sh\n"}, message="m", executable={"run.sh"}
+            ),
+            author=AUTHOR,
+        )
     assert git(repo, "ls-files", "-s", "run.sh").startswith("100755 ")
     assert (repo / "run.sh").stat().st_mode & 0o111
     assert git(repo, "status", "--porcelain") == ""
@@ -130,9 +136,15 @@ def test_bare_repository(tmp_path: Path) -> None:
 
 def test_trailers_are_parsed_by_git(repo: Path) -> None:
     with GitStore(repo) as store:
-        store.write("refs/heads/main", lambda tip: Change(edits={"f": b"1"}, message="Subject\n\nBody."),
-                    author=AUTHOR, trailers={"Proctor-Action": "x.y", "Proctor-Actor": "me"})
-    assert git(repo, "log", "-1", "--format=%(trailers:key=Proctor-Action,valueonly)").strip() == "x.y"
+        store.write(
+            "refs/heads/main",
+            lambda tip: Change(edits={"f": b"1"}, message="Subject\n\nBody."),
+            author=AUTHOR,
+            trailers={"Proctor-Action": "x.y", "Proctor-Actor": "me"},
+        )
+    assert (
+        git(repo, "log", "-1", "--format=%(trailers:key=Proctor-Action,valueonly)").strip() == "x.y"
+    )
     assert git(repo, "log", "-1", "--format=%s").strip() == "Subject"
 
 
@@ -153,8 +165,9 @@ def test_file_edited_in_place_and_committed_as_is(repo: Path) -> None:
         assert git(repo, "rev-parse", "HEAD").strip() == result.commit
 
 
-def test_many_writes_ask_git_to_pack(repo: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_writes_ask_git_to_pack(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """In-process writes never trigger git's own ``gc --auto``; the store asks for it."""
     trace = tmp_path / "trace"
     monkeypatch.setenv("GIT_TRACE", str(trace))
@@ -162,8 +175,11 @@ def test_many_writes_ask_git_to_pack(repo: Path, tmp_path: Path,
         store.GC_EVERY = 10
         for i in range(25):
             write(store, {f"f{i}": str(i).encode()})
-    runs = [line for line in trace.read_text().splitlines() if "git gc --auto" in line
-            and "built-in" in line]
+    runs = [
+        line
+        for line in trace.read_text().splitlines()
+        if "git gc --auto" in line and "built-in" in line
+    ]
     assert len(runs) == 2  # after the 10th and the 20th write
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
 
@@ -172,8 +188,14 @@ def test_index_lookup_agrees_with_git(repo: Path) -> None:
     """Reading index entries in-process gives what ``git ls-files -s`` gives."""
     from proctor.core.gitstore import index_lookup
 
-    files = ["procedures/a/main.py", "x/procedures/a/main.py", "procedures/a/main.pyc",
-             "procedures/ab/main.py", "é/ü.py", "deep/" + "d" * 120 + "/f.py"]
+    files = [
+        "procedures/a/main.py",
+        "x/procedures/a/main.py",
+        "procedures/a/main.pyc",
+        "procedures/ab/main.py",
+        "é/ü.py",
+        "deep/" + "d" * 120 + "/f.py",
+    ]
     for f in files:
         (repo / f).parent.mkdir(parents=True, exist_ok=True)
         (repo / f).write_text(f)
@@ -186,8 +208,9 @@ def test_index_lookup_agrees_with_git(repo: Path) -> None:
     ours = index_lookup(data, wanted)
     assert ours is not None
     expected = {}
-    for line in subprocess.run(["git", "ls-files", "-s", "-z", "--", *wanted], cwd=repo,
-                               capture_output=True, check=True).stdout.split(b"\0"):
+    for line in subprocess.run(
+        ["git", "ls-files", "-s", "-z", "--", *wanted], cwd=repo, capture_output=True, check=True
+    ).stdout.split(b"\0"):
         if line:
             meta, _, path = line.partition(b"\t")
             expected[path.decode()] = meta.split()[1].decode()

@@ -52,8 +52,11 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         path = tmp_path / "bare.git"
         git(tmp_path, "init", "-q", "--bare", "-b", "main", str(path))
         with GitStore(path) as s:
-            s.write(REF, lambda _tip: Change(edits={"a.txt": b"a0\n", "b.txt": b"b0\n"},
-                                             message="base"), author=AUTHOR)
+            s.write(
+                REF,
+                lambda _tip: Change(edits={"a.txt": b"a0\n", "b.txt": b"b0\n"}, message="base"),
+                author=AUTHOR,
+            )
     return path
 
 
@@ -89,8 +92,9 @@ def show(repo: Path, rev: str) -> str:
     return git(repo, "show", rev)
 
 
-def test_rebuilds_on_new_tip_when_other_path_changed(repo: Path,
-                                                     stores: tuple[GitStore, GitStore]) -> None:
+def test_rebuilds_on_new_tip_when_other_path_changed(
+    repo: Path, stores: tuple[GitStore, GitStore]
+) -> None:
     """The ref moves under us (another path): build runs again on the new tip, and the
     commit lands on top of the other writer's, keeping both edits."""
     mine, other = stores
@@ -103,8 +107,9 @@ def test_rebuilds_on_new_tip_when_other_path_changed(repo: Path,
             other_write(other, "b.txt", b"b1\n")
         return Change(edits={"a.txt": b"a1\n"}, message="mine")
 
-    result: WriteResult = mine.write(REF, build, author=AUTHOR,
-                                     trailers={"Proctor-Action": "test.mine"})
+    result: WriteResult = mine.write(
+        REF, build, author=AUTHOR, trailers={"Proctor-Action": "test.mine"}
+    )
     assert result.attempts == 2
     assert len(seen) == 2, "build (and with it the submission criteria) must run again"
     concurrent = git(repo, "rev-parse", f"{REF}^").strip()
@@ -119,8 +124,9 @@ def test_rebuilds_on_new_tip_when_other_path_changed(repo: Path,
         assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_conflict_when_other_writer_touched_same_path(repo: Path,
-                                                      stores: tuple[GitStore, GitStore]) -> None:
+def test_conflict_when_other_writer_touched_same_path(
+    repo: Path, stores: tuple[GitStore, GitStore]
+) -> None:
     """Same path changed under us: ConcurrencyError naming both versions, nothing written."""
     mine, other = stores
     start = mine.read_ref(REF)
@@ -173,9 +179,15 @@ def test_existing_tag_blocks_the_commit(repo: Path, stores: tuple[GitStore, GitS
     tag_before = git(repo, "rev-parse", "refs/tags/procedures/x/v1.0.0").strip()
 
     with pytest.raises(UsageError, match="already exists"):
-        mine.write(REF, lambda _tip: Change(edits={"a.txt": b"a1\n"}, message="release",
-                                            tags=[TagSpec("procedures/x/v1.0.0", "mine")]),
-                   author=AUTHOR)
+        mine.write(
+            REF,
+            lambda _tip: Change(
+                edits={"a.txt": b"a1\n"},
+                message="release",
+                tags=[TagSpec("procedures/x/v1.0.0", "mine")],
+            ),
+            author=AUTHOR,
+        )
     assert git(repo, "rev-parse", REF).strip() == start
     assert git(repo, "rev-parse", "refs/tags/procedures/x/v1.0.0").strip() == tag_before
 
@@ -203,13 +215,19 @@ def test_tag_created_concurrently_blocks_the_commit(repo: Path) -> None:
     with TagRacingStore(repo, tag) as store:
         start = store.read_ref(REF)
         with pytest.raises(UsageError, match="already exists"):
-            store.write(REF, lambda _tip: Change(edits={"a.txt": b"a2\n"}, message="release",
-                                                 tags=[TagSpec(tag, "mine")]),
-                        author=AUTHOR)
+            store.write(
+                REF,
+                lambda _tip: Change(
+                    edits={"a.txt": b"a2\n"}, message="release", tags=[TagSpec(tag, "mine")]
+                ),
+                author=AUTHOR,
+            )
         assert store.raced
     assert git(repo, "rev-parse", REF).strip() == start
-    assert git(repo, "for-each-ref", "--format=%(contents:subject)", f"refs/tags/{tag}").strip() \
+    assert (
+        git(repo, "for-each-ref", "--format=%(contents:subject)", f"refs/tags/{tag}").strip()
         == "theirs"
+    )
     if not repo.name.endswith(".git"):
         assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 

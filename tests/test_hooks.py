@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import write_file
+
 from proctor.core.plugins import get_plugin_manager, reset_plugin_manager
 from proctor.hooks import log_lint, procedures, safety
 
@@ -23,11 +23,7 @@ if not CORPORA.is_dir():
 BIN = Path(sys.executable).parent
 LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]+\d+) (?P<msg>.+)$")
 
-RETRY_LOG = (
-    "import logging\n"
-    "log = logging.getLogger(__name__)\n"
-    'log.info("will retry soon")\n'
-)
+RETRY_LOG = 'import logging\nlog = logging.getLogger(__name__)\nlog.info("will retry soon")\n'
 RETRY_FINDING = "PL101 log message contains disallowed phrase 'retry' (configured entry 'retry')"
 
 
@@ -83,7 +79,8 @@ def test_log_lint_hook_clean_file(work: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_log_lint_hook_honours_noqa_codes_and_reports_bare_noqa(
-        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(work / "coded.py", RETRY_LOG.replace('soon")', 'soon")  # noqa: PL101'))
     write(work / "prefix.py", RETRY_LOG.replace('soon")', 'soon")  # noqa: PL1'))
     write(work / "bare.py", RETRY_LOG.replace('soon")', 'soon")  # noqa'))
@@ -97,10 +94,13 @@ def test_log_lint_hook_honours_noqa_codes_and_reports_bare_noqa(
     )
 
 
-def test_log_lint_hook_uses_the_project_config(work: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    write(work / "proctor.toml",
-          '[log-lint]\ndisallowed = ["gave up"]\n[check]\nper-file-ignores = { "legacy/*" = ["PL"] }\n')
+def test_log_lint_hook_uses_the_project_config(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        work / "proctor.toml",
+        '[log-lint]\ndisallowed = ["gave up"]\n[check]\nper-file-ignores = { "legacy/*" = ["PL"] }\n',
+    )
     write(work / "a.py", RETRY_LOG.replace("will retry soon", "gave up after 3"))
     write(work / "legacy/b.py", RETRY_LOG.replace("will retry soon", "gave up"))
     assert log_lint.main(["a.py", "legacy/b.py"]) == 1
@@ -110,8 +110,9 @@ def test_log_lint_hook_uses_the_project_config(work: Path,
     )
 
 
-def test_config_select_narrows_what_a_hook_runs(work: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_select_narrows_what_a_hook_runs(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(work / "a.py", RETRY_LOG + "log.warn('x')\n")
     write(work / "proctor.toml", '[check]\nselect = ["PL2"]\n')
     assert log_lint.main(["a.py"]) == 1
@@ -146,7 +147,8 @@ def test_hook_arguments(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_hooks_accept_config_select_naming_checks_they_do_not_load(
-        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A third-party check named in the config must not break the hooks, which load the
     built-in checks only; ``proctor check`` (which loads every plugin) still refuses it."""
     write(work / "a.py", RETRY_LOG)
@@ -159,8 +161,9 @@ def test_hooks_accept_config_select_naming_checks_they_do_not_load(
     assert "unknown check or rule 'acme-secrets'" in capsys.readouterr().err
 
 
-def test_hooks_exit_2_on_missing_file_and_bad_config(work: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_hooks_exit_2_on_missing_file_and_bad_config(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert log_lint.main(["missing.py"]) == 2
     assert capsys.readouterr() == ("", "error: no such file or directory: missing.py\n")
     write(work / "a.py", "x = 1\n")
@@ -174,8 +177,9 @@ def test_hooks_exit_2_on_missing_file_and_bad_config(work: Path,
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_hook_excludes_from_config_apply_to_passed_files(work: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_hook_excludes_from_config_apply_to_passed_files(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(work / "pyproject.toml", '[tool.proctor.check]\nexclude = ["generated"]\n')
     write(work / "generated/a.py", RETRY_LOG)
     assert log_lint.main(["generated/a.py"]) == 0
@@ -183,8 +187,9 @@ def test_hook_excludes_from_config_apply_to_passed_files(work: Path,
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (CORPORA / "loglint/flagged").glob("*.py")))
-def test_log_lint_hook_on_flagged_corpus(name: str, work: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_lint_hook_on_flagged_corpus(
+    name: str, work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(work / name, (CORPORA / "loglint/flagged" / name).read_text(encoding="utf-8"))
     assert log_lint.main([path]) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -192,8 +197,9 @@ def test_log_lint_hook_on_flagged_corpus(name: str, work: Path,
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (CORPORA / "loglint/clean").glob("*.py")))
-def test_log_lint_hook_on_clean_corpus(name: str, work: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_lint_hook_on_clean_corpus(
+    name: str, work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(work / name, (CORPORA / "loglint/clean" / name).read_text(encoding="utf-8"))
     log_lint.main([path])
     assert not [line for line in capsys.readouterr().out.splitlines() if " PL1" in line]
@@ -202,9 +208,12 @@ def test_log_lint_hook_on_clean_corpus(name: str, work: Path,
 # -- safety ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (CORPORA / "safety/dangerous").glob("*.py")))
-def test_safety_hook_on_dangerous_corpus(name: str, work: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (CORPORA / "safety/dangerous").glob("*.py"))
+)
+def test_safety_hook_on_dangerous_corpus(
+    name: str, work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     needs("safety")
     path = write(work / name, (CORPORA / "safety/dangerous" / name).read_text(encoding="utf-8"))
     assert safety.main([path]) == 1
@@ -215,8 +224,9 @@ def test_safety_hook_on_dangerous_corpus(name: str, work: Path,
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (CORPORA / "safety/benign").glob("*.py")))
-def test_safety_hook_on_benign_corpus(name: str, work: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_safety_hook_on_benign_corpus(
+    name: str, work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     needs("safety")
     path = write(work / name, (CORPORA / "safety/benign" / name).read_text(encoding="utf-8"))
     assert safety.main([path]) == 0
@@ -233,9 +243,12 @@ def test_safety_hook_exact_output_and_noqa(work: Path, capsys: pytest.CaptureFix
     first = LINE.match(lines[-1])
     assert (first["path"], first["line"], first["code"][:2]) == ("danger.py", "5", "PS")
     codes = sorted({LINE.match(line)["code"] for line in lines})
-    write(work / "danger.py",
-          "import os  # noqa: PS\n\n\ndef f(cmd):\n    os.system(cmd)  # noqa: "
-          + ", ".join(codes) + "\n")
+    write(
+        work / "danger.py",
+        "import os  # noqa: PS\n\n\ndef f(cmd):\n    os.system(cmd)  # noqa: "
+        + ", ".join(codes)
+        + "\n",
+    )
     assert safety.main(["danger.py"]) == 0, capsys.readouterr().out
     assert capsys.readouterr().out == ""
 
@@ -250,8 +263,9 @@ def test_safety_hook_does_not_run_log_lint(work: Path, capsys: pytest.CaptureFix
 # -- procedures -------------------------------------------------------------------------------
 
 
-def test_procedures_hook_ignores_suppressions(work: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_procedures_hook_ignores_suppressions(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = RETRY_LOG.replace('soon")', 'soon")  # noqa: PL101') + "x = 1  # noqa\n"
     write(work / "procedures/notify/main.py", code)
     write(work / "proctor.toml", '[check]\nper-file-ignores = { "procedures/*" = ["PL"] }\n')
@@ -264,24 +278,34 @@ def test_procedures_hook_ignores_suppressions(work: Path,
     )
 
 
-def test_procedures_hook_reports_syntax_errors(work: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_procedures_hook_reports_syntax_errors(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(work / "procedures/broken/main.py", "def run(:\n    pass\n")
     assert procedures.main(["procedures/broken/main.py"]) == 1
-    assert capsys.readouterr().out == \
-        "procedures/broken/main.py:1:9: PC001 syntax error: invalid syntax\n"
+    assert (
+        capsys.readouterr().out
+        == "procedures/broken/main.py:1:9: PC001 syntax error: invalid syntax\n"
+    )
 
 
 def test_procedures_hook_runs_safety_with_declared_capabilities(
-        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     needs("safety")
-    code = ("import subprocess\n\n\ndef run(url):\n"
-            "    return subprocess.run(['curl', url], capture_output=True).stdout\n")
-    for name, caps in (("locked", {"network": False, "subprocess": False}),
-                       ("trusted", {"network": True, "subprocess": True})):
+    code = (
+        "import subprocess\n\n\ndef run(url):\n"
+        "    return subprocess.run(['curl', url], capture_output=True).stdout\n"
+    )
+    for name, caps in (
+        ("locked", {"network": False, "subprocess": False}),
+        ("trusted", {"network": True, "subprocess": True}),
+    ):
         write(work / f"procedures/{name}/main.py", code)
-        write(work / f"procedures/{name}/metadata.json",
-              json.dumps({"name": name, "capabilities": caps}))
+        write(
+            work / f"procedures/{name}/metadata.json",
+            json.dumps({"name": name, "capabilities": caps}),
+        )
     assert procedures.main(["procedures/locked/main.py"]) == 1
     locked = capsys.readouterr().out.splitlines()
     assert locked and all(LINE.match(line)["code"].startswith("PS") for line in locked)
@@ -302,8 +326,9 @@ def test_procedures_hook_clean_procedure(work: Path, capsys: pytest.CaptureFixtu
 
 def run_script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PROCTOR_NO_ENTRY_POINTS": "1"}
-    return subprocess.run([str(BIN / name), *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [str(BIN / name), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_console_script_log_lint(work: Path) -> None:
@@ -314,8 +339,9 @@ def test_console_script_log_lint(work: Path) -> None:
     assert done.returncode == 0 and "filenames" in done.stdout
 
 
-@pytest.mark.parametrize("script", ["proctor-hook-safety", "proctor-hook-log-lint",
-                                    "proctor-hook-procedures"])
+@pytest.mark.parametrize(
+    "script", ["proctor-hook-safety", "proctor-hook-log-lint", "proctor-hook-procedures"]
+)
 def test_console_scripts_exist_and_pass_clean_files(script: str, work: Path) -> None:
     write(work / "procedures/add/main.py", "def run(a, b):\n    return a + b\n")
     done = run_script(script, "procedures/add/main.py", cwd=work)
@@ -336,8 +362,9 @@ def test_hook_main_imports_nothing_heavy(module: str, work: Path) -> None:
         "print(status, heavy)\n"
     )
     env = {**os.environ, "PROCTOR_NO_ENTRY_POINTS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=work, capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] in {"1 []", "0 []"}, done.stdout
 
@@ -352,13 +379,15 @@ def test_hook_main_with_entry_points_imports_nothing_heavy(work: Path) -> None:
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PROCTOR_NO_ENTRY_POINTS"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=work, capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
 
 
 def test_hook_with_its_plugin_disabled_is_a_usage_error(
-        work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROCTOR_DISABLE_PLUGINS", "safety")
     write(work / "a.py", "x = 1\n")
     assert safety.main(["a.py"]) == 2

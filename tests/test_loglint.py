@@ -34,8 +34,9 @@ def codes(code: str, settings: CheckSettings | None = None) -> list[tuple[str, i
     return sorted(((f.code, f.line) for f in findings(code, settings)), key=lambda p: (p[1], p[0]))
 
 
-def settings(disallowed: list[str] | None = None, logger_objects: list[str] | None = None
-             ) -> CheckSettings:
+def settings(
+    disallowed: list[str] | None = None, logger_objects: list[str] | None = None
+) -> CheckSettings:
     s = CheckSettings()
     if disallowed is not None:
         s.disallowed = disallowed
@@ -53,7 +54,8 @@ def _corpus(kind: str) -> list[Path]:
 
 
 needs_corpora = pytest.mark.skipif(
-    not (CORPORA / "loglint").is_dir(), reason=f"shared corpora not found at {CORPORA}")
+    not (CORPORA / "loglint").is_dir(), reason=f"shared corpora not found at {CORPORA}"
+)
 
 
 @needs_corpora
@@ -84,41 +86,86 @@ LOGGER_FORMS = [
     ("from import alias", 'from logging import error as err\nerr("retry")\n', 2),
     ("star import", 'from logging import *\ncritical("retry")\n', 2),
     ("from import log", 'from logging import log\nlog(30, "retry")\n', 2),
-    ("getLogger name", 'import logging\nout = logging.getLogger(__name__)\nout.error("retry")\n', 3),
-    ("getLogger imported", 'from logging import getLogger\n_l = getLogger()\n_l.info("retry")\n', 3),
-    ("getLogger alias module", 'import logging as lg\nsink = lg.getLogger()\nsink.info("retry")\n', 3),
+    (
+        "getLogger name",
+        'import logging\nout = logging.getLogger(__name__)\nout.error("retry")\n',
+        3,
+    ),
+    (
+        "getLogger imported",
+        'from logging import getLogger\n_l = getLogger()\n_l.info("retry")\n',
+        3,
+    ),
+    (
+        "getLogger alias module",
+        'import logging as lg\nsink = lg.getLogger()\nsink.info("retry")\n',
+        3,
+    ),
     ("inline getLogger", 'import logging\nlogging.getLogger(__name__).warning("retry")\n', 2),
     ("inline getChild", 'import logging\nlogging.getLogger("a").getChild("b").info("retry")\n', 2),
     ("structlog", 'import structlog\nstructlog.get_logger().info("retry")\n', 2),
     ("logging.root", 'import logging\nlogging.root.info("retry")\n', 2),
     ("from logging import root", 'from logging import root\nroot.info("retry")\n', 2),
-    ("adapter", 'import logging\nad = logging.LoggerAdapter(logging.getLogger(), {})\n'
-                'ad.info("retry")\n', 3),
-    ("alias of a logger", 'import logging\nbase = logging.getLogger()\nother = base\n'
-                          'other.info("retry")\n', 4),
-    ("bound after use", 'def f():\n    out.info("retry")\nimport logging\n'
-                        'out = logging.getLogger()\n', 2),
-    ("self attribute", """\
+    (
+        "adapter",
+        'import logging\nad = logging.LoggerAdapter(logging.getLogger(), {})\nad.info("retry")\n',
+        3,
+    ),
+    (
+        "alias of a logger",
+        'import logging\nbase = logging.getLogger()\nother = base\nother.info("retry")\n',
+        4,
+    ),
+    (
+        "bound after use",
+        'def f():\n    out.info("retry")\nimport logging\nout = logging.getLogger()\n',
+        2,
+    ),
+    (
+        "self attribute",
+        """\
         import logging
         class A:
             def __init__(self):
                 self.out = logging.getLogger("a")
             def f(self):
                 self.out.info("retry")
-        """, 6),
-    ("class attribute", """\
+        """,
+        6,
+    ),
+    (
+        "class attribute",
+        """\
         import logging
         class A:
             sink = logging.getLogger("a")
             def f(self):
                 self.sink.info("retry")
                 A.sink.info("retry")
-        """, 5),
-    ("annotated parameter", 'import logging\ndef f(out: logging.Logger):\n    out.info("retry")\n', 3),
-    ("annotated optional", 'from typing import Optional\nfrom logging import Logger\n'
-                           'def f(out: Optional[Logger]):\n    out.info("retry")\n', 4),
-    ("annotated union", 'import logging\ndef f(out: "logging.Logger | None"):\n    out.info("retry")\n', 3),
-    ("annotated assignment", 'from logging import Logger\nout: Logger = make()\nout.info("retry")\n', 3),
+        """,
+        5,
+    ),
+    (
+        "annotated parameter",
+        'import logging\ndef f(out: logging.Logger):\n    out.info("retry")\n',
+        3,
+    ),
+    (
+        "annotated optional",
+        "from typing import Optional\nfrom logging import Logger\n"
+        'def f(out: Optional[Logger]):\n    out.info("retry")\n',
+        4,
+    ),
+    (
+        "annotated union",
+        'import logging\ndef f(out: "logging.Logger | None"):\n    out.info("retry")\n',
+        3,
+    ),
+    (
+        "annotated assignment",
+        'from logging import Logger\nout: Logger = make()\nout.info("retry")\n',
+        3,
+    ),
     ("walrus", 'import logging\nif (out := logging.getLogger()):\n    out.info("retry")\n', 3),
     ("log", 'log.info("retry")\n', 1),
     ("logger", 'logger.info("retry")\n', 1),
@@ -135,7 +182,11 @@ LOGGER_FORMS = [
     ("logging.log", 'import logging\nlogging.log(20, "retry")\n', 2),
     ("msg keyword", 'logger.info(msg="retry")\n', 1),
     ("msg keyword .log", 'logger.log(20, msg="retry")\n', 1),
-    ("exception in except", 'try:\n    pass\nexcept Exception:\n    logger.exception("retry")\n', 4),
+    (
+        "exception in except",
+        'try:\n    pass\nexcept Exception:\n    logger.exception("retry")\n',
+        4,
+    ),
     ("multi-line call", 'logger.info(\n    "x=%s",\n    x,\n)\nlogger.info(\n    "retry"\n)\n', 6),
     ("receiver on its own line", 'logger\\\n    .info("retry")\n', 2),
 ]
@@ -148,7 +199,10 @@ def test_logging_call_forms_are_read(name: str, code: str, line: int) -> None:
 
 
 NOT_LOGGING = [
-    ("comment", 'import logging\nlogger = logging.getLogger()\n# we never retry\nlogger.info("done")\n'),
+    (
+        "comment",
+        'import logging\nlogger = logging.getLogger()\n# we never retry\nlogger.info("done")\n',
+    ),
     ("trailing comment", 'logger.info("done")  # retry later\n'),
     ("docstring", '"""Retry policy."""\ndef f():\n    """Retrying helpers."""\n'),
     ("print", 'print("retrying")\n'),
@@ -161,12 +215,12 @@ NOT_LOGGING = [
     ("console.log", 'console.info("retry")\n'),
     ("own info function", 'def info(m):\n    pass\ninfo("retry")\n'),
     ("info from elsewhere", 'from mylib import info\ninfo("retry")\n'),
-    ("math.log", 'import math\nmath.log(10)\n'),
+    ("math.log", "import math\nmath.log(10)\n"),
     ("logger attr not called", 'cb = logger.info\ncb("retry")\n'),
     ("subscripted loggers", 'loggers["a"].info("retry")\n'),
     ("call result", 'make().info("retry")\n'),
     ("variable arg", 'logger.info("count=%s", retry_count)\n'),
-    ("variable message", 'logger.info(retry_message)\n'),
+    ("variable message", "logger.info(retry_message)\n"),
     ("other constant arg", 'logger.info("%s", "retrying")\n'),
     ("level arg of .log", 'logger.log("retry", "done")\n'),
     ("extra", 'logger.info("done", extra={"note": "retry"})\n'),
@@ -182,9 +236,9 @@ NOT_LOGGING = [
     ("words across a placeholder", 'logger.info("try %s again", x)\n'),
     ("module constant reassigned", 'MSG = "retry"\nMSG = "done"\nlogger.info(MSG)\n'),
     ("constant in function", 'def f():\n    MSG = "retry"\n    logger.info(MSG)\n'),
-    ("str of a variable", 'logger.info(str(retry))\n'),
-    ("gettext of a variable", 'logger.info(_(retry))\n'),
-    ("no logging at all", 'def f(x):\n    return x + 1\n'),
+    ("str of a variable", "logger.info(str(retry))\n"),
+    ("gettext of a variable", "logger.info(_(retry))\n"),
+    ("no logging at all", "def f(x):\n    return x + 1\n"),
 ]
 
 
@@ -200,12 +254,20 @@ MESSAGES = [
     ("f-string after field", 'logger.info(f"{n} retries")\n', [("PL101", 1), ("PL201", 1)]),
     ("f-string constant only", 'logger.info(f"retry")\n', [("PL101", 1)]),
     ("percent operand", 'logger.info("retry %s" % n)\n', [("PL101", 1), ("PL203", 1)]),
-    ("percent right constant", 'logger.info("%s: failed" % ("retry",))\n', [("PL101", 1), ("PL203", 1)]),
+    (
+        "percent right constant",
+        'logger.info("%s: failed" % ("retry",))\n',
+        [("PL101", 1), ("PL203", 1)],
+    ),
     ("concat literals", 'logger.info("will " + "retry")\n', [("PL101", 1)]),
     ("phrase across +", 'logger.info("try " + "again")\n', [("PL101", 1)]),
     ("concat variable", 'logger.info("x " + name + " retrying")\n', [("PL101", 1), ("PL204", 1)]),
     ("format receiver", 'logger.info("{} retries".format(n))\n', [("PL101", 1), ("PL202", 1)]),
-    ("format constant kwarg", 'logger.info("{a}".format(a="retrying"))\n', [("PL101", 1), ("PL202", 1)]),
+    (
+        "format constant kwarg",
+        'logger.info("{a}".format(a="retrying"))\n',
+        [("PL101", 1), ("PL202", 1)],
+    ),
     ("format field name", 'logger.info("{retry}".format(retry=n))\n', [("PL202", 1)]),
     ("implicit concatenation", 'logger.info("try "\n            "again")\n', [("PL101", 1)]),
     ("parenthesised", 'logger.info((("retried")))\n', [("PL101", 1)]),
@@ -224,8 +286,12 @@ MESSAGES = [
     ("two phrases", 'logger.info("retry failed, retrying")\n', [("PL101", 1), ("PL101", 1)]),
     ("same phrase twice", 'logger.info("retry, retry")\n', [("PL101", 1)]),
     ("module constant", 'MSG = "retrying %s"\nlogger.info(MSG, x)\n', [("PL101", 2)]),
-    ("module constant concat", 'PREFIX = "job: "\nlogger.info(PREFIX + "retrying")\n', [("PL101", 2)]),
-    ("f-string literal field", 'logger.info(f"{\'retrying\'!r}")\n', [("PL101", 1), ("PL201", 1)]),
+    (
+        "module constant concat",
+        'PREFIX = "job: "\nlogger.info(PREFIX + "retrying")\n',
+        [("PL101", 2)],
+    ),
+    ("f-string literal field", "logger.info(f\"{'retrying'!r}\")\n", [("PL101", 1), ("PL201", 1)]),
     ("self-documenting f-string", 'logger.info(f"{retry=}")\n', [("PL201", 1)]),
     ("self-documenting attribute", 'logger.info(f"{self.retry = }")\n', [("PL201", 1)]),
     ("gettext", 'logger.info(_("Retrying connection"))\n', [("PL101", 1)]),
@@ -235,8 +301,12 @@ MESSAGES = [
     ("upper", 'logger.info("retry".upper())\n', [("PL101", 1)]),
     ("walrus message", 'logger.info(m := "retrying")\n', [("PL101", 1)]),
     ("join with separator", 'logger.info("".join(["re", "try"]))\n', [("PL101", 1)]),
-    ("message on later line", 'logger.warning(\n    "count %d",\n    n,\n)\n'
-                              'logger.warning(\n    "retrying %d",\n    n,\n)\n', [("PL101", 6)]),
+    (
+        "message on later line",
+        'logger.warning(\n    "count %d",\n    n,\n)\n'
+        'logger.warning(\n    "retrying %d",\n    n,\n)\n',
+        [("PL101", 6)],
+    ),
 ]
 
 
@@ -250,7 +320,8 @@ def test_finding_names_the_phrase_and_the_entry() -> None:
     assert finding.code == "PL101"
     assert finding.severity == "error"
     assert finding.message == (
-        "log message contains disallowed phrase 'Retrying' (configured entry 'retrying')")
+        "log message contains disallowed phrase 'Retrying' (configured entry 'retrying')"
+    )
 
 
 def test_finding_points_at_the_message() -> None:
@@ -276,7 +347,9 @@ def test_default_settings_match_no_settings() -> None:
 
 def test_custom_phrases_replace_the_defaults() -> None:
     s = settings(["gave up", "fallback"])
-    code = 'logger.info("retrying")\nlogger.info("Gave  up after 3")\nlogger.info("use fallbacks")\n'
+    code = (
+        'logger.info("retrying")\nlogger.info("Gave  up after 3")\nlogger.info("use fallbacks")\n'
+    )
     found = findings(code, s)
     assert [(f.code, f.line) for f in found] == [("PL101", 2)]
     assert "'Gave  up'" in found[0].message and "'gave up'" in found[0].message
@@ -307,7 +380,8 @@ def test_regex_entries(entry: str, code: str, expected: list[tuple[str, int]]) -
 def test_regex_finding_names_the_pattern() -> None:
     [finding] = findings('logger.info("it failed")\n', settings([r"re:fail\w*"]))
     assert finding.message == (
-        r"log message contains disallowed pattern 'failed' (configured entry 're:fail\w*')")
+        r"log message contains disallowed pattern 'failed' (configured entry 're:fail\w*')"
+    )
 
 
 def test_regexes_and_phrases_together() -> None:
@@ -363,20 +437,20 @@ HYGIENE = [
     ('logging.info(f"got {x}")', ["PL201"]),
     # PL202 str.format
     ('logger.info("got {}".format(x))', ["PL202"]),
-    ('logger.info(TEMPLATE.format(x=x))', ["PL202"]),
+    ("logger.info(TEMPLATE.format(x=x))", ["PL202"]),
     ('logger.info("got {}", x)', ["PL207"]),
     # PL203 %
     ('logger.info("got %s" % x)', ["PL203"]),
     ('logger.info("got %s" % (x,))', ["PL203"]),
-    ('logger.info(FMT % x)', ["PL203"]),
+    ("logger.info(FMT % x)", ["PL203"]),
     ('logger.info("got %s", x)', []),
     # PL204 +
     ('logger.info("got " + x)', ["PL204"]),
     ('logger.info("got " + str(x) + "!")', ["PL204"]),
     ('logger.info("a" + "b")', []),
     ('logger.info("a" "b")', []),
-    ('logger.info(str(x))', []),
-    ('logger.info(x)', []),
+    ("logger.info(str(x))", []),
+    ("logger.info(x)", []),
     # PL205 warn
     ('logger.warn("careful")', ["PL205"]),
     ('logging.warn("careful")', ["PL205"]),
@@ -389,8 +463,14 @@ HYGIENE = [
     ('from logging import exception\nexception("failed")', ["PL206"]),
     ('try:\n    go()\nexcept OSError:\n    logger.exception("failed")', []),
     ('try:\n    go()\nexcept* OSError:\n    logger.exception("failed")', []),
-    ('try:\n    go()\nexcept OSError:\n    if x:\n        for y in z:\n            logger.exception("failed")', []),
-    ('try:\n    go()\nexcept OSError:\n    def later():\n        logger.exception("failed")', ["PL206"]),
+    (
+        'try:\n    go()\nexcept OSError:\n    if x:\n        for y in z:\n            logger.exception("failed")',
+        [],
+    ),
+    (
+        'try:\n    go()\nexcept OSError:\n    def later():\n        logger.exception("failed")',
+        ["PL206"],
+    ),
     ('try:\n    go()\nexcept OSError:\n    cb = lambda: logger.exception("failed")', ["PL206"]),
     ('try:\n    go()\nexcept OSError:\n    pass\nelse:\n    logger.exception("failed")', ["PL206"]),
     ('try:\n    go()\nfinally:\n    logger.exception("failed")', ["PL206"]),
@@ -407,7 +487,10 @@ HYGIENE = [
     ('logger.info("%%s", a)', ["PL207"]),
     ('logger.info("%d%%", a)', []),
     ('logger.info("%.2f %-5s %r %x %5d %+d %#o %05.1e %i %c %a %u %X %G", *["a"] * 14)', []),
-    ('logger.info("%.2f %-5s %r %x %5d %+d %#o %05.1e %i %c %a %u %X %G", a, b, c, d, e, f, g, h, i, j, k, l, m, n)', []),
+    (
+        'logger.info("%.2f %-5s %r %x %5d %+d %#o %05.1e %i %c %a %u %X %G", a, b, c, d, e, f, g, h, i, j, k, l, m, n)',
+        [],
+    ),
     ('logger.info("%.2f %-5s %r", a, b)', ["PL207"]),
     ('logger.info("%*d", width, n)', []),
     ('logger.info("%*.*f", width, prec, n)', []),
@@ -430,7 +513,7 @@ HYGIENE = [
     ('logger.info("%s", {"a": 1})', []),
     ('logger.info("%s %s", *args)', []),
     ('logger.info("%s %s", a, *rest)', []),
-    ('logger.info(*parts)', []),
+    ("logger.info(*parts)", []),
     ('logger.info("%s", a, exc_info=True, extra={"b": 1}, stack_info=True, stacklevel=2)', []),
     ('logger.log(logging.INFO, "%s %s", a)', ["PL207"]),
     ('logger.log(logging.INFO, "%s %s", a, b)', []),
@@ -472,25 +555,25 @@ def test_hygiene_locations() -> None:
 # --- odd but valid Python ----------------------------------------------------------------
 
 ODD = [
-    'logger.info()\n',
-    'logger.log()\n',
-    'logger.log(20)\n',
-    'logger.info(**kw)\n',
-    'logger.info(1)\n',
+    "logger.info()\n",
+    "logger.log()\n",
+    "logger.log(20)\n",
+    "logger.info(**kw)\n",
+    "logger.info(1)\n",
     'logger.info(b"retry")\n',
-    'logger.info(None)\n',
+    "logger.info(None)\n",
     'logger.info("%s" % 3 % 4)\n',
-    'logger.info(3 % 4)\n',
-    'logger.info(-x)\n',
+    "logger.info(3 % 4)\n",
+    "logger.info(-x)\n",
     'logger.info(lambda: "retry")\n',
     'logger.info([m for m in "retry"])\n',
-    'x = y = logging.getLogger()\n',
-    '(a, b) = logging.getLogger(), 1\n',
-    'a[0] = logging.getLogger()\n',
-    'import logging\nlogging.getLogger().info\n',
+    "x = y = logging.getLogger()\n",
+    "(a, b) = logging.getLogger(), 1\n",
+    "a[0] = logging.getLogger()\n",
+    "import logging\nlogging.getLogger().info\n",
     'match x:\n    case {"a": 1}:\n        logger.info("%s", a)\n',
     'async def f():\n    async with x as log:\n        await log.info("%s", a)\n',
-    '@logger.info\ndef f():\n    pass\n',
+    "@logger.info\ndef f():\n    pass\n",
     'logger.info("%(a", {"a": 1})\n',
 ]
 
@@ -507,9 +590,12 @@ def test_empty_file() -> None:
 
 def test_large_file_with_sparse_logging() -> None:
     filler = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(300))
-    code = ("import logging\nlogger = logging.getLogger(__name__)\n" + filler
-            + "class A:\n    def g(self):\n        try:\n            pass\n"
-              "        except OSError:\n            logger.exception('retrying')\n")
+    code = (
+        "import logging\nlogger = logging.getLogger(__name__)\n"
+        + filler
+        + "class A:\n    def g(self):\n        try:\n            pass\n"
+        "        except OSError:\n            logger.exception('retrying')\n"
+    )
     found = codes(code)
     assert found == [("PL101", code.count("\n"))]
 
@@ -544,11 +630,17 @@ def test_rules_are_stable_and_documented() -> None:
 
 def test_import_stays_light() -> None:
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, proctor.plugins.loglint\n"
-         "print(sorted(m for m in ('pydantic', 'git', 'click', 'rich', 'tenacity')"
-         " if m in sys.modules))"],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, proctor.plugins.loglint\n"
+            "print(sorted(m for m in ('pydantic', 'git', 'click', 'rich', 'tenacity')"
+            " if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -79,9 +79,18 @@ def plugin_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("plugins")
     staging = base / "_all"
     cmd = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-        "--no-build-isolation", "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-        "--target", str(staging),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--target",
+        str(staging),
         *(str(FIXTURES / f"proctor-plugin-{name}") for name in PACKAGES),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -102,8 +111,10 @@ def _env(dirs: dict[str, Path], plugins: Sequence[str], **extra: str) -> dict[st
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     env["PYTHONPATH"] = os.pathsep.join(str(dirs[name]) for name in plugins)
     env.update(
-        GIT_AUTHOR_NAME="Ana", GIT_AUTHOR_EMAIL=ACTOR,
-        GIT_COMMITTER_NAME="Ana", GIT_COMMITTER_EMAIL=ACTOR,
+        GIT_AUTHOR_NAME="Ana",
+        GIT_AUTHOR_EMAIL=ACTOR,
+        GIT_COMMITTER_NAME="Ana",
+        GIT_COMMITTER_EMAIL=ACTOR,
         GIT_CONFIG_NOSYSTEM="1",
     )
     env.update(extra)
@@ -118,18 +129,36 @@ def _proctor_cmd() -> list[str]:
     return [sys.executable, "-m", "proctor.cli"]
 
 
-def run_proctor(dirs: dict[str, Path], plugins: Sequence[str], *args: str,
-                cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_proctor_cmd(), *args], env=_env(dirs, plugins, **extra),
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+def run_proctor(
+    dirs: dict[str, Path], plugins: Sequence[str], *args: str, cwd: Path | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_proctor_cmd(), *args],
+        env=_env(dirs, plugins, **extra),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def run_python(dirs: dict[str, Path], plugins: Sequence[str], script: str, *args: str,
-               cwd: Path | None = None, **extra: str) -> Any:
+def run_python(
+    dirs: dict[str, Path],
+    plugins: Sequence[str],
+    script: str,
+    *args: str,
+    cwd: Path | None = None,
+    **extra: str,
+) -> Any:
     """Run a script in a fresh interpreter; it prints one JSON document as its last line."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args],
-                          env=_env(dirs, plugins, **extra), cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        env=_env(dirs, plugins, **extra),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, f"script failed:\n{proc.stdout}\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -149,8 +178,9 @@ def failing_builtins(plugin_dirs: dict[str, Path]) -> list[str]:
 
 def _git(repo: Path, *args: str) -> str:
     env = _env({}, [])
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -176,8 +206,13 @@ def test_plugins_lists_builtins_and_installed_plugins(plugin_dirs: dict[str, Pat
         assert rows[name]["module"] == module
     good = rows["good"]
     assert good == {
-        "name": "good", "module": "proctor_plugin_good", "version": "1.2.3", "builtin": False,
-        "hooks": ALL_HOOKS, "status": "ok", "error": None,
+        "name": "good",
+        "module": "proctor_plugin_good",
+        "version": "1.2.3",
+        "builtin": False,
+        "hooks": ALL_HOOKS,
+        "status": "ok",
+        "error": None,
     }
     broken = rows["broken"]
     assert broken["status"] == "error"
@@ -195,8 +230,9 @@ def test_plugins_text_output(plugin_dirs: dict[str, Path]) -> None:
     assert any(line.startswith("procedures (built-in) ok") for line in lines)
 
 
-def test_broken_plugin_leaves_everything_else_working(plugin_dirs: dict[str, Path],
-                                                      tmp_path: Path) -> None:
+def test_broken_plugin_leaves_everything_else_working(
+    plugin_dirs: dict[str, Path], tmp_path: Path
+) -> None:
     hello = run_proctor(plugin_dirs, PACKAGES, "demo-hello", "--name", "Ana")
     assert hello.returncode == 0, hello.stderr
     assert hello.stdout == "hello from demo, Ana\n"
@@ -233,37 +269,57 @@ def test_builtins_load_cleanly(plugin_dirs: dict[str, Path]) -> None:
 # -- the environment switches ------------------------------------------------------------------
 
 
-def test_strict_mode_fails_on_a_broken_plugin(plugin_dirs: dict[str, Path],
-                                              failing_builtins: list[str]) -> None:
+def test_strict_mode_fails_on_a_broken_plugin(
+    plugin_dirs: dict[str, Path], failing_builtins: list[str]
+) -> None:
     disabled = ",".join(failing_builtins)
     for args in (["demo-hello"], ["plugins"]):
-        proc = run_proctor(plugin_dirs, ["good", "broken"], *args,
-                           PROCTOR_STRICT_PLUGINS="1", PROCTOR_DISABLE_PLUGINS=disabled)
+        proc = run_proctor(
+            plugin_dirs,
+            ["good", "broken"],
+            *args,
+            PROCTOR_STRICT_PLUGINS="1",
+            PROCTOR_DISABLE_PLUGINS=disabled,
+        )
         assert proc.returncode == PluginError.exit_code != 0
         assert "'broken'" in proc.stderr
         assert BROKEN_MESSAGE in proc.stderr
         assert "hello from demo" not in proc.stdout
 
 
-def test_strict_mode_passes_with_sound_plugins(plugin_dirs: dict[str, Path],
-                                               failing_builtins: list[str]) -> None:
-    proc = run_proctor(plugin_dirs, ["good"], "demo-hello", PROCTOR_STRICT_PLUGINS="1",
-                       PROCTOR_DISABLE_PLUGINS=",".join(failing_builtins))
+def test_strict_mode_passes_with_sound_plugins(
+    plugin_dirs: dict[str, Path], failing_builtins: list[str]
+) -> None:
+    proc = run_proctor(
+        plugin_dirs,
+        ["good"],
+        "demo-hello",
+        PROCTOR_STRICT_PLUGINS="1",
+        PROCTOR_DISABLE_PLUGINS=",".join(failing_builtins),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "hello from demo, world\n"
 
 
-def test_disabling_the_broken_plugin_hides_its_error(plugin_dirs: dict[str, Path],
-                                                      failing_builtins: list[str]) -> None:
-    rows = plugin_rows(run_proctor(plugin_dirs, ["good", "broken"], "--json", "plugins",
-                                   PROCTOR_DISABLE_PLUGINS="broken"))
+def test_disabling_the_broken_plugin_hides_its_error(
+    plugin_dirs: dict[str, Path], failing_builtins: list[str]
+) -> None:
+    rows = plugin_rows(
+        run_proctor(
+            plugin_dirs, ["good", "broken"], "--json", "plugins", PROCTOR_DISABLE_PLUGINS="broken"
+        )
+    )
     assert rows["broken"]["status"] == "disabled"
     assert rows["broken"]["error"] is None
     assert rows["good"]["status"] == "ok"
 
-    strict = run_proctor(plugin_dirs, ["good", "broken"], "demo-hello",
-                         PROCTOR_STRICT_PLUGINS="1",
-                         PROCTOR_DISABLE_PLUGINS=",".join(["broken", *failing_builtins]))
+    strict = run_proctor(
+        plugin_dirs,
+        ["good", "broken"],
+        "demo-hello",
+        PROCTOR_STRICT_PLUGINS="1",
+        PROCTOR_DISABLE_PLUGINS=",".join(["broken", *failing_builtins]),
+    )
     assert strict.returncode == 0, strict.stderr
 
 
@@ -276,11 +332,16 @@ def test_disabling_a_builtin(plugin_dirs: dict[str, Path], tmp_path: Path) -> No
         assert rows[name]["hooks"] == []
     assert rows["procedures"]["status"] == "ok"
 
-    names = run_python(plugin_dirs, ["good"], """
+    names = run_python(
+        plugin_dirs,
+        ["good"],
+        """
         import json
         from proctor.core.plugins import get_plugin_manager
         print(json.dumps(sorted(get_plugin_manager().validators())))
-    """, **env)
+    """,
+        **env,
+    )
     assert names == ["demo"]
 
     source = tmp_path / "ok.py"
@@ -291,50 +352,71 @@ def test_disabling_a_builtin(plugin_dirs: dict[str, Path], tmp_path: Path) -> No
 
 
 def test_no_entry_points_switch(plugin_dirs: dict[str, Path]) -> None:
-    rows = plugin_rows(run_proctor(plugin_dirs, ["good", "broken"], "--json", "plugins",
-                                   PROCTOR_NO_ENTRY_POINTS="1"))
+    rows = plugin_rows(
+        run_proctor(
+            plugin_dirs, ["good", "broken"], "--json", "plugins", PROCTOR_NO_ENTRY_POINTS="1"
+        )
+    )
     assert set(rows) == set(DEFAULT_PLUGINS)
 
 
-def test_misspelt_hook_is_reported(plugin_dirs: dict[str, Path],
-                                   failing_builtins: list[str]) -> None:
+def test_misspelt_hook_is_reported(
+    plugin_dirs: dict[str, Path], failing_builtins: list[str]
+) -> None:
     rows = plugin_rows(run_proctor(plugin_dirs, ["good", "misspelt"], "--json", "plugins"))
     misspelt = rows["misspelt"]
     assert misspelt["status"] == "error"
-    assert misspelt["error"].startswith("PluginValidationError: unknown hook "
-                                        "'proctor_register_validator'")
+    assert misspelt["error"].startswith(
+        "PluginValidationError: unknown hook 'proctor_register_validator'"
+    )
     assert rows["good"]["status"] == "ok"
 
     # Unregistered, so never called: its body raises if it is.
-    names = run_python(plugin_dirs, ["good", "misspelt"], """
+    names = run_python(
+        plugin_dirs,
+        ["good", "misspelt"],
+        """
         import json
         from proctor.core.plugins import get_plugin_manager
         m = get_plugin_manager()
         print(json.dumps([sorted(m.validators()), m.pm.get_plugin("misspelt") is None]))
-    """)
+    """,
+    )
     assert "demo" in names[0]
     assert names[1] is True
 
-    strict = run_proctor(plugin_dirs, ["good", "misspelt"], "demo-hello",
-                         PROCTOR_STRICT_PLUGINS="1",
-                         PROCTOR_DISABLE_PLUGINS=",".join(failing_builtins))
+    strict = run_proctor(
+        plugin_dirs,
+        ["good", "misspelt"],
+        "demo-hello",
+        PROCTOR_STRICT_PLUGINS="1",
+        PROCTOR_DISABLE_PLUGINS=",".join(failing_builtins),
+    )
     assert strict.returncode == PluginError.exit_code
     assert "proctor_register_validator" in strict.stderr
 
 
-def test_a_raising_register_hook_is_isolated(plugin_dirs: dict[str, Path],
-                                            failing_builtins: list[str]) -> None:
-    report = run_python(plugin_dirs, ["good", "raising"], """
+def test_a_raising_register_hook_is_isolated(
+    plugin_dirs: dict[str, Path], failing_builtins: list[str]
+) -> None:
+    report = run_python(
+        plugin_dirs,
+        ["good", "raising"],
+        """
         import json
         from proctor.core.plugins import get_plugin_manager
         m = get_plugin_manager()
         validators = sorted(m.validators())
         print(json.dumps({"validators": validators, "error": m.infos["raising"].error}))
-    """)
+    """,
+    )
     assert "demo" in report["validators"]
     assert report["error"] == f"proctor_register_validators: RuntimeError: {RAISING_MESSAGE}"
 
-    strict = run_python(plugin_dirs, ["good", "raising"], """
+    strict = run_python(
+        plugin_dirs,
+        ["good", "raising"],
+        """
         import json
         from proctor.core.errors import PluginError
         from proctor.core.plugins import get_plugin_manager
@@ -344,7 +426,10 @@ def test_a_raising_register_hook_is_isolated(plugin_dirs: dict[str, Path],
             print(json.dumps(str(exc)))
         else:
             print(json.dumps(None))
-    """, PROCTOR_STRICT_PLUGINS="1", PROCTOR_DISABLE_PLUGINS=",".join(failing_builtins))
+    """,
+        PROCTOR_STRICT_PLUGINS="1",
+        PROCTOR_DISABLE_PLUGINS=",".join(failing_builtins),
+    )
     assert strict == f"plugin 'raising' failed in proctor_register_validators: {RAISING_MESSAGE}"
 
 
@@ -355,14 +440,18 @@ def test_plugins_command_shows_registration_errors(plugin_dirs: dict[str, Path])
 
 
 def test_a_plugin_cannot_take_a_builtin_name(plugin_dirs: dict[str, Path]) -> None:
-    report = run_python(plugin_dirs, ["raising"], """
+    report = run_python(
+        plugin_dirs,
+        ["raising"],
+        """
         import json
         from proctor.core.plugins import get_plugin_manager
         m = get_plugin_manager()
         log = m.side_effects()["log"]
         print(json.dumps({"owner": type(log).__module__, "builtin_error":
                           m.infos["side-effects"].error, "error": m.infos["raising"].error}))
-    """)
+    """,
+    )
     assert report["owner"] == "proctor.plugins.side_effects"
     assert report["builtin_error"] is None
     assert "'log' is already registered by plugin 'side-effects'" in report["error"]
@@ -381,15 +470,22 @@ _EXECUTE = """
 """
 
 
-def execute(dirs: dict[str, Path], repo: Path, api_name: str, params: dict[str, Any],
-            actor: str = "", plugins: Sequence[str] = ("good",), **extra: str) -> dict[str, Any]:
+def execute(
+    dirs: dict[str, Path],
+    repo: Path,
+    api_name: str,
+    params: dict[str, Any],
+    actor: str = "",
+    plugins: Sequence[str] = ("good",),
+    **extra: str,
+) -> dict[str, Any]:
     """``Workspace.open(repo).execute(...)`` in a fresh interpreter with the plugins."""
-    return run_python(dirs, plugins, _EXECUTE, str(repo), api_name, json.dumps(params), actor,
-                      **extra)
+    return run_python(
+        dirs, plugins, _EXECUTE, str(repo), api_name, json.dumps(params), actor, **extra
+    )
 
 
-def test_action_hook_commits_through_the_pipeline(plugin_dirs: dict[str, Path],
-                                                   repo: Path) -> None:
+def test_action_hook_commits_through_the_pipeline(plugin_dirs: dict[str, Path], repo: Path) -> None:
     before = _git(repo, "rev-parse", "HEAD")
     result = execute(plugin_dirs, repo, "demo.note", {"name": "hello", "text": "hi there"})
 
@@ -413,16 +509,40 @@ def test_action_hook_commits_through_the_pipeline(plugin_dirs: dict[str, Path],
 
 def test_action_hook_from_the_cli(plugin_dirs: dict[str, Path], repo: Path) -> None:
     before = _git(repo, "rev-parse", "HEAD")
-    denied = run_proctor(plugin_dirs, ["good"], "--repo", str(repo), "--json",
-                         "--actor", DENIED_ACTOR, "action", "run", "demo.note",
-                         "-p", "name=cli", "-p", "text=from the command line")
+    denied = run_proctor(
+        plugin_dirs,
+        ["good"],
+        "--repo",
+        str(repo),
+        "--json",
+        "--actor",
+        DENIED_ACTOR,
+        "action",
+        "run",
+        "demo.note",
+        "-p",
+        "name=cli",
+        "-p",
+        "text=from the command line",
+    )
     assert denied.returncode == 1, denied.stderr
     assert json.loads(denied.stdout)["status"] == "denied"
     assert _git(repo, "rev-parse", "HEAD") == before
 
-    applied = run_proctor(plugin_dirs, ["good"], "--repo", str(repo), "--json",
-                          "action", "run", "demo.note",
-                          "-p", "name=cli", "-p", "text=from the command line")
+    applied = run_proctor(
+        plugin_dirs,
+        ["good"],
+        "--repo",
+        str(repo),
+        "--json",
+        "action",
+        "run",
+        "demo.note",
+        "-p",
+        "name=cli",
+        "-p",
+        "text=from the command line",
+    )
     assert applied.returncode == 0, applied.stderr
     result = json.loads(applied.stdout)
     assert result["status"] == "applied"
@@ -431,10 +551,12 @@ def test_action_hook_from_the_cli(plugin_dirs: dict[str, Path], repo: Path) -> N
     assert "Proctor-Action: demo.note" in _git(repo, "log", "-1", "--format=%B")
 
 
-def test_action_params_and_criteria_are_enforced(plugin_dirs: dict[str, Path],
-                                                 repo: Path) -> None:
+def test_action_params_and_criteria_are_enforced(plugin_dirs: dict[str, Path], repo: Path) -> None:
     before = _git(repo, "rev-parse", "HEAD")
-    report = run_python(plugin_dirs, ["good"], """
+    report = run_python(
+        plugin_dirs,
+        ["good"],
+        """
         import json, sys
         from proctor.core.errors import ValidationFailed
         from proctor.workspace import Workspace
@@ -450,28 +572,52 @@ def test_action_params_and_criteria_are_enforced(plugin_dirs: dict[str, Path],
                 else:
                     out.append(None)
         print(json.dumps(out))
-    """, str(repo))
+    """,
+        str(repo),
+    )
     assert "text is required" in report[0]
     assert "note name" in report[1]
     assert "extra" in report[2]
     assert _git(repo, "rev-parse", "HEAD") == before
 
 
-def test_side_effect_hook_runs_after_the_commit(plugin_dirs: dict[str, Path], repo: Path,
-                                                tmp_path: Path) -> None:
+def test_side_effect_hook_runs_after_the_commit(
+    plugin_dirs: dict[str, Path], repo: Path, tmp_path: Path
+) -> None:
     record = tmp_path / "record.jsonl"
-    first = execute(plugin_dirs, repo, "demo.note", {"name": "one", "text": "1"},
-                    PROCTOR_DEMO_RECORD=str(record))
-    second = execute(plugin_dirs, repo, "demo.note", {"name": "two", "text": "2"},
-                     actor="bob@example.com", PROCTOR_DEMO_RECORD=str(record))
+    first = execute(
+        plugin_dirs,
+        repo,
+        "demo.note",
+        {"name": "one", "text": "1"},
+        PROCTOR_DEMO_RECORD=str(record),
+    )
+    second = execute(
+        plugin_dirs,
+        repo,
+        "demo.note",
+        {"name": "two", "text": "2"},
+        actor="bob@example.com",
+        PROCTOR_DEMO_RECORD=str(record),
+    )
 
     assert first["side_effects"] == {"log": "ok", "demo-record": "ok"}
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines == [
-        {"action": "demo.note", "status": "applied", "commit": first["commit"],
-         "actor": ACTOR, "correlation_id": first["correlation_id"]},
-        {"action": "demo.note", "status": "applied", "commit": second["commit"],
-         "actor": "bob@example.com", "correlation_id": second["correlation_id"]},
+        {
+            "action": "demo.note",
+            "status": "applied",
+            "commit": first["commit"],
+            "actor": ACTOR,
+            "correlation_id": first["correlation_id"],
+        },
+        {
+            "action": "demo.note",
+            "status": "applied",
+            "commit": second["commit"],
+            "actor": "bob@example.com",
+            "correlation_id": second["correlation_id"],
+        },
     ]
     assert _git(repo, "rev-parse", "HEAD") == second["commit"]
 
@@ -481,13 +627,14 @@ def test_side_effect_hook_runs_after_the_commit(plugin_dirs: dict[str, Path], re
     [({"name": "forbidden", "text": "x"}, ""), ({"name": "fine", "text": "x"}, DENIED_ACTOR)],
     ids=["by-params", "by-actor"],
 )
-def test_policy_hook_deny_leaves_the_repo_unchanged(plugin_dirs: dict[str, Path], repo: Path,
-                                                    tmp_path: Path, params: dict[str, str],
-                                                    actor: str) -> None:
+def test_policy_hook_deny_leaves_the_repo_unchanged(
+    plugin_dirs: dict[str, Path], repo: Path, tmp_path: Path, params: dict[str, str], actor: str
+) -> None:
     record = tmp_path / "record.jsonl"
     before = _git(repo, "rev-parse", "HEAD")
-    result = execute(plugin_dirs, repo, "demo.note", params, actor=actor,
-                     PROCTOR_DEMO_RECORD=str(record))
+    result = execute(
+        plugin_dirs, repo, "demo.note", params, actor=actor, PROCTOR_DEMO_RECORD=str(record)
+    )
 
     assert result["status"] == "denied"
     assert result["decision"] == "DENY"
@@ -501,8 +648,9 @@ def test_policy_hook_deny_leaves_the_repo_unchanged(plugin_dirs: dict[str, Path]
 def test_policy_hook_applies_to_every_action(plugin_dirs: dict[str, Path], repo: Path) -> None:
     before = _git(repo, "rev-parse", "HEAD")
     code = "def run():\n    return 1\n"
-    denied = execute(plugin_dirs, repo, "procedure.create", {"name": "greet", "code": code},
-                     actor=DENIED_ACTOR)
+    denied = execute(
+        plugin_dirs, repo, "procedure.create", {"name": "greet", "code": code}, actor=DENIED_ACTOR
+    )
     assert denied["status"] == "denied"
     assert _git(repo, "rev-parse", "HEAD") == before
 
@@ -528,28 +676,53 @@ def test_validator_hook_in_proctor_check(plugin_dirs: dict[str, Path], tmp_path:
     noqa = tmp_path / "noqa.py"
     noqa.write_text("x = 'DEMO-FORBIDDEN'  # noqa: DM001\n")
 
-    proc = run_proctor(plugin_dirs, ["good"], "check", "--select", "demo", str(flagged),
-                       str(clean), str(noqa), cwd=tmp_path)
+    proc = run_proctor(
+        plugin_dirs,
+        ["good"],
+        "check",
+        "--select",
+        "demo",
+        str(flagged),
+        str(clean),
+        str(noqa),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == [
         f"{flagged}:2:6: DM001 the DEMO-FORBIDDEN marker must not be committed"
     ]
 
-    js = run_proctor(plugin_dirs, ["good"], "check", "--select", "DM001", "--format", "json",
-                     str(clean), str(noqa), str(flagged), cwd=tmp_path)
+    js = run_proctor(
+        plugin_dirs,
+        ["good"],
+        "check",
+        "--select",
+        "DM001",
+        "--format",
+        "json",
+        str(clean),
+        str(noqa),
+        str(flagged),
+        cwd=tmp_path,
+    )
     assert js.returncode == 1, js.stderr
-    assert [(f["path"], f["line"], f["col"], f["code"], f["severity"])
-            for f in json.loads(js.stdout)] == [(str(flagged), 2, 6, "DM001", "error")]
+    assert [
+        (f["path"], f["line"], f["col"], f["code"], f["severity"]) for f in json.loads(js.stdout)
+    ] == [(str(flagged), 2, 6, "DM001", "error")]
 
     gone = run_proctor(plugin_dirs, [], "check", "--select", "demo", str(clean), cwd=tmp_path)
     assert gone.returncode == 2
     assert "unknown check or rule 'demo'" in gone.stderr
 
 
-def test_validator_hook_guards_code_written_by_actions(plugin_dirs: dict[str, Path],
-                                                       repo: Path) -> None:
+def test_validator_hook_guards_code_written_by_actions(
+    plugin_dirs: dict[str, Path], repo: Path
+) -> None:
     before = _git(repo, "rev-parse", "HEAD")
-    report = run_python(plugin_dirs, ["good"], """
+    report = run_python(
+        plugin_dirs,
+        ["good"],
+        """
         import json, sys
         from proctor.core.errors import ValidationFailed
         from proctor.workspace import Workspace
@@ -562,13 +735,18 @@ def test_validator_hook_guards_code_written_by_actions(plugin_dirs: dict[str, Pa
                 print(json.dumps([getattr(f, "code", str(f)) for f in exc.findings]))
             else:
                 print(json.dumps(None))
-    """, str(repo))
+    """,
+        str(repo),
+    )
     assert report == ["DM001"]
     assert _git(repo, "rev-parse", "HEAD") == before
 
 
 def test_llm_backend_hook(plugin_dirs: dict[str, Path]) -> None:
-    report = run_python(plugin_dirs, ["good"], """
+    report = run_python(
+        plugin_dirs,
+        ["good"],
+        """
         import asyncio, json
         from proctor.core.plugins import get_plugin_manager
 
@@ -577,7 +755,8 @@ def test_llm_backend_hook(plugin_dirs: dict[str, Path]) -> None:
         messages = [{"role": "user", "content": "write a procedure"}]
         print(json.dumps({"names": sorted(backends), "complete": demo.complete(messages),
                           "acomplete": asyncio.run(demo.acomplete(messages))}))
-    """)
+    """,
+    )
     assert "demo" in report["names"]
     assert report["complete"] == report["acomplete"] == "demo completion"
 
@@ -614,8 +793,9 @@ _IMPORTED = """
 
 @pytest.mark.parametrize("how", ["import", "main"])
 @pytest.mark.parametrize("plugins", [(), ("good",)], ids=["builtins", "with-good-plugin"])
-def test_help_imports_nothing_heavy(plugin_dirs: dict[str, Path], how: str,
-                                    plugins: tuple[str, ...]) -> None:
+def test_help_imports_nothing_heavy(
+    plugin_dirs: dict[str, Path], how: str, plugins: tuple[str, ...]
+) -> None:
     assert run_python(plugin_dirs, plugins, _IMPORTED, how, ",".join(HEAVY)) == []
 
 
@@ -707,8 +887,9 @@ def touch_action(api_name: str, *, requires_proposal: bool = False) -> type:
 
 
 def test_hooks_of_plain_objects_are_recorded(env: pytest.MonkeyPatch) -> None:
-    manager = make_manager(("v", Registers("proctor_register_validators", Named("unit"))),
-                           ("p", Policy(None)))
+    manager = make_manager(
+        ("v", Registers("proctor_register_validators", Named("unit"))), ("p", Policy(None))
+    )
     assert manager.infos["v"].hooks == ["proctor_register_validators"]
     assert manager.infos["p"].hooks == ["proctor_policy"]
     assert list(manager.validators()) == ["unit"]
@@ -717,8 +898,10 @@ def test_hooks_of_plain_objects_are_recorded(env: pytest.MonkeyPatch) -> None:
 
 def test_duplicate_name_is_reported_never_silent(env: pytest.MonkeyPatch) -> None:
     first, second = touch_action("unit.same"), touch_action("unit.same")
-    manager = make_manager(("first", Registers("proctor_register_actions", first)),
-                           ("second", Registers("proctor_register_actions", second)))
+    manager = make_manager(
+        ("first", Registers("proctor_register_actions", first)),
+        ("second", Registers("proctor_register_actions", second)),
+    )
     actions = manager.actions()
     assert list(actions) == ["unit.same"]
     errors = {name: manager.infos[name].error for name in ("first", "second")}
@@ -729,13 +912,14 @@ def test_duplicate_name_is_reported_never_silent(env: pytest.MonkeyPatch) -> Non
 
 def test_duplicate_action_is_an_error_on_the_later_plugin(env: pytest.MonkeyPatch) -> None:
     first, second = touch_action("unit.same"), touch_action("unit.same")
-    manager = make_manager(("first", Registers("proctor_register_actions", first)),
-                           ("second", Registers("proctor_register_actions", second)))
+    manager = make_manager(
+        ("first", Registers("proctor_register_actions", first)),
+        ("second", Registers("proctor_register_actions", second)),
+    )
     assert manager.actions()["unit.same"] is first
     assert manager.infos["first"].error is None
     assert manager.infos["second"].error == (
-        "proctor_register_actions: ValueError: 'unit.same' is already registered by plugin "
-        "'first'"
+        "proctor_register_actions: ValueError: 'unit.same' is already registered by plugin 'first'"
     )
 
 
@@ -754,8 +938,9 @@ def test_a_raising_register_hook_is_isolated_in_process(env: pytest.MonkeyPatch)
 def test_strict_mode_reraises_from_a_register_hook(env: pytest.MonkeyPatch) -> None:
     env.setenv("PROCTOR_STRICT_PLUGINS", "1")
     manager = make_manager(("bad", RaisesIn("proctor_register_llm_backends", "boom")))
-    with pytest.raises(PluginError, match="plugin 'bad' failed in proctor_register_llm_backends: "
-                                          "boom") as info:
+    with pytest.raises(
+        PluginError, match="plugin 'bad' failed in proctor_register_llm_backends: boom"
+    ) as info:
         manager.llm_backends()
     assert isinstance(info.value.__cause__, RuntimeError)
 
@@ -774,8 +959,11 @@ def test_a_raising_policy_is_recorded_and_strict_mode_reraises(env: pytest.Monke
 def test_a_builtin_that_fails_to_import(env: pytest.MonkeyPatch) -> None:
     import proctor.core.plugins as plugins_module
 
-    env.setattr(plugins_module, "DEFAULT_PLUGINS",
-                {"ghost": "proctor.plugins.no_such_module", "policy": "proctor.plugins.policy"})
+    env.setattr(
+        plugins_module,
+        "DEFAULT_PLUGINS",
+        {"ghost": "proctor.plugins.no_such_module", "policy": "proctor.plugins.policy"},
+    )
     manager = PluginManager()
     manager.load_builtins(set())
     assert manager.infos["ghost"].error == (
@@ -814,8 +1002,9 @@ def test_check_pending_rejects_every_misspelt_plugin(env: pytest.MonkeyPatch) ->
     assert manager.pm.get_plugin("m1") is None
     assert manager.pm.get_plugin("m2") is None
     assert manager.infos["ok"].error is None
-    assert manager.call_each("proctor_policy", action=None, params=None,
-                             context=None) == [("ok", "DENY")]
+    assert manager.call_each("proctor_policy", action=None, params=None, context=None) == [
+        ("ok", "DENY")
+    ]
     assert manager.validators() == {}
 
     env.setenv("PROCTOR_STRICT_PLUGINS", "1")
@@ -856,13 +1045,16 @@ def test_get_plugin_manager_reload_follows_the_environment(env: pytest.MonkeyPat
         (["ALLOW_IMMEDIATE"], True, "REQUIRE_PROPOSAL"),
     ],
 )
-def test_the_strictest_policy_wins(env: pytest.MonkeyPatch, repo: Path, answers: list[Any],
-                                   requires_proposal: bool, decision: str) -> None:
+def test_the_strictest_policy_wins(
+    env: pytest.MonkeyPatch, repo: Path, answers: list[Any], requires_proposal: bool, decision: str
+) -> None:
     from proctor.workspace import Workspace
 
     action = touch_action("unit.touch", requires_proposal=requires_proposal)
-    manager = make_manager(("actions", Registers("proctor_register_actions", action)),
-                           *((f"policy{i}", Policy(a)) for i, a in enumerate(answers)))
+    manager = make_manager(
+        ("actions", Registers("proctor_register_actions", action)),
+        *((f"policy{i}", Policy(a)) for i, a in enumerate(answers)),
+    )
     before = _git(repo, "rev-parse", "HEAD")
     with Workspace.open(repo, plugins=manager) as ws:
         result = ws.execute("unit.touch", {"path": "a.txt"})
@@ -900,8 +1092,9 @@ def test_pluggy_refusing_a_registration_is_isolated(env: pytest.MonkeyPatch) -> 
     assert (manager.infos["wrong"].error or "").startswith("PluginValidationError")
     assert "verdict" in (manager.infos["wrong"].error or "")
     assert manager.infos["wrong"].hooks == []
-    assert manager.call_each("proctor_policy", action=None, params=None,
-                             context=None) == [("ok", "DENY")]
+    assert manager.call_each("proctor_policy", action=None, params=None, context=None) == [
+        ("ok", "DENY")
+    ]
 
     env.setenv("PROCTOR_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="plugin 'wrong' failed: PluginValidationError"):

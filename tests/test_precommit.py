@@ -59,7 +59,9 @@ def test_manifest_is_valid_for_pre_commit() -> None:
     """pre-commit's own schema check of a hooks manifest."""
     done = subprocess.run(
         [str(PRE_COMMIT), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -87,27 +89,39 @@ def make_project(root: Path, files: dict[str, str]) -> Path:
 
 
 def try_repo(project: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never",
-           "PROCTOR_NO_ENTRY_POINTS": "1"}
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(home),
+        "PRE_COMMIT_COLOR": "never",
+        "PROCTOR_NO_ENTRY_POINTS": "1",
+    }
     env.pop("VIRTUAL_ENV", None)
     return subprocess.run(
         [str(PRE_COMMIT), "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
-        cwd=project, capture_output=True, text=True, env=env, timeout=900,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
 
 
 def hook_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines()
-            if re.match(r"^[\w./-]+\.py:\d+:\d+: [A-Z]+\d+ ", line)]
+    return [
+        line for line in output.splitlines() if re.match(r"^[\w./-]+\.py:\d+:\d+: [A-Z]+\d+ ", line)
+    ]
 
 
 @pytest.mark.slow
 def test_try_repo_log_lint(tmp_path: Path, pre_commit_home: Path) -> None:
-    project = make_project(tmp_path / "project", {
-        "svc/fetch.py": DANGEROUS_LOG,
-        "svc/clean.py": CLEAN,
-        "README.md": "retry\n",
-    })
+    project = make_project(
+        tmp_path / "project",
+        {
+            "svc/fetch.py": DANGEROUS_LOG,
+            "svc/clean.py": CLEAN,
+            "README.md": "retry\n",
+        },
+    )
     done = try_repo(project, "proctor-log-lint", pre_commit_home)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
@@ -123,10 +137,13 @@ def test_try_repo_log_lint(tmp_path: Path, pre_commit_home: Path) -> None:
 
 @pytest.mark.slow
 def test_try_repo_safety(tmp_path: Path, pre_commit_home: Path) -> None:
-    project = make_project(tmp_path / "project", {
-        "tools/clean_dir.py": DANGEROUS_CODE,
-        "tools/add.py": CLEAN,
-    })
+    project = make_project(
+        tmp_path / "project",
+        {
+            "tools/clean_dir.py": DANGEROUS_CODE,
+            "tools/add.py": CLEAN,
+        },
+    )
     done = try_repo(project, "proctor-safety", pre_commit_home)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
@@ -139,14 +156,19 @@ def test_try_repo_safety(tmp_path: Path, pre_commit_home: Path) -> None:
 
 @pytest.mark.slow
 def test_try_repo_passes_a_clean_project(tmp_path: Path, pre_commit_home: Path) -> None:
-    project = make_project(tmp_path / "project", {
-        "procedures/add/main.py": CLEAN,
-        "procedures/add/metadata.json": '{"name": "add", "capabilities": {}}\n',
-        "lib/util.py": CLEAN,
-    })
-    for hook, name in (("proctor-safety", "proctor safety"),
-                       ("proctor-log-lint", "proctor log lint"),
-                       ("proctor-procedures", "proctor procedures")):
+    project = make_project(
+        tmp_path / "project",
+        {
+            "procedures/add/main.py": CLEAN,
+            "procedures/add/metadata.json": '{"name": "add", "capabilities": {}}\n',
+            "lib/util.py": CLEAN,
+        },
+    )
+    for hook, name in (
+        ("proctor-safety", "proctor safety"),
+        ("proctor-log-lint", "proctor log lint"),
+        ("proctor-procedures", "proctor procedures"),
+    ):
         done = try_repo(project, hook, pre_commit_home)
         output = done.stdout + done.stderr
         assert done.returncode == 0, output
@@ -154,13 +176,17 @@ def test_try_repo_passes_a_clean_project(tmp_path: Path, pre_commit_home: Path) 
 
 
 @pytest.mark.slow
-def test_try_repo_procedures_only_sees_procedure_files(tmp_path: Path,
-                                                       pre_commit_home: Path) -> None:
-    project = make_project(tmp_path / "project", {
-        "procedures/notify/main.py": DANGEROUS_LOG.replace('retry")', 'retry")  # noqa: PL101'),
-        "procedures/notify/metadata.json": '{"name": "notify", "capabilities": {}}\n',
-        "lib/fetch.py": DANGEROUS_LOG,
-    })
+def test_try_repo_procedures_only_sees_procedure_files(
+    tmp_path: Path, pre_commit_home: Path
+) -> None:
+    project = make_project(
+        tmp_path / "project",
+        {
+            "procedures/notify/main.py": DANGEROUS_LOG.replace('retry")', 'retry")  # noqa: PL101'),
+            "procedures/notify/metadata.json": '{"name": "notify", "capabilities": {}}\n',
+            "lib/fetch.py": DANGEROUS_LOG,
+        },
+    )
     done = try_repo(project, "proctor-procedures", pre_commit_home)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output

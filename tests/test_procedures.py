@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import GREET, git
+
 from proctor import Workspace
 from proctor.core.errors import ConcurrencyError, NotFoundError, UsageError, ValidationFailed
 
@@ -68,8 +68,10 @@ def test_update_release_auto_bumps_and_rollback(ws: Workspace, repo: Path) -> No
         ws.execute("procedure.release", {"name": "greet"})
 
     # A new optional parameter: minor.
-    ws.execute("procedure.update", {"name": "greet", "code": V2,
-                                    "metadata": meta("greet", ("name", True), ("punct", False))})
+    ws.execute(
+        "procedure.update",
+        {"name": "greet", "code": V2, "metadata": meta("greet", ("name", True), ("punct", False))},
+    )
     assert ws.execute("procedure.release", {"name": "greet"}).tags == ["procedures/greet/v0.2.0"]
 
     # A body-only change: patch.
@@ -78,15 +80,21 @@ def test_update_release_auto_bumps_and_rollback(ws: Workspace, repo: Path) -> No
     assert ws.execute("procedure.release", {"name": "greet"}).tags == ["procedures/greet/v0.2.1"]
 
     # A renamed parameter: major.
-    ws.execute("procedure.update", {"name": "greet", "code": V3_BREAKING,
-                                    "metadata": meta("greet", ("who", True))})
+    ws.execute(
+        "procedure.update",
+        {"name": "greet", "code": V3_BREAKING, "metadata": meta("greet", ("who", True))},
+    )
     assert ws.execute("procedure.release", {"name": "greet", "bump": "auto"}).tags == [
-        "procedures/greet/v1.0.0"]
+        "procedures/greet/v1.0.0"
+    ]
 
     history = ws.history("greet")
     assert [v.message for v in history] == [
-        "Update procedure greet", "Update procedure greet", "Update procedure greet",
-        "Create procedure greet"]
+        "Update procedure greet",
+        "Update procedure greet",
+        "Update procedure greet",
+        "Create procedure greet",
+    ]
     assert [v.breaking for v in history] == [True, False, False, False]
     assert "parameter 'name' removed or renamed" in history[0].reasons
     assert history[0].tags == ["v1.0.0"]
@@ -94,8 +102,12 @@ def test_update_release_auto_bumps_and_rollback(ws: Workspace, repo: Path) -> No
     assert history[-1].added > 0 and history[-1].removed == 0
 
     # The tag is annotated, points at the version commit and explains the bump.
-    tag_body = git(repo, "for-each-ref", "--format=%(objecttype) %(contents)",
-                   "refs/tags/procedures/greet/v1.0.0")
+    tag_body = git(
+        repo,
+        "for-each-ref",
+        "--format=%(objecttype) %(contents)",
+        "refs/tags/procedures/greet/v1.0.0",
+    )
     assert tag_body.startswith("tag Release greet 1.0.0")
     assert "parameter 'name' removed or renamed" in tag_body
 
@@ -105,7 +117,8 @@ def test_update_release_auto_bumps_and_rollback(ws: Workspace, repo: Path) -> No
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "rev-parse", "procedures/greet/v1.0.1^{commit}").strip() == rb.commit
     assert "Rolls back to release procedures/greet/v0.1.0" in git(
-        repo, "tag", "-l", "-n20", "procedures/greet/v1.0.1")
+        repo, "tag", "-l", "-n20", "procedures/greet/v1.0.1"
+    )
     # History is never rewritten: every earlier commit is still an ancestor.
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "5"
     with pytest.raises(UsageError, match="already as released"):
@@ -115,19 +128,23 @@ def test_update_release_auto_bumps_and_rollback(ws: Workspace, repo: Path) -> No
 def test_explicit_version_must_grow(ws: Workspace) -> None:
     ws.execute("procedure.create", {"name": "greet", "code": GREET})
     assert ws.execute("procedure.release", {"name": "greet", "version": "2.0.0"}).tags == [
-        "procedures/greet/v2.0.0"]
+        "procedures/greet/v2.0.0"
+    ]
     ws.execute("procedure.update", {"name": "greet", "description": "Says hello"})
     with pytest.raises(UsageError, match="not above the latest release v2.0.0"):
         ws.execute("procedure.release", {"name": "greet", "version": "1.5.0"})
     assert ws.execute("procedure.release", {"name": "greet", "bump": "major"}).tags == [
-        "procedures/greet/v3.0.0"]
+        "procedures/greet/v3.0.0"
+    ]
 
 
 def test_show_at_version_and_revision(ws: Workspace) -> None:
     first = ws.execute("procedure.create", {"name": "greet", "code": GREET})
     ws.execute("procedure.release", {"name": "greet"})
-    ws.execute("procedure.update", {"name": "greet", "code": V2,
-                                    "metadata": meta("greet", ("name", True), ("punct", False))})
+    ws.execute(
+        "procedure.update",
+        {"name": "greet", "code": V2, "metadata": meta("greet", ("name", True), ("punct", False))},
+    )
     assert ws.get_procedure("greet").code == V2
     assert ws.get_procedure("greet", "0.1.0").code == GREET
     assert ws.get_procedure("greet", "v0.1.0").code == GREET
@@ -143,8 +160,10 @@ def test_show_at_version_and_revision(ws: Workspace) -> None:
 def test_diff_between_versions(ws: Workspace) -> None:
     ws.execute("procedure.create", {"name": "greet", "code": GREET})
     ws.execute("procedure.release", {"name": "greet"})
-    ws.execute("procedure.update", {"name": "greet", "code": V2,
-                                    "metadata": meta("greet", ("name", True), ("punct", False))})
+    ws.execute(
+        "procedure.update",
+        {"name": "greet", "code": V2, "metadata": meta("greet", ("name", True), ("punct", False))},
+    )
     text = ws.diff("greet", "0.1.0")
     assert "-def run(name: str) -> str:" in text
     assert '+def run(name: str, punct: str = "!") -> str:' in text
@@ -153,7 +172,9 @@ def test_diff_between_versions(ws: Workspace) -> None:
 
 def test_list_reads_every_description(ws: Workspace) -> None:
     for i in range(5):
-        ws.execute("procedure.create", {"name": f"p{i}", "code": GREET, "description": f"number {i}"})
+        ws.execute(
+            "procedure.create", {"name": f"p{i}", "code": GREET, "description": f"number {i}"}
+        )
     listed = ws.list_procedures()
     assert [(p.name, p.description) for p in listed] == [(f"p{i}", f"number {i}") for i in range(5)]
 
@@ -173,25 +194,39 @@ def test_delete_keeps_history_and_releases(ws: Workspace, repo: Path) -> None:
 
 def test_expected_version_guards_updates(ws: Workspace) -> None:
     first = ws.execute("procedure.create", {"name": "greet", "code": GREET})
-    ok = ws.execute("procedure.update", {"name": "greet", "description": "v2",
-                                         "expected_version": first.commit})
+    ok = ws.execute(
+        "procedure.update", {"name": "greet", "description": "v2", "expected_version": first.commit}
+    )
     assert ok.status == "applied"
     with pytest.raises(ConcurrencyError) as info:
-        ws.execute("procedure.update", {"name": "greet", "description": "v3",
-                                        "expected_version": first.commit})
+        ws.execute(
+            "procedure.update",
+            {"name": "greet", "description": "v3", "expected_version": first.commit},
+        )
     assert info.value.expected == first.commit
     assert info.value.actual == ok.commit
     assert info.value.exit_code == 3
     # A change to another procedure does not make the version stale.
     ws.execute("procedure.create", {"name": "other", "code": GREET})
-    assert ws.execute("procedure.update", {"name": "greet", "description": "v3",
-                                           "expected_version": ok.commit}).status == "applied"
+    assert (
+        ws.execute(
+            "procedure.update",
+            {"name": "greet", "description": "v3", "expected_version": ok.commit},
+        ).status
+        == "applied"
+    )
 
 
 def test_mismatch_between_metadata_and_signature(ws: Workspace) -> None:
     with pytest.raises(ValidationFailed) as info:
-        ws.execute("procedure.create", {"name": "greet", "code": GREET,
-                                        "metadata": meta("greet", ("name", True), ("extra", True))})
+        ws.execute(
+            "procedure.create",
+            {
+                "name": "greet",
+                "code": GREET,
+                "metadata": meta("greet", ("name", True), ("extra", True)),
+            },
+        )
     assert info.value.findings == ["parameter 'extra' is in metadata.json but not in run()"]
     ws.execute("procedure.create", {"name": "greet", "code": GREET})
     with pytest.raises(ValidationFailed, match="'punct' is in run\\(\\) but not in metadata.json"):
@@ -204,8 +239,9 @@ def test_code_without_entry_point(ws: Workspace) -> None:
 
 
 def test_policy_from_committed_config(repo: Path) -> None:
-    (repo / "proctor.toml").write_text('[policy]\n"procedure.delete" = "DENY"\n'
-                                       '"procedure.release" = "REQUIRE_PROPOSAL"\n')
+    (repo / "proctor.toml").write_text(
+        '[policy]\n"procedure.delete" = "DENY"\n"procedure.release" = "REQUIRE_PROPOSAL"\n'
+    )
     git(repo, "add", "proctor.toml")
     git(repo, "commit", "-qm", "policy")
     with Workspace.open(repo, actor="ana@example.com") as ws:
@@ -259,11 +295,17 @@ def test_init_commits_config_once(tmp_path: Path) -> None:
 def test_executable_bit_and_nested_files_survive_rollback(ws: Workspace, repo: Path) -> None:
     ws.execute("procedure.create", {"name": "greet", "code": GREET})
     ws.execute("procedure.release", {"name": "greet"})
-    ws.execute("procedure.update", {"name": "greet", "code": V2,
-                                    "metadata": meta("greet", ("name", True), ("punct", False))})
+    ws.execute(
+        "procedure.update",
+        {"name": "greet", "code": V2, "metadata": meta("greet", ("name", True), ("punct", False))},
+    )
     ws.execute("procedure.release", {"name": "greet"})
     ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
     assert git(repo, "show", "HEAD:procedures/greet/main.py") == GREET
-    assert json.loads(git(repo, "show", "HEAD:procedures/greet/metadata.json"))["parameters"][0][
-        "name"] == "name"
+    assert (
+        json.loads(git(repo, "show", "HEAD:procedures/greet/metadata.json"))["parameters"][0][
+            "name"
+        ]
+        == "name"
+    )
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""

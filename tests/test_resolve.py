@@ -50,8 +50,9 @@ class Recorder(Resolver):
         self.attrs.append((attr, getattr(node, "lineno", 0), store))
         return result
 
-    def on_import(self, node: ast.AST, module: str | None, names: tuple[str, ...],
-                  dynamic: bool) -> None:
+    def on_import(
+        self, node: ast.AST, module: str | None, names: tuple[str, ...], dynamic: bool
+    ) -> None:
         self.imports.append((module, names, dynamic))
 
 
@@ -91,37 +92,43 @@ def test_const_helpers() -> None:
     assert Qual("os") == Qual("os") and hash(Qual("os")) == hash(Qual("os"))
 
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    ("'sys' + 'tem'", "system"),
-    ("f\"{'sys'}tem\"", "system"),
-    ("f'{1!r}'", "1"),
-    ("'%s%s' % ('sys', 'tem')", "system"),
-    ("'%stem' % 'sys'", "system"),
-    ("'{}{}'.format('sys', 'tem')", "system"),
-    ("''.join(['sy', 'st', 'em'])", "system"),
-    ("'-'.join('abc')", "a-b-c"),
-    ("'metsys'[::-1]", "system"),
-    ("'xsystemx'[1:-1]", "system"),
-    ("'SYSTEM'.lower()", "system"),
-    ("chr(101) + chr(118)", "ev"),
-    ("''.join(reversed('lave'))", "eval"),
-    ("NAME", "system"),
-    ("b'ab' + b'c'", b"abc"),
-])
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("'sys' + 'tem'", "system"),
+        ("f\"{'sys'}tem\"", "system"),
+        ("f'{1!r}'", "1"),
+        ("'%s%s' % ('sys', 'tem')", "system"),
+        ("'%stem' % 'sys'", "system"),
+        ("'{}{}'.format('sys', 'tem')", "system"),
+        ("''.join(['sy', 'st', 'em'])", "system"),
+        ("'-'.join('abc')", "a-b-c"),
+        ("'metsys'[::-1]", "system"),
+        ("'xsystemx'[1:-1]", "system"),
+        ("'SYSTEM'.lower()", "system"),
+        ("chr(101) + chr(118)", "ev"),
+        ("''.join(reversed('lave'))", "eval"),
+        ("NAME", "system"),
+        ("b'ab' + b'c'", b"abc"),
+    ],
+)
 def test_constant_folding(expr: str, expected: object) -> None:
     value = value_of("NAME = 'sys' + 'tem'", expr)
     assert is_const(value)
     assert const_value(value) == expected
 
 
-@pytest.mark.parametrize("expr", [
-    "'%999999999s' % 'x'",        # widths are not folded
-    "'{:>999999999}'.format(1)",  # nor format specs
-    "'a' * 1000000",              # nor repetition
-    "f'{x}'",
-    "'a' + x",
-    "x.join(['a'])",
-])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "'%999999999s' % 'x'",  # widths are not folded
+        "'{:>999999999}'.format(1)",  # nor format specs
+        "'a' * 1000000",  # nor repetition
+        "f'{x}'",
+        "'a' + x",
+        "x.join(['a'])",
+    ],
+)
 def test_folding_refuses(expr: str) -> None:
     assert value_of("", expr) is None
 
@@ -137,59 +144,73 @@ def test_literals() -> None:
     assert value_of("d = dict(a=1)\nd['b'] = 2", "d").items.keys() == {"a", "b"}
 
 
-@pytest.mark.parametrize(("code", "expr", "expected"), [
-    ("import os", "os", "os"),
-    ("import os.path", "os", "os"),
-    ("import os.path as p", "p", "os.path"),
-    ("import posix as p", "p.system", "os.system"),
-    ("from os import system as s", "s", "os.system"),
-    ("from os import path", "path.os.system", "os.system"),
-    ("import shutil", "shutil.os.system", "os.system"),
-    ("import sys", "sys.modules['os'].system", "os.system"),
-    ("import sys", "sys.modules.get('subprocess').run", "subprocess.run"),
-    ("import os", "os.__dict__['system']", "os.system"),
-    ("import os", "vars(os)['system']", "os.system"),
-    ("import os", "globals()['os'].system", "os.system"),
-    ("", "__builtins__", "builtins"),
-    ("", "__builtins__['eval']", "builtins.eval"),
-    ("", "len.__self__.exec", "builtins.exec"),
-    ("", "__import__('os')", "os"),
-    ("", "__import__('os.path')", "os"),
-    ("", "__import__('os.path', fromlist=['x'])", "os.path"),
-    ("import importlib", "importlib.import_module('os.path')", "os.path"),
-    ("import importlib", "importlib.__import__('pickle').loads", "pickle.loads"),
-    ("import operator, os", "operator.attrgetter('system')(os)", "os.system"),
-    ("import os", "getattr(os, 'sys' + 'tem')", "os.system"),
-    ("import os\nfns = {'run': os.system}", "fns['run']", "os.system"),
-    ("import os\nfns = (print, os.system)", "fns[1]", "os.system"),
-    ("import os\na, b = 1, os.system", "b", "os.system"),
-    ("import os\nx = os.system if c else print", "x", "os.system"),
-    ("from subprocess import *", "run", "subprocess.run"),
-    ("import logging\nlog = logging.getLogger(__name__)", "log", "logging.getLogger()"),
-    ("import logging\nlog = logging.getLogger(__name__)", "log.info", "logging.getLogger().info"),
-])
+@pytest.mark.parametrize(
+    ("code", "expr", "expected"),
+    [
+        ("import os", "os", "os"),
+        ("import os.path", "os", "os"),
+        ("import os.path as p", "p", "os.path"),
+        ("import posix as p", "p.system", "os.system"),
+        ("from os import system as s", "s", "os.system"),
+        ("from os import path", "path.os.system", "os.system"),
+        ("import shutil", "shutil.os.system", "os.system"),
+        ("import sys", "sys.modules['os'].system", "os.system"),
+        ("import sys", "sys.modules.get('subprocess').run", "subprocess.run"),
+        ("import os", "os.__dict__['system']", "os.system"),
+        ("import os", "vars(os)['system']", "os.system"),
+        ("import os", "globals()['os'].system", "os.system"),
+        ("", "__builtins__", "builtins"),
+        ("", "__builtins__['eval']", "builtins.eval"),
+        ("", "len.__self__.exec", "builtins.exec"),
+        ("", "__import__('os')", "os"),
+        ("", "__import__('os.path')", "os"),
+        ("", "__import__('os.path', fromlist=['x'])", "os.path"),
+        ("import importlib", "importlib.import_module('os.path')", "os.path"),
+        ("import importlib", "importlib.__import__('pickle').loads", "pickle.loads"),
+        ("import operator, os", "operator.attrgetter('system')(os)", "os.system"),
+        ("import os", "getattr(os, 'sys' + 'tem')", "os.system"),
+        ("import os\nfns = {'run': os.system}", "fns['run']", "os.system"),
+        ("import os\nfns = (print, os.system)", "fns[1]", "os.system"),
+        ("import os\na, b = 1, os.system", "b", "os.system"),
+        ("import os\nx = os.system if c else print", "x", "os.system"),
+        ("from subprocess import *", "run", "subprocess.run"),
+        ("import logging\nlog = logging.getLogger(__name__)", "log", "logging.getLogger()"),
+        (
+            "import logging\nlog = logging.getLogger(__name__)",
+            "log.info",
+            "logging.getLogger().info",
+        ),
+    ],
+)
 def test_resolves_to(code: str, expr: str, expected: str) -> None:
     value = value_of(code, expr)
     assert value == Qual(expected), value
 
 
-@pytest.mark.parametrize(("code", "expr"), [
-    ("", "model.eval"),
-    ("import json", "json.dumps"),          # unknown names are not materialised
-    ("def eval(x): pass", "eval"),
-    ("class eval: pass", "eval"),
-    ("import mylib as os", "os.system"),
-    ("from os import system\ndef system(): pass", "system"),
-    ("d = {'exec': 1}", "d['exec']"),
-    ("", "getattr(obj, 'system')"),
-    ("import os", "getattr(os, name)"),
-    ("", "__import__(name)"),
-    ("", "importlib.import_module('os')"),  # importlib itself never imported
-])
+@pytest.mark.parametrize(
+    ("code", "expr"),
+    [
+        ("", "model.eval"),
+        ("import json", "json.dumps"),  # unknown names are not materialised
+        ("def eval(x): pass", "eval"),
+        ("class eval: pass", "eval"),
+        ("import mylib as os", "os.system"),
+        ("from os import system\ndef system(): pass", "system"),
+        ("d = {'exec': 1}", "d['exec']"),
+        ("", "getattr(obj, 'system')"),
+        ("import os", "getattr(os, name)"),
+        ("", "__import__(name)"),
+        ("", "importlib.import_module('os')"),  # importlib itself never imported
+    ],
+)
 def test_does_not_resolve(code: str, expr: str) -> None:
     value = value_of(code, expr)
     assert not isinstance(value, Qual) or value.name not in {
-        "os.system", "builtins.eval", "builtins.exec", "os"}, value
+        "os.system",
+        "builtins.eval",
+        "builtins.exec",
+        "os",
+    }, value
 
 
 # -- scopes -------------------------------------------------------------------------------
@@ -246,8 +267,7 @@ def test_comprehension_scope() -> None:
 
 
 def test_walrus_binds_outside_comprehension() -> None:
-    assert refs("[(e := eval) for _ in xs]\ne(1)") == {("builtins.eval", 1),
-                                                        ("builtins.eval", 2)}
+    assert refs("[(e := eval) for _ in xs]\ne(1)") == {("builtins.eval", 1), ("builtins.eval", 2)}
 
 
 def test_global_and_nonlocal() -> None:
@@ -268,8 +288,7 @@ def test_global_and_nonlocal() -> None:
 
 
 def test_parameter_default_is_seen_in_body() -> None:
-    assert refs("def f(s, run=exec):\n    run(s)") == {("builtins.exec", 1),
-                                                     ("builtins.exec", 2)}
+    assert refs("def f(s, run=exec):\n    run(s)") == {("builtins.exec", 1), ("builtins.exec", 2)}
 
 
 def test_called_flag() -> None:
@@ -312,8 +331,12 @@ def test_partial_and_methodcaller_calls() -> None:
 
 def test_attr_events() -> None:
     r = run("f.__globals__\nf.__code__ = g.__code__\nsetattr(f, '__code__', c)")
-    assert sorted(r.attrs) == [("__code__", 2, False), ("__code__", 2, True),
-                               ("__code__", 3, True), ("__globals__", 1, False)]
+    assert sorted(r.attrs) == [
+        ("__code__", 2, False),
+        ("__code__", 2, True),
+        ("__code__", 3, True),
+        ("__globals__", 1, False),
+    ]
 
 
 def test_import_events() -> None:
@@ -327,11 +350,14 @@ def test_import_events() -> None:
         importlib.import_module('xml.dom')
         """)
     assert r.imports == [
-        ("os.path", (), False), ("json", (), False),
+        ("os.path", (), False),
+        ("json", (), False),
         ("collections", ("abc", "OrderedDict"), False),
         (None, ("sibling",), False),
-        ("pickle", (), True), (None, (), True),
-        ("importlib", (), False), ("xml.dom", (), True),
+        ("pickle", (), True),
+        (None, (), True),
+        ("importlib", (), False),
+        ("xml.dom", (), True),
     ]
 
 

@@ -39,21 +39,30 @@ def _corpus(kind: str) -> list[Path]:
     return sorted(directory.glob("*.py")) if directory.is_dir() else []
 
 
-@pytest.mark.skipif(not (CORPORA / "dangerous").is_dir(),
-                    reason=f"safety corpus not found at {CORPORA / 'dangerous'}")
+@pytest.mark.skipif(
+    not (CORPORA / "dangerous").is_dir(),
+    reason=f"safety corpus not found at {CORPORA / 'dangerous'}",
+)
 @pytest.mark.parametrize("path", _corpus("dangerous"), ids=lambda p: p.name)
 def test_dangerous_corpus_gives_an_error(path: Path) -> None:
-    findings = list(SafetyValidator().check(SourceFile(str(path), path.read_text()),
-                                            CheckContext(mode="generic")))
+    findings = list(
+        SafetyValidator().check(
+            SourceFile(str(path), path.read_text()), CheckContext(mode="generic")
+        )
+    )
     assert any(f.severity == "error" for f in findings), findings
 
 
-@pytest.mark.skipif(not (CORPORA / "benign").is_dir(),
-                    reason=f"safety corpus not found at {CORPORA / 'benign'}")
+@pytest.mark.skipif(
+    not (CORPORA / "benign").is_dir(), reason=f"safety corpus not found at {CORPORA / 'benign'}"
+)
 @pytest.mark.parametrize("path", _corpus("benign"), ids=lambda p: p.name)
 def test_benign_corpus_gives_nothing(path: Path) -> None:
-    findings = list(SafetyValidator().check(SourceFile(str(path), path.read_text()),
-                                            CheckContext(mode="generic")))
+    findings = list(
+        SafetyValidator().check(
+            SourceFile(str(path), path.read_text()), CheckContext(mode="generic")
+        )
+    )
     assert findings == []
 
 
@@ -71,28 +80,33 @@ DANGEROUS: list[tuple[str, str, set[tuple[str, int]]]] = [
     ("dunder-builtins-subscript", "__builtins__['eval'](s)", {("PS101", 1)}),
     ("dunder-builtins-attr", "__builtins__.exec(s)", {("PS101", 1)}),
     ("builtins-dict", "import builtins\nbuiltins.__dict__['exec'](s)", {("PS101", 2)}),
-    ("builtins-dict-get", "import builtins\nbuiltins.__dict__.get('eval')(s)",
-     {("PS101", 2)}),
+    ("builtins-dict-get", "import builtins\nbuiltins.__dict__.get('eval')(s)", {("PS101", 2)}),
     ("vars-builtins", "vars(__builtins__)['eval'](s)", {("PS101", 1)}),
     ("globals-builtins", "globals()['__builtins__']['exec'](s)", {("PS101", 1)}),
     ("getattr-builtins", "import builtins\ngetattr(builtins, 'eval')(s)", {("PS101", 2)}),
     ("getattr-concat", "import builtins\ngetattr(builtins, 'ev' + 'al')(s)", {("PS101", 2)}),
     ("getattr-fstring", "getattr(__builtins__, f\"{'ex'}ec\")(s)", {("PS101", 1)}),
     ("getattr-percent", "getattr(__builtins__, '%s%s' % ('ex', 'ec'))(s)", {("PS101", 1)}),
-    ("getattr-format", "getattr(__builtins__, '{}{}'.format('ev', 'al'))(s)",
-     {("PS101", 1)}),
-    ("getattr-join", "getattr(__builtins__, ''.join(['e', 'v', 'a', 'l']))(s)",
-     {("PS101", 1)}),
-    ("getattr-join-chr", "getattr(__builtins__, ''.join([chr(101), chr(118), chr(97), "
-                         "chr(108)]))(s)", {("PS101", 1)}),
+    ("getattr-format", "getattr(__builtins__, '{}{}'.format('ev', 'al'))(s)", {("PS101", 1)}),
+    ("getattr-join", "getattr(__builtins__, ''.join(['e', 'v', 'a', 'l']))(s)", {("PS101", 1)}),
+    (
+        "getattr-join-chr",
+        "getattr(__builtins__, ''.join([chr(101), chr(118), chr(97), chr(108)]))(s)",
+        {("PS101", 1)},
+    ),
     ("getattr-reversed", "getattr(__builtins__, 'lave'[::-1])(s)", {("PS101", 1)}),
-    ("getattr-reversed-join", "getattr(__builtins__, ''.join(reversed('cexe')))(s)",
-     {("PS101", 1)}),
-    ("getattr-const-name", "name = 'ev' + 'al'\nf = getattr(__builtins__, name)",
-     {("PS101", 2)}),
+    (
+        "getattr-reversed-join",
+        "getattr(__builtins__, ''.join(reversed('cexe')))(s)",
+        {("PS101", 1)},
+    ),
+    ("getattr-const-name", "name = 'ev' + 'al'\nf = getattr(__builtins__, name)", {("PS101", 2)}),
     ("builtin-self", "len.__self__.eval(s)", {("PS101", 1)}),
-    ("globals-of-function", "def f(): pass\nf.__globals__['__builtins__']['eval'](s)",
-     {("PS101", 2), ("PS502", 2)}),
+    (
+        "globals-of-function",
+        "def f(): pass\nf.__globals__['__builtins__']['eval'](s)",
+        {("PS101", 2), ("PS502", 2)},
+    ),
     ("map-eval", "results = list(map(eval, lines))", {("PS101", 1)}),
     ("default-arg", "def f(x, ev=eval):\n    return ev(x)", {("PS101", 1), ("PS101", 2)}),
     ("alias-then-call", "e = eval\nvalue = e(text)", {("PS101", 1), ("PS101", 2)}),
@@ -104,23 +118,37 @@ DANGEROUS: list[tuple[str, str, set[tuple[str, int]]]] = [
     ("comprehension", "[eval(x) for x in xs]", {("PS101", 1)}),
     ("comprehension-element", "[f(s) for f in (eval, exec)]", {("PS101", 1)}),
     ("for-loop-element", "for f in (eval, exec):\n    f(s)", {("PS101", 1), ("PS101", 2)}),
-    ("nested-function", "def outer():\n    def inner():\n        return exec(s)\n"
-                        "    return inner", {("PS101", 3)}),
+    (
+        "nested-function",
+        "def outer():\n    def inner():\n        return exec(s)\n    return inner",
+        {("PS101", 3)},
+    ),
     ("class-body", "class A:\n    run = staticmethod(exec)", {("PS101", 2)}),
-    ("method-uses-builtin", "class A:\n    def exec(self):\n        pass\n"
-                            "    def run(self, s):\n        exec(s)", {("PS101", 5)}),
+    (
+        "method-uses-builtin",
+        "class A:\n    def exec(self):\n        pass\n    def run(self, s):\n        exec(s)",
+        {("PS101", 5)},
+    ),
     ("decorator", "@eval\ndef f(): pass", {("PS101", 1)}),
     ("walrus", "if (e := eval):\n    e(s)", {("PS101", 1), ("PS101", 2)}),
     ("use-before-shadow", "exec(s)\ndef exec(x):\n    pass", {("PS101", 1)}),
-    ("conditional-alias", "if cond:\n    run = exec\nelse:\n    run = print\nrun(s)",
-     {("PS101", 2), ("PS101", 5)}),
+    (
+        "conditional-alias",
+        "if cond:\n    run = exec\nelse:\n    run = print\nrun(s)",
+        {("PS101", 2), ("PS101", 5)},
+    ),
     ("sys-modules-builtins", "import sys\nsys.modules['builtins'].exec(s)", {("PS101", 2)}),
-    ("dunder-import-builtins", "__import__('builtins').eval(s)",
-     {("PS101", 1), ("PS105", 1)}),
-    ("attrgetter", "import operator, builtins\noperator.attrgetter('eval')(builtins)(s)",
-     {("PS101", 2)}),
-    ("global-decl", "def f():\n    global run\n    run = exec\ndef g():\n    run(s)",
-     {("PS101", 3), ("PS101", 5)}),
+    ("dunder-import-builtins", "__import__('builtins').eval(s)", {("PS101", 1), ("PS105", 1)}),
+    (
+        "attrgetter",
+        "import operator, builtins\noperator.attrgetter('eval')(builtins)(s)",
+        {("PS101", 2)},
+    ),
+    (
+        "global-decl",
+        "def f():\n    global run\n    run = exec\ndef g():\n    run(s)",
+        {("PS101", 3), ("PS101", 5)},
+    ),
     # PS102 compile
     ("compile-exec", "code = compile(src, 'f', 'exec')", {("PS102", 1)}),
     ("compile-single", "compile(src, 'f', mode='single')", {("PS102", 1)}),
@@ -128,45 +156,60 @@ DANGEROUS: list[tuple[str, str, set[tuple[str, int]]]] = [
     ("compile-as-value", "c = compile", {("PS102", 1)}),
     ("eval-of-compile", "eval(compile(src, 'f', 'eval'))", {("PS101", 1), ("PS102", 1)}),
     # PS103 timeit
-    ("timeit-string", "import timeit\ntimeit.timeit('os.system(1)', number=1)",
-     {("PS103", 2)}),
-    ("timeit-setup", "from timeit import timeit\ntimeit(lambda: 1, setup='import os')",
-     {("PS103", 2)}),
+    ("timeit-string", "import timeit\ntimeit.timeit('os.system(1)', number=1)", {("PS103", 2)}),
+    (
+        "timeit-setup",
+        "from timeit import timeit\ntimeit(lambda: 1, setup='import os')",
+        {("PS103", 2)},
+    ),
     ("timeit-timer", "import timeit\ntimeit.Timer(stmt=f'x{y}')", {("PS103", 2)}),
     ("timeit-repeat", "import timeit as t\nt.repeat('a' + b)", {("PS103", 2)}),
     # PS104 code runners
     ("code-interact", "import code\ncode.interact(local=locals())", {("PS104", 2)}),
-    ("code-console", "from code import InteractiveConsole\nInteractiveConsole().push(s)",
-     {("PS104", 2)}),
-    ("code-interpreter", "import code\ncode.InteractiveInterpreter().runsource(s)",
-     {("PS104", 2)}),
+    (
+        "code-console",
+        "from code import InteractiveConsole\nInteractiveConsole().push(s)",
+        {("PS104", 2)},
+    ),
+    ("code-interpreter", "import code\ncode.InteractiveInterpreter().runsource(s)", {("PS104", 2)}),
     ("runpy-path", "import runpy\nrunpy.run_path('x.py')", {("PS104", 2)}),
     ("runpy-module", "from runpy import run_module\nrun_module('pkg')", {("PS104", 2)}),
-    ("source-file-loader", "from importlib.machinery import SourceFileLoader\n"
-                           "SourceFileLoader('m', p).load_module()", {("PS104", 2)}),
-    ("spec-from-file", "import importlib.util\n"
-                       "spec = importlib.util.spec_from_file_location('m', p)\n"
-                       "mod = importlib.util.module_from_spec(spec)\n"
-                       "spec.loader.exec_module(mod)", {("PS104", 2)}),
+    (
+        "source-file-loader",
+        "from importlib.machinery import SourceFileLoader\nSourceFileLoader('m', p).load_module()",
+        {("PS104", 2)},
+    ),
+    (
+        "spec-from-file",
+        "import importlib.util\n"
+        "spec = importlib.util.spec_from_file_location('m', p)\n"
+        "mod = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(mod)",
+        {("PS104", 2)},
+    ),
     ("imp-load-source", "import imp\nimp.load_source('m', 'm.py')", {("PS104", 2)}),
     ("cprofile-run", "import cProfile\ncProfile.run('main()')", {("PS104", 2)}),
     # PS105 / PS106 dynamic imports
     ("dunder-import-os", "__import__('os').system(c)", {("PS105", 1), ("PS201", 1)}),
-    ("import-module-subprocess", "import importlib\n"
-                                 "importlib.import_module('subprocess').getoutput(c)",
-     {("PS105", 2), ("PS201", 2)}),
-    ("importlib-dunder-import", "import importlib\nm = importlib.__import__('os')",
-     {("PS105", 2)}),
-    ("import-module-alias", "from importlib import import_module as im\nm = im('pickle')\n"
-                            "m.loads(b)", {("PS105", 2), ("PS301", 3)}),
-    ("dunder-import-dotted", "__import__('os.path').system(c)",
-     {("PS105", 1), ("PS201", 1)}),
-    ("import-module-dotted", "import importlib\n"
-                             "importlib.import_module('os.path').os.system(c)",
-     {("PS105", 2), ("PS201", 2)}),
+    (
+        "import-module-subprocess",
+        "import importlib\nimportlib.import_module('subprocess').getoutput(c)",
+        {("PS105", 2), ("PS201", 2)},
+    ),
+    ("importlib-dunder-import", "import importlib\nm = importlib.__import__('os')", {("PS105", 2)}),
+    (
+        "import-module-alias",
+        "from importlib import import_module as im\nm = im('pickle')\nm.loads(b)",
+        {("PS105", 2), ("PS301", 3)},
+    ),
+    ("dunder-import-dotted", "__import__('os.path').system(c)", {("PS105", 1), ("PS201", 1)}),
+    (
+        "import-module-dotted",
+        "import importlib\nimportlib.import_module('os.path').os.system(c)",
+        {("PS105", 2), ("PS201", 2)},
+    ),
     ("computed-import", "__import__(name)", {("PS106", 1)}),
-    ("computed-import-module", "import importlib\nimportlib.import_module(name)",
-     {("PS106", 2)}),
+    ("computed-import-module", "import importlib\nimportlib.import_module(name)", {("PS106", 2)}),
     # PS107 code objects
     ("function-type", "import types\nf = types.FunctionType(code, {})", {("PS107", 2)}),
     ("code-type", "from types import CodeType\nCodeType(*args)", {("PS107", 2)}),
@@ -188,69 +231,124 @@ DANGEROUS: list[tuple[str, str, set[tuple[str, int]]]] = [
     ("globals-os", "import os\nglobals()['os'].system(cmd)", {("PS201", 2)}),
     ("getattr-os", "import os\ngetattr(os, 'sys' + 'tem')(cmd)", {("PS201", 2)}),
     ("getattribute-os", "import os\nos.__getattribute__('system')(cmd)", {("PS201", 2)}),
-    ("import-module-folded", "import importlib\nimportlib.import_module('o' + 's').system(c)",
-     {("PS105", 2), ("PS201", 2)}),
-    ("subclasses-filter", "[c for c in ().__class__.__base__.__subclasses__()\n"
-                          " if c.__name__ == 'Popen']", {("PS501", 1), ("PS504", 1)}),
+    (
+        "import-module-folded",
+        "import importlib\nimportlib.import_module('o' + 's').system(c)",
+        {("PS105", 2), ("PS201", 2)},
+    ),
+    (
+        "subclasses-filter",
+        "[c for c in ().__class__.__base__.__subclasses__()\n if c.__name__ == 'Popen']",
+        {("PS501", 1), ("PS504", 1)},
+    ),
     ("eval-dunder-call", "eval.__call__('1')", {("PS101", 1)}),
-    ("globals-imported-name", "from os import system\nglobals()['system']('x')",
-     {("PS201", 2)}),
+    ("globals-imported-name", "from os import system\nglobals()['system']('x')", {("PS201", 2)}),
     ("run-alias", "import os\nrun = os.system\nrun(cmd)", {("PS201", 2), ("PS201", 3)}),
     ("walrus-system", "import os\n(run := os.system)('id')", {("PS201", 2)}),
-    ("methodcaller", "import operator, os\noperator.methodcaller('system', 'id')(os)",
-     {("PS201", 2)}),
-    ("partial-system", "import functools, os\nf = functools.partial(os.system, 'id')",
-     {("PS201", 2)}),
+    (
+        "methodcaller",
+        "import operator, os\noperator.methodcaller('system', 'id')(os)",
+        {("PS201", 2)},
+    ),
+    (
+        "partial-system",
+        "import functools, os\nf = functools.partial(os.system, 'id')",
+        {("PS201", 2)},
+    ),
     ("getoutput", "import subprocess\nsubprocess.getoutput(cmd)", {("PS201", 2)}),
     ("getstatusoutput", "from subprocess import *\ngetstatusoutput(cmd)", {("PS201", 2)}),
     ("commands-module", "import commands\ncommands.getoutput(cmd)", {("PS201", 2)}),
-    ("asyncio-shell", "import asyncio\nasync def f():\n"
-                      "    await asyncio.create_subprocess_shell(cmd)", {("PS201", 3)}),
-    ("loop-subprocess-shell", "async def f(loop):\n    await loop.subprocess_shell(P, cmd)",
-     {("PS201", 2)}),
-    ("try-import-alias", "try:\n    from os import popen as run\nexcept ImportError:\n"
-                         "    run = None\nrun(cmd)", {("PS201", 5)}),
-    ("conditional-module", "import sys\nif sys.platform == 'win32':\n    import nt as osmod\n"
-                           "else:\n    import posix as osmod\nosmod.system(cmd)",
-     {("PS201", 6)}),
+    (
+        "asyncio-shell",
+        "import asyncio\nasync def f():\n    await asyncio.create_subprocess_shell(cmd)",
+        {("PS201", 3)},
+    ),
+    (
+        "loop-subprocess-shell",
+        "async def f(loop):\n    await loop.subprocess_shell(P, cmd)",
+        {("PS201", 2)},
+    ),
+    (
+        "try-import-alias",
+        "try:\n    from os import popen as run\nexcept ImportError:\n    run = None\nrun(cmd)",
+        {("PS201", 5)},
+    ),
+    (
+        "conditional-module",
+        "import sys\nif sys.platform == 'win32':\n    import nt as osmod\n"
+        "else:\n    import posix as osmod\nosmod.system(cmd)",
+        {("PS201", 6)},
+    ),
     ("imported-in-function", "def f():\n    import os\n    os.system(cmd)", {("PS201", 3)}),
     # PS202 shell=True
-    ("popen-shell", "import subprocess\nsubprocess.Popen('make', shell=True)",
-     {("PS202", 2)}),
+    ("popen-shell", "import subprocess\nsubprocess.Popen('make', shell=True)", {("PS202", 2)}),
     ("run-shell-1", "import subprocess as sp\nsp.run(cmd, shell=1)", {("PS202", 2)}),
-    ("shell-kwargs", "import subprocess\nopts = {'shell': True}\nsubprocess.run(c, **opts)",
-     {("PS202", 3)}),
-    ("shell-kwargs-dict-call", "import subprocess\nsubprocess.call(c, **dict(shell=True))",
-     {("PS202", 2)}),
-    ("shell-kwargs-literal", "import subprocess\nsubprocess.call(c, **{'shell': True})",
-     {("PS202", 2)}),
-    ("shell-kwargs-stored", "import subprocess\nkw = {}\nkw['shell'] = True\n"
-                            "subprocess.check_call(c, **kw)", {("PS202", 4)}),
-    ("shell-name-constant", "import subprocess\nUSE = True\n"
-                            "subprocess.check_output(c, shell=USE)", {("PS202", 3)}),
+    (
+        "shell-kwargs",
+        "import subprocess\nopts = {'shell': True}\nsubprocess.run(c, **opts)",
+        {("PS202", 3)},
+    ),
+    (
+        "shell-kwargs-dict-call",
+        "import subprocess\nsubprocess.call(c, **dict(shell=True))",
+        {("PS202", 2)},
+    ),
+    (
+        "shell-kwargs-literal",
+        "import subprocess\nsubprocess.call(c, **{'shell': True})",
+        {("PS202", 2)},
+    ),
+    (
+        "shell-kwargs-stored",
+        "import subprocess\nkw = {}\nkw['shell'] = True\nsubprocess.check_call(c, **kw)",
+        {("PS202", 4)},
+    ),
+    (
+        "shell-name-constant",
+        "import subprocess\nUSE = True\nsubprocess.check_output(c, shell=USE)",
+        {("PS202", 3)},
+    ),
     ("shell-star-import", "from subprocess import *\nPopen(c, shell=True)", {("PS202", 2)}),
-    ("shell-partial", "import subprocess\nfrom functools import partial\n"
-                      "sh = partial(subprocess.run, shell=True)\nsh('ls')",
-     {("PS202", 3), ("PS202", 4)}),
-    ("shell-dunder-import", "getattr(__import__('subprocess'), 'call')('ls', shell=True)",
-     {("PS105", 1), ("PS202", 1)}),
-    ("shell-positional", "import subprocess\n"
-                         "subprocess.Popen(c, -1, None, None, None, None, None, True, True)",
-     {("PS202", 2)}),
+    (
+        "shell-partial",
+        "import subprocess\nfrom functools import partial\n"
+        "sh = partial(subprocess.run, shell=True)\nsh('ls')",
+        {("PS202", 3), ("PS202", 4)},
+    ),
+    (
+        "shell-dunder-import",
+        "getattr(__import__('subprocess'), 'call')('ls', shell=True)",
+        {("PS105", 1), ("PS202", 1)},
+    ),
+    (
+        "shell-positional",
+        "import subprocess\nsubprocess.Popen(c, -1, None, None, None, None, None, True, True)",
+        {("PS202", 2)},
+    ),
     # PS203 shell -c argv
     ("sh-c", "import subprocess\nsubprocess.run(['sh', '-c', cmd])", {("PS203", 2)}),
-    ("bin-bash-lc", "import subprocess\nsubprocess.run(['/bin/bash', '-lc', cmd])",
-     {("PS203", 2)}),
-    ("env-zsh", "import subprocess\nsubprocess.call(['/usr/bin/env', 'zsh', '-c', c])",
-     {("PS203", 2)}),
-    ("argv-variable", "import subprocess\nargv = ['bash', '-c', cmd]\nsubprocess.Popen(argv)",
-     {("PS203", 3)}),
-    ("python-c", "import subprocess, sys\nsubprocess.run([sys.executable, '-c', code])",
-     {("PS203", 2)}),
+    ("bin-bash-lc", "import subprocess\nsubprocess.run(['/bin/bash', '-lc', cmd])", {("PS203", 2)}),
+    (
+        "env-zsh",
+        "import subprocess\nsubprocess.call(['/usr/bin/env', 'zsh', '-c', c])",
+        {("PS203", 2)},
+    ),
+    (
+        "argv-variable",
+        "import subprocess\nargv = ['bash', '-c', cmd]\nsubprocess.Popen(argv)",
+        {("PS203", 3)},
+    ),
+    (
+        "python-c",
+        "import subprocess, sys\nsubprocess.run([sys.executable, '-c', code])",
+        {("PS203", 2)},
+    ),
     ("cmd-c", "import subprocess\nsubprocess.run(['cmd.exe', '/c', cmd])", {("PS203", 2)}),
-    ("create-exec-sh", "import asyncio\nasync def f():\n"
-                       "    await asyncio.create_subprocess_exec('sh', '-c', cmd)",
-     {("PS203", 3)}),
+    (
+        "create-exec-sh",
+        "import asyncio\nasync def f():\n    await asyncio.create_subprocess_exec('sh', '-c', cmd)",
+        {("PS203", 3)},
+    ),
     ("execl-sh-c", "import os\nos.execl('/bin/sh', 'sh', '-c', cmd)", {("PS203", 2)}),
     ("execv-sh-c", "import os\nos.execv('/bin/sh', ['sh', '-c', cmd])", {("PS203", 2)}),
     # PS204 exec / spawn
@@ -258,70 +356,104 @@ DANGEROUS: list[tuple[str, str, set[tuple[str, int]]]] = [
     ("execvpe", "from os import execvpe\nexecvpe('ls', ['ls'], env)", {("PS204", 2)}),
     ("spawnlp", "import os\nos.spawnlp(os.P_WAIT, 'ls', 'ls')", {("PS204", 2)}),
     ("posix-spawn", "import os\nos.posix_spawn('/bin/ls', ['ls'], {})", {("PS204", 2)}),
-    ("posix-spawnp-sh", "import os\nos.posix_spawnp('sh', ['sh', '-c', c], {})",
-     {("PS203", 2)}),
+    ("posix-spawnp-sh", "import os\nos.posix_spawnp('sh', ['sh', '-c', c], {})", {("PS203", 2)}),
     ("pty-spawn", "import pty\npty.spawn('/bin/bash')", {("PS204", 2)}),
     ("startfile", "import os\nos.startfile(path)", {("PS204", 2)}),
-    ("getattr-execl", "import os\nfn = getattr(os, 'exec' + 'l')\nfn('/bin/sh', 'sh')",
-     {("PS204", 2), ("PS204", 3)}),
+    (
+        "getattr-execl",
+        "import os\nfn = getattr(os, 'exec' + 'l')\nfn('/bin/sh', 'sh')",
+        {("PS204", 2), ("PS204", 3)},
+    ),
     # PS205 plain subprocess (warning)
-    ("subprocess-run", "import subprocess\nsubprocess.run(['ls', '-l'], check=True)",
-     {("PS205", 2)}),
-    ("subprocess-shell-false", "import subprocess\nsubprocess.run(['ls'], shell=False)",
-     {("PS205", 2)}),
-    ("subprocess-shell-unknown", "import subprocess\nsubprocess.run(c, shell=flag)",
-     {("PS205", 2)}),
-    ("create-exec", "import asyncio\nasync def f():\n"
-                    "    await asyncio.create_subprocess_exec('ls', '-l')", {("PS205", 3)}),
+    (
+        "subprocess-run",
+        "import subprocess\nsubprocess.run(['ls', '-l'], check=True)",
+        {("PS205", 2)},
+    ),
+    (
+        "subprocess-shell-false",
+        "import subprocess\nsubprocess.run(['ls'], shell=False)",
+        {("PS205", 2)},
+    ),
+    (
+        "subprocess-shell-unknown",
+        "import subprocess\nsubprocess.run(c, shell=flag)",
+        {("PS205", 2)},
+    ),
+    (
+        "create-exec",
+        "import asyncio\nasync def f():\n    await asyncio.create_subprocess_exec('ls', '-l')",
+        {("PS205", 3)},
+    ),
     ("os-fork", "import os\npid = os.fork()", {("PS205", 2)}),
     # PS301 deserialisation
     ("pickle-loads", "import pickle\npickle.loads(b)", {("PS301", 2)}),
-    ("pickle-alias-load", "import pickle as p\nwith open('f', 'rb') as f:\n    p.load(f)",
-     {("PS301", 3)}),
+    (
+        "pickle-alias-load",
+        "import pickle as p\nwith open('f', 'rb') as f:\n    p.load(f)",
+        {("PS301", 3)},
+    ),
     ("private-pickle", "import _pickle\n_pickle.loads(b)", {("PS301", 2)}),
     ("cpickle", "import cPickle\ncPickle.load(f)", {("PS301", 2)}),
     ("unpickler", "from pickle import Unpickler\nUnpickler(f).load()", {("PS301", 2)}),
-    ("unpickler-subclass", "import pickle\nclass U(pickle.Unpickler):\n    pass",
-     {("PS301", 2)}),
+    ("unpickler-subclass", "import pickle\nclass U(pickle.Unpickler):\n    pass", {("PS301", 2)}),
     ("dill", "import dill\ndill.loads(b)", {("PS301", 2)}),
     ("shelve", "import shelve\ndb = shelve.open('db')", {("PS301", 2)}),
     ("marshal", "import marshal\ncode = marshal.loads(b)", {("PS301", 2)}),
     ("jsonpickle", "import jsonpickle\njsonpickle.decode(s)", {("PS301", 2)}),
-    ("pandas-read-pickle", "import pandas as pd\ndf = pd.read_pickle('x.pkl')",
-     {("PS301", 2)}),
-    ("numpy-allow-pickle", "import numpy as np\nnp.load('a.npy', allow_pickle=True)",
-     {("PS301", 2)}),
-    ("torch-weights-false", "import torch\ntorch.load(f, weights_only=False)",
-     {("PS301", 2)}),
-    ("pickle-loads-as-value", "import pickle\ndecoders = {'pickle': pickle.loads}",
-     {("PS301", 2)}),
-    ("try-cpickle", "try:\n    import cPickle as pickle\nexcept ImportError:\n"
-                    "    import pickle\npickle.load(f)", {("PS301", 5)}),
+    ("pandas-read-pickle", "import pandas as pd\ndf = pd.read_pickle('x.pkl')", {("PS301", 2)}),
+    (
+        "numpy-allow-pickle",
+        "import numpy as np\nnp.load('a.npy', allow_pickle=True)",
+        {("PS301", 2)},
+    ),
+    ("torch-weights-false", "import torch\ntorch.load(f, weights_only=False)", {("PS301", 2)}),
+    ("pickle-loads-as-value", "import pickle\ndecoders = {'pickle': pickle.loads}", {("PS301", 2)}),
+    (
+        "try-cpickle",
+        "try:\n    import cPickle as pickle\nexcept ImportError:\n"
+        "    import pickle\npickle.load(f)",
+        {("PS301", 5)},
+    ),
     # PS302 yaml
     ("yaml-load-no-loader", "import yaml\nyaml.load(f)", {("PS302", 2)}),
     ("yaml-load-loader", "import yaml\nyaml.load(f, Loader=yaml.Loader)", {("PS302", 2)}),
     ("yaml-load-full-loader", "import yaml\nyaml.load(f, yaml.FullLoader)", {("PS302", 2)}),
-    ("yaml-load-unsafe-loader", "from yaml import load, UnsafeLoader\nload(f, UnsafeLoader)",
-     {("PS302", 2)}),
-    ("yaml-load-unknown-loader", "import yaml\ndef f(s, L):\n    return yaml.load(s, Loader=L)",
-     {("PS302", 3)}),
+    (
+        "yaml-load-unsafe-loader",
+        "from yaml import load, UnsafeLoader\nload(f, UnsafeLoader)",
+        {("PS302", 2)},
+    ),
+    (
+        "yaml-load-unknown-loader",
+        "import yaml\ndef f(s, L):\n    return yaml.load(s, Loader=L)",
+        {("PS302", 3)},
+    ),
     ("yaml-unsafe-load", "import yaml\nyaml.unsafe_load(s)", {("PS302", 2)}),
     ("yaml-full-load", "import yaml\nyaml.full_load(s)", {("PS302", 2)}),
     ("yaml-load-all", "import yaml\nlist(yaml.load_all(s))", {("PS302", 2)}),
-    ("ruamel-unsafe", "from ruamel.yaml import YAML\nYAML(typ='unsafe').load(s)",
-     {("PS302", 2)}),
+    ("ruamel-unsafe", "from ruamel.yaml import YAML\nYAML(typ='unsafe').load(s)", {("PS302", 2)}),
     # PS401 / PS402 native code
     ("import-ctypes", "import ctypes", {("PS401", 1)}),
     ("from-ctypes", "from ctypes import c_int", {("PS401", 1)}),
     ("import-cffi", "import cffi", {("PS401", 1)}),
-    ("ctypes-cdll", "import ctypes\nlibc = ctypes.CDLL('libc.so.6')\nlibc.system(b'id')",
-     {("PS401", 1), ("PS402", 2)}),
+    (
+        "ctypes-cdll",
+        "import ctypes\nlibc = ctypes.CDLL('libc.so.6')\nlibc.system(b'id')",
+        {("PS401", 1), ("PS402", 2)},
+    ),
     ("ctypes-star", "from ctypes import *\ncdll.LoadLibrary('x')", {("PS401", 1), ("PS402", 2)}),
-    ("ctypes-pythonapi", "import ctypes\nctypes.pythonapi.PyRun_SimpleString(b'1')",
-     {("PS401", 1), ("PS402", 2)}),
+    (
+        "ctypes-pythonapi",
+        "import ctypes\nctypes.pythonapi.PyRun_SimpleString(b'1')",
+        {("PS401", 1), ("PS402", 2)},
+    ),
     ("ctypes-memmove", "import ctypes as c\nc.memmove(a, b, 8)", {("PS401", 1), ("PS402", 2)}),
-    ("ctypes-dynamic", "ct = __import__('ctypes')\nct.CDLL(None)",
-     {("PS105", 1), ("PS401", 1), ("PS402", 2)}),
+    (
+        "ctypes-dynamic",
+        "ct = __import__('ctypes')\nct.CDLL(None)",
+        {("PS105", 1), ("PS401", 1), ("PS402", 2)},
+    ),
     ("cffi-ffi", "from cffi import FFI\nffi = FFI()", {("PS401", 1), ("PS402", 2)}),
     # PS5xx introspection escapes
     ("object-subclasses", "for c in object.__subclasses__():\n    pass", {("PS501", 1)}),
@@ -336,30 +468,34 @@ DANGEROUS: list[tuple[str, str, set[tuple[str, int]]]] = [
     ("getattr-globals", "g = getattr(f, '__glob' + 'als__')", {("PS502", 1)}),
     ("frame-globals", "import sys\nsys._getframe(1).f_globals['x']", {("PS502", 2)}),
     ("func-builtins", "b = f.__builtins__", {("PS502", 1)}),
-    ("code-swap", "def a(): return 1\ndef b(): return 2\na.__code__ = b.__code__",
-     {("PS503", 3)}),
+    ("code-swap", "def a(): return 1\ndef b(): return 2\na.__code__ = b.__code__", {("PS503", 3)}),
     ("setattr-code", "setattr(f, '__code__', g.__code__)", {("PS503", 1)}),
     # PS6xx leftovers
-    ("logging-listen", "import logging.config\nt = logging.config.listen(9999)",
-     {("PS601", 2)}),
-    ("logging-listen-from", "from logging.config import listen\nlisten(9030)",
-     {("PS601", 2)}),
+    ("logging-listen", "import logging.config\nt = logging.config.listen(9999)", {("PS601", 2)}),
+    ("logging-listen-from", "from logging.config import listen\nlisten(9030)", {("PS601", 2)}),
     ("logging-listen-alias", "import logging.config as lc\nlc.listen()", {("PS601", 2)}),
     ("breakpoint", "def f():\n    breakpoint()", {("PS602", 2)}),
     ("pdb-set-trace", "import pdb; pdb.set_trace()", {("PS602", 1), ("PS603", 1)}),
     ("pdb-from", "from pdb import set_trace as st\nst()", {("PS602", 2), ("PS603", 1)}),
     ("ipdb", "import ipdb\nipdb.set_trace()", {("PS602", 2), ("PS603", 1)}),
     ("import-pdb-alone", "import pdb", {("PS603", 1)}),
-    ("conditional-pdb", "if DEBUG:\n    import pdb\n    pdb.post_mortem()",
-     {("PS602", 3), ("PS603", 2)}),
-    ("dunder-import-pdb", "__import__('pdb').set_trace()",
-     {("PS105", 1), ("PS602", 1), ("PS603", 1)}),
+    (
+        "conditional-pdb",
+        "if DEBUG:\n    import pdb\n    pdb.post_mortem()",
+        {("PS602", 3), ("PS603", 2)},
+    ),
+    (
+        "dunder-import-pdb",
+        "__import__('pdb').set_trace()",
+        {("PS105", 1), ("PS602", 1), ("PS603", 1)},
+    ),
     ("debugpy-listen", "import debugpy\ndebugpy.listen(5678)", {("PS602", 2), ("PS603", 1)}),
 ]
 
 
-@pytest.mark.parametrize(("snippet", "expected"), [(c, e) for _, c, e in DANGEROUS],
-                         ids=[i for i, _, _ in DANGEROUS])
+@pytest.mark.parametrize(
+    ("snippet", "expected"), [(c, e) for _, c, e in DANGEROUS], ids=[i for i, _, _ in DANGEROUS]
+)
 def test_dangerous(snippet: str, expected: set[tuple[str, int]]) -> None:
     assert codes(snippet) == expected
 
@@ -377,18 +513,25 @@ BENIGN: list[tuple[str, str]] = [
     ("literal-eval-from", "from ast import literal_eval\nliteral_eval('1')"),
     ("ast-parse", "import ast\nast.parse(src)"),
     ("compile-only-ast", "import ast\ncompile(src, 'f', 'exec', ast.PyCF_ONLY_AST)"),
-    ("compile-only-ast-flags", "import ast\n"
-                               "compile(src, 'f', 'exec', flags=ast.PyCF_ONLY_AST | 2)"),
+    (
+        "compile-only-ast-flags",
+        "import ast\ncompile(src, 'f', 'exec', flags=ast.PyCF_ONLY_AST | 2)",
+    ),
     ("compile-only-ast-int", "compile(src, 'f', 'exec', 1024)"),
     ("yaml-safe-load", "import yaml\nyaml.safe_load(f)"),
     ("yaml-safe-loader", "import yaml\nyaml.load(f, Loader=yaml.SafeLoader)"),
     ("yaml-csafe-loader-pos", "import yaml\nyaml.load(f, yaml.CSafeLoader)"),
     ("yaml-base-loader", "from yaml import load, BaseLoader\nload(f, Loader=BaseLoader)"),
-    ("yaml-loader-alias", "try:\n    from yaml import CSafeLoader as L\nexcept ImportError:\n"
-                          "    from yaml import SafeLoader as L\nimport yaml\n"
-                          "yaml.load(f, Loader=L)"),
-    ("yaml-loader-subclass", "import yaml\nclass My(yaml.SafeLoader):\n    pass\n"
-                             "yaml.load(f, Loader=My)"),
+    (
+        "yaml-loader-alias",
+        "try:\n    from yaml import CSafeLoader as L\nexcept ImportError:\n"
+        "    from yaml import SafeLoader as L\nimport yaml\n"
+        "yaml.load(f, Loader=L)",
+    ),
+    (
+        "yaml-loader-subclass",
+        "import yaml\nclass My(yaml.SafeLoader):\n    pass\nyaml.load(f, Loader=My)",
+    ),
     ("yaml-add-constructor", "import yaml\nyaml.add_constructor('!x', c, Loader=yaml.Loader)"),
     ("json-load", "import json\nwith open('d.json') as f:\n    data = json.load(f)"),
     ("json-loads", "import json as j\nj.loads(s)"),
@@ -396,25 +539,33 @@ BENIGN: list[tuple[str, str]] = [
     ("own-eval-param", "def f(eval):\n    return eval(1)"),
     ("own-system", "def system():\n    return 'linux'\nprint(system())"),
     ("shadow-import", "from os import system\ndef system():\n    return 1\nsystem()"),
-    ("own-system-method", "class Host:\n    def system(self, c):\n        return c\n"
-                          "Host().system('x')"),
+    (
+        "own-system-method",
+        "class Host:\n    def system(self, c):\n        return c\nHost().system('x')",
+    ),
     ("local-shadows-module", "import os\ndef f(os):\n    os.system('x')"),
     ("comprehension-shadow", "[exec(1) for exec in handlers]"),
     ("lambda-param-shadow", "f = lambda eval: eval(1)"),
     ("class-attr-exec", "class A:\n    exec = None\n    def f(self):\n        return self.exec"),
     ("import-as-shadow", "from mylib import run as exec\nexec('x')"),
-    ("words-in-strings", "A = \"os.system('make')\"\nB = 'eval(x) exec(y) shell=True'\n"
-                         "C = f\"pickle.loads {x}\""),
-    ("docstring", "def f():\n    \"\"\"Calls eval() and os.system(); never pickle.loads.\"\"\"\n"
-                  "    return 1"),
+    (
+        "words-in-strings",
+        "A = \"os.system('make')\"\nB = 'eval(x) exec(y) shell=True'\nC = f\"pickle.loads {x}\"",
+    ),
+    (
+        "docstring",
+        'def f():\n    """Calls eval() and os.system(); never pickle.loads."""\n    return 1',
+    ),
     ("comment", "x = 1  # eval(x); os.system('rm'); import pdb"),
     ("getattr-ordinary", "class S:\n    debug = False\nflag = getattr(S, 'debug', False)"),
     ("getattr-ordinary-computed", "value = getattr(obj, name)"),
     ("getattr-exec-attr", "h = getattr(handler, 'exec')"),
     ("dict-keys", "modes = {'exec': 1, 'eval': 2}\nmodes['exec']\nmodes.get('eval')"),
     ("dict-get-exec", "d = {}\nd.get('exec')\nd['eval'] = 3"),
-    ("pathlib-shutil", "import shutil\nfrom pathlib import Path\n"
-                       "shutil.copy(Path('a'), Path('b'))"),
+    (
+        "pathlib-shutil",
+        "import shutil\nfrom pathlib import Path\nshutil.copy(Path('a'), Path('b'))",
+    ),
     ("tempfile", "import tempfile\nwith tempfile.TemporaryDirectory() as d:\n    pass"),
     ("os-path", "import os\np = os.path.join('a', 'b')\nos.makedirs(p, exist_ok=True)"),
     ("os-environ", "import os\nhome = os.environ.get('HOME')"),
@@ -442,8 +593,11 @@ BENIGN: list[tuple[str, str]] = [
     ("system-attribute", "platform_info.system()\nimport platform\nplatform.system()"),
     ("from-future", "from __future__ import annotations"),
     ("annotations", "def f(x: int, *a: str, **k: bytes) -> list[int]:\n    return [x]"),
-    ("match", "match cmd:\n    case {'exec': x}:\n        pass\n    case [eval, *rest]:\n"
-              "        eval(rest)"),
+    (
+        "match",
+        "match cmd:\n    case {'exec': x}:\n        pass\n    case [eval, *rest]:\n"
+        "        eval(rest)",
+    ),
     ("try-star", "try:\n    pass\nexcept* ValueError as e:\n    pass"),
     ("fstring-format-spec", "x = f'{value:>10}'"),
     ("huge-format-not-folded", "s = '%999999999s' % 'x'"),
@@ -482,11 +636,20 @@ def test_one_finding_per_rule_and_line() -> None:
 
 
 def test_severities() -> None:
-    severities = {f.code: f.severity for f in check(
-        "import subprocess, ctypes, os\nsubprocess.run(['ls'])\nos.system('x')\n"
-        "__import__(name)\ngetattr(os, name)")}
-    assert severities == {"PS205": "warning", "PS401": "warning", "PS201": "error",
-                          "PS106": "warning", "PS108": "warning"}
+    severities = {
+        f.code: f.severity
+        for f in check(
+            "import subprocess, ctypes, os\nsubprocess.run(['ls'])\nos.system('x')\n"
+            "__import__(name)\ngetattr(os, name)"
+        )
+    }
+    assert severities == {
+        "PS205": "warning",
+        "PS401": "warning",
+        "PS201": "error",
+        "PS106": "warning",
+        "PS108": "warning",
+    }
 
 
 def test_syntax_error_propagates() -> None:
@@ -518,31 +681,44 @@ def test_procedure_allows_default_modules() -> None:
     assert check(code, "procedure") == []
 
 
-@pytest.mark.parametrize(("snippet", "expected", "hint"), [
-    ("import requests", {("PS901", 1)}, "network"),
-    ("import urllib.request", {("PS901", 1)}, "network"),
-    ("from http import client", {("PS901", 1)}, "network"),
-    ("import socket", {("PS901", 1)}, "network"),
-    ("import subprocess", {("PS901", 1)}, "subprocess"),
-    ("import shlex", {("PS901", 1)}, "subprocess"),
-    ("import pathlib", {("PS901", 1)}, "filesystem_write"),
-    ("from os import path", {("PS901", 1)}, "filesystem_write"),
-    ("import shutil", {("PS901", 1)}, "filesystem_write"),
-    ("import tempfile", {("PS901", 1)}, "filesystem_write"),
-    ("import numpy as np", {("PS901", 1)}, "extra-allowed-imports"),
-    ("import os", {("PS901", 1)}, "extra-allowed-imports"),
-    ("from os import getcwd", {("PS901", 1)}, "extra-allowed-imports"),
-    ("def run():\n    import sys\n    return sys.argv", {("PS901", 2)},
-     "extra-allowed-imports"),
-    ("try:\n    import yaml\nexcept ImportError:\n    yaml = None", {("PS901", 2)},
-     "extra-allowed-imports"),
-    ("from . import helpers", {("PS901", 1)}, "single module"),
-    ("m = __import__('requests')", {("PS901", 1)}, "network"),
-    ("import importlib\nm = importlib.import_module('json')", {("PS901", 1)},
-     "extra-allowed-imports"),
-])
-def test_procedure_disallowed_import(snippet: str, expected: set[tuple[str, int]],
-                                     hint: str) -> None:
+@pytest.mark.parametrize(
+    ("snippet", "expected", "hint"),
+    [
+        ("import requests", {("PS901", 1)}, "network"),
+        ("import urllib.request", {("PS901", 1)}, "network"),
+        ("from http import client", {("PS901", 1)}, "network"),
+        ("import socket", {("PS901", 1)}, "network"),
+        ("import subprocess", {("PS901", 1)}, "subprocess"),
+        ("import shlex", {("PS901", 1)}, "subprocess"),
+        ("import pathlib", {("PS901", 1)}, "filesystem_write"),
+        ("from os import path", {("PS901", 1)}, "filesystem_write"),
+        ("import shutil", {("PS901", 1)}, "filesystem_write"),
+        ("import tempfile", {("PS901", 1)}, "filesystem_write"),
+        ("import numpy as np", {("PS901", 1)}, "extra-allowed-imports"),
+        ("import os", {("PS901", 1)}, "extra-allowed-imports"),
+        ("from os import getcwd", {("PS901", 1)}, "extra-allowed-imports"),
+        (
+            "def run():\n    import sys\n    return sys.argv",
+            {("PS901", 2)},
+            "extra-allowed-imports",
+        ),
+        (
+            "try:\n    import yaml\nexcept ImportError:\n    yaml = None",
+            {("PS901", 2)},
+            "extra-allowed-imports",
+        ),
+        ("from . import helpers", {("PS901", 1)}, "single module"),
+        ("m = __import__('requests')", {("PS901", 1)}, "network"),
+        (
+            "import importlib\nm = importlib.import_module('json')",
+            {("PS901", 1)},
+            "extra-allowed-imports",
+        ),
+    ],
+)
+def test_procedure_disallowed_import(
+    snippet: str, expected: set[tuple[str, int]], hint: str
+) -> None:
     findings = check(snippet, "procedure")
     assert {(f.code, f.line) for f in findings} == expected
     assert all(f.severity == "error" for f in findings)
@@ -565,32 +741,39 @@ def test_procedure_computed_import() -> None:
     assert codes("m = __import__(name)", "generic") == {("PS106", 1)}
 
 
-@pytest.mark.parametrize(("capabilities", "snippet"), [
-    (Capabilities(network=True), "import requests\nimport urllib.request\nimport ssl"),
-    (Capabilities(network=True), "import httpx\nfrom http.client import HTTPSConnection"),
-    (Capabilities(subprocess=True), "import subprocess, shlex"),
-    (Capabilities(filesystem_write=("out/",)),
-     "import pathlib, shutil, tempfile\nfrom os import path\nimport os.path"),
-])
+@pytest.mark.parametrize(
+    ("capabilities", "snippet"),
+    [
+        (Capabilities(network=True), "import requests\nimport urllib.request\nimport ssl"),
+        (Capabilities(network=True), "import httpx\nfrom http.client import HTTPSConnection"),
+        (Capabilities(subprocess=True), "import subprocess, shlex"),
+        (
+            Capabilities(filesystem_write=("out/",)),
+            "import pathlib, shutil, tempfile\nfrom os import path\nimport os.path",
+        ),
+    ],
+)
 def test_capabilities_unlock_groups(capabilities: Capabilities, snippet: str) -> None:
     assert check(snippet, "procedure", capabilities=capabilities) == []
 
 
 def test_capability_does_not_unlock_other_groups() -> None:
-    assert codes("import subprocess", "procedure",
-                 capabilities=Capabilities(network=True)) == {("PS901", 1)}
+    assert codes("import subprocess", "procedure", capabilities=Capabilities(network=True)) == {
+        ("PS901", 1)
+    }
 
 
 def test_subprocess_capability_keeps_process_rules() -> None:
     code = "import subprocess\nsubprocess.run('x', shell=True)"
-    assert codes(code, "procedure", capabilities=Capabilities(subprocess=True)) == \
-        {("PS202", 2)}
+    assert codes(code, "procedure", capabilities=Capabilities(subprocess=True)) == {("PS202", 2)}
 
 
 def test_settings_extend_allowlist() -> None:
     settings = CheckSettings(extra_allowed_imports=["numpy", "pandas.io"])
-    assert check("import numpy\nimport pandas.io.json\nimport json", "procedure",
-                 settings=settings) == []
+    assert (
+        check("import numpy\nimport pandas.io.json\nimport json", "procedure", settings=settings)
+        == []
+    )
     assert codes("import pandas", "procedure", settings=settings) == {("PS901", 1)}
 
 
@@ -614,31 +797,37 @@ def test_generic_mode_has_no_allowlist() -> None:
     assert check("import requests, numpy, pathlib, shutil") == []
 
 
-@pytest.mark.parametrize(("snippet", "expected"), [
-    ("open('out.txt', 'w')", {("PS903", 1)}),
-    ("open('out.txt', mode='a')", {("PS903", 1)}),
-    ("open(p, 'r+b')", {("PS903", 1)}),
-    ("import io\nio.open(p, 'wb')", {("PS903", 2)}),
-    ("open(p, mode)", {("PS903", 1)}),
-    ("open('in.txt')", set()),
-    ("open('in.txt', 'rb')", set()),
-])
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("open('out.txt', 'w')", {("PS903", 1)}),
+        ("open('out.txt', mode='a')", {("PS903", 1)}),
+        ("open(p, 'r+b')", {("PS903", 1)}),
+        ("import io\nio.open(p, 'wb')", {("PS903", 2)}),
+        ("open(p, mode)", {("PS903", 1)}),
+        ("open('in.txt')", set()),
+        ("open('in.txt', 'rb')", set()),
+    ],
+)
 def test_procedure_file_writes(snippet: str, expected: set[tuple[str, int]]) -> None:
     assert codes(snippet, "procedure") == expected
-    assert codes(snippet, "procedure",
-                 capabilities=Capabilities(filesystem_write=("out/",))) == set()
-    assert codes(snippet.replace("import io\n", ""), "generic") == set() or \
-        "io.open" in snippet
+    assert (
+        codes(snippet, "procedure", capabilities=Capabilities(filesystem_write=("out/",))) == set()
+    )
+    assert codes(snippet.replace("import io\n", ""), "generic") == set() or "io.open" in snippet
 
 
-@pytest.mark.parametrize(("snippet", "expected"), [
-    ("class A:\n    pass\nA.__mro__", {("PS505", 3)}),
-    ("def f(): pass\nf.__code__", {("PS505", 2)}),
-    ("def f(): pass\nf.__closure__", {("PS505", 2)}),
-    ("class A: pass\nA.__bases__", {("PS505", 2)}),
-    ("m.__self__", {("PS505", 1)}),
-    ("().__class__.__base__", {("PS504", 1)}),
-])
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("class A:\n    pass\nA.__mro__", {("PS505", 3)}),
+        ("def f(): pass\nf.__code__", {("PS505", 2)}),
+        ("def f(): pass\nf.__closure__", {("PS505", 2)}),
+        ("class A: pass\nA.__bases__", {("PS505", 2)}),
+        ("m.__self__", {("PS505", 1)}),
+        ("().__class__.__base__", {("PS504", 1)}),
+    ],
+)
 def test_procedure_introspection(snippet: str, expected: set[tuple[str, int]]) -> None:
     assert codes(snippet, "procedure") == expected
     assert codes(snippet, "generic") == {e for e in expected if e[0] != "PS505"}
@@ -679,11 +868,14 @@ def test_registers_through_the_hook() -> None:
 
 
 def test_import_is_light() -> None:
-    script = ("import sys, proctor.plugins.safety\n"
-              "heavy = {'pydantic', 'git', 'click', 'rich', 'tenacity'} & set(sys.modules)\n"
-              "print(sorted(heavy))")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    script = (
+        "import sys, proctor.plugins.safety\n"
+        "heavy = {'pydantic', 'git', 'click', 'rich', 'tenacity'} & set(sys.modules)\n"
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 

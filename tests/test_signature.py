@@ -12,22 +12,34 @@ def sig(src: str):
     return code_signature(src)
 
 
-@pytest.mark.parametrize("old,new,bump,reason", [
-    ("def run(a): pass", "def run(a): return 1", "patch", None),
-    ("def run(a): pass", "def run(a, b=1): pass", "minor", "new optional parameter 'b'"),
-    ("def run(a): pass", "def run(a, *, b=1): pass", "minor", "new optional parameter 'b'"),
-    ("def run(a): pass", "def run(a, b): pass", "major", "new required parameter 'b'"),
-    ("def run(a): pass", "def run(b): pass", "major", "parameter 'a' removed or renamed"),
-    ("def run(a, b=1): pass", "def run(a): pass", "major", "parameter 'b' removed or renamed"),
-    ("def run(a=1): pass", "def run(a): pass", "major", "parameter 'a' lost its default"),
-    ("def run(a) -> int: pass", "def run(a) -> str: pass", "major",
-     "return annotation changed from int to str"),
-    ("def run(a) -> int: pass", "def run(a): pass", "major", "return annotation changed from int to None"),
-    ("def run(a): pass", "def run(a, **kw): pass", "patch", None),
-    ("def run(a, b): pass", "def run(a, **kw): pass", "patch", None),
-    ("def run(a): pass", "async def run(a): pass", "patch", None),
-    ("def run(a): pass", "def run(a: int): pass", "patch", None),
-])
+@pytest.mark.parametrize(
+    "old,new,bump,reason",
+    [
+        ("def run(a): pass", "def run(a): return 1", "patch", None),
+        ("def run(a): pass", "def run(a, b=1): pass", "minor", "new optional parameter 'b'"),
+        ("def run(a): pass", "def run(a, *, b=1): pass", "minor", "new optional parameter 'b'"),
+        ("def run(a): pass", "def run(a, b): pass", "major", "new required parameter 'b'"),
+        ("def run(a): pass", "def run(b): pass", "major", "parameter 'a' removed or renamed"),
+        ("def run(a, b=1): pass", "def run(a): pass", "major", "parameter 'b' removed or renamed"),
+        ("def run(a=1): pass", "def run(a): pass", "major", "parameter 'a' lost its default"),
+        (
+            "def run(a) -> int: pass",
+            "def run(a) -> str: pass",
+            "major",
+            "return annotation changed from int to str",
+        ),
+        (
+            "def run(a) -> int: pass",
+            "def run(a): pass",
+            "major",
+            "return annotation changed from int to None",
+        ),
+        ("def run(a): pass", "def run(a, **kw): pass", "patch", None),
+        ("def run(a, b): pass", "def run(a, **kw): pass", "patch", None),
+        ("def run(a): pass", "async def run(a): pass", "patch", None),
+        ("def run(a): pass", "def run(a: int): pass", "patch", None),
+    ],
+)
 def test_compare(old: str, new: str, bump: str, reason: str | None) -> None:
     result = compare(sig(old), sig(new))
     assert result.bump == bump
@@ -48,8 +60,13 @@ def test_keyword_only_and_varargs() -> None:
     s = sig("def run(a, /, b, *args, c, d=1, **kw) -> dict: pass")
     assert s is not None
     assert [(p.name, p.kind, p.has_default) for p in s.params] == [
-        ("a", "positional", False), ("b", "positional", False), ("args", "var_positional", True),
-        ("c", "keyword", False), ("d", "keyword", True), ("kw", "var_keyword", True)]
+        ("a", "positional", False),
+        ("b", "positional", False),
+        ("args", "var_positional", True),
+        ("c", "keyword", False),
+        ("d", "keyword", True),
+        ("kw", "var_keyword", True),
+    ]
     assert s.returns == "dict"
 
 

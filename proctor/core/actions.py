@@ -222,15 +222,17 @@ def parse_params(action: type[ActionType], raw: dict[str, Any] | BaseModel) -> B
         for err in exc.errors():
             loc = ".".join(str(x) for x in err.get("loc", ())) or "params"
             errors.append(f"{loc}: {err.get('msg', 'invalid')}")
-        raise ValidationFailed(f"invalid params for {action.api_name}: " + "; ".join(errors),
-                               findings=errors) from None
+        raise ValidationFailed(
+            f"invalid params for {action.api_name}: " + "; ".join(errors), findings=errors
+        ) from None
 
 
 class ActionEngine:
     """Runs actions through the pipeline against one store branch."""
 
-    def __init__(self, store: GitStore, ref: str, plugins: PluginManager,
-                 config: ProctorConfig, author: str) -> None:
+    def __init__(
+        self, store: GitStore, ref: str, plugins: PluginManager, config: ProctorConfig, author: str
+    ) -> None:
         self.store = store
         self.ref = ref
         self.plugins = plugins
@@ -249,14 +251,16 @@ class ActionEngine:
 
     # -- the pipeline --------------------------------------------------------------------
 
-    def run(self, api_name: str, raw_params: dict[str, Any] | BaseModel,
-            context: ActionContext) -> ActionResult:
+    def run(
+        self, api_name: str, raw_params: dict[str, Any] | BaseModel, context: ActionContext
+    ) -> ActionResult:
         action_cls = self.get(api_name)
         action = action_cls()
         context.config = context.config or self.config
         params = parse_params(action_cls, raw_params)
-        result = ActionResult(status="failed", action=api_name,
-                              correlation_id=context.correlation_id)
+        result = ActionResult(
+            status="failed", action=api_name, correlation_id=context.correlation_id
+        )
 
         tip = self.store.read_ref(self.ref)
         context.snapshot = Snapshot(self.store, tip)
@@ -269,7 +273,8 @@ class ActionEngine:
             failed = context.metadata.get("policy_failures")
             result.errors = [
                 f"policy plugin(s) {', '.join(failed)} failed, so {api_name} is denied"
-                if failed else f"policy denies {api_name} for {context.actor}"
+                if failed
+                else f"policy denies {api_name} for {context.actor}"
             ]
             logger.info("action %s denied by policy for %s", api_name, context.actor)
             return result
@@ -302,8 +307,9 @@ class ActionEngine:
         }
         if context.proposal:
             trailers["Proctor-Proposal"] = context.proposal
-        written = self.store.write(self.ref, build, author=self.author, trailers=trailers,
-                                   reason=f"proctor: {api_name}")
+        written = self.store.write(
+            self.ref, build, author=self.author, trailers=trailers, reason=f"proctor: {api_name}"
+        )
         result.status = "applied"
         result.commit = written.commit or (written.parent if written.tags else None)
         result.tags = written.tags
@@ -329,16 +335,18 @@ class ActionEngine:
             out[rel.as_posix()] = data
         return out
 
-    def _criteria(self, action_cls: type[ActionType], params: BaseModel,
-                  context: ActionContext) -> None:
+    def _criteria(
+        self, action_cls: type[ActionType], params: BaseModel, context: ActionContext
+    ) -> None:
         errors: list[str] = []
         for criterion in action_cls.criteria:
             errors.extend(criterion.check(params, context))
         if errors:
             raise ValidationFailed(f"{action_cls.api_name}: " + "; ".join(errors), findings=errors)
 
-    def decide(self, action_cls: type[ActionType], params: BaseModel,
-               context: ActionContext) -> Decision:
+    def decide(
+        self, action_cls: type[ActionType], params: BaseModel, context: ActionContext
+    ) -> Decision:
         """The strictest answer of every policy plugin. A policy plugin that raises
         counts as DENY: governance fails closed, never open."""
         answers: list[object] = []
@@ -353,8 +361,9 @@ class ActionEngine:
             except ValueError:
                 failed.append(name)
         if failed:
-            logger.warning("policy plugin(s) %s failed; denying %s", ", ".join(failed),
-                           action_cls.api_name)
+            logger.warning(
+                "policy plugin(s) %s failed; denying %s", ", ".join(failed), action_cls.api_name
+            )
             context.metadata["policy_failures"] = failed
             return Decision.DENY
         return strictest(answers)
@@ -366,8 +375,14 @@ class ActionEngine:
         settings = self.config.check
         problems: list[Finding] = []
         for item in action.code_to_check(change, context):
-            findings = check_text(item.path, item.text, mode="procedure", settings=settings,
-                                  capabilities=item.capabilities, validators=validators)
+            findings = check_text(
+                item.path,
+                item.text,
+                mode="procedure",
+                settings=settings,
+                capabilities=item.capabilities,
+                validators=validators,
+            )
             problems.extend(f for f in findings if f.severity == "error")
         if problems:
             lines = [f.format_text() for f in problems]
@@ -376,8 +391,9 @@ class ActionEngine:
                 findings=problems,
             )
 
-    def _side_effects(self, action_cls: type[ActionType], result: ActionResult,
-                      context: ActionContext) -> None:
+    def _side_effects(
+        self, action_cls: type[ActionType], result: ActionResult, context: ActionContext
+    ) -> None:
         registered = self.plugins.side_effects()
         for name in action_cls.side_effects:
             effect = registered.get(name)
@@ -388,7 +404,9 @@ class ActionEngine:
                 effect.run(result, context)
             except Exception as exc:  # a side effect never undoes the commit
                 result.side_effects[name] = f"error: {type(exc).__name__}: {exc}"
-                logger.warning("side effect %s failed after %s: %s", name, short(result.commit), exc)
+                logger.warning(
+                    "side effect %s failed after %s: %s", name, short(result.commit), exc
+                )
             else:
                 result.side_effects[name] = "ok"
 

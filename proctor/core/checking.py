@@ -108,12 +108,35 @@ RUNNER_RULES: tuple[Rule, ...] = (
 )
 
 # Directories never descended into while walking, whatever the config says (as ruff).
-DEFAULT_EXCLUDES: frozenset[str] = frozenset({
-    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints",
-    ".mypy_cache", ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache",
-    ".svn", ".tox", ".venv", ".vscode", "__pycache__", "__pypackages__", "_build",
-    "buck-out", "node_modules", "site-packages", "venv",
-})
+DEFAULT_EXCLUDES: frozenset[str] = frozenset(
+    {
+        ".bzr",
+        ".direnv",
+        ".eggs",
+        ".git",
+        ".git-rewrite",
+        ".hg",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".nox",
+        ".pants.d",
+        ".pyenv",
+        ".pytest_cache",
+        ".pytype",
+        ".ruff_cache",
+        ".svn",
+        ".tox",
+        ".venv",
+        ".vscode",
+        "__pycache__",
+        "__pypackages__",
+        "_build",
+        "buck-out",
+        "node_modules",
+        "site-packages",
+        "venv",
+    }
+)
 
 FORMATS = ("text", "json", "sarif")
 
@@ -167,8 +190,9 @@ def _split_entries(entries: Iterable[str]) -> list[str]:
     return [part.strip() for entry in entries for part in entry.split(",") if part.strip()]
 
 
-def _classify(entries: Iterable[str], validators: dict[str, Validator], *, strict: bool,
-              where: str) -> tuple[set[str], list[str]]:
+def _classify(
+    entries: Iterable[str], validators: dict[str, Validator], *, strict: bool, where: str
+) -> tuple[set[str], list[str]]:
     """Split select/ignore entries into check names and code prefixes.
 
     An entry is a check name, a code, or a prefix of at least one known code. Unknown
@@ -198,9 +222,13 @@ def _classify(entries: Iterable[str], validators: dict[str, Validator], *, stric
     return names, prefixes
 
 
-def resolve_selection(select: Sequence[str] | None, validators: dict[str, Validator],
-                      settings: CheckSettings | None = None, *,
-                      strict_config: bool = True) -> Selection:
+def resolve_selection(
+    select: Sequence[str] | None,
+    validators: dict[str, Validator],
+    settings: CheckSettings | None = None,
+    *,
+    strict_config: bool = True,
+) -> Selection:
     """Combine ``--select`` with the config's select/ignore. CLI select replaces the
     config's select; the config's ignore always applies. ``strict_config=False`` lets
     the config's select name checks that are not loaded (the pre-commit hooks load the
@@ -215,15 +243,23 @@ def resolve_selection(select: Sequence[str] | None, validators: dict[str, Valida
     else:
         chosen = None
         where = ""
-    ignore_names, ignore_prefixes = _classify(settings.ignore, validators, strict=False,
-                                              where="config check.ignore")
+    ignore_names, ignore_prefixes = _classify(
+        settings.ignore, validators, strict=False, where="config check.ignore"
+    )
     if chosen is None:
-        return Selection(ignore_names=frozenset(ignore_names),
-                         ignore_prefixes=tuple(ignore_prefixes))
-    names, prefixes = _classify(chosen, validators, strict=bool(select) or strict_config,
-                                where=where)
-    return Selection(everything=False, names=frozenset(names), prefixes=tuple(prefixes),
-                     ignore_names=frozenset(ignore_names), ignore_prefixes=tuple(ignore_prefixes))
+        return Selection(
+            ignore_names=frozenset(ignore_names), ignore_prefixes=tuple(ignore_prefixes)
+        )
+    names, prefixes = _classify(
+        chosen, validators, strict=bool(select) or strict_config, where=where
+    )
+    return Selection(
+        everything=False,
+        names=frozenset(names),
+        prefixes=tuple(prefixes),
+        ignore_names=frozenset(ignore_names),
+        ignore_prefixes=tuple(ignore_prefixes),
+    )
 
 
 def load_validators() -> dict[str, Validator]:
@@ -262,8 +298,7 @@ def _pattern_matches(pattern: str, rel: str | None, path: str) -> bool:
     pattern = pattern.replace(os.sep, "/").rstrip("/")
     if not pattern:
         return False
-    if pattern.startswith("./"):
-        pattern = pattern[2:]
+    pattern = pattern.removeprefix("./")
     if "/" not in pattern:
         parts = (rel if rel is not None else path.replace(os.sep, "/")).split("/")
         return any(fnmatch.fnmatchcase(part, pattern) for part in parts if part)
@@ -281,8 +316,9 @@ class _PathRules:
 
     __slots__ = ("root_abs", "exclude", "per_file_ignores")
 
-    def __init__(self, root_abs: str, exclude: list[str],
-                 per_file_ignores: dict[str, list[str]]) -> None:
+    def __init__(
+        self, root_abs: str, exclude: list[str], per_file_ignores: dict[str, list[str]]
+    ) -> None:
         self.root_abs = root_abs
         self.exclude = exclude
         self.per_file_ignores = per_file_ignores
@@ -295,8 +331,11 @@ class _PathRules:
 
     @classmethod
     def from_settings(cls, settings: CheckSettings) -> _PathRules:
-        return cls(os.path.abspath(settings.root or "."), list(settings.exclude),
-                   dict(settings.per_file_ignores))
+        return cls(
+            os.path.abspath(settings.root or "."),
+            list(settings.exclude),
+            dict(settings.per_file_ignores),
+        )
 
     def excluded(self, path: str) -> bool:
         if not self.exclude:
@@ -345,7 +384,8 @@ def collect_files(paths: Sequence[str], settings: CheckSettings | None = None) -
             continue
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames[:] = sorted(
-                d for d in dirnames
+                d
+                for d in dirnames
                 if d not in DEFAULT_EXCLUDES and not rules.excluded(os.path.join(dirpath, d))
             )
             for name in sorted(filenames):
@@ -375,8 +415,9 @@ def procedure_capabilities(path: str) -> tuple[Capabilities, Finding | None]:
         with open(meta_path, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return Capabilities(), Finding(meta_path, 1, 1, UNREADABLE, "error",
-                                       f"metadata.json could not be read: {exc}")
+        return Capabilities(), Finding(
+            meta_path, 1, 1, UNREADABLE, "error", f"metadata.json could not be read: {exc}"
+        )
     caps = data.get("capabilities") if isinstance(data, dict) else None
     if not isinstance(caps, dict):
         return Capabilities(), None
@@ -427,8 +468,12 @@ def _last_line(node: Any) -> int:
 
 def _children(node: Any) -> list[Any]:
     """Nested statement-like nodes: statements, except handlers and match cases."""
-    kids = [child for name in _CHILD_LISTS for child in getattr(node, name, None) or ()
-            if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case)]
+    kids = [
+        child
+        for name in _CHILD_LISTS
+        for child in getattr(node, name, None) or ()
+        if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case)
+    ]
     kids.sort(key=_first_line)
     return kids
 
@@ -511,10 +556,15 @@ def _comment_start(tree: ast.Module, number: int, line: str) -> int | None:
     for root in roots:
         for sub in ast.walk(root):
             if isinstance(sub, ast.JoinedStr) or (
-                    isinstance(sub, ast.Constant) and isinstance(sub.value, str | bytes)):
+                isinstance(sub, ast.Constant) and isinstance(sub.value, str | bytes)
+            ):
                 if sub.lineno <= number <= (sub.end_lineno or sub.lineno):
-                    strings.append(((sub.lineno, sub.col_offset),
-                                    (sub.end_lineno or sub.lineno, sub.end_col_offset or 0)))
+                    strings.append(
+                        (
+                            (sub.lineno, sub.col_offset),
+                            (sub.end_lineno or sub.lineno, sub.end_col_offset or 0),
+                        )
+                    )
     if not strings:
         return hashes[0] if hashes else None
     for index in hashes:
@@ -561,8 +611,10 @@ def _apply_noqa(findings: list[Finding], noqa: _Noqa, tree: ast.Module) -> list[
         if _matches(f.code, noqa.codes.get(f.line, ())):
             continue
         _, span = _enclosing(tree, f.line)
-        if span is not None and (_matches(f.code, noqa.codes.get(span[0], ()))
-                                 or _matches(f.code, noqa.codes.get(span[1], ()))):
+        if span is not None and (
+            _matches(f.code, noqa.codes.get(span[0], ()))
+            or _matches(f.code, noqa.codes.get(span[1], ()))
+        ):
             continue
         kept.append(f)
     return kept
@@ -583,8 +635,13 @@ def _strict() -> bool:
     return flag.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, Validator],
-               selection: Selection, extra_ignores: Sequence[str] = ()) -> list[Finding]:
+def run_checks(
+    source: SourceFile,
+    context: CheckContext,
+    validators: dict[str, Validator],
+    selection: Selection,
+    extra_ignores: Sequence[str] = (),
+) -> list[Finding]:
     """Run the selected validators on one parsed-or-not source and filter the findings.
 
     This is the single place where selection, per-file ignores and inline suppressions
@@ -598,8 +655,9 @@ def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, 
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = exc.offset or 1
-        findings.append(Finding(path, line, max(col, 1), SYNTAX_ERROR, "error",
-                                f"syntax error: {exc.msg}"))
+        findings.append(
+            Finding(path, line, max(col, 1), SYNTAX_ERROR, "error", f"syntax error: {exc.msg}")
+        )
     except (ValueError, RecursionError, MemoryError) as exc:
         reason = "too deeply nested to parse" if isinstance(exc, RecursionError) else str(exc)
         findings.append(Finding(path, 1, 1, SYNTAX_ERROR, "error", f"syntax error: {reason}"))
@@ -617,10 +675,16 @@ def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, 
             except Exception as exc:
                 if _strict():
                     raise
-                findings.append(Finding(
-                    path, 1, 1, VALIDATOR_ERROR, "error",
-                    f"validator {name!r} failed: {type(exc).__name__}: {exc}",
-                ))
+                findings.append(
+                    Finding(
+                        path,
+                        1,
+                        1,
+                        VALIDATOR_ERROR,
+                        "error",
+                        f"validator {name!r} failed: {type(exc).__name__}: {exc}",
+                    )
+                )
                 continue
             owned.extend((name, f) for f in produced)
         for name, f in owned:
@@ -630,16 +694,26 @@ def run_checks(source: SourceFile, context: CheckContext, validators: dict[str, 
     # a `#` inside a broken string from a real comment.
     parsed = not findings or findings[0].code != SYNTAX_ERROR
     noqa = _scan_noqa(source.text, source.tree) if parsed and not procedure else _Noqa()
-    findings.extend(Finding(path, line, col, BARE_NOQA, "warning",
-                            "bare `# noqa` suppresses nothing; name the codes, e.g. "
-                            "`# noqa: PS101`")
-                    for line, col in noqa.bare)
+    findings.extend(
+        Finding(
+            path,
+            line,
+            col,
+            BARE_NOQA,
+            "warning",
+            "bare `# noqa` suppresses nothing; name the codes, e.g. `# noqa: PS101`",
+        )
+        for line, col in noqa.bare
+    )
     findings = [f for f in findings if f.code[:2] != "PC" or selection.keeps(f.code, None)]
     if extra_ignores and not procedure:
         file_names, file_prefixes = _classify(extra_ignores, validators, strict=False, where="")
-        findings = [f for f in findings
-                    if not _matches(f.code, file_prefixes)
-                    and _owner_of(f.code, validators) not in file_names]
+        findings = [
+            f
+            for f in findings
+            if not _matches(f.code, file_prefixes)
+            and _owner_of(f.code, validators) not in file_names
+        ]
     if noqa.codes:
         findings = _apply_noqa(findings, noqa, source.tree)
     return sorted(set(findings), key=_sort_key)
@@ -649,19 +723,25 @@ def _sort_key(f: Finding) -> tuple[str, int, int, str, str]:
     return (f.path, f.line, f.col, f.code, f.message)
 
 
-def check_text(path: str, text: str, *, mode: Mode = "generic",
-               settings: CheckSettings | None = None,
-               capabilities: Capabilities | None = None,
-               select: list[str] | None = None,
-               validators: dict[str, Validator] | None = None) -> list[Finding]:
+def check_text(
+    path: str,
+    text: str,
+    *,
+    mode: Mode = "generic",
+    settings: CheckSettings | None = None,
+    capabilities: Capabilities | None = None,
+    select: list[str] | None = None,
+    validators: dict[str, Validator] | None = None,
+) -> list[Finding]:
     """Check source text that is already in memory (procedure code an action is about to
     write, an editor buffer). ``path`` is used for messages, ``applies_to`` and per-file
     ignores; nothing is read from disk. Raises UsageError for an unknown ``select``."""
     settings = settings or CheckSettings()
     validators = load_validators() if validators is None else validators
     selection = resolve_selection(select, validators, settings)
-    context = CheckContext(mode=mode, settings=settings,
-                           capabilities=capabilities or Capabilities())
+    context = CheckContext(
+        mode=mode, settings=settings, capabilities=capabilities or Capabilities()
+    )
     ignores = _PathRules.from_settings(settings).ignores_for(path)
     return run_checks(SourceFile(path, text), context, validators, selection, ignores)
 
@@ -687,9 +767,15 @@ def _second_line_end(data: bytes) -> int:
     return len(data) if second < 0 else second
 
 
-def check_file(path: str, *, context: CheckContext, validators: dict[str, Validator],
-               selection: Selection, path_rules: _PathRules | None = None,
-               capabilities: Capabilities | None = None) -> list[Finding]:
+def check_file(
+    path: str,
+    *,
+    context: CheckContext,
+    validators: dict[str, Validator],
+    selection: Selection,
+    path_rules: _PathRules | None = None,
+    capabilities: Capabilities | None = None,
+) -> list[Finding]:
     """Read and check one file; unreadable content becomes a PC003 finding."""
     extra: list[Finding] = []
     if context.mode == "procedure" and capabilities is None:
@@ -698,8 +784,9 @@ def check_file(path: str, *, context: CheckContext, validators: dict[str, Valida
         if problem is not None:
             extra.append(problem)
     elif capabilities is not None:
-        context = CheckContext(mode=context.mode, settings=context.settings,
-                               capabilities=capabilities)
+        context = CheckContext(
+            mode=context.mode, settings=context.settings, capabilities=capabilities
+        )
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -707,14 +794,25 @@ def check_file(path: str, *, context: CheckContext, validators: dict[str, Valida
         reason = exc.strerror or str(exc)
         return [*extra, Finding(path, 1, 1, UNREADABLE, "error", f"cannot read file: {reason}")]
     if b"\0" in data:
-        return [*extra, Finding(path, 1, 1, UNREADABLE, "error",
-                                "binary file (contains NUL bytes), not Python source")]
+        return [
+            *extra,
+            Finding(
+                path,
+                1,
+                1,
+                UNREADABLE,
+                "error",
+                "binary file (contains NUL bytes), not Python source",
+            ),
+        ]
     try:
         text = _decode(data)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
         reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        return [*extra, Finding(path, 1, 1, UNREADABLE, "error",
-                                f"not valid source text: {reason}")]
+        return [
+            *extra,
+            Finding(path, 1, 1, UNREADABLE, "error", f"not valid source text: {reason}"),
+        ]
     ignores = path_rules.ignores_for(path) if path_rules is not None else []
     found = run_checks(SourceFile(path, text), context, validators, selection, ignores)
     return [*extra, *found] if extra else found
@@ -725,22 +823,39 @@ def check_file(path: str, *, context: CheckContext, validators: dict[str, Valida
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(validators: dict[str, Validator] | None, only: Collection[str] | None,
-                 context: CheckContext, selection: Selection, path_rules: _PathRules,
-                 capabilities: Capabilities | None) -> None:
+def _init_worker(
+    validators: dict[str, Validator] | None,
+    only: Collection[str] | None,
+    context: CheckContext,
+    selection: Selection,
+    path_rules: _PathRules,
+    capabilities: Capabilities | None,
+) -> None:
     chosen = load_validators() if validators is None else validators
     if only is not None:
         chosen = {name: chosen[name] for name in only if name in chosen}
-    _worker.update(validators=chosen, context=context, selection=selection,
-                   path_rules=path_rules, capabilities=capabilities)
+    _worker.update(
+        validators=chosen,
+        context=context,
+        selection=selection,
+        path_rules=path_rules,
+        capabilities=capabilities,
+    )
 
 
 def _check_chunk(paths: list[str]) -> list[Finding]:
     out: list[Finding] = []
     for path in paths:
-        out.extend(check_file(path, context=_worker["context"], validators=_worker["validators"],
-                              selection=_worker["selection"], path_rules=_worker["path_rules"],
-                              capabilities=_worker["capabilities"]))
+        out.extend(
+            check_file(
+                path,
+                context=_worker["context"],
+                validators=_worker["validators"],
+                selection=_worker["selection"],
+                path_rules=_worker["path_rules"],
+                capabilities=_worker["capabilities"],
+            )
+        )
     return out
 
 
@@ -753,14 +868,18 @@ def _chunks(files: list[str], jobs: int) -> list[list[str]]:
     return [files[i::count] for i in range(count)]
 
 
-def check_paths(paths: Sequence[str], *, mode: Mode = "generic",
-                settings: CheckSettings | None = None,
-                select: list[str] | None = None,
-                validators: dict[str, Validator] | None = None,
-                capabilities: Capabilities | None = None,
-                jobs: int = 1,
-                only: Collection[str] | None = None,
-                strict_config: bool = True) -> list[Finding]:
+def check_paths(
+    paths: Sequence[str],
+    *,
+    mode: Mode = "generic",
+    settings: CheckSettings | None = None,
+    select: list[str] | None = None,
+    validators: dict[str, Validator] | None = None,
+    capabilities: Capabilities | None = None,
+    jobs: int = 1,
+    only: Collection[str] | None = None,
+    strict_config: bool = True,
+) -> list[Finding]:
     """Check files and directories; findings sorted by (path, line, col, code).
 
     ``settings`` defaults to the config found from the first path. ``only`` limits the
@@ -793,16 +912,24 @@ def check_paths(paths: Sequence[str], *, mode: Mode = "generic",
         # Validators from the plugin manager are loaded again in each worker rather than
         # pickled: plugin objects need not be picklable, only explicitly passed ones.
         with ProcessPoolExecutor(
-            max_workers=jobs, initializer=_init_worker,
+            max_workers=jobs,
+            initializer=_init_worker,
             initargs=(validators, only, context, selection, path_rules, capabilities),
         ) as pool:
             for part in pool.map(_check_chunk, _chunks(files, jobs)):
                 findings.extend(part)
     else:
         for path in files:
-            findings.extend(check_file(path, context=context, validators=chosen,
-                                       selection=selection, path_rules=path_rules,
-                                       capabilities=capabilities))
+            findings.extend(
+                check_file(
+                    path,
+                    context=context,
+                    validators=chosen,
+                    selection=selection,
+                    path_rules=path_rules,
+                    capabilities=capabilities,
+                )
+            )
     return sorted(set(findings), key=_sort_key)
 
 
@@ -843,8 +970,9 @@ def _sarif_uri(path: str) -> tuple[str, bool]:
     return quote(rel.replace(os.sep, "/")), True
 
 
-def to_sarif(findings: Sequence[Finding],
-             validators: dict[str, Validator] | None = None) -> dict[str, Any]:
+def to_sarif(
+    findings: Sequence[Finding], validators: dict[str, Validator] | None = None
+) -> dict[str, Any]:
     """A SARIF 2.1.0 log as GitHub code scanning reads it: every known rule in the
     driver, results pointing at them by id and index."""
     import proctor
@@ -856,17 +984,21 @@ def to_sarif(findings: Sequence[Finding],
     def describe(rule: Rule) -> None:
         index[rule.code] = len(descriptors)
         full = rule.summary + (f" {rule.fix}" if rule.fix else "")
-        descriptors.append({
-            "id": rule.code,
-            "name": rule.name or rule.code,
-            "shortDescription": {"text": rule.summary},
-            "fullDescription": {"text": full},
-            "help": {"text": rule.fix or rule.summary,
-                     "markdown": f"**{rule.code}** ({rule.name}): {rule.summary}\n\n"
-                                 f"{rule.fix}".rstrip()},
-            "defaultConfiguration": {"level": _SARIF_LEVEL.get(rule.severity, "warning")},
-            "properties": {"tags": ["security"] if rule.code.startswith("PS") else []},
-        })
+        descriptors.append(
+            {
+                "id": rule.code,
+                "name": rule.name or rule.code,
+                "shortDescription": {"text": rule.summary},
+                "fullDescription": {"text": full},
+                "help": {
+                    "text": rule.fix or rule.summary,
+                    "markdown": f"**{rule.code}** ({rule.name}): {rule.summary}\n\n"
+                    f"{rule.fix}".rstrip(),
+                },
+                "defaultConfiguration": {"level": _SARIF_LEVEL.get(rule.severity, "warning")},
+                "properties": {"tags": ["security"] if rule.code.startswith("PS") else []},
+            }
+        )
 
     for _, rule in rules:
         if rule.code not in index:
@@ -879,40 +1011,49 @@ def to_sarif(findings: Sequence[Finding],
         artifact: dict[str, Any] = {"uri": uri}
         if relative:
             artifact["uriBaseId"] = "%SRCROOT%"
-        results.append({
-            "ruleId": f.code,
-            "ruleIndex": index[f.code],
-            "level": _SARIF_LEVEL.get(f.severity, "warning"),
-            "message": {"text": f.message},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": artifact,
-                    "region": {"startLine": max(f.line, 1), "startColumn": max(f.col, 1)},
-                }
-            }],
-        })
+        results.append(
+            {
+                "ruleId": f.code,
+                "ruleIndex": index[f.code],
+                "level": _SARIF_LEVEL.get(f.severity, "warning"),
+                "message": {"text": f.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": artifact,
+                            "region": {"startLine": max(f.line, 1), "startColumn": max(f.col, 1)},
+                        }
+                    }
+                ],
+            }
+        )
     from pathlib import Path
 
     root_uri = Path(os.getcwd()).as_uri().rstrip("/") + "/"
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "proctor",
-                "informationUri": _information_uri(),
-                "version": proctor.__version__,
-                "semanticVersion": proctor.__version__,
-                "rules": descriptors,
-            }},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "proctor",
+                        "informationUri": _information_uri(),
+                        "version": proctor.__version__,
+                        "semanticVersion": proctor.__version__,
+                        "rules": descriptors,
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": root_uri}},
+                "results": results,
+            }
+        ],
     }
 
 
-def format_findings(findings: Sequence[Finding], fmt: str,
-                    validators: dict[str, Validator] | None = None) -> str:
+def format_findings(
+    findings: Sequence[Finding], fmt: str, validators: dict[str, Validator] | None = None
+) -> str:
     """Render findings; text is one ``path:line:col: CODE message`` per line."""
     import json
 
@@ -925,11 +1066,20 @@ def format_findings(findings: Sequence[Finding], fmt: str,
     raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def run_cli(paths: Sequence[str], *, select: list[str] | None = None, mode: str = "generic",
-            fmt: str = "text", jobs: int = 1, out: IO[str] | None = None,
-            only: Collection[str] | None = None, summary: bool = True,
-            err: IO[str] | None = None, validators: dict[str, Validator] | None = None,
-            strict_config: bool = True) -> int:
+def run_cli(
+    paths: Sequence[str],
+    *,
+    select: list[str] | None = None,
+    mode: str = "generic",
+    fmt: str = "text",
+    jobs: int = 1,
+    out: IO[str] | None = None,
+    only: Collection[str] | None = None,
+    summary: bool = True,
+    err: IO[str] | None = None,
+    validators: dict[str, Validator] | None = None,
+    strict_config: bool = True,
+) -> int:
     """The face of ``proctor check`` and the hooks: run, print, return the exit status.
 
     0 no findings; 1 any finding (warnings too); 2 bad usage: a missing path, an unknown
@@ -945,15 +1095,26 @@ def run_cli(paths: Sequence[str], *, select: list[str] | None = None, mode: str 
             raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         if not paths:
             raise UsageError("no paths given")
-        settings = find_config(paths[0]).check if os.path.exists(paths[0]) else \
-            find_config(os.getcwd()).check
-        findings = check_paths(paths, mode=mode, settings=settings,  # type: ignore[arg-type]
-                               select=select, validators=validators, jobs=jobs, only=only,
-                               strict_config=strict_config)
+        settings = (
+            find_config(paths[0]).check
+            if os.path.exists(paths[0])
+            else find_config(os.getcwd()).check
+        )
+        findings = check_paths(
+            paths,
+            mode=mode,
+            settings=settings,  # type: ignore[arg-type]
+            select=select,
+            validators=validators,
+            jobs=jobs,
+            only=only,
+            strict_config=strict_config,
+        )
         if fmt == "sarif":
             known = load_validators() if validators is None else validators
-            text = format_findings(findings, fmt, known if only is None
-                                   else {n: known[n] for n in only})
+            text = format_findings(
+                findings, fmt, known if only is None else {n: known[n] for n in only}
+            )
         else:
             text = format_findings(findings, fmt)
     except ProctorError as exc:
@@ -965,8 +1126,10 @@ def run_cli(paths: Sequence[str], *, select: list[str] | None = None, mode: str 
         files = len({f.path for f in findings})
         if findings:
             noun = "finding" if len(findings) == 1 else "findings"
-            print(f"Found {len(findings)} {noun} in {files} file{'s' if files != 1 else ''}.",
-                  file=err)
+            print(
+                f"Found {len(findings)} {noun} in {files} file{'s' if files != 1 else ''}.",
+                file=err,
+            )
         else:
             print("No findings.", file=err)
     return EXIT_FINDINGS if findings else EXIT_OK

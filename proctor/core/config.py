@@ -156,7 +156,9 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
     if "store-ref" in data:
         ref = data["store-ref"]
         if not isinstance(ref, str) or not ref.startswith("refs/heads/") or ref.endswith("/"):
-            raise ConfigError(f"{where}: store-ref must look like 'refs/heads/<branch>', got {ref!r}")
+            raise ConfigError(
+                f"{where}: store-ref must look like 'refs/heads/<branch>', got {ref!r}"
+            )
         cfg.store_ref = ref
     if "entry-point" in data:
         ep = data["entry-point"]
@@ -182,7 +184,9 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
     safety = _table(data.get("safety", {}), f"{where} [safety]")
     _check_keys(safety, {"allowed-imports", "extra-allowed-imports"}, f"{where} [safety]")
     if "allowed-imports" in safety:
-        cfg.check.allowed_imports = _str_list(safety["allowed-imports"], f"{where} safety.allowed-imports")
+        cfg.check.allowed_imports = _str_list(
+            safety["allowed-imports"], f"{where} safety.allowed-imports"
+        )
     if "extra-allowed-imports" in safety:
         cfg.check.extra_allowed_imports = _str_list(
             safety["extra-allowed-imports"], f"{where} safety.extra-allowed-imports"
@@ -193,7 +197,9 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
     if "disallowed" in loglint:
         cfg.check.disallowed = _str_list(loglint["disallowed"], f"{where} log-lint.disallowed")
     if "logger-objects" in loglint:
-        cfg.check.logger_objects = _str_list(loglint["logger-objects"], f"{where} log-lint.logger-objects")
+        cfg.check.logger_objects = _str_list(
+            loglint["logger-objects"], f"{where} log-lint.logger-objects"
+        )
 
     policy = _table(data.get("policy", {}), f"{where} [policy]")
     for action, decision in policy.items():

@@ -73,8 +73,9 @@ def entry_points(group: str = "proctor", path: list[str] | None = None) -> list[
                 continue
             seen.add(dist)
             try:
-                with open(os.path.join(directory or ".", entry, "entry_points.txt"),
-                          encoding="utf-8") as fh:
+                with open(
+                    os.path.join(directory or ".", entry, "entry_points.txt"), encoding="utf-8"
+                ) as fh:
                     text = fh.read()
             except OSError:
                 continue

@@ -98,8 +98,9 @@ class _CasLost(Exception):
     """The ref moved between read and publish; the write may be rebuilt on the new tip."""
 
 
-def _run_git(args: list[str], cwd: str, *, input: bytes | None = None,
-             env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def _run_git(
+    args: list[str], cwd: str, *, input: bytes | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         ["git", *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
     )
@@ -173,8 +174,8 @@ def parse_tree_raw(data: bytes) -> tuple[Tree, dict[str, int]]:
         space = find(b" ", i)
         nul = find(b"\0", space)
         mode = data[i:space].decode()
-        name = data[space + 1:nul].decode("utf-8", "surrogateescape")
-        tree[name] = (MODE_TREE if mode == "40000" else mode, data[nul + 1:nul + 21].hex())
+        name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+        tree[name] = (MODE_TREE if mode == "40000" else mode, data[nul + 1 : nul + 21].hex())
         offsets[name] = nul + 1
         i = nul + 21
     return tree, offsets
@@ -202,8 +203,11 @@ class CatFile:
 
     def __init__(self, cwd: str) -> None:
         self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"], cwd=cwd, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            ["git", "cat-file", "--batch"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self._lock = threading.Lock()
 
@@ -282,7 +286,9 @@ class GitStore:
         self.objects_dir = Path(self.common_dir) / "objects"
         fmt = _run_git(["config", "--get", "extensions.objectformat"], self.cwd)
         if fmt.returncode == 0 and fmt.stdout.strip() not in (b"", b"sha1"):
-            raise UsageError(f"{self.cwd}: object format {fmt.stdout.decode().strip()} is not supported")
+            raise UsageError(
+                f"{self.cwd}: object format {fmt.stdout.decode().strip()} is not supported"
+            )
         self._cat: CatFile | None = None
         self._trees: OrderedDict[str, _TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}
@@ -308,11 +314,18 @@ class GitStore:
             self._cat = CatFile(self.cwd)
         return self._cat
 
-    def git(self, *args: str, input: bytes | None = None, check: bool = True,
-            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    def git(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
         proc = _run_git(list(args), self.cwd, input=input, env=env)
         if check and proc.returncode != 0:
-            raise StoreError(f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+            raise StoreError(
+                f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}"
+            )
         return proc
 
     # -- refs ----------------------------------------------------------------------------
@@ -353,8 +366,9 @@ class GitStore:
         """Resolve any revision expression to a commit sha, or raise NotFoundError."""
         if "\0" in rev or rev.startswith("-"):
             raise UsageError(f"invalid revision {rev!r}")
-        proc = self.git("rev-parse", "--verify", "-q", "--end-of-options", rev + "^{commit}",
-                        check=False)
+        proc = self.git(
+            "rev-parse", "--verify", "-q", "--end-of-options", rev + "^{commit}", check=False
+        )
         if proc.returncode != 0:
             raise NotFoundError(f"unknown revision {rev!r}")
         return proc.stdout.decode().strip()
@@ -492,8 +506,12 @@ class GitStore:
         self._remember_tree(sha, _TreeData(tree, raw, offsets))
         return sha
 
-    def apply_edits(self, root_tree: str | None, edits: Mapping[str, bytes | None],
-                    executable: Iterable[str] = ()) -> str:
+    def apply_edits(
+        self,
+        root_tree: str | None,
+        edits: Mapping[str, bytes | None],
+        executable: Iterable[str] = (),
+    ) -> str:
         """A new root tree: ``root_tree`` with files written or deleted.
 
         Only the trees on the paths of the edits are rewritten; empty directories vanish
@@ -551,13 +569,14 @@ class GitStore:
             raw = bytearray(data.raw)
             for name, sha in patches:
                 off = data.offsets[name]
-                raw[off:off + 20] = bytes.fromhex(sha)
+                raw[off : off + 20] = bytes.fromhex(sha)
             return self._store_tree(tree, bytes(raw), data.offsets)
         raw_new, offsets = serialize_tree_raw(tree)
         return self._store_tree(tree, raw_new, offsets)
 
-    def write_commit(self, tree: str, parents: list[str], message: str, author: str,
-                     committer: str) -> str:
+    def write_commit(
+        self, tree: str, parents: list[str], message: str, author: str, committer: str
+    ) -> str:
         lines = [f"tree {tree}"] + [f"parent {p}" for p in parents]
         lines += [f"author {author}", f"committer {committer}", "", message]
         body = "\n".join(lines)
@@ -583,8 +602,9 @@ class GitStore:
         for ref, new, old in updates:
             lines.append(f"update {ref} {new} {old or ZERO_SHA}")
         lines += ["prepare", "commit", ""]
-        proc = self.git("update-ref", "-m", reason, "--stdin", input="\n".join(lines).encode(),
-                        check=False)
+        proc = self.git(
+            "update-ref", "-m", reason, "--stdin", input="\n".join(lines).encode(), check=False
+        )
         if proc.returncode == 0:
             return
         for ref, _new, old in updates:
@@ -629,8 +649,10 @@ class GitStore:
         if path in held:
             # flock would wait for ourselves forever: an action's apply() (or a side
             # effect) started another write to the same ref.
-            raise StoreError(f"a write to {ref} is already in progress in this thread; "
-                             "an action cannot start another write to the same branch")
+            raise StoreError(
+                f"a write to {ref} is already in progress in this thread; "
+                "an action cannot start another write to the same branch"
+            )
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         held.add(path)
         try:
@@ -648,8 +670,11 @@ class GitStore:
         work tree (one process fewer per write); ``git ls-files`` otherwise.
         """
         staged = None
-        if work_tree == self.work_tree and "GIT_INDEX_FILE" not in os.environ and \
-                not any(Path(self.common_dir).glob("sharedindex.*")):
+        if (
+            work_tree == self.work_tree
+            and "GIT_INDEX_FILE" not in os.environ
+            and not any(Path(self.common_dir).glob("sharedindex.*"))
+        ):
             try:
                 data = (Path(self.git_dir) / "index").read_bytes()
             except FileNotFoundError:
@@ -658,8 +683,9 @@ class GitStore:
         if staged is not None:
             return staged
         staged = {}
-        proc = _run_git(["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in paths]],
-                        work_tree)
+        proc = _run_git(
+            ["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in paths]], work_tree
+        )
         if proc.returncode != 0:
             raise StoreError(f"git ls-files failed: {proc.stderr.decode(errors='replace').strip()}")
         for record in proc.stdout.split(b"\0"):
@@ -668,7 +694,9 @@ class GitStore:
                 staged[raw_path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
         return staged
 
-    def _local_state(self, work_tree: str, paths: list[str]) -> dict[str, tuple[str | None, bytes | None]]:
+    def _local_state(
+        self, work_tree: str, paths: list[str]
+    ) -> dict[str, tuple[str | None, bytes | None]]:
         """For each path: (id staged in the index or None, bytes in the work tree or None)."""
         staged = self.staged_ids(work_tree, paths)
         state: dict[str, tuple[str | None, bytes | None]] = {}
@@ -782,8 +810,9 @@ class GitStore:
             os.chmod(tmp, 0o755 if entry[0] == MODE_EXEC else 0o644)
             os.replace(tmp, target)
         listing = "".join(p + "\0" for p in paths).encode()
-        proc = _run_git(["update-index", "--add", "--remove", "-z", "--stdin"], work_tree,
-                        input=listing)
+        proc = _run_git(
+            ["update-index", "--add", "--remove", "-z", "--stdin"], work_tree, input=listing
+        )
         if proc.returncode != 0:
             raise StoreError(
                 f"committed, but the index was not updated: {proc.stderr.decode(errors='replace').strip()}"
@@ -833,7 +862,8 @@ class GitStore:
         except RetryError:
             raise ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
-                expected=attempt.base, actual=self.read_ref(ref),
+                expected=attempt.base,
+                actual=self.read_ref(ref),
             ) from None
         self._writes += 1
         if self._writes % self.GC_EVERY == 0:
@@ -849,12 +879,22 @@ class GitStore:
                 raise ConcurrencyError(
                     f"{path} was changed by someone else (expected version {short(base)}, "
                     f"found {short(tip)})",
-                    expected=base, actual=tip,
+                    expected=base,
+                    actual=tip,
                 )
 
-    def _publish(self, ref: str, tip: str | None, change: Change, author: str,
-                 committer: str | None, trailers: Mapping[str, str] | None, reason: str,
-                 work_tree: str | None, attempts: int) -> WriteResult:
+    def _publish(
+        self,
+        ref: str,
+        tip: str | None,
+        change: Change,
+        author: str,
+        committer: str | None,
+        trailers: Mapping[str, str] | None,
+        reason: str,
+        work_tree: str | None,
+        attempts: int,
+    ) -> WriteResult:
         if work_tree is not None and change.edits:
             # A git commit in the work tree since the build moved the ref and the files
             # together: lose the race here rather than call its files uncommitted.
@@ -863,7 +903,8 @@ class GitStore:
             dirty = self.dirty_paths(work_tree, tip, change)
             if dirty:
                 raise DirtyWorkTreeError(
-                    "uncommitted changes in " + ", ".join(dirty)
+                    "uncommitted changes in "
+                    + ", ".join(dirty)
                     + "; commit or stash them first (nothing was written)"
                 )
         updates: list[tuple[str, str, str | None]] = []
@@ -872,8 +913,9 @@ class GitStore:
         if change.edits:
             base_tree = self.commit_tree(tip) if tip else None
             new_tree = self.apply_edits(base_tree, change.edits, change.executable)
-            commit = self.write_commit(new_tree, [tip] if tip else [], message, author,
-                                       committer or author)
+            commit = self.write_commit(
+                new_tree, [tip] if tip else [], message, author, committer or author
+            )
             updates.append((ref, commit, tip))
         elif tip is not None:
             updates.append((ref, tip, tip))  # verify the tip the change was built on
@@ -885,8 +927,9 @@ class GitStore:
             tag_ref = "refs/tags/" + tag.name
             if self.read_ref(tag_ref) is not None:
                 raise UsageError(f"tag {tag.name} already exists; releases are never moved")
-            tag_obj = self.write_tag(target, tag.name, committer or author,
-                                     add_trailers(tag.message, trailers or {}))
+            tag_obj = self.write_tag(
+                target, tag.name, committer or author, add_trailers(tag.message, trailers or {})
+            )
             updates.append((tag_ref, tag_obj, None))
             tag_names.append(tag.name)
         if not updates:
@@ -928,9 +971,17 @@ class _Attempt:
             store._ensure_unchanged(self.base, tip, self.paths)
         change = self.build(tip)
         self.paths, self.base = change.paths, tip
-        return store._publish(self.ref, tip, change, self.author, self.committer,
-                              self.trailers, self.reason, store.checked_out_in(self.ref),
-                              self.count)
+        return store._publish(
+            self.ref,
+            tip,
+            change,
+            self.author,
+            self.committer,
+            self.trailers,
+            self.reason,
+            store.checked_out_in(self.ref),
+            self.count,
+        )
 
 
 def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
@@ -959,10 +1010,10 @@ def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
                 start = pos - fixed
                 if start < 12 or (start - 12) % 8:
                     continue
-                flags = int.from_bytes(data[start + 60:start + 62], "big")
+                flags = int.from_bytes(data[start + 60 : start + 62], "big")
                 if flags & 0xFFF != want or bool(flags & 0x4000) != (fixed == 64):
                     continue
-                found[path] = data[start + 40:start + 60].hex()
+                found[path] = data[start + 40 : start + 60].hex()
             pos = data.find(needle, pos + 1)
     return found
 

@@ -32,9 +32,16 @@ ENTRY_POINT_GROUP = "proctor"
 class PluginInfo:
     """What ``proctor plugins`` reports about one plugin."""
 
-    def __init__(self, name: str, module: str, version: str | None = None,
-                 builtin: bool = False, hooks: list[str] | None = None,
-                 error: str | None = None, disabled: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        version: str | None = None,
+        builtin: bool = False,
+        hooks: list[str] | None = None,
+        error: str | None = None,
+        disabled: bool = False,
+    ) -> None:
         self.name = name
         self.module = module
         self.version = version
@@ -158,8 +165,9 @@ class PluginManager:
 
     # -- calling -----------------------------------------------------------------------
 
-    def call_each(self, hook_name: str, failures: list[str] | None = None,
-                  **kwargs: Any) -> list[tuple[str, Any]]:
+    def call_each(
+        self, hook_name: str, failures: list[str] | None = None, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
         """Call every implementation of a hook, each in isolation, in registration order.
 
         Returns ``(plugin_name, result)`` pairs. An implementation that raises is recorded

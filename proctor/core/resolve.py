@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import ast
 import builtins as _builtins_module
-from collections.abc import Callable, Mapping as _MappingABC
+from collections.abc import Callable
+from collections.abc import Mapping as _MappingABC
 from typing import Any, Final
 
 __all__ = [
@@ -205,8 +206,19 @@ class Partial:
         self.args = args
 
 
-Value = Qual | Const | ast.Constant | SeqValue | MapValue | Namespace | LocalClass | \
-    AttrGetter | MethodCaller | Partial | object
+Value = (
+    Qual
+    | Const
+    | ast.Constant
+    | SeqValue
+    | MapValue
+    | Namespace
+    | LocalClass
+    | AttrGetter
+    | MethodCaller
+    | Partial
+    | object
+)
 
 
 def is_const(value: object) -> bool:
@@ -366,25 +378,66 @@ class Scope:
 
 
 # Names the resolver itself gives meaning to, whatever the subclass watches.
-_CORE_BUILTINS = frozenset({
-    "getattr", "setattr", "__import__", "vars", "globals", "locals", "dict", "chr",
-    "reversed", "__builtins__",
-})
-_CORE_SPECIAL = frozenset({
-    "builtins.getattr", "builtins.setattr", "builtins.__import__", "builtins.vars",
-    "builtins.globals", "builtins.locals", "builtins.dict", "builtins.chr",
-    "builtins.reversed", "importlib.import_module", "importlib.__import__",
-    "operator.attrgetter", "operator.methodcaller", "functools.partial",
-    "sys.modules", "sys.modules.get", "sys.modules.__getitem__",
-    "_operator.attrgetter", "_operator.methodcaller", "_functools.partial",
-    "os.path",  # a module people import by from-import and walk back to os through
-})
+_CORE_BUILTINS = frozenset(
+    {
+        "getattr",
+        "setattr",
+        "__import__",
+        "vars",
+        "globals",
+        "locals",
+        "dict",
+        "chr",
+        "reversed",
+        "__builtins__",
+    }
+)
+_CORE_SPECIAL = frozenset(
+    {
+        "builtins.getattr",
+        "builtins.setattr",
+        "builtins.__import__",
+        "builtins.vars",
+        "builtins.globals",
+        "builtins.locals",
+        "builtins.dict",
+        "builtins.chr",
+        "builtins.reversed",
+        "importlib.import_module",
+        "importlib.__import__",
+        "operator.attrgetter",
+        "operator.methodcaller",
+        "functools.partial",
+        "sys.modules",
+        "sys.modules.get",
+        "sys.modules.__getitem__",
+        "_operator.attrgetter",
+        "_operator.methodcaller",
+        "_functools.partial",
+        "os.path",  # a module people import by from-import and walk back to os through
+    }
+)
 
-_STR_METHODS = frozenset({
-    "join", "format", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "title",
-    "capitalize", "swapcase", "casefold", "removeprefix", "removesuffix", "decode",
-    "encode",
-})
+_STR_METHODS = frozenset(
+    {
+        "join",
+        "format",
+        "replace",
+        "lower",
+        "upper",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "title",
+        "capitalize",
+        "swapcase",
+        "casefold",
+        "removeprefix",
+        "removesuffix",
+        "decode",
+        "encode",
+    }
+)
 _MAPPING_GETTERS = frozenset({"get", "__getitem__", "pop", "setdefault"})
 
 
@@ -449,8 +502,13 @@ class Resolver:
         """Derive the lookup tables from the class configuration (once per subclass)."""
         if cls.__dict__.get("_prepared_for") is cls:
             return
-        names = set(cls.watch_refs) | set(cls.watch_calls) | set(cls.extra_known) | \
-            set(cls.call_results) | _CORE_SPECIAL
+        names = (
+            set(cls.watch_refs)
+            | set(cls.watch_calls)
+            | set(cls.extra_known)
+            | set(cls.call_results)
+            | _CORE_SPECIAL
+        )
         known: set[str] = set()
         stars: dict[str, set[str]] = {}
         for name in names:
@@ -570,8 +628,9 @@ class Resolver:
         """A watched attribute name is read or stored; return the value the read yields."""
         return result
 
-    def on_import(self, node: ast.AST, module: str | None, names: tuple[str, ...],
-                  dynamic: bool) -> None:
+    def on_import(
+        self, node: ast.AST, module: str | None, names: tuple[str, ...], dynamic: bool
+    ) -> None:
         """An import. ``module`` is the absolute dotted name as written (None when computed
         or relative), ``names`` the imported names of a ``from`` import, ``dynamic`` True for
         ``__import__``/``importlib`` calls."""
@@ -629,7 +688,8 @@ class Resolver:
             # A branch may not run: keep a known value over an unknown one, and a known
             # object over a constant (`try: from os import popen` / `except: popen = None`).
             if existing is not None and (
-                    value is None or (type(existing) is Qual and type(value) is not Qual)):
+                value is None or (type(existing) is Qual and type(value) is not Qual)
+            ):
                 return
         names[name] = value
 
@@ -1011,8 +1071,12 @@ class Resolver:
                 result = self._qual_attr(base, attr)
             elif tb is Namespace and attr in ("__builtins__",):
                 result = Qual("builtins")
-        elif attr == "__self__" and type(node) is ast.Attribute and \
-                type(node.value) is ast.Name and self.is_unbound_builtin(node.value.id):
+        elif (
+            attr == "__self__"
+            and type(node) is ast.Attribute
+            and type(node.value) is ast.Name
+            and self.is_unbound_builtin(node.value.id)
+        ):
             result = Qual("builtins")  # len.__self__ is the builtins module
         if attr == "__globals__" or attr == "func_globals":
             result = Namespace("foreign", None)
@@ -1054,7 +1118,8 @@ class Resolver:
                 return Qual(name)
             if base.name == "builtins":
                 return self._builtin_quals.get(skey) or (
-                    Qual("builtins." + skey) if f"builtins.{skey}" in self._known else None)
+                    Qual("builtins." + skey) if f"builtins.{skey}" in self._known else None
+                )
             return None
         if tb is Namespace:
             skey = _const_str(key)
@@ -1094,8 +1159,10 @@ class Resolver:
         base = self.ev(node.value)
         index = node.slice
         if type(index) is ast.Slice:
-            bounds = [None if part is None else self.ev(part)
-                      for part in (index.lower, index.upper, index.step)]
+            bounds = [
+                None if part is None else self.ev(part)
+                for part in (index.lower, index.upper, index.step)
+            ]
             value = const_value(base, None)
             if type(value) is str or type(value) is bytes:
                 numbers = [None if b is None else const_value(b, _MISSING) for b in bounds]
@@ -1367,7 +1434,8 @@ class Resolver:
             return type(func) is ast.Attribute and func.attr in _STR_METHODS
         if tb is Namespace or tb is MapValue or tb is Qual:
             return type(func) is ast.Attribute and (
-                func.attr in _MAPPING_GETTERS or func.attr == "__getattribute__")
+                func.attr in _MAPPING_GETTERS or func.attr == "__getattribute__"
+            )
         return False
 
     def dispatch_call(self, node: ast.AST, func: Qual, args: CallArgs) -> Any:
@@ -1465,8 +1533,15 @@ class Resolver:
                 return None
         try:
             out = getattr(value, method)(*pos, **kw)
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError,
-                UnicodeError, LookupError):
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            UnicodeError,
+            LookupError,
+        ):
             return None
         if type(out) in (str, bytes) and len(out) <= _MAX_FOLD:
             return Const(out)
@@ -1501,9 +1576,12 @@ class Resolver:
 
     def _sp_dunder_import(self, node: ast.Call, args: CallArgs) -> Any:
         fromlist = args.get(3, "fromlist")
-        has_fromlist = fromlist is not ABSENT and fromlist is not None and \
-            not (is_const(fromlist) and not const_value(fromlist)) and \
-            not (type(fromlist) is SeqValue and not fromlist.items)
+        has_fromlist = (
+            fromlist is not ABSENT
+            and fromlist is not None
+            and not (is_const(fromlist) and not const_value(fromlist))
+            and not (type(fromlist) is SeqValue and not fromlist.items)
+        )
         return self._import_value(node, args.get(0, "name"), has_fromlist, True)
 
     def _sp_import_module(self, node: ast.Call, args: CallArgs) -> Any:
@@ -1575,4 +1653,3 @@ class Resolver:
 
     def _sp_modules_get(self, node: ast.Call, args: CallArgs) -> Any:
         return self.subscript_of(Qual("sys.modules"), args.get(0, None))
-

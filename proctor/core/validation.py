@@ -71,10 +71,10 @@ class Finding(_Record):
     severity: Severity
     message: str
 
-    def __init__(self, path: str, line: int, col: int, code: str, severity: Severity,
-                 message: str) -> None:
-        self._init(path=path, line=line, col=col, code=code, severity=severity,
-                   message=message)
+    def __init__(
+        self, path: str, line: int, col: int, code: str, severity: Severity, message: str
+    ) -> None:
+        self._init(path=path, line=line, col=col, code=code, severity=severity, message=message)
 
     def to_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -97,8 +97,9 @@ class Rule(_Record):
     summary: str
     fix: str
 
-    def __init__(self, code: str, name: str, severity: Severity, summary: str,
-                 fix: str = "") -> None:
+    def __init__(
+        self, code: str, name: str, severity: Severity, summary: str, fix: str = ""
+    ) -> None:
         self._init(code=code, name=name, severity=severity, summary=summary, fix=fix)
 
 
@@ -110,10 +111,13 @@ class Capabilities(_Record):
     subprocess: bool
     filesystem_write: tuple[str, ...]
 
-    def __init__(self, network: bool = False, subprocess: bool = False,
-                 filesystem_write: tuple[str, ...] = ()) -> None:
-        self._init(network=network, subprocess=subprocess,
-                   filesystem_write=tuple(filesystem_write))
+    def __init__(
+        self,
+        network: bool = False,
+        subprocess: bool = False,
+        filesystem_write: tuple[str, ...] = (),
+    ) -> None:
+        self._init(network=network, subprocess=subprocess, filesystem_write=tuple(filesystem_write))
 
 
 class SourceFile:
@@ -149,8 +153,12 @@ class CheckContext:
 
     __slots__ = ("mode", "settings", "capabilities")
 
-    def __init__(self, mode: Mode = "generic", settings: CheckSettings | None = None,
-                 capabilities: Capabilities | None = None) -> None:
+    def __init__(
+        self,
+        mode: Mode = "generic",
+        settings: CheckSettings | None = None,
+        capabilities: Capabilities | None = None,
+    ) -> None:
         self.mode: Mode = mode
         self.settings = settings
         self.capabilities = capabilities if capabilities is not None else Capabilities()
@@ -184,8 +192,13 @@ class Validator:
                 return r
         raise KeyError(code)
 
-    def finding(self, source: SourceFile, node: ast.AST | tuple[int, int], code: str,
-                message: str | None = None) -> Finding:
+    def finding(
+        self,
+        source: SourceFile,
+        node: ast.AST | tuple[int, int],
+        code: str,
+        message: str | None = None,
+    ) -> Finding:
         """Build a finding at ``node`` (or ``(line, col)``) with the rule's severity.
 
         Columns are 1-based, as editors and ``path:line:col`` consumers expect.

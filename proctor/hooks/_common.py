@@ -58,22 +58,27 @@ def parse_filenames(argv: Sequence[str], prog: str, description: str) -> list[st
         if options and arg == "--":
             options = False
         elif options and arg in ("-h", "--help"):
-            print(f"usage: {prog} [-h] [filenames ...]\n\n{description}\n\n"
-                  "positional arguments:\n"
-                  "  filenames   Files to check (pre-commit passes them).\n\n"
-                  "Exit status: 0 clean, 1 findings, 2 bad usage or configuration.")
+            print(
+                f"usage: {prog} [-h] [filenames ...]\n\n{description}\n\n"
+                "positional arguments:\n"
+                "  filenames   Files to check (pre-commit passes them).\n\n"
+                "Exit status: 0 clean, 1 findings, 2 bad usage or configuration."
+            )
             return 0
         elif options and arg.startswith("-") and arg != "-":
-            print(f"usage: {prog} [-h] [filenames ...]\n{prog}: error: unrecognized argument: "
-                  f"{arg}", file=sys.stderr)
+            print(
+                f"usage: {prog} [-h] [filenames ...]\n{prog}: error: unrecognized argument: {arg}",
+                file=sys.stderr,
+            )
             return 2
         else:
             files.append(arg)
     return files
 
 
-def run_hook(argv: Sequence[str] | None, *, prog: str, description: str,
-             checks: Sequence[str], mode: Mode) -> int:
+def run_hook(
+    argv: Sequence[str] | None, *, prog: str, description: str, checks: Sequence[str], mode: Mode
+) -> int:
     """Check the given files with ``checks`` only.
 
     The config's ``check.select`` still narrows which of those checks' rules run (names
@@ -87,6 +92,15 @@ def run_hook(argv: Sequence[str] | None, *, prog: str, description: str,
         return 0
     from proctor.core.checking import run_cli
 
-    return run_cli(parsed, select=None, mode=mode, fmt="text", jobs=1, out=sys.stdout,
-                   only=checks, summary=False, validators=builtin_validators(checks),
-                   strict_config=False)
+    return run_cli(
+        parsed,
+        select=None,
+        mode=mode,
+        fmt="text",
+        jobs=1,
+        out=sys.stdout,
+        only=checks,
+        summary=False,
+        validators=builtin_validators(checks),
+        strict_config=False,
+    )

@@ -16,10 +16,13 @@ from proctor.hooks._common import run_hook
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``proctor-hook-procedures``: syntax, safety and log lint."""
-    return run_hook(argv, prog="proctor-hook-procedures",
-                    description="Check procedure code: syntax, safety and log lint, no "
-                                "suppressions.",
-                    checks=("safety", "log-lint"), mode="procedure")
+    return run_hook(
+        argv,
+        prog="proctor-hook-procedures",
+        description="Check procedure code: syntax, safety and log lint, no suppressions.",
+        checks=("safety", "log-lint"),
+        mode="procedure",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

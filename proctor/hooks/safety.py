@@ -10,9 +10,13 @@ from proctor.hooks._common import run_hook
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``proctor-hook-safety``; generic mode, so ``# noqa: PS...`` works."""
-    return run_hook(argv, prog="proctor-hook-safety",
-                    description="Flag dangerous Python: exec/eval, shells, dynamic imports.",
-                    checks=("safety",), mode="generic")
+    return run_hook(
+        argv,
+        prog="proctor-hook-safety",
+        description="Flag dangerous Python: exec/eval, shells, dynamic imports.",
+        checks=("safety",),
+        mode="generic",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

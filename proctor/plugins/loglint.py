@@ -78,10 +78,22 @@ _PLACEHOLDER = re.compile(
 # The ``name=`` that ``f"{name=}"`` writes before the value.
 _SELF_DOCUMENTING = re.compile(r"[\w.\[\]()'\"]+\s*=\s*$")
 # Calls that hand their text argument (or receiver) through with the words intact.
-_TEXT_METHODS = frozenset({"upper", "lower", "title", "capitalize", "casefold", "strip",
-                           "lstrip", "rstrip"})
-_TEXT_WRAPPERS = frozenset({"_", "gettext", "gettext_lazy", "ugettext", "ugettext_lazy",
-                            "gettext_noop", "N_", "str", "dedent"})
+_TEXT_METHODS = frozenset(
+    {"upper", "lower", "title", "capitalize", "casefold", "strip", "lstrip", "rstrip"}
+)
+_TEXT_WRAPPERS = frozenset(
+    {
+        "_",
+        "gettext",
+        "gettext_lazy",
+        "ugettext",
+        "ugettext_lazy",
+        "gettext_noop",
+        "N_",
+        "str",
+        "dedent",
+    }
+)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -105,8 +117,7 @@ RULES: tuple[Rule, ...] = (
         "PL202",
         "logging-str-format",
         "warning",
-        "The message is built with `str.format` before the call, even when the level is "
-        "disabled.",
+        "The message is built with `str.format` before the call, even when the level is disabled.",
         "Pass a constant `%s` format and the values as arguments: `log.info('got %s', x)`.",
     ),
     Rule(
@@ -236,8 +247,12 @@ def compile_phrases(entries: Sequence[str]) -> _Phrases:
 Segment = tuple[str, ast.AST] | None  # a piece of known text and where it is, or a gap
 
 
-def _message_segments(node: ast.expr, out: list[Segment],
-                      constants: dict[str, ast.expr] | None, anchor: ast.AST | None) -> None:
+def _message_segments(
+    node: ast.expr,
+    out: list[Segment],
+    constants: dict[str, ast.expr] | None,
+    anchor: ast.AST | None,
+) -> None:
     """Flatten the parts of a message expression that are text known before run time.
 
     Adjacent pieces are joined as Python would (``"try " + "again"`` reads "try again");
@@ -253,13 +268,20 @@ def _message_segments(node: ast.expr, out: list[Segment],
         for index, part in enumerate(values):
             if isinstance(part, ast.Constant) and isinstance(part.value, str):
                 text = part.value
-                if (text.rstrip().endswith("=") and index + 1 < len(values)
-                        and isinstance(values[index + 1], ast.FormattedValue)):
+                if (
+                    text.rstrip().endswith("=")
+                    and index + 1 < len(values)
+                    and isinstance(values[index + 1], ast.FormattedValue)
+                ):
                     # f"{retry_count=}" spells the expression out: code, not wording.
                     text = _SELF_DOCUMENTING.sub("", text)
                 out.append((text, anchor or node))
-            elif (isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Constant)
-                  and isinstance(part.value.value, str) and part.format_spec is None):
+            elif (
+                isinstance(part, ast.FormattedValue)
+                and isinstance(part.value, ast.Constant)
+                and isinstance(part.value.value, str)
+                and part.format_spec is None
+            ):
                 out.append((part.value.value, anchor or node))  # f"{'literal'}"
             else:
                 out.append(None)
@@ -288,8 +310,11 @@ def _message_segments(node: ast.expr, out: list[Segment],
                 out.append(None)
                 _message_segments(arg, out, None, anchor)
             out.append(None)
-        elif (func.attr == "join" and len(node.args) == 1
-              and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        elif (
+            func.attr == "join"
+            and len(node.args) == 1
+            and isinstance(node.args[0], (ast.List, ast.Tuple))
+        ):
             out.append(None)
             for index, item in enumerate(node.args[0].elts):
                 if index:
@@ -302,8 +327,12 @@ def _message_segments(node: ast.expr, out: list[Segment],
             _message_segments(node.args[0], out, constants, anchor)
         else:
             out.append(None)
-    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-          and node.func.id in _TEXT_WRAPPERS and len(node.args) == 1):
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _TEXT_WRAPPERS
+        and len(node.args) == 1
+    ):
         _message_segments(node.args[0], out, constants, anchor)
     elif isinstance(node, ast.NamedExpr):
         _message_segments(node.value, out, constants, anchor)
@@ -383,17 +412,16 @@ def _placeholder_problem(fmt: str, args: Sequence[ast.expr]) -> str | None:
         if positional:
             return "the message mixes '%(name)s' and positional placeholders"
         if count != 1:
-            return (f"'%(name)s' placeholders take a single dict argument, "
-                    f"got {count} arguments")
+            return f"'%(name)s' placeholders take a single dict argument, got {count} arguments"
         arg = args[0]
         if type(arg) is ast.Dict:
-            literal_keys = {k.value for k in arg.keys
-                            if type(k) is ast.Constant and isinstance(k.value, str)}
+            literal_keys = {
+                k.value for k in arg.keys if type(k) is ast.Constant and isinstance(k.value, str)
+            }
             if len(literal_keys) == len(arg.keys):
                 missing = [k for k in dict.fromkeys(keys) if k not in literal_keys]
                 if missing:
-                    return "no value for placeholder(s) " + ", ".join(
-                        f"%({k})s" for k in missing)
+                    return "no value for placeholder(s) " + ", ".join(f"%({k})s" for k in missing)
         elif type(arg) in (ast.Tuple, ast.List, ast.Constant, ast.JoinedStr):
             return "'%(name)s' placeholders need a dict argument"
         return None
@@ -401,8 +429,10 @@ def _placeholder_problem(fmt: str, args: Sequence[ast.expr]) -> str | None:
         return None
     if count == 1 and positional == 0 and type(args[0]) is ast.Dict:
         return None  # a dict argument with no placeholders formats to the message itself
-    return (f"{positional} placeholder{'s' if positional != 1 else ''} but "
-            f"{count} argument{'s' if count != 1 else ''}")
+    return (
+        f"{positional} placeholder{'s' if positional != 1 else ''} but "
+        f"{count} argument{'s' if count != 1 else ''}"
+    )
 
 
 # --- the walk ----------------------------------------------------------------------------
@@ -578,14 +608,21 @@ class _Scan:
         """Whether ``node`` evaluates to a logger (or to the logging module)."""
         if isinstance(node, ast.Name):
             name = node.id
-            return (name in self.logging_names or name in self.bound or _loggerish(name)
-                    or self._configured(name))
+            return (
+                name in self.logging_names
+                or name in self.bound
+                or _loggerish(name)
+                or self._configured(name)
+            )
         if isinstance(node, ast.Attribute):
             attr = node.attr
             if attr in self.bound or _loggerish(attr):
                 return True
-            if (attr == "root" and isinstance(node.value, ast.Name)
-                    and node.value.id in self.logging_names):
+            if (
+                attr == "root"
+                and isinstance(node.value, ast.Name)
+                and node.value.id in self.logging_names
+            ):
                 return True
             dotted = _dotted(node)
             return dotted is not None and self._configured(dotted)
@@ -627,7 +664,6 @@ class _Scan:
                     rest.append((name, value))
             pending = rest
 
-
     def follow_aliases(self, text: str, names: set[str]) -> None:
         """Find plain aliases (``other = base``) of loggers for ``names`` in the text.
 
@@ -641,12 +677,17 @@ class _Scan:
             for name in sorted(names):
                 pattern = re.compile(
                     rf"(?<!\w){re.escape(name)}[ \t]*=(?!=)[ \t]*([A-Za-z_][\w.]*)[ \t]*(?:#|$)",
-                    re.MULTILINE)
+                    re.MULTILINE,
+                )
                 for m in pattern.finditer(text):
                     value = m.group(1)
                     last = value.rpartition(".")[2]
-                    if (last in self.bound or _loggerish(last) or value in self.logging_names
-                            or self._configured(value)):
+                    if (
+                        last in self.bound
+                        or _loggerish(last)
+                        or value in self.logging_names
+                        or self._configured(value)
+                    ):
                         self.bound.add(name)
                         names.discard(name)
                         changed = True
@@ -704,7 +745,7 @@ def _message_and_args(call: ast.Call, method: str) -> tuple[ast.expr | None, lis
                 return _keyword_message(call), None
             return positional[index], None
     if len(positional) > index:
-        return positional[index], list(positional[index + 1:])
+        return positional[index], list(positional[index + 1 :])
     return _keyword_message(call), None
 
 
@@ -759,8 +800,9 @@ class LogLintValidator(Validator):
         settings: CheckSettings | None = context.settings
         # Compiled (or fetched from the cache) first, so a bad pattern in the configuration
         # is reported whatever file comes first.
-        phrases = compile_phrases(settings.disallowed if settings is not None
-                                  else DEFAULT_DISALLOWED)
+        phrases = compile_phrases(
+            settings.disallowed if settings is not None else DEFAULT_DISALLOWED
+        )
         text = source.text
         first_call = _METHOD_CALL.search(text)
         if first_call is None and "logging" not in text:
@@ -774,10 +816,16 @@ class LogLintValidator(Validator):
             return []
         scan.resolve_bindings()
         if lines is not None:
-            unresolved = {name for candidate in scan.calls if not candidate.imported
-                          and (name := _receiver_name(candidate.call)) is not None
-                          and name not in scan.bound and name not in scan.imports
-                          and name not in _NEVER_ALIASES and not _loggerish(name)}
+            unresolved = {
+                name
+                for candidate in scan.calls
+                if not candidate.imported
+                and (name := _receiver_name(candidate.call)) is not None
+                and name not in scan.bound
+                and name not in scan.imports
+                and name not in _NEVER_ALIASES
+                and not _loggerish(name)
+            }
             if unresolved:
                 scan.follow_aliases(text, unresolved)
         constants: dict[str, ast.expr] | None = None
@@ -785,8 +833,9 @@ class LogLintValidator(Validator):
         for candidate in scan.calls:
             call = candidate.call
             func = call.func
-            if not candidate.imported and not (isinstance(func, ast.Attribute)
-                                               and scan.is_logger(func.value)):
+            if not candidate.imported and not (
+                isinstance(func, ast.Attribute) and scan.is_logger(func.value)
+            ):
                 continue
             message, args = _message_and_args(call, candidate.method)
             if constants is None and message is not None and not isinstance(message, ast.Constant):
@@ -798,14 +847,24 @@ class LogLintValidator(Validator):
         findings.sort(key=lambda f: (f.line, f.col, f.code))
         return findings
 
-    def _check_call(self, source: SourceFile, candidate: _Candidate, message: ast.expr | None,
-                    args: list[ast.expr] | None, phrases: _Phrases,
-                    constants: dict[str, ast.expr] | None, findings: list[Finding]) -> None:
+    def _check_call(
+        self,
+        source: SourceFile,
+        candidate: _Candidate,
+        message: ast.expr | None,
+        args: list[ast.expr] | None,
+        phrases: _Phrases,
+        constants: dict[str, ast.expr] | None,
+        findings: list[Finding],
+    ) -> None:
         call, method = candidate.call, candidate.method
         if method == "warn":
             findings.append(self.finding(source, call, "PL205"))
-        if (method == "exception" and not candidate.in_except
-                and not any(kw.arg == "exc_info" for kw in call.keywords)):
+        if (
+            method == "exception"
+            and not candidate.in_except
+            and not any(kw.arg == "exc_info" for kw in call.keywords)
+        ):
             findings.append(self.finding(source, call, "PL206"))
         if message is None:
             return
@@ -818,11 +877,18 @@ class LogLintValidator(Validator):
             if isinstance(fmt, ast.Constant) and isinstance(fmt.value, str):
                 problem = _placeholder_problem(fmt.value, args)
                 if problem:
-                    findings.append(self.finding(source, message, "PL207",
-                                                 f"logging placeholders: {problem}"))
+                    findings.append(
+                        self.finding(source, message, "PL207", f"logging placeholders: {problem}")
+                    )
 
-    def _check_wording(self, source: SourceFile, message: ast.expr, phrases: _Phrases,
-                       constants: dict[str, ast.expr] | None, findings: list[Finding]) -> None:
+    def _check_wording(
+        self,
+        source: SourceFile,
+        message: ast.expr,
+        phrases: _Phrases,
+        constants: dict[str, ast.expr] | None,
+        findings: list[Finding],
+    ) -> None:
         segments: list[Segment] = []
         _message_segments(message, segments, constants, None)
         if all(segment is None for segment in segments):
@@ -838,12 +904,22 @@ class LogLintValidator(Validator):
             seen.add(key)
             node = starts[max(bisect_right(offsets, offset) - 1, 0)][1]
             kind = "pattern" if entry.startswith("re:") else "phrase"
-            findings.append(self.finding(
-                source, node, "PL101",
-                f"log message contains disallowed {kind} '{shown}' (configured entry '{entry}')"))
+            findings.append(
+                self.finding(
+                    source,
+                    node,
+                    "PL101",
+                    f"log message contains disallowed {kind} '{shown}' (configured entry '{entry}')",
+                )
+            )
 
-    def _check_formatting(self, source: SourceFile, message: ast.expr,
-                          constants: dict[str, ast.expr] | None, findings: list[Finding]) -> None:
+    def _check_formatting(
+        self,
+        source: SourceFile,
+        message: ast.expr,
+        constants: dict[str, ast.expr] | None,
+        findings: list[Finding],
+    ) -> None:
         if isinstance(message, ast.JoinedStr):
             if any(isinstance(v, ast.FormattedValue) for v in message.values):
                 findings.append(self.finding(source, message, "PL201"))
@@ -859,8 +935,7 @@ class LogLintValidator(Validator):
             elif isinstance(message.op, ast.Add) and not _all_literal(message, constants):
                 findings.append(self.finding(source, message, "PL204"))
 
-    def _check_percent(self, source: SourceFile, node: ast.BinOp,
-                       findings: list[Finding]) -> None:
+    def _check_percent(self, source: SourceFile, node: ast.BinOp, findings: list[Finding]) -> None:
         """``"..." % args`` inside the call: a mismatch there raises before logging runs."""
         left, right = node.left, node.right
         if not (isinstance(left, ast.Constant) and isinstance(left.value, str)):

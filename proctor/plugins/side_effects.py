@@ -20,8 +20,12 @@ class LogSideEffect:
     def run(self, result: Any, context: Any) -> None:
         audit.info(
             "%s %s by %s commit=%s tags=%s correlation=%s",
-            result.action, result.status, context.actor, result.commit,
-            ",".join(result.tags) or "-", result.correlation_id,
+            result.action,
+            result.status,
+            context.actor,
+            result.commit,
+            ",".join(result.tags) or "-",
+            result.correlation_id,
         )
 
 

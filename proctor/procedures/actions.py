@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-
 from pydantic import AfterValidator, field_validator
 
 from proctor.core.actions import (
@@ -26,6 +25,7 @@ from proctor.core.models import ProcedureSpec, check_name
 from proctor.core.validation import Capabilities
 from proctor.procedures.repository import (
     ProcedureRepository,
+    bump_version,
     code_path,
     format_semver,
     metadata_path,
@@ -34,7 +34,6 @@ from proctor.procedures.repository import (
     proc_dir,
     spec_mismatches,
     tag_name,
-    bump_version,
 )
 from proctor.procedures.signature import Signature, code_signature, compare
 
@@ -68,8 +67,9 @@ def _repo(context: ActionContext) -> ProcedureRepository:
     return ProcedureRepository(snap.store, "", _entry(context))
 
 
-def _spec_from(metadata: dict[str, Any] | None, name: str, description: str | None,
-               signature: Signature | None) -> ProcedureSpec:
+def _spec_from(
+    metadata: dict[str, Any] | None, name: str, description: str | None, signature: Signature | None
+) -> ProcedureSpec:
     """The spec to store: the given metadata, or one derived from ``run``'s signature."""
     if metadata is None:
         from proctor.core.models import Parameter
@@ -77,14 +77,21 @@ def _spec_from(metadata: dict[str, Any] | None, name: str, description: str | No
         params = []
         for p in signature.params if signature else ():
             if p.kind in ("positional", "keyword"):
-                params.append(Parameter(name=p.name, type=p.annotation or "Any",
-                                        required=not p.has_default))
-        return ProcedureSpec(name=name, description=description or "", parameters=params,
-                             returns=(signature.returns if signature and signature.returns else "Any"))
+                params.append(
+                    Parameter(name=p.name, type=p.annotation or "Any", required=not p.has_default)
+                )
+        return ProcedureSpec(
+            name=name,
+            description=description or "",
+            parameters=params,
+            returns=(signature.returns if signature and signature.returns else "Any"),
+        )
     data = dict(metadata)
     data.setdefault("name", name)
     if data["name"] != name:
-        raise ValidationFailed(f"metadata.json names {data['name']!r} but the procedure is {name!r}")
+        raise ValidationFailed(
+            f"metadata.json names {data['name']!r} but the procedure is {name!r}"
+        )
     if description is not None:
         data["description"] = description
     import json
@@ -96,14 +103,16 @@ def _check_consistency(name: str, code: str, spec: ProcedureSpec, entry: str) ->
     sig = code_signature(code, entry, code_path(name))
     problems = spec_mismatches(spec, sig, entry)
     if problems:
-        raise ValidationFailed(f"{name}: metadata and code disagree: " + "; ".join(problems),
-                               findings=problems)
+        raise ValidationFailed(
+            f"{name}: metadata and code disagree: " + "; ".join(problems), findings=problems
+        )
 
 
 def _capabilities(spec: ProcedureSpec) -> Capabilities:
     c = spec.capabilities
-    return Capabilities(network=c.network, subprocess=c.subprocess,
-                        filesystem_write=tuple(c.filesystem_write))
+    return Capabilities(
+        network=c.network, subprocess=c.subprocess, filesystem_write=tuple(c.filesystem_write)
+    )
 
 
 def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
@@ -121,7 +130,8 @@ def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
         raise ConcurrencyError(
             f"{name} changed since version {short(expected_commit)} "
             f"(latest is {short(actual)}); re-read it and try your change on top",
-            expected=expected_commit, actual=actual,
+            expected=expected_commit,
+            actual=actual,
         )
 
 
@@ -166,10 +176,12 @@ class CreateProcedure(_CodeAction):
         sig = code_signature(params.code, entry, code_path(params.name))
         spec = _spec_from(params.metadata, params.name, params.description, sig)
         _check_consistency(params.name, params.code, spec, entry)
-        return Change(edits={
-            code_path(params.name): params.code.encode(),
-            metadata_path(params.name): spec.to_json().encode(),
-        })
+        return Change(
+            edits={
+                code_path(params.name): params.code.encode(),
+                metadata_path(params.name): spec.to_json().encode(),
+            }
+        )
 
 
 # -- update --------------------------------------------------------------------------------
@@ -184,7 +196,9 @@ class UpdateParams(_NamedParams):
 
 class UpdateProcedure(_CodeAction):
     api_name = "procedure.update"
-    description = "Change a procedure's code and/or metadata (optionally only if unchanged since a version)."
+    description = (
+        "Change a procedure's code and/or metadata (optionally only if unchanged since a version)."
+    )
     Params = UpdateParams
     criteria = (MaxLength("code", MAX_CODE_BYTES),)
 
@@ -246,8 +260,9 @@ class DeleteProcedure(ActionType):
         return Change(edits=edits)
 
 
-def _collect_paths(snap: Snapshot, directory: str, into: dict[str, bytes | None],
-                   value: bytes | None = None) -> None:
+def _collect_paths(
+    snap: Snapshot, directory: str, into: dict[str, bytes | None], value: bytes | None = None
+) -> None:
     for entry_name, (mode, _sha) in snap.listdir(directory).items():
         path = f"{directory}/{entry_name}"
         if mode == "40000":
@@ -273,7 +288,9 @@ class ReleaseProcedure(ActionType):
     def subject(self, params: ReleaseParams) -> str:
         return f"Release procedure {params.name}"
 
-    def plan(self, params: ReleaseParams, context: ActionContext) -> tuple[tuple[int, int, int], str, list[str]]:
+    def plan(
+        self, params: ReleaseParams, context: ActionContext
+    ) -> tuple[tuple[int, int, int], str, list[str]]:
         """(new version, commit to tag, reasons for the bump)."""
         snap = context.tip()
         name = params.name
@@ -304,8 +321,10 @@ class ReleaseProcedure(ActionType):
                 entry = _entry(context)
                 old = Snapshot(snap.store, latest.commit).read_text(code_path(name))
                 new = snap.read_text(code_path(name))
-                compat = compare(code_signature(old or "", entry) if old else None,
-                                 code_signature(new or "", entry) if new else None)
+                compat = compare(
+                    code_signature(old or "", entry) if old else None,
+                    code_signature(new or "", entry) if new else None,
+                )
                 bump, reasons = compat.bump, list(compat.reasons)
         return bump_version(latest.version if latest else None, bump), target, reasons
 
@@ -315,8 +334,10 @@ class ReleaseProcedure(ActionType):
         text = params.message or f"Release {params.name} {label}"
         if reasons:
             text += "\n\n" + "\n".join(f"- {r}" for r in reasons)
-        return Change(tags=[TagSpec(tag_name(params.name, version), text, target)],
-                      message=self.subject(params))
+        return Change(
+            tags=[TagSpec(tag_name(params.name, version), text, target)],
+            message=self.subject(params),
+        )
 
 
 # -- rollback ------------------------------------------------------------------------------
@@ -354,10 +375,15 @@ class RollbackProcedure(ActionType):
         for path in restored:
             edits[path] = old.read(path)
         new_version = bump_version(releases[-1].version, "patch")
-        message = (f"Roll back {name} to v{release.label} as v{format_semver(new_version)}\n\n"
-                   f"Rolls back to release {release.tag} ({short(release.commit)}).")
-        return Change(edits=edits, message=self.subject(params),
-                      tags=[TagSpec(tag_name(name, new_version), message)])
+        message = (
+            f"Roll back {name} to v{release.label} as v{format_semver(new_version)}\n\n"
+            f"Rolls back to release {release.tag} ({short(release.commit)})."
+        )
+        return Change(
+            edits=edits,
+            message=self.subject(params),
+            tags=[TagSpec(tag_name(name, new_version), message)],
+        )
 
     def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
         # A rollback restores code that was already accepted; checking it again could

@@ -81,8 +81,9 @@ def parse_spec(text: str | bytes, path: str = METADATA_FILE) -> ProcedureSpec:
             f"{'.'.join(str(x) for x in e.get('loc', ())) or '(root)'}: {e.get('msg')}"
             for e in exc.errors()
         ]
-        raise ValidationFailed(f"{path}: invalid metadata: " + "; ".join(errors),
-                               findings=errors) from None
+        raise ValidationFailed(
+            f"{path}: invalid metadata: " + "; ".join(errors), findings=errors
+        ) from None
 
 
 def spec_mismatches(spec: ProcedureSpec, signature: Signature | None, entry: str) -> list[str]:
@@ -174,7 +175,9 @@ class ProcedureRepository:
 
     def names(self, snapshot: Snapshot | None = None) -> list[str]:
         snap = snapshot or self.snapshot()
-        return sorted(n for n, (mode, _) in snap.listdir(PROCEDURES_DIR).items() if mode == MODE_TREE)
+        return sorted(
+            n for n, (mode, _) in snap.listdir(PROCEDURES_DIR).items() if mode == MODE_TREE
+        )
 
     def summaries(self, snapshot: Snapshot | None = None) -> list[ProcedureSummary]:
         """Every procedure with its description, reading all metadata in one round trip."""
@@ -195,8 +198,11 @@ class ProcedureRepository:
                 continue
             try:
                 data = json.loads(next(it) or b"{}")
-                out.append(ProcedureSummary(name, str(data.get("description", "")),
-                                            str(data.get("category", ""))))
+                out.append(
+                    ProcedureSummary(
+                        name, str(data.get("description", "")), str(data.get("category", ""))
+                    )
+                )
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
                 out.append(ProcedureSummary(name, "", "", error=f"metadata.json: {exc}"))
         return out
@@ -207,14 +213,15 @@ class ProcedureRepository:
         """Releases of a procedure, oldest version first."""
         prefix = f"refs/tags/{PROCEDURES_DIR}/{name}/"
         out = []
-        proc = self.store.git("for-each-ref", "--format=%(refname) %(*objectname) %(objectname)",
-                              prefix)
+        proc = self.store.git(
+            "for-each-ref", "--format=%(refname) %(*objectname) %(objectname)", prefix
+        )
         for line in proc.stdout.decode().splitlines():
             refname, peeled, obj = (line.split(" ") + ["", ""])[:3]
-            version = parse_semver(refname[len(prefix):])
+            version = parse_semver(refname[len(prefix) :])
             if version is None:
                 continue
-            out.append(Release(version, refname[len("refs/tags/"):], peeled or obj))
+            out.append(Release(version, refname[len("refs/tags/") :], peeled or obj))
         return sorted(out, key=lambda r: r.version)
 
     def latest_release(self, name: str) -> Release | None:
@@ -263,8 +270,9 @@ class ProcedureRepository:
             sig = code_signature(text, self.entry_point, code_path(name))
         except ValidationFailed:
             sig = None
-        return ProcedureView(name, commit, spec, text, sig,
-                             releases=[r.label for r in self.releases(name)])
+        return ProcedureView(
+            name, commit, spec, text, sig, releases=[r.label for r in self.releases(name)]
+        )
 
     def history(self, name: str) -> list[VersionInfo]:
         """Versions newest first, with line counts and whether ``run``'s signature broke."""
@@ -273,8 +281,9 @@ class ProcedureRepository:
         if tip is None:
             raise NotFoundError(f"unknown procedure {name!r}: the store is empty")
         fmt = "%x1e%H%x1f%an%x1f%ae%x1f%aI%x1f%s"
-        proc = self.store.git("log", f"--format={fmt}", "--numstat", "--no-renames", tip, "--",
-                              proc_dir(name) + "/")
+        proc = self.store.git(
+            "log", f"--format={fmt}", "--numstat", "--no-renames", tip, "--", proc_dir(name) + "/"
+        )
         records = proc.stdout.decode("utf-8", "replace").split("\x1e")[1:]
         if not records:
             raise NotFoundError(f"unknown procedure {name!r}")
@@ -291,14 +300,29 @@ class ProcedureRepository:
                 if len(parts) == 3:
                     added += int(parts[0]) if parts[0].isdigit() else 0
                     removed += int(parts[1]) if parts[1].isdigit() else 0
-            versions.append(VersionInfo(sha, author, email, date, subject, added, removed,
-                                        False, [], tags_by_commit.get(sha, [])))
+            versions.append(
+                VersionInfo(
+                    sha,
+                    author,
+                    email,
+                    date,
+                    subject,
+                    added,
+                    removed,
+                    False,
+                    [],
+                    tags_by_commit.get(sha, []),
+                )
+            )
         codes = self.store.cat.read_many([f"{v.commit}:{code_path(name)}" for v in versions])
         sigs: list[Signature | None] = []
         for obj in codes:
             try:
-                sigs.append(code_signature(obj[2].decode("utf-8", "replace"), self.entry_point)
-                            if obj else None)
+                sigs.append(
+                    code_signature(obj[2].decode("utf-8", "replace"), self.entry_point)
+                    if obj
+                    else None
+                )
             except ValidationFailed:
                 sigs.append(None)
         for i, v in enumerate(versions):
@@ -307,7 +331,9 @@ class ProcedureRepository:
                 compat = compare(older, sigs[i])
                 v.breaking = compat.breaking
                 v.reasons = list(compat.reasons)
-            elif i + 1 < len(sigs) and older is not None and sigs[i] is None and codes[i] is not None:
+            elif (
+                i + 1 < len(sigs) and older is not None and sigs[i] is None and codes[i] is not None
+            ):
                 v.breaking, v.reasons = True, ["main.py no longer defines a usable entry point"]
             elif codes[i] is None and i + 1 < len(sigs):
                 v.breaking, v.reasons = True, ["procedure deleted"]
@@ -317,5 +343,7 @@ class ProcedureRepository:
         check_name(name)
         a = self.resolve(name, from_version)
         b = self.resolve(name, to_version)
-        proc = self.store.git("diff", "--no-color", "--no-renames", a, b, "--", proc_dir(name) + "/")
+        proc = self.store.git(
+            "diff", "--no-color", "--no-renames", a, b, "--", proc_dir(name) + "/"
+        )
         return proc.stdout.decode("utf-8", "replace")

@@ -44,15 +44,19 @@ def parse_code(code: str, path: str = "main.py") -> ast.Module:
         return ast.parse(code, filename=path)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-        raise ValidationFailed(f"{path}: syntax error at {where}: {exc.msg}",
-                               findings=[f"{path}:{exc.lineno}: {exc.msg}"]) from None
+        raise ValidationFailed(
+            f"{path}: syntax error at {where}: {exc.msg}",
+            findings=[f"{path}:{exc.lineno}: {exc.msg}"],
+        ) from None
 
 
 def _unparse(node: ast.expr | None) -> str | None:
     return None if node is None else ast.unparse(node)
 
 
-def find_entry(tree: ast.Module, entry: str = "run") -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def find_entry(
+    tree: ast.Module, entry: str = "run"
+) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     """The last top-level definition of ``entry`` (a later one wins at import time too)."""
     found = None
     for node in tree.body:
@@ -99,8 +103,10 @@ def compare(old: Signature | None, new: Signature | None) -> Compatibility:
     if old is None or new is None:
         if old is None and new is None:
             return Compatibility("patch", ())
-        return Compatibility("major" if old is not None else "minor",
-                             ("entry point removed",) if old is not None else ("entry point added",))
+        return Compatibility(
+            "major" if old is not None else "minor",
+            ("entry point removed",) if old is not None else ("entry point added",),
+        )
     breaking: list[str] = []
     additive: list[str] = []
     new_names = {p.name: p for p in new.params if p.kind in ("positional", "keyword")}
