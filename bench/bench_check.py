@@ -35,7 +35,7 @@ WORK = HERE / "_work"
 TREE = WORK / "stdlib"
 sys.path.insert(0, str(HERE.parent))
 
-from proctor.core.checking import check_paths, collect_files  # noqa: E402
+from proctor.checks.runner import check_paths, collect_files  # noqa: E402
 from proctor.core.config import CheckSettings  # noqa: E402
 
 

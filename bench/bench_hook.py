@@ -6,7 +6,7 @@ run alternately in the same loop (so load on a shared machine hits both alike) a
 medians are compared; the target is a hook at most 5× an empty interpreter.
 
 Also shown, to say where the time goes: the hook with third-party entry points not
-scanned (``PROCTOR_NO_ENTRY_POINTS=1``) and a bare ``import proctor.core.checking``.
+scanned (``PROCTOR_NO_ENTRY_POINTS=1``) and a bare ``import proctor.checks.runner``.
 
 Run: ``.venv/bin/python bench/bench_hook.py [--repeat N] [--hook proctor-hook-safety]``.
 Prints a markdown block to paste into docs/benchmarks.md.
@@ -91,8 +91,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         "python -c pass": ([sys.executable, "-c", "pass"], env),
         f"{args.hook} module.py": ([hook, "module.py"], env),
         f"{args.hook} module.py (PROCTOR_NO_ENTRY_POINTS=1)": ([hook, "module.py"], no_ep),
-        "python -c 'import proctor.core.checking'": (
-            [sys.executable, "-c", "import proctor.core.checking"],
+        "python -c 'import proctor.checks.runner'": (
+            [sys.executable, "-c", "import proctor.checks.runner"],
             env,
         ),
     }

@@ -79,7 +79,7 @@ def code_for(name: str, rev: int) -> bytes:
 
 
 def metadata_for(name: str, rev: int) -> bytes:
-    from proctor.core.models import Parameter, ProcedureSpec
+    from proctor.procedures.spec import Parameter, ProcedureSpec
 
     spec = ProcedureSpec(
         name=name,
@@ -191,7 +191,7 @@ def store_writer(
     path: Path, ref: str, names: list[str]
 ) -> tuple[Callable[[int], object], Callable[[], None]]:
     """``GitStore.write`` with the same two-file change and trailers, no action pipeline."""
-    from proctor.core.gitstore import Change, GitStore, format_ident
+    from proctor.store.gitstore import Change, GitStore, format_ident
 
     store = GitStore(path)
     author = format_ident("Bench", "bench@example.com")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from proctor.core.actions import (
+    from proctor.engine.actions import (
         ActionContext,
         ActionResult,
         ActionType,
@@ -21,31 +21,31 @@ if TYPE_CHECKING:
         Params,
         RequiredField,
     )
-    from proctor.core.gitstore import Change, TagSpec
+    from proctor.store.gitstore import Change, TagSpec
     from proctor.core.governance import Decision
     from proctor.core.hookspecs import hookimpl
-    from proctor.core.models import ProcedureSpec
-    from proctor.core.validation import Finding, Rule, Validator
+    from proctor.procedures.spec import ProcedureSpec
+    from proctor.checks.validation import Finding, Rule, Validator
     from proctor.workspace import Workspace
 
 _LAZY = {
     "Workspace": "proctor.workspace",
     "hookimpl": "proctor.core.hookspecs",
-    "ActionType": "proctor.core.actions",
-    "ActionContext": "proctor.core.actions",
-    "ActionResult": "proctor.core.actions",
-    "Params": "proctor.core.actions",
-    "RequiredField": "proctor.core.actions",
-    "AllowedValues": "proctor.core.actions",
-    "MaxLength": "proctor.core.actions",
-    "CustomValidator": "proctor.core.actions",
-    "Change": "proctor.core.gitstore",
-    "TagSpec": "proctor.core.gitstore",
+    "ActionType": "proctor.engine.actions",
+    "ActionContext": "proctor.engine.actions",
+    "ActionResult": "proctor.engine.actions",
+    "Params": "proctor.engine.actions",
+    "RequiredField": "proctor.engine.actions",
+    "AllowedValues": "proctor.engine.actions",
+    "MaxLength": "proctor.engine.actions",
+    "CustomValidator": "proctor.engine.actions",
+    "Change": "proctor.store.gitstore",
+    "TagSpec": "proctor.store.gitstore",
     "Decision": "proctor.core.governance",
-    "ProcedureSpec": "proctor.core.models",
-    "Finding": "proctor.core.validation",
-    "Rule": "proctor.core.validation",
-    "Validator": "proctor.core.validation",
+    "ProcedureSpec": "proctor.procedures.spec",
+    "Finding": "proctor.checks.validation",
+    "Rule": "proctor.checks.validation",
+    "Validator": "proctor.checks.validation",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

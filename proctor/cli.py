@@ -505,7 +505,7 @@ def check(
     Directories are searched for *.py files, honouring [check] exclude from the config.
     Prints path:line:col: CODE message. Exit 0 clean, 1 findings, 2 bad usage.
     """
-    from proctor.core.checking import run_cli
+    from proctor.checks.runner import run_cli
 
     selected = [part.strip() for item in select for part in item.split(",") if part.strip()]
     if state.as_json and fmt == "text":
@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except ProctorError as exc:
         if as_json:
-            from proctor.core.actions import describe_error
+            from proctor.engine.actions import describe_error
 
             emit_json(
                 {

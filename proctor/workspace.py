@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig, load_config, parse_config_text
 from proctor.core.errors import NotARepositoryError, UsageError
-from proctor.core.gitstore import Change, GitStore, format_ident
+from proctor.store.gitstore import Change, GitStore, format_ident
 from proctor.core.plugins import PluginManager, get_plugin_manager
 from proctor.procedures.repository import (
     ProcedureRepository,
@@ -28,7 +28,7 @@ from proctor.procedures.repository import (
 )
 
 if TYPE_CHECKING:
-    from proctor.core.actions import ActionEngine, ActionResult, ActionType
+    from proctor.engine.actions import ActionEngine, ActionResult, ActionType
 
 DEFAULT_CONFIG = """\
 # proctor configuration. See docs/ for every key.
@@ -87,7 +87,7 @@ class Workspace:
     @cached_property
     def engine(self) -> ActionEngine:
         """The action pipeline; built on first write, as reads need none of it."""
-        from proctor.core.actions import ActionEngine
+        from proctor.engine.actions import ActionEngine
 
         return ActionEngine(self.store, self.ref, self.plugins, self.config, self.author)
 
@@ -220,7 +220,7 @@ class Workspace:
         store untouched. ``inputs`` maps local files the params were read from to the
         bytes read, so a procedure file edited in place can be handed over as it is.
         """
-        from proctor.core.actions import ActionContext
+        from proctor.engine.actions import ActionContext
 
         context = ActionContext(
             actor=actor or self.actor,

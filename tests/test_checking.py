@@ -1,4 +1,4 @@
-"""The check runner (proctor.core.checking) with a small validator of the tests' own,
+"""The check runner (proctor.checks.runner) with a small validator of the tests' own,
 registered through a real pluggy plugin on the real plugin manager or passed directly.
 
 Tests with the built-in safety and log-lint validators live further down and in
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import write_file as write
 
-from proctor.core import checking
-from proctor.core.checking import (
+from proctor.checks import runner as checking
+from proctor.checks.runner import (
     BARE_NOQA,
     SYNTAX_ERROR,
     UNREADABLE,
@@ -39,7 +39,7 @@ from proctor.core.config import CheckSettings, find_config
 from proctor.core.errors import UsageError
 from proctor.core.hookspecs import hookimpl
 from proctor.core.plugins import PluginInfo, get_plugin_manager, reset_plugin_manager
-from proctor.core.validation import (
+from proctor.checks.validation import (
     Capabilities,
     CheckContext,
     Finding,
@@ -956,7 +956,7 @@ def test_installed_proctor_script_exit_codes(tmp_path: Path) -> None:
 def test_checking_module_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "from proctor.core.checking import check_text\n"
+        "from proctor.checks.runner import check_text\n"
         "check_text('a.py', 'x = 1\\n', validators={})\n"
         "heavy = [m for m in ('pydantic', 'git', 'litellm', 'openai', 'click', 'rich')"
         " if m in sys.modules]\n"

@@ -9,7 +9,7 @@ import pytest
 from conftest import git
 
 from proctor.core.errors import DirtyWorkTreeError, NotFoundError, UsageError
-from proctor.core.gitstore import Change, GitStore, Snapshot, TagSpec, format_ident
+from proctor.store.gitstore import Change, GitStore, Snapshot, TagSpec, format_ident
 
 AUTHOR = format_ident("Test Author", "author@example.com")
 
@@ -186,7 +186,7 @@ def test_many_writes_ask_git_to_pack(
 
 def test_index_lookup_agrees_with_git(repo: Path) -> None:
     """Reading index entries in-process gives what ``git ls-files -s`` gives."""
-    from proctor.core.gitstore import index_lookup
+    from proctor.store.gitstore import index_lookup
 
     files = [
         "procedures/a/main.py",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from proctor.core.errors import ConcurrencyError, UsageError
-from proctor.core.gitstore import Change, GitStore, TagSpec, WriteResult, format_ident
+from proctor.store.gitstore import Change, GitStore, TagSpec, WriteResult, format_ident
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Cas Test",

@@ -15,7 +15,7 @@ import pytest
 from conftest import write_file
 
 from proctor.core.plugins import get_plugin_manager, reset_plugin_manager
-from proctor.hooks import log_lint, procedures, safety
+from proctor.precommit import log_lint, procedure_code, safety
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 if not CORPORA.is_dir():
@@ -67,7 +67,7 @@ def test_log_lint_hook_reports_exact_lines(work: Path, capsys: pytest.CaptureFix
 
 
 def test_hooks_without_files_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    for hook in (safety, log_lint, procedures):
+    for hook in (safety, log_lint, procedure_code):
         assert hook.main([]) == 0
     assert capsys.readouterr() == ("", "")
 
@@ -155,7 +155,7 @@ def test_hooks_accept_config_select_naming_checks_they_do_not_load(
     write(work / "proctor.toml", '[check]\nselect = ["log-lint", "acme-secrets", "AC1"]\n')
     assert log_lint.main(["a.py"]) == 1
     assert capsys.readouterr().out == f"a.py:3:10: {RETRY_FINDING}\n"
-    from proctor.core.checking import run_cli
+    from proctor.checks.runner import run_cli
 
     assert run_cli(["a.py"]) == 2
     assert "unknown check or rule 'acme-secrets'" in capsys.readouterr().err
@@ -269,7 +269,7 @@ def test_procedures_hook_ignores_suppressions(
     code = RETRY_LOG.replace('soon")', 'soon")  # noqa: PL101') + "x = 1  # noqa\n"
     write(work / "procedures/notify/main.py", code)
     write(work / "proctor.toml", '[check]\nper-file-ignores = { "procedures/*" = ["PL"] }\n')
-    assert procedures.main(["procedures/notify/main.py"]) == 1
+    assert procedure_code.main(["procedures/notify/main.py"]) == 1
     assert capsys.readouterr().out == f"procedures/notify/main.py:3:10: {RETRY_FINDING}\n"
     assert log_lint.main(["procedures/notify/main.py"]) == 1
     assert capsys.readouterr().out == (
@@ -282,7 +282,7 @@ def test_procedures_hook_reports_syntax_errors(
     work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(work / "procedures/broken/main.py", "def run(:\n    pass\n")
-    assert procedures.main(["procedures/broken/main.py"]) == 1
+    assert procedure_code.main(["procedures/broken/main.py"]) == 1
     assert (
         capsys.readouterr().out
         == "procedures/broken/main.py:1:9: PC001 syntax error: invalid syntax\n"
@@ -306,10 +306,10 @@ def test_procedures_hook_runs_safety_with_declared_capabilities(
             work / f"procedures/{name}/metadata.json",
             json.dumps({"name": name, "capabilities": caps}),
         )
-    assert procedures.main(["procedures/locked/main.py"]) == 1
+    assert procedure_code.main(["procedures/locked/main.py"]) == 1
     locked = capsys.readouterr().out.splitlines()
     assert locked and all(LINE.match(line)["code"].startswith("PS") for line in locked)
-    procedures.main(["procedures/trusted/main.py"])
+    procedure_code.main(["procedures/trusted/main.py"])
     trusted = capsys.readouterr().out.splitlines()
     assert len(trusted) < len(locked), (locked, trusted)
 
@@ -317,7 +317,7 @@ def test_procedures_hook_runs_safety_with_declared_capabilities(
 def test_procedures_hook_clean_procedure(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     needs("safety")
     write(work / "procedures/add/main.py", "def run(a: int, b: int) -> int:\n    return a + b\n")
-    assert procedures.main(["procedures/add/main.py"]) == 0
+    assert procedure_code.main(["procedures/add/main.py"]) == 0
     assert capsys.readouterr() == ("", "")
 
 
@@ -351,12 +351,12 @@ def test_console_scripts_exist_and_pass_clean_files(script: str, work: Path) -> 
 HEAVY = ("pydantic", "git", "litellm", "openai", "click", "rich", "tenacity", "json_repair")
 
 
-@pytest.mark.parametrize("module", ["safety", "log_lint", "procedures"])
+@pytest.mark.parametrize("module", ["safety", "log_lint", "procedure_code"])
 def test_hook_main_imports_nothing_heavy(module: str, work: Path) -> None:
     write(work / "a.py", RETRY_LOG + "import os\nos.system('ls')\n")
     code = (
         "import sys\n"
-        f"from proctor.hooks.{module} import main\n"
+        f"from proctor.precommit.{module} import main\n"
         "status = main(['a.py'])\n"
         f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
         "print(status, heavy)\n"
@@ -374,7 +374,7 @@ def test_hook_main_with_entry_points_imports_nothing_heavy(work: Path) -> None:
     write(work / "a.py", "x = 1\n")
     code = (
         "import sys\n"
-        "from proctor.hooks.safety import main\n"
+        "from proctor.precommit.safety import main\n"
         "status = main(['a.py'])\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

@@ -452,7 +452,7 @@ def test_a_plugin_cannot_take_a_builtin_name(plugin_dirs: dict[str, Path]) -> No
                           m.infos["side-effects"].error, "error": m.infos["raising"].error}))
     """,
     )
-    assert report["owner"] == "proctor.plugins.side_effects"
+    assert report["owner"] == "proctor.plugins.audit_log"
     assert report["builtin_error"] is None
     assert "'log' is already registered by plugin 'side-effects'" in report["error"]
 
@@ -867,8 +867,8 @@ class Named:
 
 def touch_action(api_name: str, *, requires_proposal: bool = False) -> type:
     """An action writing ``touched/<path>``; built here because ActionType needs pydantic."""
-    from proctor.core.actions import ActionContext, ActionType, Params
-    from proctor.core.gitstore import Change
+    from proctor.engine.actions import ActionContext, ActionType, Params
+    from proctor.store.gitstore import Change
 
     class TouchParams(Params):
         path: str

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proctor.core.resolve import (
+from proctor.checks.resolve import (
     ABSENT,
     CallArgs,
     Const,

@@ -40,7 +40,7 @@ def proctor_register_actions(register: Any) -> None:
 def proctor_register_validators(register: Any) -> None:
     """Register code validators: ``register(validator_instance)``.
 
-    A validator is a :class:`proctor.core.validation.Validator` (``name``, ``rules``,
+    A validator is a :class:`proctor.checks.validation.Validator` (``name``, ``rules``,
     ``applies_to(path)``, ``check(source, context)``). Validators run in ``proctor check``,
     in the pre-commit hooks, and on every ``main.py`` an action writes.
     """

@@ -19,11 +19,11 @@ from proctor.core.errors import PluginError
 # Built-in plugins, registered through the same hooks as third-party ones.
 # name -> module; the name is what PROCTOR_DISABLE_PLUGINS and `proctor plugins` use.
 DEFAULT_PLUGINS: dict[str, str] = {
-    "procedures": "proctor.plugins.procedures",
+    "procedures": "proctor.plugins.procedure_actions",
     "safety": "proctor.plugins.safety",
     "log-lint": "proctor.plugins.loglint",
     "policy": "proctor.plugins.policy",
-    "side-effects": "proctor.plugins.side_effects",
+    "side-effects": "proctor.plugins.audit_log",
 }
 
 ENTRY_POINT_GROUP = "proctor"

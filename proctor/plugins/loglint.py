@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from proctor.core.config import DEFAULT_DISALLOWED, CheckSettings
 from proctor.core.errors import ConfigError
 from proctor.core.hookspecs import hookimpl
-from proctor.core.validation import CheckContext, Finding, Rule, SourceFile, Validator
+from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
 
 LOG_METHODS = frozenset(
     {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}

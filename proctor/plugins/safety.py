@@ -4,7 +4,7 @@ It looks for code that can run other code, start processes, unpickle data, load 
 libraries or climb out of Python's object model, and, for procedures (code an LLM may
 have written), for imports outside an allowlist. Matching by spelling is what makes other
 checkers easy to evade (``getattr(os, "sys" + "tem")``, ``__import__("os").system``,
-``run = os.system``), so every expression goes through :mod:`proctor.core.resolve`, which
+``run = os.system``), so every expression goes through :mod:`proctor.checks.resolve`, which
 follows imports, aliases, assignments, ``getattr`` with folded constant names,
 ``sys.modules``, ``vars()``/``__dict__``/``globals()`` look-ups, ``partial`` and
 ``methodcaller``, and knows when a name is the user's own and not the builtin.
@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from proctor.core.hookspecs import hookimpl
-from proctor.core.resolve import (
+from proctor.checks.resolve import (
     ABSENT,
     CallArgs,
     LocalClass,
@@ -40,7 +40,7 @@ from proctor.core.resolve import (
     const_value,
     is_const,
 )
-from proctor.core.validation import CheckContext, Finding, Rule, SourceFile, Validator
+from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
 
 __all__ = [
     "CAPABILITY_MODULES",

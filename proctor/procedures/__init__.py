@@ -1,1 +1,6 @@
-"""The procedure domain: specs, signatures, versions, releases and rollback."""
+"""The procedure domain: the spec model (``metadata.json``), the entry point's signature,
+versions, releases and rollback, and the actions that change them.
+
+Builds on ``engine`` (actions), ``store`` (reads at any revision) and ``checks`` (the
+capabilities a procedure declares). Registered by ``proctor.plugins.procedure_actions``.
+"""

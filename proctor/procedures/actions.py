@@ -1,6 +1,6 @@
 """The built-in procedure actions: create, update, delete, release, rollback.
 
-Registered by ``proctor.plugins.procedures`` through ``proctor_register_actions``, the
+Registered by ``proctor.plugins.procedure_actions`` through ``proctor_register_actions``, the
 same way a third-party action is. Each ``apply`` reads only ``context.snapshot`` (the tip
 it is being built on), so a rebuild after a lost race sees the newer store.
 """
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, field_validator
 
-from proctor.core.actions import (
+from proctor.engine.actions import (
     ActionContext,
     ActionType,
     CodeToCheck,
@@ -20,9 +20,9 @@ from proctor.core.actions import (
     RequiredField,
 )
 from proctor.core.errors import ConcurrencyError, NotFoundError, UsageError, ValidationFailed
-from proctor.core.gitstore import Change, Snapshot, TagSpec, short
-from proctor.core.models import ProcedureSpec, check_name
-from proctor.core.validation import Capabilities
+from proctor.store.gitstore import Change, Snapshot, TagSpec, short
+from proctor.procedures.spec import ProcedureSpec, check_name
+from proctor.checks.validation import Capabilities
 from proctor.procedures.repository import (
     ProcedureRepository,
     bump_version,
@@ -72,7 +72,7 @@ def _spec_from(
 ) -> ProcedureSpec:
     """The spec to store: the given metadata, or one derived from ``run``'s signature."""
     if metadata is None:
-        from proctor.core.models import Parameter
+        from proctor.procedures.spec import Parameter
 
         params = []
         for p in signature.params if signature else ():

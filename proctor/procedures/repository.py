@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from proctor.core.errors import NotFoundError, ValidationFailed
-from proctor.core.gitstore import MODE_TREE, GitStore, Snapshot
+from proctor.store.gitstore import MODE_TREE, GitStore, Snapshot
 from proctor.core.names import check_name
 from proctor.procedures.signature import Signature, code_signature, compare
 
 if TYPE_CHECKING:
-    from proctor.core.models import ProcedureSpec
+    from proctor.procedures.spec import ProcedureSpec
 
 PROCEDURES_DIR = "procedures"
 CODE_FILE = "main.py"
@@ -65,7 +65,7 @@ def parse_spec(text: str | bytes, path: str = METADATA_FILE) -> ProcedureSpec:
     """Read metadata.json or raise ValidationFailed saying what is wrong and where."""
     from pydantic import ValidationError
 
-    from proctor.core.models import ProcedureSpec
+    from proctor.procedures.spec import ProcedureSpec
 
     try:
         data = json.loads(text)

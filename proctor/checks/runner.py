@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from proctor.core.config import CheckSettings, find_config
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ProctorError, UsageError
-from proctor.core.validation import (
+from proctor.checks.validation import (
     BARE_NOQA,
     SYNTAX_ERROR,
     UNREADABLE,

@@ -23,13 +23,13 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, ProctorError, UsageError, ValidationFailed
-from proctor.core.gitstore import Change, GitStore, Snapshot, short
+from proctor.store.gitstore import Change, GitStore, Snapshot, short
 from proctor.core.governance import Decision, coerce, strictest
 
 if TYPE_CHECKING:
     from proctor.core.config import ProctorConfig
     from proctor.core.plugins import PluginManager
-    from proctor.core.validation import Capabilities, Finding
+    from proctor.checks.validation import Capabilities, Finding
 
 logger = logging.getLogger("proctor.actions")
 
@@ -369,7 +369,7 @@ class ActionEngine:
         return strictest(answers)
 
     def _check_code(self, action: ActionType, change: Change, context: ActionContext) -> None:
-        from proctor.core.checking import check_text
+        from proctor.checks.runner import check_text
 
         validators = self.plugins.validators()
         settings = self.config.check

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from proctor.hooks._common import run_hook
+from proctor.precommit._common import run_hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from proctor.core.validation import Mode, Validator
+from proctor.checks.validation import Mode, Validator
 
 
 def builtin_validators(checks: Sequence[str]) -> dict[str, Validator]:
@@ -90,7 +90,7 @@ def run_hook(
         return parsed
     if not parsed:
         return 0
-    from proctor.core.checking import run_cli
+    from proctor.checks.runner import run_cli
 
     return run_cli(
         parsed,
