@@ -158,7 +158,7 @@ def interleaved(fns: dict[str, Callable[[int], object]], n: int) -> dict[str, li
 
 
 def p90(xs: list[float]) -> float:
-    return sorted(xs)[max(0, int(round(0.9 * len(xs))) - 1)]
+    return sorted(xs)[max(0, round(0.9 * len(xs)) - 1)]
 
 
 def ms(x: float) -> str:
@@ -287,7 +287,6 @@ def main() -> int:
         shutil.rmtree(WORK)
     WORK.mkdir(parents=True)
     lines: list[str] = []
-    notes: list[str] = []
 
     # 1. throughput: proctor vs GitPython, same shape (100 procedures, checked out).
     shape = 100

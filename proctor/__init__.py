@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from proctor.checks.validation import Finding, Rule, Validator
+    from proctor.core.governance import Decision
+    from proctor.core.hookspecs import hookimpl
     from proctor.engine.actions import (
         ActionContext,
         ActionResult,
@@ -21,11 +24,8 @@ if TYPE_CHECKING:
         Params,
         RequiredField,
     )
-    from proctor.store.gitstore import Change, TagSpec
-    from proctor.core.governance import Decision
-    from proctor.core.hookspecs import hookimpl
     from proctor.procedures.spec import ProcedureSpec
-    from proctor.checks.validation import Finding, Rule, Validator
+    from proctor.store.gitstore import Change, TagSpec
     from proctor.workspace import Workspace
 
 _LAZY = {
@@ -48,7 +48,26 @@ _LAZY = {
     "Validator": "proctor.checks.validation",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [
+    "ActionContext",
+    "ActionResult",
+    "ActionType",
+    "AllowedValues",
+    "Change",
+    "CustomValidator",
+    "Decision",
+    "Finding",
+    "MaxLength",
+    "Params",
+    "ProcedureSpec",
+    "RequiredField",
+    "Rule",
+    "TagSpec",
+    "Validator",
+    "Workspace",
+    "__version__",
+    "hookimpl",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig, load_config, parse_config_text
 from proctor.core.errors import NotARepositoryError, UsageError
-from proctor.store.gitstore import Change, GitStore, format_ident
 from proctor.core.plugins import PluginManager, get_plugin_manager
 from proctor.procedures.repository import (
     ProcedureRepository,
@@ -26,6 +25,7 @@ from proctor.procedures.repository import (
     ProcedureView,
     VersionInfo,
 )
+from proctor.store.gitstore import Change, GitStore, format_ident
 
 if TYPE_CHECKING:
     from proctor.engine.actions import ActionEngine, ActionResult, ActionType

@@ -153,9 +153,9 @@ def test_a_crashing_policy_plugin_denies(store: Path) -> None:
 
         @hookimpl
         def proctor_policy(action: Any) -> Any:
-            if answer == "raise":
+            if answer == "raise":  # noqa: B023 - called inside this iteration
                 raise RuntimeError("policy service down")
-            return answer
+            return answer  # noqa: B023
 
         plugin.proctor_policy = proctor_policy  # type: ignore[attr-defined]
         head = git(store, "rev-parse", "HEAD")

@@ -35,10 +35,6 @@ from proctor.checks.runner import (
     run_cli,
     to_sarif,
 )
-from proctor.core.config import CheckSettings, find_config
-from proctor.core.errors import UsageError
-from proctor.core.hookspecs import hookimpl
-from proctor.core.plugins import PluginInfo, get_plugin_manager, reset_plugin_manager
 from proctor.checks.validation import (
     Capabilities,
     CheckContext,
@@ -47,6 +43,10 @@ from proctor.checks.validation import (
     SourceFile,
     Validator,
 )
+from proctor.core.config import CheckSettings, find_config
+from proctor.core.errors import UsageError
+from proctor.core.hookspecs import hookimpl
+from proctor.core.plugins import PluginInfo, get_plugin_manager, reset_plugin_manager
 
 PROCTOR = str(Path(sys.executable).with_name("proctor"))
 

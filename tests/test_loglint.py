@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from proctor.checks.validation import CheckContext, Finding, SourceFile
 from proctor.core.config import DEFAULT_DISALLOWED, CheckSettings
 from proctor.core.errors import ConfigError
 from proctor.core.plugins import PluginManager
-from proctor.checks.validation import CheckContext, Finding, SourceFile
 from proctor.plugins.loglint import RULES, LogLintValidator, compile_phrases
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"

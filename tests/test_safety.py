@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from proctor.core.config import CheckSettings
 from proctor.checks.validation import Capabilities, CheckContext, Finding, SourceFile
+from proctor.core.config import CheckSettings
 from proctor.plugins.safety import RULES, SafetyValidator
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "safety"

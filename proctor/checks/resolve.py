@@ -1069,7 +1069,7 @@ class Resolver:
             tb = type(base)
             if tb is Qual:
                 result = self._qual_attr(base, attr)
-            elif tb is Namespace and attr in ("__builtins__",):
+            elif tb is Namespace and attr == "__builtins__":
                 result = Qual("builtins")
         elif (
             attr == "__self__"
@@ -1197,7 +1197,7 @@ class Resolver:
         op = type(node.op)
         if op is ast.Add:
             rv = const_value(right, _MISSING)
-            if type(rv) is type(lv) and len(lv) + len(rv) <= _MAX_FOLD:  # type: ignore[arg-type]
+            if type(rv) is type(lv) and len(lv) + len(rv) <= _MAX_FOLD:
                 return Const(lv + rv)  # type: ignore[operator]
         elif op is ast.Mod and type(lv) is str and _safe_percent(lv):
             if type(right) is SeqValue:

@@ -30,8 +30,6 @@ import sys
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from proctor.core.config import CheckSettings, find_config
-from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ProctorError, UsageError
 from proctor.checks.validation import (
     BARE_NOQA,
     SYNTAX_ERROR,
@@ -44,6 +42,8 @@ from proctor.checks.validation import (
     SourceFile,
     Validator,
 )
+from proctor.core.config import CheckSettings, find_config
+from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ProctorError, UsageError
 
 if TYPE_CHECKING:
     from typing import IO, Any
@@ -948,11 +948,11 @@ def _information_uri() -> str:
         meta = None
     if meta is not None:
         for entry in meta.get_all("Project-URL") or []:
-            _, _, url = entry.partition(",")
-            if url.strip().startswith("http"):
-                return url.strip()
-        home = meta.get("Home-page")
-        if home and home.startswith("http"):
+            url = str(entry).partition(",")[2].strip()
+            if url.startswith("http"):
+                return url
+        home = meta["Home-page"] if "Home-page" in meta else None  # noqa: SIM401 - the protocol has no get()
+        if isinstance(home, str) and home.startswith("http"):
             return home
     return "https://pypi.org/project/proctor/"
 
@@ -1102,8 +1102,8 @@ def run_cli(
         )
         findings = check_paths(
             paths,
-            mode=mode,
-            settings=settings,  # type: ignore[arg-type]
+            mode="procedure" if mode == "procedure" else "generic",
+            settings=settings,
             select=select,
             validators=validators,
             jobs=jobs,

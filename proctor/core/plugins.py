@@ -101,7 +101,7 @@ class PluginManager:
         self.infos[name] = info
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:  # pluggy validation errors, duplicate names
+        except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; isolate it
             self._fail(info, exc)
             return
         self._objects[name] = plugin
@@ -116,7 +116,7 @@ class PluginManager:
                 continue
             try:
                 module = importlib.import_module(module_name)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; isolate it
                 self.infos[name] = info
                 self._fail(info, exc)
                 continue
@@ -139,7 +139,7 @@ class PluginManager:
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; isolate it
                 self.infos[ep.name] = info
                 self._fail(info, exc)
                 continue

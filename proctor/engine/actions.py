@@ -23,13 +23,13 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, ProctorError, UsageError, ValidationFailed
-from proctor.store.gitstore import Change, GitStore, Snapshot, short
 from proctor.core.governance import Decision, coerce, strictest
+from proctor.store.gitstore import Change, GitStore, Snapshot, short
 
 if TYPE_CHECKING:
+    from proctor.checks.validation import Capabilities, Finding
     from proctor.core.config import ProctorConfig
     from proctor.core.plugins import PluginManager
-    from proctor.checks.validation import Capabilities, Finding
 
 logger = logging.getLogger("proctor.actions")
 
@@ -402,7 +402,7 @@ class ActionEngine:
                 continue
             try:
                 effect.run(result, context)
-            except Exception as exc:  # a side effect never undoes the commit
+            except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; isolate it
                 result.side_effects[name] = f"error: {type(exc).__name__}: {exc}"
                 logger.warning(
                     "side effect %s failed after %s: %s", name, short(result.commit), exc

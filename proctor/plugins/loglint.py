@@ -28,10 +28,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
 from proctor.core.config import DEFAULT_DISALLOWED, CheckSettings
 from proctor.core.errors import ConfigError
 from proctor.core.hookspecs import hookimpl
-from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
 
 LOG_METHODS = frozenset(
     {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
@@ -467,12 +467,12 @@ def _is_logger_annotation(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "Logger | None"
         return _LOGGER_TYPE.search(node.value) is not None
     name = _last_name(node)
-    return name is not None and (name.endswith("Logger") or name.endswith("LoggerAdapter"))
+    return name is not None and (name.endswith(("Logger", "LoggerAdapter")))
 
 
 def _loggerish(name: str) -> bool:
     lowered = name.lower()
-    return lowered.endswith("log") or lowered.endswith("logger")
+    return lowered.endswith(("log", "logger"))
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)

@@ -27,7 +27,6 @@ import ast
 from collections.abc import Iterable
 from typing import Any
 
-from proctor.core.hookspecs import hookimpl
 from proctor.checks.resolve import (
     ABSENT,
     CallArgs,
@@ -41,6 +40,7 @@ from proctor.checks.resolve import (
     is_const,
 )
 from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
+from proctor.core.hookspecs import hookimpl
 
 __all__ = [
     "CAPABILITY_MODULES",
@@ -951,7 +951,7 @@ class _SafetyChecker(Resolver):
             or is_const(base)
             or type(base) in (SeqValue, MapValue)
             or (type(node) is ast.Attribute and isinstance(node.value, _LITERALS))
-        )  # type: ignore[attr-defined]
+        )
         if attr == "__class__":
             return _WALK if literal else result
         if attr in _WALK_ATTRS and (

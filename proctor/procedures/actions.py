@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, field_validator
 
+from proctor.checks.validation import Capabilities
+from proctor.core.errors import ConcurrencyError, NotFoundError, UsageError, ValidationFailed
+from proctor.core.names import check_name
 from proctor.engine.actions import (
     ActionContext,
     ActionType,
@@ -19,10 +22,6 @@ from proctor.engine.actions import (
     Params,
     RequiredField,
 )
-from proctor.core.errors import ConcurrencyError, NotFoundError, UsageError, ValidationFailed
-from proctor.store.gitstore import Change, Snapshot, TagSpec, short
-from proctor.procedures.spec import ProcedureSpec, check_name
-from proctor.checks.validation import Capabilities
 from proctor.procedures.repository import (
     ProcedureRepository,
     bump_version,
@@ -36,6 +35,8 @@ from proctor.procedures.repository import (
     tag_name,
 )
 from proctor.procedures.signature import Signature, code_signature, compare
+from proctor.procedures.spec import ProcedureSpec
+from proctor.store.gitstore import Change, Snapshot, TagSpec, short
 
 MAX_CODE_BYTES = 1_000_000
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from proctor.core.errors import NotFoundError, ValidationFailed
-from proctor.store.gitstore import MODE_TREE, GitStore, Snapshot
 from proctor.core.names import check_name
 from proctor.procedures.signature import Signature, code_signature, compare
+from proctor.store.gitstore import MODE_TREE, GitStore, Snapshot
 
 if TYPE_CHECKING:
     from proctor.procedures.spec import ProcedureSpec

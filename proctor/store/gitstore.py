@@ -545,7 +545,7 @@ class GitStore:
             if change is None:
                 new = None
             elif isinstance(change, tuple):
-                new = change  # type: ignore[assignment]
+                new = change
             else:
                 sub = old[1] if old and old[0] == MODE_TREE else None
                 new_sub = self._rewrite(sub, change)  # type: ignore[arg-type]
