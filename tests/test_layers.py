@@ -29,8 +29,8 @@ LAYERS: dict[str, int] = {
     "workspace": 8,
     "quickstart": 9,
     "testing": 8,
-    "cli": 9,
-    "precommit": 9,
+    "cli": 10,
+    "precommit": 10,
 }
 
 
