@@ -191,7 +191,7 @@ def store_writer(
     path: Path, ref: str, names: list[str]
 ) -> tuple[Callable[[int], object], Callable[[], None]]:
     """``GitStore.write`` with the same two-file change and trailers, no action pipeline."""
-    from proctor.store.gitstore import Change, GitStore, format_ident
+    from proctor.store import Change, GitStore, format_ident
 
     store = GitStore(path)
     author = format_ident("Bench", "bench@example.com")

@@ -9,7 +9,7 @@ import pytest
 from conftest import git
 
 from proctor.core.errors import DirtyWorkTreeError, NotFoundError, UsageError
-from proctor.store.gitstore import Change, GitStore, Snapshot, TagSpec, format_ident
+from proctor.store import Change, GitStore, Snapshot, TagSpec, format_ident
 
 AUTHOR = format_ident("Test Author", "author@example.com")
 
@@ -186,7 +186,7 @@ def test_many_writes_ask_git_to_pack(
 
 def test_index_lookup_agrees_with_git(repo: Path) -> None:
     """Reading index entries in-process gives what ``git ls-files -s`` gives."""
-    from proctor.store.gitstore import index_lookup
+    from proctor.store.worktree import index_lookup
 
     files = [
         "procedures/a/main.py",
@@ -222,3 +222,16 @@ def test_index_lookup_agrees_with_git(repo: Path) -> None:
     with GitStore(repo) as store:
         assert store.staged_ids(str(repo), wanted) == expected
     assert index_lookup(b"", wanted) == {}
+
+
+def test_store_names_importable_from_package_and_old_module() -> None:
+    """``proctor.store`` is the public face; ``proctor.store.gitstore`` keeps the names that
+    code outside the store imported from it, as the very same objects."""
+    import proctor.store as package
+    import proctor.store.gitstore as old
+
+    for name in package.__all__:
+        assert getattr(old, name) is getattr(package, name), name
+    for name in ("GitStore", "Change", "TagSpec", "WriteResult", "Snapshot", "index_lookup"):
+        assert name in old.__all__, name
+    assert not hasattr(old, "serialize_tree") and not hasattr(old, "parse_tree")

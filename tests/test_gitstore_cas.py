@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from proctor.core.errors import ConcurrencyError, UsageError
-from proctor.store.gitstore import Change, GitStore, TagSpec, WriteResult, format_ident
+from proctor.store import Change, GitStore, TagSpec, WriteResult, format_ident
+from proctor.store.refs import CasLost
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Cas Test",
@@ -241,9 +242,8 @@ def test_update_refs_is_all_or_nothing(repo: Path, stores: tuple[GitStore, GitSt
     commit = mine.write_commit(tree, [start], "direct\n", AUTHOR, AUTHOR)
     git(repo, "tag", "taken", start)
     tag_obj = mine.write_tag(commit, "taken", AUTHOR, "mine\n")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(CasLost):
         mine.update_refs([(REF, commit, start), ("refs/tags/taken", tag_obj, None)], "test")
-    assert type(info.value).__name__ == "_CasLost"
     assert git(repo, "rev-parse", REF).strip() == start
     assert git(repo, "rev-parse", "refs/tags/taken").strip() == start
 

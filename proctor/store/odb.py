@@ -1,0 +1,294 @@
+"""The object database as the store sees it: cached reads, loose writes, tree edits.
+
+Trees and commits never change, so they are cached by id: a write in a store of 10,000
+procedures rewrites only the trees on the paths it touches, and where only ids change it
+patches 20 bytes of the cached tree instead of re-serialising every entry. ``GitStore``
+extends this class with refs, locks and the work tree; the snapshot and the work-tree sync
+need only what is here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from proctor.core.errors import NotFoundError, StoreError, UsageError
+from proctor.store.catfile import CatFile
+from proctor.store.git import discover, run_git
+from proctor.store.objects import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_TREE,
+    Entry,
+    Tree,
+    commit_bytes,
+    parse_tree_raw,
+    serialize_tree_raw,
+    tag_bytes,
+    write_loose_object,
+)
+
+
+@dataclass
+class TreeData:
+    """A cached tree: its entries, raw bytes and id offsets.
+
+    Keeping the bytes lets a write that only replaces ids in a large tree (an update in
+    a store of 10,000 procedures) patch 20 bytes instead of re-serialising every entry.
+    """
+
+    entries: Tree
+    raw: bytes
+    offsets: dict[str, int]
+
+
+class ObjectStore:
+    """A repository's objects, read through one ``cat-file`` process and written in-process."""
+
+    TREE_CACHE_SIZE = 4096
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.work_tree, self.git_dir, self.common_dir = discover(path)
+        self.cwd = self.work_tree or self.git_dir
+        self.objects_dir = Path(self.common_dir) / "objects"
+        fmt = run_git(["config", "--get", "extensions.objectformat"], self.cwd)
+        if fmt.returncode == 0 and fmt.stdout.strip() not in (b"", b"sha1"):
+            raise UsageError(
+                f"{self.cwd}: object format {fmt.stdout.decode().strip()} is not supported"
+            )
+        self._cat: CatFile | None = None
+        self._trees: OrderedDict[str, TreeData] = OrderedDict()
+        self._commit_trees: dict[str, str] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the ``cat-file`` process; a later read starts a new one."""
+        if self._cat is not None:
+            self._cat.close()
+            self._cat = None
+
+    @property
+    def cat(self) -> CatFile:
+        """The reader, started on first use so that opening a store spawns nothing."""
+        if self._cat is None:
+            self._cat = CatFile(self.cwd)
+        return self._cat
+
+    def git(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run git in the repository; with ``check``, a failure is a StoreError."""
+        proc = run_git(list(args), self.cwd, input=input, env=env)
+        if check and proc.returncode != 0:
+            raise StoreError(
+                f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}"
+            )
+        return proc
+
+    # -- object reads --------------------------------------------------------------------
+
+    def read_object(self, sha: str) -> tuple[str, bytes]:
+        """(type, content) of an object, or NotFoundError."""
+        obj = self.cat.read(sha)
+        if obj is None:
+            raise NotFoundError(f"missing object {sha}")
+        return obj[1], obj[2]
+
+    def tag_target(self, tag_sha: str) -> str:
+        """Peel an annotated tag object to the commit it names."""
+        obj = self.cat.read(tag_sha)
+        if obj is None:
+            raise NotFoundError(f"missing object {tag_sha}")
+        _sha, kind, data = obj
+        if kind == "commit":
+            return tag_sha
+        if kind != "tag":
+            raise StoreError(f"{tag_sha} is a {kind}, not a tag")
+        first = data.split(b"\n", 1)[0]
+        return first.split()[1].decode()
+
+    def commit_tree(self, commit: str) -> str:
+        """The root tree of a commit (commits never change, so this is cached)."""
+        tree = self._commit_trees.get(commit)
+        if tree is None:
+            kind, data = self.read_object(commit)
+            if kind != "commit":
+                raise StoreError(f"{commit} is a {kind}, not a commit")
+            tree = data[5:45].decode()
+            self._commit_trees[commit] = tree
+        return tree
+
+    def read_tree(self, sha: str) -> Tree:
+        """A tree's entries; trees are immutable, so they are cached by sha."""
+        return self._tree_data(sha).entries
+
+    def _tree_data(self, sha: str) -> TreeData:
+        data = self._trees.get(sha)
+        if data is not None:
+            self._trees.move_to_end(sha)
+            return data
+        kind, raw = self.read_object(sha)
+        if kind != "tree":
+            raise StoreError(f"{sha} is a {kind}, not a tree")
+        entries, offsets = parse_tree_raw(raw)
+        return self._remember_tree(sha, TreeData(entries, raw, offsets))
+
+    def read_trees(self, shas: list[str]) -> list[Tree]:
+        """Many trees, with one pipelined round trip for those not cached."""
+        found: dict[str, Tree] = {}
+        for sha in shas:
+            cached = self._trees.get(sha)
+            if cached is not None:
+                found[sha] = cached.entries
+        missing = [sha for sha in dict.fromkeys(shas) if sha not in found]
+        for sha, obj in zip(missing, self.cat.read_many(missing)):
+            if obj is None or obj[1] != "tree":
+                raise StoreError(f"{sha} is not a tree")
+            entries, offsets = parse_tree_raw(obj[2])
+            self._remember_tree(sha, TreeData(entries, obj[2], offsets))
+            found[sha] = entries
+        return [found[sha] for sha in shas]
+
+    def _remember_tree(self, sha: str, data: TreeData) -> TreeData:
+        self._trees[sha] = data
+        if len(self._trees) > self.TREE_CACHE_SIZE:
+            self._trees.popitem(last=False)
+        return data
+
+    def entry_at(self, root_tree: str | None, path: str) -> Entry | None:
+        """The (mode, sha) of ``path`` inside a root tree, or None."""
+        if root_tree is None:
+            return None
+        tree = self.read_tree(root_tree)
+        parts = path.split("/")
+        for part in parts[:-1]:
+            entry = tree.get(part)
+            if entry is None or entry[0] != MODE_TREE:
+                return None
+            tree = self.read_tree(entry[1])
+        return tree.get(parts[-1])
+
+    def tree_at(self, root_tree: str | None, path: str) -> Tree:
+        """The entries of directory ``path`` (empty if absent)."""
+        if root_tree is None:
+            return {}
+        if path in ("", "."):
+            return self.read_tree(root_tree)
+        entry = self.entry_at(root_tree, path.rstrip("/"))
+        if entry is None or entry[0] != MODE_TREE:
+            return {}
+        return self.read_tree(entry[1])
+
+    def read_blob(self, root_tree: str | None, path: str) -> bytes | None:
+        """The content of file ``path`` in a root tree, or None if it is absent or a directory."""
+        entry = self.entry_at(root_tree, path)
+        if entry is None or entry[0] == MODE_TREE:
+            return None
+        return self.read_object(entry[1])[1]
+
+    def read_blobs(self, shas: list[str]) -> list[bytes | None]:
+        """Many blobs in one pipelined round trip."""
+        return [None if r is None else r[2] for r in self.cat.read_many(shas)]
+
+    # -- object writes -------------------------------------------------------------------
+
+    def write_object(self, kind: str, data: bytes) -> str:
+        """Write a loose object in-process; atomic by rename, idempotent by content."""
+        return write_loose_object(self.objects_dir, kind, data)
+
+    def write_tree(self, tree: Tree) -> str:
+        """Write a tree object (and cache it, as the next write builds on it)."""
+        raw, offsets = serialize_tree_raw(tree)
+        return self._store_tree(dict(tree), raw, offsets)
+
+    def _store_tree(self, tree: Tree, raw: bytes, offsets: dict[str, int]) -> str:
+        sha = self.write_object("tree", raw)
+        self._remember_tree(sha, TreeData(tree, raw, offsets))
+        return sha
+
+    def apply_edits(
+        self,
+        root_tree: str | None,
+        edits: Mapping[str, bytes | None],
+        executable: Iterable[str] = (),
+    ) -> str:
+        """A new root tree: ``root_tree`` with files written or deleted.
+
+        Only the trees on the paths of the edits are rewritten; empty directories vanish
+        as git expects.
+        """
+        exec_paths = set(executable)
+        nested: dict[str, object] = {}
+        for path, content in edits.items():
+            parts = path.split("/")
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})  # type: ignore[assignment]
+                if not isinstance(node, dict):
+                    raise UsageError(f"{path}: a file stands where a directory is needed")
+            if content is None:
+                node[parts[-1]] = None
+            else:
+                mode = MODE_EXEC if path in exec_paths else MODE_FILE
+                node[parts[-1]] = (mode, self.write_object("blob", content))
+        sha = self._rewrite(root_tree, nested)
+        return sha if sha is not None else self.write_tree({})
+
+    def _rewrite(self, tree_sha: str | None, nested: dict[str, object]) -> str | None:
+        data = self._tree_data(tree_sha) if tree_sha else None
+        tree = dict(data.entries) if data else {}
+        patches: list[tuple[str, str]] = []
+        structural = data is None
+        for name, change in nested.items():
+            old = tree.get(name)
+            new: Entry | None
+            if change is None:
+                new = None
+            elif isinstance(change, tuple):
+                new = change
+            else:
+                sub = old[1] if old and old[0] == MODE_TREE else None
+                new_sub = self._rewrite(sub, change)  # type: ignore[arg-type]
+                new = None if new_sub is None else (MODE_TREE, new_sub)
+            if new == old:
+                continue
+            if new is None:
+                del tree[name]
+                structural = True
+            elif old is not None and old[0] == new[0]:
+                tree[name] = new
+                patches.append((name, new[1]))
+            else:
+                tree[name] = new
+                structural = True
+        if not tree:
+            return None
+        if data is not None and not structural:
+            if not patches:
+                return tree_sha
+            raw = bytearray(data.raw)
+            for name, sha in patches:
+                off = data.offsets[name]
+                raw[off : off + 20] = bytes.fromhex(sha)
+            return self._store_tree(tree, bytes(raw), data.offsets)
+        raw_new, offsets = serialize_tree_raw(tree)
+        return self._store_tree(tree, raw_new, offsets)
+
+    def write_commit(
+        self, tree: str, parents: list[str], message: str, author: str, committer: str
+    ) -> str:
+        """Write a commit object; the ref is moved separately, by compare-and-swap."""
+        return self.write_object("commit", commit_bytes(tree, parents, message, author, committer))
+
+    def write_tag(self, target: str, name: str, tagger: str, message: str) -> str:
+        """Write an annotated tag object; its ref is created separately, create-only."""
+        return self.write_object("tag", tag_bytes(target, name, tagger, message))
