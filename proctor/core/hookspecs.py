@@ -49,8 +49,22 @@ def proctor_register_validators(register: Any) -> None:
 @hookspec
 def proctor_register_side_effects(register: Any) -> None:
     """Register side effects: ``register(side_effect)`` with ``name`` and
-    ``run(result, context)``. They run after an action's commit is published; a failing
-    side effect is reported on the result and never undoes the commit.
+    ``run(result, context)``. They run after the commit of an action that names them in
+    ``ActionType.side_effects``; a failing side effect is reported on the result and
+    never undoes the commit. To observe every action, implement ``proctor_on_event``.
+    """
+
+
+@hookspec
+def proctor_on_event(event: Any) -> None:
+    """Observe an outcome: ``event`` is a :class:`proctor.core.events.Event`.
+
+    Called once for every action outcome (an :class:`~proctor.core.events.ActionEvent`
+    of kind ``action.applied``, ``action.proposed``, ``action.denied`` or
+    ``action.failed``), after the commit, if any, is published; later releases add
+    proposal, run and generation events. Ignore kinds you do not know. A handler that
+    raises is reported (on the action's result and in ``proctor plugins``) and never
+    undoes anything; the return value is ignored.
     """
 
 
