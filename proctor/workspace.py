@@ -102,6 +102,7 @@ class Workspace:
 
         ``engine.proposals`` is where a proposal handler is installed (none yet: an
         action that policy sends to review then fails saying proposals are not enabled).
+        Raises what :attr:`plugins` raises.
         """
         from proctor.engine.pipeline import ActionEngine
 
