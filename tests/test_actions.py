@@ -313,6 +313,25 @@ def test_every_outcome_is_one_event(store: Path) -> None:
     assert seen[3].action == "no.such"
 
 
+def test_an_action_that_crashes_is_announced_and_still_raises(store: Path) -> None:
+    class Crashes(ActionType):
+        api_name = "test.crashes"
+        Params = TouchParams
+
+        def apply(self, params: TouchParams, context: ActionContext) -> Change:
+            raise RuntimeError("a bug in the action")
+
+    seen: list[ActionEvent] = []
+    head = git(store, "rev-parse", "HEAD")
+    manager = make_manager(event_plugin(seen), plugin_of((Crashes,)))
+    with Workspace.open(store, plugins=manager) as ws, pytest.raises(RuntimeError, match="bug"):
+        ws.execute("test.crashes", {"path": "x", "text": "y"})
+    [event] = seen
+    assert (event.kind, event.decision) == ("action.failed", "ALLOW_IMMEDIATE")
+    assert event.errors == ("RuntimeError: a bug in the action",)
+    assert git(store, "rev-parse", "HEAD") == head
+
+
 def test_a_failing_event_handler_is_a_warning_on_the_result(store: Path) -> None:
     seen: list[Any] = []
     manager = make_manager(event_plugin(seen, fail=True), event_plugin(seen))

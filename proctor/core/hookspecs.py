@@ -12,7 +12,10 @@ Rules for implementations:
 * Accept only the arguments you use, by these exact names, and give them no defaults
   (pluggy 1.7 changed how defaulted hookimpl arguments are passed).
 * Import heavy libraries inside the hook body, never at module level: ``proctor --help``
-  and the pre-commit hooks load every plugin module.
+  loads every installed plugin module, and the pre-commit hooks load their built-ins.
+* Every hook is called through pluggy, so ``tryfirst``, ``trylast`` and ``wrapper=True``
+  work as pluggy documents them; an implementation that raises is recorded on its
+  plugin and gives no answer (``docs/plugins.md``).
 """
 
 from __future__ import annotations

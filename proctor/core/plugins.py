@@ -23,8 +23,7 @@ import contextvars
 import importlib
 import os
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proctor.core.errors import PluginError
 
@@ -54,34 +53,46 @@ def builtin_plugins() -> dict[str, str]:
     return dict(_builtin_plugins)
 
 
-@dataclass
 class PluginInfo:
     """What ``proctor plugins`` reports about one plugin."""
 
-    name: str
-    module: str
-    version: str | None = None
-    builtin: bool = False
-    hooks: list[str] = field(default_factory=list)
-    error: str | None = None
-    disabled: bool = False
+    # A plain class, not a dataclass: the pre-commit hooks build these, and importing
+    # dataclasses (and the inspect module behind it) is a measurable part of a hook run.
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        version: str | None = None,
+        builtin: bool = False,
+        hooks: list[str] | None = None,
+        error: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.version = version
+        self.builtin = builtin
+        self.hooks = list(hooks or [])
+        self.error = error
+        self.disabled = disabled
+
+    def __repr__(self) -> str:
+        return f"PluginInfo({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-@dataclass(frozen=True)
-class HookFailure:
+class HookFailure(NamedTuple):
     """One hook implementation (or wrapper) that raised during one call."""
 
     plugin: str
     hook: str
     error: str
-    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    exception: BaseException | None = None
 
     def describe(self) -> str:
         return f"plugin {self.plugin!r} failed in {self.hook}: {self.error}"
 
 
-@dataclass(frozen=True)
-class HookOutcome:
+class HookOutcome(NamedTuple):
     """What one ``pm.hook.<name>(...)`` call gave.
 
     ``value`` is what pluggy returned: the list of answers (None answers and failed

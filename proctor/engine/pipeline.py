@@ -17,8 +17,8 @@ Results and exceptions: applied, proposed, denied and "proposal needed but not e
 are results (:class:`~proctor.engine.actions.ActionResult`). Bad input (an unknown action,
 bad params, failed criteria or code checks) raises ValidationFailed / UsageError, a lost
 race on a touched path ConcurrencyError, a dirty work-tree path DirtyWorkTreeError, git
-failing StoreError; nothing is written in any of those cases, and ``emit`` announces an
-``action.failed`` event before the exception propagates.
+failing StoreError; nothing is written in any of those cases, and an ``action.failed``
+event is announced before the exception (any exception) propagates.
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ class ActionEngine:
                 result = self.propose(plan, verdict)
             else:
                 result = self.applied(plan, verdict, self.publish(plan, verdict))
-        except ProctorError as exc:
+        except Exception as exc:
+            # Any exception is an outcome too (an action's own bug included): announce it.
             self.emit_failure(api_name, context, decision, exc)
             raise
         return self.emit(plan, result)
@@ -373,7 +374,7 @@ class ActionEngine:
         return result
 
     def emit_failure(
-        self, api_name: str, context: ActionContext, decision: Decision | None, exc: ProctorError
+        self, api_name: str, context: ActionContext, decision: Decision | None, exc: Exception
     ) -> None:
         """Announce an ``action.failed`` event for an exception about to propagate. A
         handler failing here is logged (there is no result to carry it) and never hides
@@ -384,7 +385,11 @@ class ActionEngine:
             action=api_name,
             status="failed",
             decision=None if decision is None else decision.value,
-            errors=tuple(describe_error(exc)),
+            errors=tuple(
+                describe_error(exc)
+                if isinstance(exc, ProctorError)
+                else [f"{type(exc).__name__}: {exc}"]
+            ),
         )
         try:
             self._announce(event)
