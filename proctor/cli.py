@@ -106,6 +106,10 @@ def report_result(state: State, result: Any) -> int:
         what = f"commit {result.commit[:12]}" if result.commit else "no commit"
         tags = f", tag {', '.join(result.tags)}" if result.tags else ""
         click.echo(f"{result.action} applied: {what}{tags}")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    elif result.status == "proposed":
+        click.echo(f"{result.action} proposed: proposal {result.proposal}")
     else:
         click.echo(f"{result.action} {result.status}: {'; '.join(result.errors)}", err=True)
     return int(result.exit_code)
@@ -523,9 +527,9 @@ def check(
 @click.pass_obj
 def plugins(state: State) -> None:
     """List loaded plugins, with their hooks and any load error."""
-    from proctor.core.plugins import get_plugin_manager
+    from proctor.plugins import plugin_manager
 
-    manager = get_plugin_manager()
+    manager = plugin_manager()
     manager.load_registries()
     rows: list[dict[str, Any]] = [
         {
@@ -560,9 +564,9 @@ def _load_plugin_commands() -> None:
     if _commands_loaded:
         return
     _commands_loaded = True
-    from proctor.core.plugins import get_plugin_manager
+    from proctor.plugins import plugin_manager
 
-    get_plugin_manager().call_each("proctor_register_commands", cli=cli)
+    plugin_manager().call("proctor_register_commands", cli=cli)
 
 
 def _third_party_plugins() -> bool:
@@ -595,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except ProctorError as exc:
         if as_json:
-            from proctor.engine.actions import describe_error
+            from proctor.core.errors import describe_error
 
             emit_json(
                 {

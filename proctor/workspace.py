@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig, load_config, parse_config_text
 from proctor.core.errors import NotARepositoryError, UsageError
-from proctor.core.plugins import PluginManager, get_plugin_manager
+from proctor.core.plugins import PluginManager
 from proctor.procedures.repository import (
     ProcedureRepository,
     ProcedureSummary,
@@ -28,7 +28,8 @@ from proctor.procedures.repository import (
 from proctor.store.gitstore import Change, GitStore, format_ident
 
 if TYPE_CHECKING:
-    from proctor.engine.actions import ActionEngine, ActionResult, ActionType
+    from proctor.engine.actions import ActionResult, ActionType
+    from proctor.engine.pipeline import ActionEngine
 
 DEFAULT_CONFIG = """\
 # proctor configuration. See docs/ for every key.
@@ -58,7 +59,12 @@ def _git_identity(store: GitStore) -> tuple[str | None, str | None]:
 
 
 class Workspace:
-    """A repository opened as a proctor store. Close it, or use it as a context manager."""
+    """A repository opened as a proctor store. Close it, or use it as a context manager.
+
+    Errors: every method raises only :class:`proctor.ProctorError` subclasses on purpose
+    (importable from ``proctor``); each says which below. ``exit_code`` on the error is
+    what the CLI exits with for it.
+    """
 
     def __init__(
         self,
@@ -79,15 +85,26 @@ class Workspace:
 
     @property
     def plugins(self) -> PluginManager:
-        """The plugin manager, loaded on first need: reads do not load plugins."""
+        """The plugin manager, loaded on first need: reads do not load plugins.
+
+        The process-wide one, with the built-ins of ``proctor.plugins``, unless one was
+        passed in. Raises PluginError only under ``PROCTOR_STRICT_PLUGINS``.
+        """
         if self._plugins is None:
-            self._plugins = get_plugin_manager()
+            from proctor.plugins import plugin_manager
+
+            self._plugins = plugin_manager()
         return self._plugins
 
     @cached_property
     def engine(self) -> ActionEngine:
-        """The action pipeline; built on first write, as reads need none of it."""
-        from proctor.engine.actions import ActionEngine
+        """The action pipeline; built on first write, as reads need none of it.
+
+        ``engine.proposals`` is where a proposal handler is installed (none yet: an
+        action that policy sends to review then fails saying proposals are not enabled).
+        Raises what :attr:`plugins` raises.
+        """
+        from proctor.engine.pipeline import ActionEngine
 
         return ActionEngine(self.store, self.ref, self.plugins, self.config, self.author)
 
@@ -101,6 +118,15 @@ class Workspace:
         actor: str | None = None,
         plugins: PluginManager | None = None,
     ) -> Workspace:
+        """Open the git repository at (or around) ``path`` as a store.
+
+        The store branch is ``store-ref`` from the committed config, else the checked-out
+        branch; the actor is ``actor``, else ``$PROCTOR_ACTOR``, else git's user.email.
+
+        Raises NotARepositoryError (no git repository there), UsageError (HEAD detached
+        and no ``store-ref``), ConfigError (an invalid proctor.toml or
+        ``[tool.proctor]``), StoreError (git failed).
+        """
         store = GitStore(path)
         try:
             config = cls._read_config(store)
@@ -145,7 +171,9 @@ class Workspace:
     ) -> tuple[Workspace, bool]:
         """Create the repository if needed and commit a default proctor.toml.
 
-        Returns the workspace and whether anything was created.
+        Returns the workspace and whether anything was created. Raises what
+        :meth:`open` raises, DirtyWorkTreeError (an uncommitted proctor.toml of the
+        user's is in the way), ConcurrencyError (the branch kept moving) and StoreError.
         """
         import subprocess
 
@@ -178,6 +206,7 @@ class Workspace:
         return ws, created
 
     def close(self) -> None:
+        """Stop the git helper processes. Raises nothing; closing twice is harmless."""
         self.store.close()
 
     def __enter__(self) -> Workspace:
@@ -189,18 +218,39 @@ class Workspace:
     # -- reads -----------------------------------------------------------------------------
 
     def list_procedures(self) -> list[ProcedureSummary]:
+        """Every procedure on the store branch's tip, by name.
+
+        Raises ValidationFailed (a committed metadata.json is unreadable) and StoreError.
+        """
         return self.procedures.summaries()
 
     def get_procedure(self, name: str, version: str | None = None) -> ProcedureView:
+        """One procedure at its tip, at a release ``X.Y.Z`` or at a revision.
+
+        Raises UsageError (a bad name), NotFoundError (no such procedure, release or
+        revision), ValidationFailed (its metadata.json is unreadable) and StoreError.
+        """
         return self.procedures.get(name, version)
 
     def history(self, name: str) -> list[VersionInfo]:
+        """The commits that changed the procedure, newest first, with breaking flags.
+
+        Raises UsageError (a bad name), NotFoundError (no such procedure), StoreError.
+        """
         return self.procedures.history(name)
 
     def diff(self, name: str, from_version: str, to_version: str | None = None) -> str:
+        """A unified diff of the procedure between two versions (``to``: the tip).
+
+        Raises UsageError (a bad name), NotFoundError (an unknown version), StoreError.
+        """
         return self.procedures.diff(name, from_version, to_version)
 
     def actions(self) -> dict[str, type[ActionType]]:
+        """Every registered action type by ``api_name``; loads the plugins.
+
+        Raises PluginError only under ``PROCTOR_STRICT_PLUGINS``.
+        """
         return self.engine.actions()
 
     # -- writes ----------------------------------------------------------------------------
@@ -214,11 +264,34 @@ class Workspace:
         metadata: dict[str, Any] | None = None,
         inputs: dict[str, bytes] | None = None,
     ) -> ActionResult:
-        """Run an action through the pipeline; the result says applied/denied/failed.
+        """Run an action through the pipeline (plan, decide, apply, publish, emit).
 
-        Bad params raise ValidationFailed, a lost race ConcurrencyError: they leave the
-        store untouched. ``inputs`` maps local files the params were read from to the
-        bytes read, so a procedure file edited in place can be handed over as it is.
+        Outcomes that are **results** (an :class:`~proctor.engine.actions.ActionResult`,
+        nothing raised), each announced as an ``action.<status>`` event:
+
+        - ``applied``: the commit (and/or release tags) is published. A side effect or
+          event handler that failed afterwards is in ``result.side_effects`` /
+          ``result.warnings``; it never undoes the commit.
+        - ``proposed``: policy wants review and a proposal handler recorded it
+          (``result.proposal``).
+        - ``denied``: policy refused (``result.errors`` says why; a policy plugin that
+          failed also denies). Nothing is written.
+        - ``failed``: policy wants a proposal and proposals are not enabled. Nothing is
+          written.
+
+        Outcomes that are **exceptions** (nothing is written; an ``action.failed`` event
+        is announced first):
+
+        - UsageError: an unknown action; NotFoundError: what the params name is not there;
+        - ValidationFailed: bad params, failed criteria or code checks (``findings``);
+        - DirtyWorkTreeError: a path the write touches has uncommitted changes;
+        - ConcurrencyError: a touched path changed under the write (exit code 3);
+        - StoreError: git failed; PluginError: only under ``PROCTOR_STRICT_PLUGINS``
+          (raised after the commit if an event handler fails: the commit stays).
+
+        ``metadata`` is handed to plugins as ``context.metadata``; the pipeline never
+        reads it. ``inputs`` maps local files the params were read from to the bytes
+        read, so a procedure file edited in place can be handed over as it is.
         """
         from proctor.engine.actions import ActionContext
 

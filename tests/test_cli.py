@@ -362,3 +362,115 @@ def test_tables_on_a_terminal(store: Path) -> None:
     assert "greet" in screen and "Greets" in screen
     assert "\t" not in screen
     assert run_cli("--repo", str(store), "procedure", "list").out == "greet\tgeneral\tGreets\n"
+
+
+# -- the Python API's one error path -------------------------------------------------------
+
+
+def test_typed_errors_come_from_proctor_with_the_cli_exit_codes(
+    tmp_path: Path, store: Path
+) -> None:
+    import proctor
+    from proctor import (
+        ConcurrencyError,
+        ConfigError,
+        DirtyWorkTreeError,
+        NotARepositoryError,
+        NotFoundError,
+        PluginError,
+        ProctorError,
+        StoreError,
+        UsageError,
+        ValidationFailed,
+        Workspace,
+    )
+    from proctor.core import errors
+
+    expected = {
+        UsageError: proctor.EXIT_USAGE,
+        ConfigError: proctor.EXIT_USAGE,
+        NotFoundError: proctor.EXIT_USAGE,
+        NotARepositoryError: proctor.EXIT_USAGE,
+        ValidationFailed: proctor.EXIT_USAGE,
+        DirtyWorkTreeError: proctor.EXIT_USAGE,
+        ConcurrencyError: proctor.EXIT_CONFLICT,
+        StoreError: proctor.EXIT_FINDINGS,
+        PluginError: proctor.EXIT_FINDINGS,
+    }
+    assert (proctor.EXIT_OK, proctor.EXIT_FINDINGS, proctor.EXIT_USAGE) == (0, 1, 2)
+    assert proctor.EXIT_CONFLICT == 3
+    for cls, code in expected.items():
+        assert cls is getattr(errors, cls.__name__)  # the very classes the library raises
+        assert issubclass(cls, ProctorError) and cls.exit_code == code, cls
+        assert cls.__name__ in proctor.__all__
+
+    # The exit code on the exception is the one the CLI exits with for the same mistake.
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    try:
+        Workspace.open(outside)
+    except ProctorError as exc:
+        assert isinstance(exc, NotARepositoryError)
+        api_code = exc.exit_code
+    cli = run_cli("--repo", str(outside), "procedure", "list")
+    assert cli.code == api_code == 2
+
+    with Workspace.open(store) as ws:
+        try:
+            ws.get_procedure("nobody")
+        except ProctorError as exc:
+            assert isinstance(exc, NotFoundError)
+            api_code = exc.exit_code
+    cli = run_cli("--repo", str(store), "procedure", "show", "nobody")
+    assert cli.code == api_code == 2 and "nobody" in cli.err
+
+
+def test_every_public_workspace_method_says_what_it_raises() -> None:
+    import inspect
+
+    from proctor import Workspace
+
+    members = [
+        (name, member)
+        for name, member in vars(Workspace).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(member) or isinstance(member, (classmethod, property)))
+    ]
+    members += [("engine", Workspace.__dict__["engine"])]
+    assert {"open", "init", "execute", "history", "plugins", "engine"} <= {n for n, _ in members}
+    for name, member in members:
+        func = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
+        doc = inspect.getdoc(func) or ""
+        assert "raise" in doc.lower(), f"Workspace.{name} does not say what it raises"
+    execute = inspect.getdoc(Workspace.execute) or ""
+    for outcome in ("applied", "proposed", "denied", "failed", "results", "exceptions"):
+        assert outcome in execute, outcome
+
+
+# -- dependencies ---------------------------------------------------------------------------
+
+
+def test_runtime_imports_match_the_declared_dependencies() -> None:
+    """Every third-party module proctor imports is a declared runtime dependency, and
+    GitPython (a benchmark's contender) and json-repair are not imported at all."""
+    import ast
+    import re
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    assert declared == {"pluggy", "click", "pydantic", "tenacity", "rich"}
+    assert any(d.startswith("GitPython") for d in project["optional-dependencies"]["bench"])
+
+    imported: set[str] = set()
+    for path in (root / "proctor").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "proctor"}
+    assert third_party <= declared | {"pydantic_core"}, third_party - declared
+    assert not {"git", "gitdb", "json_repair"} & imported

@@ -9,8 +9,8 @@ plugins are discovered exactly as in production: from real ``dist-info`` entry p
   side effect ``demo-record``, LLM backend ``demo``, command ``demo-hello``, a policy).
 * ``broken``: raises at import.
 * ``misspelt``: a hookimpl named ``proctor_register_validator`` (no such hook).
-* ``raising``: its validator hook raises and its side-effect hook claims the built-in
-  ``log`` name.
+* ``raising``: its validator hook raises and its action hook (``tryfirst``) claims the
+  built-in ``procedure.create``.
 
 The second half drives :class:`proctor.core.plugins.PluginManager` in-process with plain
 objects carrying real pluggy hookimpls.
@@ -33,12 +33,13 @@ from proctor.core import hookspecs
 from proctor.core.errors import PluginError
 from proctor.core.hookspecs import hookimpl
 from proctor.core.plugins import (
-    DEFAULT_PLUGINS,
+    HookOutcome,
     PluginInfo,
     PluginManager,
     get_plugin_manager,
     reset_plugin_manager,
 )
+from proctor.plugins import BUILTIN_PLUGINS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGES = ("good", "broken", "misspelt", "raising")
@@ -57,6 +58,8 @@ _SCRUBBED = (
     "PROCTOR_NO_ENTRY_POINTS",
     "PROCTOR_ACTOR",
     "PROCTOR_DEMO_RECORD",
+    "PROCTOR_DEMO_EVENTS",
+    "PROCTOR_DEMO_EVENTS_FAIL",
     "PYTHONPATH",
     "GIT_DIR",
     "GIT_WORK_TREE",
@@ -201,7 +204,7 @@ def repo(tmp_path: Path) -> Path:
 def test_plugins_lists_builtins_and_installed_plugins(plugin_dirs: dict[str, Path]) -> None:
     rows = plugin_rows(run_proctor(plugin_dirs, PACKAGES, "--json", "plugins"))
 
-    for name, module in DEFAULT_PLUGINS.items():
+    for name, module in BUILTIN_PLUGINS.items():
         assert rows[name]["builtin"] is True
         assert rows[name]["module"] == module
     good = rows["good"]
@@ -257,13 +260,14 @@ def test_broken_plugin_leaves_everything_else_working(
 def test_builtins_load_cleanly(plugin_dirs: dict[str, Path]) -> None:
     import importlib.util
 
-    absent = [m for m in DEFAULT_PLUGINS.values() if importlib.util.find_spec(m) is None]
-    if absent:
-        pytest.skip(f"built-in plugin modules not in this tree yet: {', '.join(absent)}")
+    # A module another change brings may be missing from this tree: it must then be a
+    # recorded error of that plugin alone, never a crash.
+    absent = {n for n, m in BUILTIN_PLUGINS.items() if importlib.util.find_spec(m) is None}
     rows = plugin_rows(run_proctor(plugin_dirs, [], "--json", "plugins"))
-    assert {n: r["error"] for n, r in rows.items() if r["error"]} == {}
-    assert set(rows) == set(DEFAULT_PLUGINS)
-    assert all(rows[name]["hooks"] for name in DEFAULT_PLUGINS)
+    assert {n: r["error"] for n, r in rows.items() if r["error"] and n not in absent} == {}
+    assert all("ModuleNotFoundError" in rows[n]["error"] for n in absent)
+    assert set(rows) == set(BUILTIN_PLUGINS)
+    assert all(rows[name]["hooks"] for name in set(BUILTIN_PLUGINS) - absent)
 
 
 # -- the environment switches ------------------------------------------------------------------
@@ -338,6 +342,9 @@ def test_disabling_a_builtin(plugin_dirs: dict[str, Path], tmp_path: Path) -> No
         """
         import json
         from proctor.core.plugins import get_plugin_manager
+        from proctor.plugins import plugin_manager
+        # A lower layer asking core directly (the check runner does) gets the same manager.
+        assert get_plugin_manager() is plugin_manager()
         print(json.dumps(sorted(get_plugin_manager().validators())))
     """,
         **env,
@@ -357,7 +364,7 @@ def test_no_entry_points_switch(plugin_dirs: dict[str, Path]) -> None:
             plugin_dirs, ["good", "broken"], "--json", "plugins", PROCTOR_NO_ENTRY_POINTS="1"
         )
     )
-    assert set(rows) == set(DEFAULT_PLUGINS)
+    assert set(rows) == set(BUILTIN_PLUGINS)
 
 
 def test_misspelt_hook_is_reported(
@@ -377,8 +384,8 @@ def test_misspelt_hook_is_reported(
         ["good", "misspelt"],
         """
         import json
-        from proctor.core.plugins import get_plugin_manager
-        m = get_plugin_manager()
+        from proctor.plugins import plugin_manager
+        m = plugin_manager()
         print(json.dumps([sorted(m.validators()), m.pm.get_plugin("misspelt") is None]))
     """,
     )
@@ -404,8 +411,8 @@ def test_a_raising_register_hook_is_isolated(
         ["good", "raising"],
         """
         import json
-        from proctor.core.plugins import get_plugin_manager
-        m = get_plugin_manager()
+        from proctor.plugins import plugin_manager
+        m = plugin_manager()
         validators = sorted(m.validators())
         print(json.dumps({"validators": validators, "error": m.infos["raising"].error}))
     """,
@@ -419,9 +426,9 @@ def test_a_raising_register_hook_is_isolated(
         """
         import json
         from proctor.core.errors import PluginError
-        from proctor.core.plugins import get_plugin_manager
+        from proctor.plugins import plugin_manager
         try:
-            get_plugin_manager().validators()
+            plugin_manager().validators()
         except PluginError as exc:
             print(json.dumps(str(exc)))
         else:
@@ -440,21 +447,25 @@ def test_plugins_command_shows_registration_errors(plugin_dirs: dict[str, Path])
 
 
 def test_a_plugin_cannot_take_a_builtin_name(plugin_dirs: dict[str, Path]) -> None:
+    """pluggy calls the tryfirst clash first; the built-in keeps the name anyway."""
     report = run_python(
         plugin_dirs,
         ["raising"],
         """
         import json
-        from proctor.core.plugins import get_plugin_manager
-        m = get_plugin_manager()
-        log = m.side_effects()["log"]
-        print(json.dumps({"owner": type(log).__module__, "builtin_error":
-                          m.infos["side-effects"].error, "error": m.infos["raising"].error}))
+        from proctor.plugins import plugin_manager
+        m = plugin_manager()
+        create = m.actions()["procedure.create"]
+        print(json.dumps({"owner": create.__module__, "builtin_error":
+                          m.infos["procedures"].error, "error": m.infos["raising"].error}))
     """,
     )
-    assert report["owner"] == "proctor.plugins.audit_log"
+    assert report["owner"] == "proctor.procedures.actions"
     assert report["builtin_error"] is None
-    assert "'log' is already registered by plugin 'side-effects'" in report["error"]
+    assert (
+        "proctor_register_actions: ValueError: 'procedure.create' is already registered by "
+        "plugin 'procedures'"
+    ) in report["error"]
 
 
 # -- every hook of the complete plugin, end to end ---------------------------------------------
@@ -601,7 +612,7 @@ def test_side_effect_hook_runs_after_the_commit(
         PROCTOR_DEMO_RECORD=str(record),
     )
 
-    assert first["side_effects"] == {"log": "ok", "demo-record": "ok"}
+    assert first["side_effects"] == {"demo-record": "ok"}
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines == [
         {
@@ -620,6 +631,111 @@ def test_side_effect_hook_runs_after_the_commit(
         },
     ]
     assert _git(repo, "rev-parse", "HEAD") == second["commit"]
+
+
+_EVERY_OUTCOME = """
+    import json, sys
+    from proctor import ValidationFailed, Workspace
+    from proctor.engine.pipeline import ProposalReceipt
+
+    class Proposals:
+        def propose(self, request):
+            return ProposalReceipt(proposal=f"p-{request.params.name}")
+
+    code = "def run():\\n    return 1\\n"
+    out = []
+    with Workspace.open(sys.argv[1]) as ws:
+        for params in ({"name": "one", "text": "1"}, {"name": "forbidden", "text": "x"},
+                       {"name": "needs_review", "text": "x"}, {"name": "empty", "text": ""}):
+            try:
+                out.append(ws.execute("demo.note", params).to_json())
+            except ValidationFailed as exc:
+                out.append({"status": "raised", "errors": [exc.message]})
+        out.append(ws.execute("procedure.create", {"name": "greet", "code": code}).to_json())
+        ws.engine.proposals = Proposals()
+        out.append(ws.execute("demo.note", {"name": "needs_review", "text": "x"}).to_json())
+    print(json.dumps(out))
+"""
+
+
+def test_one_event_handler_observes_every_outcome(
+    plugin_dirs: dict[str, Path], repo: Path, tmp_path: Path
+) -> None:
+    events_file = tmp_path / "events.jsonl"
+    results = run_python(
+        plugin_dirs, ["good"], _EVERY_OUTCOME, str(repo), PROCTOR_DEMO_EVENTS=str(events_file)
+    )
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+
+    assert [e["kind"] for e in events] == [
+        "action.applied",
+        "action.denied",
+        "action.failed",  # a proposal is needed and proposals are not enabled
+        "action.failed",  # the criteria refused it: ValidationFailed was raised
+        "action.applied",  # a built-in action: no action has to ask for the handler
+        "action.proposed",
+    ]
+    assert {e["type"] for e in events} == {"ActionEvent"}
+    assert all(e["actor"] == ACTOR for e in events)
+    applied, denied, no_proposals, refused, builtin, proposed = events
+    assert [r["status"] for r in results] == [
+        "applied",
+        "denied",
+        "failed",
+        "raised",
+        "applied",
+        "proposed",
+    ]
+    assert applied["commit"] == results[0]["commit"]
+    assert applied["correlation_id"] == results[0]["correlation_id"]
+    assert (applied["action"], applied["decision"]) == ("demo.note", "ALLOW_IMMEDIATE")
+    assert applied["message"] == "Write note one"
+    assert denied["errors"] == results[1]["errors"] and denied["commit"] is None
+    assert denied["decision"] == "DENY"
+    assert no_proposals["errors"] == results[2]["errors"]
+    assert no_proposals["decision"] == "REQUIRE_PROPOSAL"
+    assert refused["errors"] == ["text is required"]
+    assert refused["decision"] is None  # refused before policy was asked
+    assert (builtin["action"], builtin["commit"]) == ("procedure.create", results[4]["commit"])
+    assert builtin["commit"] == _git(repo, "rev-parse", "HEAD")
+    assert (proposed["proposal"], proposed["commit"]) == ("p-needs_review", None)
+    assert results[5]["proposal"] == "p-needs_review"
+    assert "T" in applied["time"] and applied["time"].endswith("+00:00")
+
+
+def test_a_failing_event_handler_never_undoes_the_commit(
+    plugin_dirs: dict[str, Path], repo: Path, tmp_path: Path
+) -> None:
+    events_file = tmp_path / "events.jsonl"
+    env = {"PROCTOR_DEMO_EVENTS": str(events_file), "PROCTOR_DEMO_EVENTS_FAIL": "1"}
+    result = execute(plugin_dirs, repo, "demo.note", {"name": "kept", "text": "k"}, **env)
+    assert result["status"] == "applied"
+    assert result["commit"] == _git(repo, "rev-parse", "HEAD")
+    assert result["warnings"] == [
+        "event handler of plugin 'good' failed: RuntimeError: "
+        "the demo event handler fails on purpose"
+    ]
+    assert _git(repo, "show", "HEAD:notes/kept.txt") == "k"
+
+    cli = run_proctor(
+        plugin_dirs,
+        ["good"],
+        "--repo",
+        str(repo),
+        "action",
+        "run",
+        "demo.note",
+        "-p",
+        "name=again",
+        "-p",
+        "text=a",
+        **env,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "applied: commit" in cli.stdout
+    assert "warning: event handler of plugin 'good' failed" in cli.stderr
+    assert _git(repo, "show", "HEAD:notes/again.txt") == "a"
+    assert len(events_file.read_text().splitlines()) == 2  # written, then it raised
 
 
 @pytest.mark.parametrize(
@@ -662,9 +778,10 @@ def test_policy_hook_require_proposal(plugin_dirs: dict[str, Path], repo: Path) 
     result = execute(plugin_dirs, repo, "demo.note", {"name": "needs_review", "text": "x"})
 
     assert result["decision"] == "REQUIRE_PROPOSAL"
-    assert result["status"] in ("failed", "proposed")
-    if result["status"] == "failed":
-        assert "proposals are not supported yet" in result["errors"][0]
+    assert result["status"] == "failed"
+    assert result["errors"] == [
+        "policy requires a proposal for demo.note, and proposals are not enabled in this store"
+    ]
     assert "notes/needs_review.txt" not in _git(repo, "ls-tree", "-r", "--name-only", "HEAD")
 
 
@@ -748,9 +865,9 @@ def test_llm_backend_hook(plugin_dirs: dict[str, Path]) -> None:
         ["good"],
         """
         import asyncio, json
-        from proctor.core.plugins import get_plugin_manager
+        from proctor.plugins import plugin_manager
 
-        backends = get_plugin_manager().llm_backends()
+        backends = plugin_manager().llm_backends()
         demo = backends["demo"]
         messages = [{"role": "user", "content": "write a procedure"}]
         print(json.dumps({"names": sorted(backends), "complete": demo.complete(messages),
@@ -796,7 +913,9 @@ _IMPORTED = """
 def test_help_imports_nothing_heavy(
     plugin_dirs: dict[str, Path], how: str, plugins: tuple[str, ...]
 ) -> None:
-    assert run_python(plugin_dirs, plugins, _IMPORTED, how, ",".join(HEAVY)) == []
+    # Without a third-party plugin nothing can add a command, so not even pluggy loads.
+    heavy = HEAVY if plugins else (*HEAVY, "pluggy")
+    assert run_python(plugin_dirs, plugins, _IMPORTED, how, ",".join(heavy)) == []
 
 
 # -- PluginManager in-process, with plain objects carrying real hookimpls ----------------------
@@ -945,27 +1064,31 @@ def test_strict_mode_reraises_from_a_register_hook(env: pytest.MonkeyPatch) -> N
     assert isinstance(info.value.__cause__, RuntimeError)
 
 
+def ask_policy(manager: PluginManager) -> HookOutcome:
+    return manager.call("proctor_policy", action=None, params=None, context=None)
+
+
 def test_a_raising_policy_is_recorded_and_strict_mode_reraises(env: pytest.MonkeyPatch) -> None:
     manager = make_manager(("deny", Policy("DENY")), ("bad", Policy(RuntimeError("boom"))))
-    answers = manager.call_each("proctor_policy", action=None, params=None, context=None)
-    assert answers == [("deny", "DENY")]
+    outcome = ask_policy(manager)
+    assert outcome.value == ["DENY"]
+    assert outcome.failed_plugins == ["bad"]
+    assert [f.describe() for f in outcome.failures] == [
+        "plugin 'bad' failed in proctor_policy: RuntimeError: boom"
+    ]
     assert manager.infos["bad"].error == "proctor_policy: RuntimeError: boom"
 
     env.setenv("PROCTOR_STRICT_PLUGINS", "true")
     with pytest.raises(PluginError, match="plugin 'bad' failed in proctor_policy: boom"):
-        manager.call_each("proctor_policy", action=None, params=None, context=None)
+        ask_policy(manager)
+
+
+GHOST = {"ghost": "proctor.plugins.no_such_module", "policy": "proctor.plugins.policy"}
 
 
 def test_a_builtin_that_fails_to_import(env: pytest.MonkeyPatch) -> None:
-    import proctor.core.plugins as plugins_module
-
-    env.setattr(
-        plugins_module,
-        "DEFAULT_PLUGINS",
-        {"ghost": "proctor.plugins.no_such_module", "policy": "proctor.plugins.policy"},
-    )
     manager = PluginManager()
-    manager.load_builtins(set())
+    manager.load_builtins(set(), GHOST)
     assert manager.infos["ghost"].error == (
         "ModuleNotFoundError: No module named 'proctor.plugins.no_such_module'"
     )
@@ -973,13 +1096,35 @@ def test_a_builtin_that_fails_to_import(env: pytest.MonkeyPatch) -> None:
     assert manager.infos["policy"].hooks == ["proctor_policy"]
 
     disabled = PluginManager()
-    disabled.load_builtins({"ghost"})
+    disabled.load_builtins({"ghost"}, GHOST)
     assert disabled.infos["ghost"].disabled is True
     assert disabled.infos["ghost"].error is None
 
     env.setenv("PROCTOR_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="plugin 'ghost' failed: ModuleNotFoundError"):
-        PluginManager().load_builtins(set())
+        PluginManager().load_builtins(set(), GHOST)
+
+
+def test_core_loads_the_table_it_is_handed(env: pytest.MonkeyPatch) -> None:
+    """Core names no built-in: it loads whatever table the layer above handed over."""
+    import proctor.core.plugins as core_plugins
+
+    assert core_plugins.builtin_plugins() == BUILTIN_PLUGINS  # proctor/__init__.py did
+    env.setattr(core_plugins, "_builtin_plugins", {})
+    core_plugins.set_builtin_plugins(GHOST)
+    env.setenv("PROCTOR_NO_ENTRY_POINTS", "1")
+    manager = get_plugin_manager(reload=True)
+    assert list(manager.infos) == ["ghost", "policy"]
+    assert "ModuleNotFoundError" in (manager.infos["ghost"].error or "")
+    import ast
+
+    for path in Path(core_plugins.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.append(node.value)
+            assert not [n for n in names if n.startswith("proctor.plugins")], path
 
 
 class Misspelt:
@@ -1002,15 +1147,28 @@ def test_check_pending_rejects_every_misspelt_plugin(env: pytest.MonkeyPatch) ->
     assert manager.pm.get_plugin("m1") is None
     assert manager.pm.get_plugin("m2") is None
     assert manager.infos["ok"].error is None
-    assert manager.call_each("proctor_policy", action=None, params=None, context=None) == [
-        ("ok", "DENY")
-    ]
+    assert ask_policy(manager).value == ["DENY"]
     assert manager.validators() == {}
 
     env.setenv("PROCTOR_STRICT_PLUGINS", "1")
     strict = make_manager(("m1", Misspelt()))
     with pytest.raises(PluginError, match="proctor_register_validator"):
         strict.check_pending()
+
+
+def test_a_misspelt_hook_registered_behind_the_managers_back_ends(
+    env: pytest.MonkeyPatch,
+) -> None:
+    """A plugin registered straight into pluggy has no record of ours: check_pending still
+    finds it by pluggy's name for it, records it and unregisters it, instead of asking
+    pluggy again and again (unbounded recursion before)."""
+    manager = make_manager(("ok", Policy("DENY")))
+    stray = Misspelt()
+    manager.pm.register(stray, name="stray")
+    manager.check_pending()
+    assert manager.pm.get_plugin("stray") is None
+    assert "unknown hook 'proctor_register_validator'" in (manager.infos["stray"].error or "")
+    assert ask_policy(manager).value == ["DENY"]
 
 
 def test_get_plugin_manager_reload_follows_the_environment(env: pytest.MonkeyPatch) -> None:
@@ -1072,13 +1230,12 @@ def test_the_strictest_policy_wins(
         assert result.status == "denied"
         assert result.errors == [f"policy denies unit.touch for {ACTOR}"]
         assert _git(repo, "rev-parse", "HEAD") == before
-    elif result.status == "failed":
+    else:
+        assert result.status == "failed"
         assert result.errors == [
-            "policy requires a proposal for unit.touch; proposals are not supported yet"
+            "policy requires a proposal for unit.touch, and proposals are not enabled in this store"
         ]
         assert _git(repo, "rev-parse", "HEAD") == before
-    else:
-        assert result.status == "proposed" and result.proposal
 
 
 class WrongArgument:
@@ -1092,13 +1249,159 @@ def test_pluggy_refusing_a_registration_is_isolated(env: pytest.MonkeyPatch) -> 
     assert (manager.infos["wrong"].error or "").startswith("PluginValidationError")
     assert "verdict" in (manager.infos["wrong"].error or "")
     assert manager.infos["wrong"].hooks == []
-    assert manager.call_each("proctor_policy", action=None, params=None, context=None) == [
-        ("ok", "DENY")
-    ]
+    assert ask_policy(manager).value == ["DENY"]
 
     env.setenv("PROCTOR_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="plugin 'wrong' failed: PluginValidationError"):
         make_manager(("wrong", WrongArgument()))
+
+
+# -- pluggy's own calling: ordering, wrappers, firstresult -------------------------------------
+
+
+def an_event() -> Any:
+    from proctor.core.events import ActionEvent
+
+    return ActionEvent(actor=ACTOR, correlation_id="c-1", action="unit.touch", status="applied")
+
+
+class Observer:
+    """An event handler that notes its name when called, with pluggy's ordering options."""
+
+    def __init__(self, name: str, calls: list[str], **opts: bool) -> None:
+        def proctor_on_event(event: Any) -> None:
+            calls.append(name)
+
+        self.proctor_on_event = hookimpl(**opts)(proctor_on_event)
+
+
+def test_tryfirst_and_trylast_decide_the_calling_order(env: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    manager = make_manager(
+        ("early", Observer("early", calls, tryfirst=True)),
+        ("late", Observer("late", calls, trylast=True)),
+        ("plain1", Observer("plain1", calls)),
+        ("plain2", Observer("plain2", calls)),
+    )
+    assert manager.emit(an_event()) == ()
+    # pluggy calls the last registered first; tryfirst and trylast override that.
+    assert calls == ["early", "plain2", "plain1", "late"]
+
+
+class TightenForContractors:
+    """A policy wrapper: sees every other policy's answers and may add a stricter one."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[Any]] = []
+
+    @hookimpl(wrapper=True)
+    def proctor_policy(self, action: Any, context: Any) -> Any:
+        answers = yield
+        self.seen.append(list(answers))
+        if context.actor.endswith("@contractor.example"):
+            return [*answers, "REQUIRE_PROPOSAL"]
+        return answers
+
+
+def test_a_policy_wrapper_sees_every_answer_and_tightens_only_what_it_means_to(
+    env: pytest.MonkeyPatch, repo: Path
+) -> None:
+    from proctor.workspace import Workspace
+
+    wrapper = TightenForContractors()
+    manager = make_manager(
+        ("actions", Registers("proctor_register_actions", touch_action("unit.touch"))),
+        ("wrapper", wrapper),
+        ("allow", Policy("ALLOW_IMMEDIATE")),
+        ("abstain", Policy(None)),
+    )
+    with Workspace.open(repo, plugins=manager) as ws:
+        staff = ws.execute("unit.touch", {"path": "a.txt"})
+        contractor = ws.execute("unit.touch", {"path": "b.txt"}, actor="cy@contractor.example")
+
+    assert staff.status == "applied" and staff.decision == "ALLOW_IMMEDIATE"
+    assert (contractor.status, contractor.decision) == ("failed", "REQUIRE_PROPOSAL")
+    assert "proposals are not enabled" in contractor.errors[0]
+    assert wrapper.seen == [["ALLOW_IMMEDIATE"], ["ALLOW_IMMEDIATE"]]  # None abstains
+    files = _git(repo, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
+    assert "touched/a.txt" in files and "touched/b.txt" not in files
+    assert manager.infos["wrapper"].error is None
+
+
+class RaisingWrapper:
+    def __init__(self, when: str) -> None:
+        self.when = when
+
+    @hookimpl(wrapper=True)
+    def proctor_policy(self, action: Any) -> Any:
+        if self.when == "before":
+            raise RuntimeError("policy wrapper broke before")
+        answers = yield
+        if self.when == "after":
+            raise RuntimeError("policy wrapper broke after")
+        return answers
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_raising_policy_wrapper_denies(env: pytest.MonkeyPatch, repo: Path, when: str) -> None:
+    from proctor.workspace import Workspace
+
+    manager = make_manager(
+        ("actions", Registers("proctor_register_actions", touch_action("unit.touch"))),
+        ("allow", Policy("ALLOW_IMMEDIATE")),
+        ("wrapper", RaisingWrapper(when)),
+    )
+    before = _git(repo, "rev-parse", "HEAD")
+    with Workspace.open(repo, plugins=manager) as ws:
+        result = ws.execute("unit.touch", {"path": "a.txt"})
+    assert (result.status, result.decision) == ("denied", "DENY")
+    assert result.errors == ["policy plugin(s) wrapper failed, so unit.touch is denied"]
+    assert manager.infos["wrapper"].error == (
+        f"proctor_policy: RuntimeError: policy wrapper broke {when}"
+    )
+    assert manager.infos["allow"].error is None
+    assert _git(repo, "rev-parse", "HEAD") == before
+
+    env.setenv("PROCTOR_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=f"plugin 'wrapper' failed in proctor_policy: .*{when}"):
+        ask_policy(manager)
+
+
+class PickSpecs:
+    """A firstresult hook added for this test: pluggy stops at the first answer."""
+
+    @hookspecs.hookspec(firstresult=True)
+    def proctor_test_pick(self, value: Any) -> Any:
+        """The first non-None answer wins."""
+
+
+class Picks:
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def proctor_test_pick(self, value: Any) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_firstresult_holds_and_a_failure_lets_the_next_answer(env: pytest.MonkeyPatch) -> None:
+    manager = PluginManager()
+    manager.pm.add_hookspecs(PickSpecs)
+    for name, answer in (("a", "from a"), ("b", "from b"), ("c", RuntimeError("c broke"))):
+        manager.register(name, Picks(answer), PluginInfo(name=name, module="tests"))
+    outcome = manager.call("proctor_test_pick", value=1)
+    # c is asked first (last registered), fails; b answers; a is never asked.
+    assert outcome.value == "from b"
+    assert outcome.failed_plugins == ["c"]
+    assert manager.infos["c"].error == "proctor_test_pick: RuntimeError: c broke"
+
+
+def test_an_unknown_hook_name_is_an_error_not_a_silent_no_op(env: pytest.MonkeyPatch) -> None:
+    manager = make_manager(("p", Policy("DENY")))
+    with pytest.raises(AttributeError, match="proctor_polcy"):
+        manager.call("proctor_polcy", action=None)
 
 
 # -- the plugin guide --------------------------------------------------------------------------
@@ -1113,6 +1416,6 @@ def test_the_guide_documents_every_hook_with_its_signature() -> None:
         assert f"### `{name}({params})`" in guide, name
     for switch in ("PROCTOR_STRICT_PLUGINS", "PROCTOR_DISABLE_PLUGINS", "PROCTOR_NO_ENTRY_POINTS"):
         assert f"`{switch}`" in guide
-    for name in DEFAULT_PLUGINS:
+    for name in BUILTIN_PLUGINS:
         assert f"`{name}`" in guide
     assert "tests/fixtures/proctor-plugin-good/" in guide

@@ -252,7 +252,7 @@ def test_policy_from_committed_config(repo: Path) -> None:
         assert denied.decision == "DENY"
         needs = ws.execute("procedure.release", {"name": "greet"})
         assert needs.status == "failed"
-        assert "proposals are not supported yet" in needs.errors[0]
+        assert "proposals are not enabled" in needs.errors[0]
         assert git(repo, "rev-parse", "HEAD") == head
         assert git(repo, "tag") == ""
 

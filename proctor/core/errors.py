@@ -85,3 +85,11 @@ class PluginError(ProctorError):
     """A plugin failed to load or register (raised only under PROCTOR_STRICT_PLUGINS)."""
 
     exit_code = EXIT_FINDINGS
+
+
+def describe_error(exc: ProctorError) -> list[str]:
+    """One line per problem: each finding of a ValidationFailed, else the message."""
+    findings = getattr(exc, "findings", None)
+    if findings:
+        return [f.format_text() if hasattr(f, "format_text") else str(f) for f in findings]
+    return [exc.message]

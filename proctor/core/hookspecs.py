@@ -12,7 +12,10 @@ Rules for implementations:
 * Accept only the arguments you use, by these exact names, and give them no defaults
   (pluggy 1.7 changed how defaulted hookimpl arguments are passed).
 * Import heavy libraries inside the hook body, never at module level: ``proctor --help``
-  and the pre-commit hooks load every plugin module.
+  loads every installed plugin module, and the pre-commit hooks load their built-ins.
+* Every hook is called through pluggy, so ``tryfirst``, ``trylast`` and ``wrapper=True``
+  work as pluggy documents them; an implementation that raises is recorded on its
+  plugin and gives no answer (``docs/plugins.md``).
 """
 
 from __future__ import annotations
@@ -49,8 +52,22 @@ def proctor_register_validators(register: Any) -> None:
 @hookspec
 def proctor_register_side_effects(register: Any) -> None:
     """Register side effects: ``register(side_effect)`` with ``name`` and
-    ``run(result, context)``. They run after an action's commit is published; a failing
-    side effect is reported on the result and never undoes the commit.
+    ``run(result, context)``. They run after the commit of an action that names them in
+    ``ActionType.side_effects``; a failing side effect is reported on the result and
+    never undoes the commit. To observe every action, implement ``proctor_on_event``.
+    """
+
+
+@hookspec
+def proctor_on_event(event: Any) -> None:
+    """Observe an outcome: ``event`` is a :class:`proctor.core.events.Event`.
+
+    Called once for every action outcome (an :class:`~proctor.core.events.ActionEvent`
+    of kind ``action.applied``, ``action.proposed``, ``action.denied`` or
+    ``action.failed``), after the commit, if any, is published; later releases add
+    proposal, run and generation events. Ignore kinds you do not know. A handler that
+    raises is reported (on the action's result and in ``proctor plugins``) and never
+    undoes anything; the return value is ignored.
     """
 
 

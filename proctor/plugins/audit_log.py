@@ -1,7 +1,8 @@
-"""Built-in plugin: side effects that run after an action's commit is published.
+"""Built-in plugin: one ``proctor.audit`` log line per outcome, for every action.
 
-``log`` writes one line per applied action to the ``proctor.audit`` logger, so a
-long-running service embedding proctor gets an audit stream without reading git log.
+A long-running service embedding proctor gets an audit stream without reading git log:
+applied, proposed, denied and failed actions alike, whichever plugin registered them.
+It observes through ``proctor_on_event``, so no action has to ask for it.
 """
 
 from __future__ import annotations
@@ -14,21 +15,17 @@ from proctor.core.hookspecs import hookimpl
 audit = logging.getLogger("proctor.audit")
 
 
-class LogSideEffect:
-    name = "log"
-
-    def run(self, result: Any, context: Any) -> None:
-        audit.info(
-            "%s %s by %s commit=%s tags=%s correlation=%s",
-            result.action,
-            result.status,
-            context.actor,
-            result.commit,
-            ",".join(result.tags) or "-",
-            result.correlation_id,
-        )
-
-
 @hookimpl
-def proctor_register_side_effects(register: Any) -> None:
-    register(LogSideEffect())
+def proctor_on_event(event: Any) -> None:
+    if not event.kind.startswith("action."):
+        return
+    audit.info(
+        "%s %s by %s commit=%s tags=%s correlation=%s errors=%s",
+        event.action,
+        event.status,
+        event.actor,
+        event.commit,
+        ",".join(event.tags) or "-",
+        event.correlation_id,
+        " | ".join(event.errors) or "-",
+    )

@@ -21,31 +21,23 @@ from proctor.checks.validation import Mode, Validator
 def builtin_validators(checks: Sequence[str]) -> dict[str, Validator]:
     """The validators of the built-in plugins named like ``checks``.
 
-    Only those plugin modules are imported (the policy and side-effect plugins have
-    nothing to do in a hook), through a private plugin manager so the process-wide one
-    stays as it is. ``PROCTOR_DISABLE_PLUGINS`` is honoured: a disabled check is then
-    reported as not available.
+    Only those plugin modules are imported (the policy and event plugins have nothing
+    to do in a hook), through a private plugin manager so the process-wide one stays as
+    it is, and by the same loader as everywhere else: ``PROCTOR_DISABLE_PLUGINS`` and
+    ``PROCTOR_STRICT_PLUGINS`` apply, and a plugin that fails is reported on stderr (its
+    check is then not available, which the runner reports as bad usage).
     """
-    import importlib
-
-    from proctor.core.plugins import DEFAULT_PLUGINS, PluginInfo, PluginManager, disabled_plugins
+    from proctor.core.plugins import PluginManager, disabled_plugins
+    from proctor.plugins import BUILTIN_PLUGINS
 
     manager = PluginManager()
-    disabled = disabled_plugins()
-    for name in checks:
-        module_name = DEFAULT_PLUGINS.get(name)
-        if module_name is None or name in disabled:
-            continue
-        info = PluginInfo(name=name, module=module_name, builtin=True)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            manager.infos[name] = info
-            info.error = f"{type(exc).__name__}: {exc}"
-            continue
-        manager.register(name, module, info)
+    table = {name: BUILTIN_PLUGINS[name] for name in checks if name in BUILTIN_PLUGINS}
+    manager.load_builtins(disabled_plugins(), table)
     manager.check_pending()
     validators: dict[str, Validator] = manager.validators()
+    for info in manager.infos.values():
+        if info.error:
+            print(f"proctor: plugin {info.name!r} failed: {info.error}", file=sys.stderr)
     return validators
 
 

@@ -64,7 +64,7 @@ def _entry(context: ActionContext) -> str:
 
 
 def _repo(context: ActionContext) -> ProcedureRepository:
-    snap = context.tip()
+    snap = context.require_snapshot()
     return ProcedureRepository(snap.store, "", _entry(context))
 
 
@@ -145,7 +145,7 @@ class _CodeAction(ActionType):
             name = path.split("/")[1]
             meta = change.edits.get(metadata_path(name))
             if meta is None:
-                meta = context.tip().read(metadata_path(name))
+                meta = context.require_snapshot().read(metadata_path(name))
             caps = _capabilities(parse_spec(meta, metadata_path(name))) if meta else None
             out.append(CodeToCheck(path, content.decode("utf-8"), caps))
         return out
@@ -170,7 +170,7 @@ class CreateProcedure(_CodeAction):
         return f"Create procedure {params.name}"
 
     def apply(self, params: CreateParams, context: ActionContext) -> Change:
-        snap = context.tip()
+        snap = context.require_snapshot()
         if snap.entry(proc_dir(params.name)) is not None:
             raise UsageError(f"procedure {params.name!r} already exists; use update")
         entry = _entry(context)
@@ -209,7 +209,7 @@ class UpdateProcedure(_CodeAction):
     def apply(self, params: UpdateParams, context: ActionContext) -> Change:
         if params.code is None and params.metadata is None and params.description is None:
             raise UsageError("nothing to update: give code, metadata or a description")
-        snap = context.tip()
+        snap = context.require_snapshot()
         name = params.name
         old_code = snap.read(code_path(name))
         old_meta = snap.read(metadata_path(name))
@@ -251,7 +251,7 @@ class DeleteProcedure(ActionType):
         return f"Delete procedure {params.name}"
 
     def apply(self, params: DeleteParams, context: ActionContext) -> Change:
-        snap = context.tip()
+        snap = context.require_snapshot()
         files = snap.listdir(proc_dir(params.name))
         if not files:
             raise NotFoundError(f"unknown procedure {params.name!r}")
@@ -293,7 +293,7 @@ class ReleaseProcedure(ActionType):
         self, params: ReleaseParams, context: ActionContext
     ) -> tuple[tuple[int, int, int], str, list[str]]:
         """(new version, commit to tag, reasons for the bump)."""
-        snap = context.tip()
+        snap = context.require_snapshot()
         name = params.name
         if snap.entry(proc_dir(name)) is None:
             raise NotFoundError(f"unknown procedure {name!r}")
@@ -357,7 +357,7 @@ class RollbackProcedure(ActionType):
         return f"Roll back procedure {params.name} to v{params.to.lstrip('v')}"
 
     def apply(self, params: RollbackParams, context: ActionContext) -> Change:
-        snap = context.tip()
+        snap = context.require_snapshot()
         name = params.name
         repo = _repo(context)
         wanted = parse_semver(params.to)

@@ -1,7 +1,8 @@
-"""Pydantic models shared by every part: the procedure spec and the proposal file.
+"""Pydantic models of the procedure domain: the spec stored as ``metadata.json``.
 
-Field names are a contract (``metadata.json`` and ``proposals/<id>.json`` are read by
-people, scripts and other tools): add fields, never rename them.
+Field names are a contract (``metadata.json`` is read by people, scripts and other
+tools): add fields, never rename them. The proposal file's model belongs to
+``proctor.proposals``.
 """
 
 from __future__ import annotations
@@ -85,31 +86,3 @@ class ProcedureSpec(_Model):
     def to_json(self) -> str:
         """Stable, diff-friendly JSON: fixed key order, two-space indent, final newline."""
         return self.model_dump_json(indent=2) + "\n"
-
-
-ProposalStatus = Literal["pending", "approved", "applied", "rejected", "withdrawn", "failed"]
-
-
-class Review(_Model):
-    actor: str
-    decision: Literal["approve", "reject"]
-    comment: str = ""
-    at: str
-    content_hash: str
-
-
-class Proposal(_Model):
-    """``proposals/<id>.json``: a change waiting for approval."""
-
-    id: str
-    action: str
-    params: dict[str, Any]
-    status: ProposalStatus = "pending"
-    version: int = 1
-    created_by: str
-    created_at: str
-    base: str | None = None
-    content_hash: str
-    required_approvals: int = 1
-    reviews: list[Review] = Field(default_factory=list)
-    result: str | None = None

@@ -1,0 +1,86 @@
+"""Typed events: what happened, for plugins that observe rather than decide.
+
+Every outcome proctor produces is announced once through the ``proctor_on_event`` hook,
+so an audit log, a webhook or a metrics plugin sees all of them without editing any
+action. Events are frozen dataclasses made of plain values (strings, tuples, a
+timestamp): a handler cannot change what happened, and an event can be serialised
+(``to_dict``) without knowing the domain objects behind it.
+
+Only action outcomes exist today. Proposals, runs and code generation will add their own
+subclasses of :class:`Event` with kinds under their own prefix (``proposal.``, ``run.``,
+``generation.``); a handler that does not know a kind ignores it, so adding one breaks
+no plugin. Dispatch on ``isinstance`` or on ``event.kind``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+ActionOutcome = Literal["applied", "proposed", "denied", "failed"]
+
+ACTION_OUTCOMES: tuple[ActionOutcome, ...] = ("applied", "proposed", "denied", "failed")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """What every event carries.
+
+    ``kind`` is a dotted name (``"<domain>.<what happened>"``), ``time`` when it
+    happened (UTC), ``actor`` who caused it and ``correlation_id`` the id that ties it
+    to the commit trailers and logs of the same request.
+    """
+
+    domain: ClassVar[str] = "event"
+
+    actor: str
+    correlation_id: str
+    time: datetime = field(default_factory=_now)
+
+    @property
+    def kind(self) -> str:
+        return self.domain
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, with ``kind`` first and ``time`` in ISO 8601."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionEvent(Event):
+    """One action's outcome: ``kind`` is ``action.<status>``.
+
+    ``applied``: a commit (or, for a release alone, only tags) was published; ``commit``
+    and ``tags`` say what. ``proposed``: the change waits for review as ``proposal``.
+    ``denied``: policy refused it. ``failed``: nothing was written, ``errors`` says why
+    (bad params, criteria, code checks, a conflict, proposals not enabled).
+    ``decision`` is the policy decision when one was reached, else None.
+    """
+
+    domain: ClassVar[str] = "action"
+
+    action: str
+    status: ActionOutcome
+    commit: str | None = None
+    tags: tuple[str, ...] = ()
+    proposal: str | None = None
+    decision: str | None = None
+    errors: tuple[str, ...] = ()
+    message: str = ""
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.{self.status}"
