@@ -10,6 +10,7 @@ final. Every attempt is recorded, so a generation can store how it got its answe
 
 from __future__ import annotations
 
+import ast
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,12 +26,22 @@ from proctor.llm.errors import (
     StructuredOutputError,
     TruncatedReply,
 )
-from proctor.llm.extract import candidates, variants
+from proctor.llm.extract import (
+    candidates,
+    ends_inside_string,
+    escape_inner_quotes,
+    light_repair,
+    protect_strings,
+    restore_strings,
+    variants,
+)
 from proctor.llm.transport import Transport
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_ERRORS = 8
+# json-repair costs about 1 ms per 2 KB of reply: two slices keep a reply within budget.
+MAX_REPAIRS = 2
 
 REASK = (
     "Your previous reply could not be used:\n{errors}\n\n"
@@ -52,12 +63,41 @@ def _validation_lines(exc: ValidationError, where: str) -> list[str]:
 
 
 def _repair(text: str) -> Any:
+    """json-repair over the structure only (strings protected), or None. Never for a
+    text that ends inside a string: closing it would keep cut-off content, whatever the
+    finish reason said."""
     import json_repair
 
+    if ends_inside_string(text):
+        return None
+    skeleton, literals = protect_strings(text)
     try:
-        return json_repair.repair_json(text, return_objects=True, skip_json_loads=True)
+        value = json_repair.repair_json(skeleton, return_objects=True, skip_json_loads=True)
     except Exception:  # noqa: BLE001 - json-repair raises assorted errors on hopeless input
         return None
+    return restore_strings(value, literals)
+
+
+def _load(text: str) -> tuple[Any, str]:
+    """The value of ``text`` by the exact means: JSON (control characters allowed in
+    strings), JSON after :func:`light_repair`, a Python literal. Raises ValueError with
+    the JSON error when none applies."""
+    try:
+        return json.loads(text, strict=False), ""
+    except ValueError as exc:
+        error = exc
+    fixed = light_repair(text)
+    if fixed is not None:
+        try:
+            return json.loads(fixed, strict=False), " (comments, commas or closers fixed)"
+        except ValueError:
+            pass
+    if ("'" in text or "True" in text or "None" in text) and len(text) <= 1_000_000:
+        try:
+            return ast.literal_eval(text), " (Python literal)"
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    raise error
 
 
 def parse_structured(text: str, schema: type[M], *, finish_reason: str | None = None) -> M:
@@ -75,34 +115,45 @@ def parse_structured(text: str, schema: type[M], *, finish_reason: str | None = 
             errors=["reply cut off at the token limit"],
             text=text,
         )
-    found = candidates(text)
-    if not found:
+    if not text.strip():
         raise StructuredOutputError("the reply is empty", errors=["the reply is empty"], text=text)
     invalid: list[str] = []
     syntax: list[str] = []
     unparsed = []
-    for cand in found:
+    for cand in candidates(text):
         if cand.repair_only:
             unparsed.append(cand)
             continue
         try:
-            value = json.loads(cand.text)
+            value, how = _load(cand.text)
         except ValueError as exc:
             syntax.append(f"{cand.source}: invalid JSON: {exc}")
             unparsed.append(cand)
             continue
-        result = _first_valid(value, schema, cand.source, invalid)
+        result = _first_valid(value, schema, cand.source + how, invalid)
         if result is not None:
             return result
-    # Repair the most specific slices first; the whole reply (prose included) last.
+    # Guesses now, on the most specific slices first, the whole reply (prose included)
+    # last: quotes escaped by what follows them, then json-repair on at most two slices.
     unparsed.sort(key=lambda c: c.source.startswith("whole"))
     for cand in unparsed:
+        escaped = escape_inner_quotes(cand.text)
+        if escaped is None:
+            continue
+        try:
+            value, how = _load(escaped)
+        except ValueError:
+            continue
+        result = _first_valid(value, schema, f"{cand.source} (quotes escaped)", invalid, guess=True)
+        if result is not None:
+            return result
+    for cand in unparsed[:MAX_REPAIRS]:
         value = _repair(cand.text)
         if value is None or value == "" or not isinstance(value, dict | list | str):
             continue
         if isinstance(value, str) and not value.strip().startswith(("{", "[")):
             continue  # json-repair's answer to prose is the prose itself: not an object
-        result = _first_valid(value, schema, f"{cand.source} (repaired)", invalid)
+        result = _first_valid(value, schema, f"{cand.source} (repaired)", invalid, guess=True)
         if result is not None:
             return result
     errors = (invalid + syntax)[:MAX_ERRORS] or ["no JSON object found in the reply"]
@@ -111,9 +162,29 @@ def parse_structured(text: str, schema: type[M], *, finish_reason: str | None = 
     )
 
 
-def _first_valid(value: Any, schema: type[M], source: str, invalid: list[str]) -> M | None:
+def _known_keys(schema: type[BaseModel]) -> set[str] | None:
+    """Field names and aliases, or None when the schema takes any key."""
+    if schema.model_config.get("extra") == "allow":
+        return None
+    keys = set(schema.model_fields)
+    keys.update(f.alias for f in schema.model_fields.values() if f.alias)
+    return keys
+
+
+def _first_valid(
+    value: Any, schema: type[M], source: str, invalid: list[str], guess: bool = False
+) -> M | None:
+    """The first variant of ``value`` that validates. With ``guess`` (json-repair's
+    output), a dict carrying keys the schema lacks is refused: that is how a wrong repair
+    looks (a string split at a comma turns its tail into a key) and it would otherwise
+    validate with the field cut short."""
     first_error: ValidationError | None = None
+    known = _known_keys(schema) if guess else None
     for label, variant in variants(value):
+        if known is not None and isinstance(variant, dict) and not set(variant) <= known:
+            extra = ", ".join(sorted(str(k) for k in set(variant) - known)[:3])
+            invalid.append(f"{source}: the repair produced keys the schema lacks ({extra})")
+            continue
         try:
             return schema.model_validate(variant)
         except ValidationError as exc:
