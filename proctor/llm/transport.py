@@ -257,7 +257,7 @@ class _Call:
         if isinstance(asked, int | float) and asked >= 0:
             capped = min(float(asked), self.policy.retry_after_cap)
             return capped + random.uniform(0, min(0.1 * capped, 1.0))
-        return float(self.transport.backoff(state))
+        return self.transport.backoff(state)
 
     def stop(self, state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= self.policy.max_attempts:
@@ -337,11 +337,13 @@ class Transport:
         if breaker is None and use_breaker:
             breaker = CircuitBreaker(on_change=self._breaker_changed)
         self.breaker = breaker
-        self.backoff = tenacity.wait_exponential_jitter(
-            initial=self.policy.backoff_initial,
-            max=self.policy.backoff_max,
-            jitter=self.policy.backoff_jitter,
-        )
+
+    def backoff(self, state: tenacity.RetryCallState) -> float:
+        """Exponential from ``backoff_initial``, capped, plus up to ``backoff_jitter``
+        of noise so calls that failed together do not come back together."""
+        p = self.policy
+        exp = p.backoff_initial * 2.0 ** max(state.attempt_number - 1, 0)
+        return min(exp, p.backoff_max) + random.uniform(0, p.backoff_jitter)
 
     @property
     def name(self) -> str:
