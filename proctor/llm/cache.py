@@ -246,7 +246,7 @@ class ResponseCache:
                             removed += 1
                 else:
                     valid[key] = digest
-            wanted = set(valid.values())
+            wanted = set(latest.values())
             orphans = [p for p in self._object_files() if p.stem not in wanted]
             if repair:
                 for path in orphans:
