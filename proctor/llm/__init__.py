@@ -18,7 +18,6 @@ Names load lazily: registering backends must not import pydantic or tenacity.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,40 +49,38 @@ if TYPE_CHECKING:
     from proctor.llm.transport import CircuitBreaker, Transport, TransportEvent, TransportPolicy
 
 _LAZY = {
-    **dict.fromkeys(("Backend", "Reply", "Request", "Usage", "build_backend"), "backends"),
-    **dict.fromkeys(("CacheReport", "ResponseCache", "default_cache_dir"), "cache"),
-    **dict.fromkeys(("RecordBackend", "ReplayBackend"), "cassettes"),
-    **dict.fromkeys(
-        (
-            "AttemptsExhausted",
-            "BackendConnectionError",
-            "BackendError",
-            "BackendTimeout",
-            "CassetteMissing",
-            "CircuitOpenError",
-            "DeadlineExceeded",
-            "GenerationFailed",
-            "LLMError",
-            "StructuredOutputError",
-            "TruncatedReply",
-        ),
-        "errors",
-    ),
-    "FakeBackend": "fake",
-    "OpenAIHTTPBackend": "openai_http",
-    **dict.fromkeys(
-        (
-            "Attempt",
-            "StructuredResult",
-            "agenerate_structured",
-            "generate_structured",
-            "parse_structured",
-        ),
-        "structured",
-    ),
-    **dict.fromkeys(
-        ("CircuitBreaker", "Transport", "TransportEvent", "TransportPolicy"), "transport"
-    ),
+    "Backend": "proctor.llm.backends",
+    "Reply": "proctor.llm.backends",
+    "Request": "proctor.llm.backends",
+    "Usage": "proctor.llm.backends",
+    "build_backend": "proctor.llm.backends",
+    "CacheReport": "proctor.llm.cache",
+    "ResponseCache": "proctor.llm.cache",
+    "default_cache_dir": "proctor.llm.cache",
+    "RecordBackend": "proctor.llm.cassettes",
+    "ReplayBackend": "proctor.llm.cassettes",
+    "AttemptsExhausted": "proctor.llm.errors",
+    "BackendConnectionError": "proctor.llm.errors",
+    "BackendError": "proctor.llm.errors",
+    "BackendTimeout": "proctor.llm.errors",
+    "CassetteMissing": "proctor.llm.errors",
+    "CircuitOpenError": "proctor.llm.errors",
+    "DeadlineExceeded": "proctor.llm.errors",
+    "GenerationFailed": "proctor.llm.errors",
+    "LLMError": "proctor.llm.errors",
+    "StructuredOutputError": "proctor.llm.errors",
+    "TruncatedReply": "proctor.llm.errors",
+    "FakeBackend": "proctor.llm.fake",
+    "OpenAIHTTPBackend": "proctor.llm.openai_http",
+    "Attempt": "proctor.llm.structured",
+    "StructuredResult": "proctor.llm.structured",
+    "agenerate_structured": "proctor.llm.structured",
+    "generate_structured": "proctor.llm.structured",
+    "parse_structured": "proctor.llm.structured",
+    "CircuitBreaker": "proctor.llm.transport",
+    "Transport": "proctor.llm.transport",
+    "TransportEvent": "proctor.llm.transport",
+    "TransportPolicy": "proctor.llm.transport",
 }
 
 __all__ = [
@@ -123,10 +120,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    module_name = _LAZY.get(name)
+    if module_name is None:
         raise AttributeError(f"module 'proctor.llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"proctor.llm.{module}"), name)
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
 
