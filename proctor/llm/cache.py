@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class ResponseCache:
         self._index: dict[str, str] = {}
         self._offset = 0
         self._inode: int | None = None
+        self._read_lock = threading.Lock()
 
     @staticmethod
     def key_for(backend: str, request: Request) -> str:
@@ -103,6 +105,10 @@ class ResponseCache:
 
     def _refresh(self) -> dict[str, str]:
         """Read manifest lines appended since the last look (all of it after a rewrite)."""
+        with self._read_lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> dict[str, str]:
         try:
             st = self.manifest_path.stat()
         except FileNotFoundError:
@@ -284,7 +290,8 @@ class ResponseCache:
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             self._rewrite_manifest({})
-        self._index, self._offset, self._inode = {}, 0, None
+        with self._read_lock:
+            self._index, self._offset, self._inode = {}, 0, None
         return count
 
     def stats(self) -> dict[str, Any]:
