@@ -353,20 +353,30 @@ class _Session(Generic[M]):
                 errors=error.errors,
             )
             raise failed from error
-        # A fresh list each time: the caller's messages, the bad reply, what was wrong.
-        feedback = (
-            REASK_TRUNCATED
-            if truncated
-            else REASK.format(errors="\n".join(f"- {line}" for line in error.errors))
-        )
-        messages = [
-            *self.original,
-            {"role": "assistant", "content": reply.text},
-            {"role": "user", "content": feedback},
-        ]
+        feedback = REASK_TRUNCATED if truncated else reask_feedback(error.errors)
+        messages = reask_messages(self.original, reply.text, feedback)
         self.request = Request.build(self.model, messages, self.params)
         self.started = time.monotonic()
         return self.request
+
+
+def reask_feedback(errors: Sequence[str]) -> str:
+    """The user message of a re-ask: what was wrong, one line each."""
+    return REASK.format(errors="\n".join(f"- {line}" for line in errors))
+
+
+def reask_messages(
+    original: Sequence[Mapping[str, Any]], reply_text: str, feedback: str
+) -> list[dict[str, Any]]:
+    """A fresh message list for another ask: the caller's messages, the reply that could
+    not be used, and the feedback. Earlier failed turns are not carried along: they cost
+    tokens and pull the model back towards its old mistakes. Repair loops built on this
+    package (findings, failing examples) should ask the same way."""
+    return [
+        *(dict(m) for m in original),
+        {"role": "assistant", "content": reply_text},
+        {"role": "user", "content": feedback},
+    ]
 
 
 def _as_transport(client: Transport | Backend) -> Transport:
