@@ -280,3 +280,21 @@ def test_parse_retry_after_date() -> None:
     now = 1_700_000_000.0
     assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
     assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0.0
+
+
+def test_breaker_bounds_requests_of_concurrent_async_calls(server: ScriptedServer) -> None:
+    """Without the breaker, 10 calls × 3 attempts would be 30 requests to a failing server."""
+    server.default = status(500)
+    breaker = CircuitBreaker(threshold=3, cooldown=5.0)
+    policy = TransportPolicy(max_attempts=3, deadline=1.0, backoff_initial=0.05, backoff_jitter=0)
+    t = transport(server, policy, breaker=breaker)
+
+    async def main() -> list[BaseException | object]:
+        calls = [t.acomplete(request()) for _ in range(10)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, AttemptsExhausted | CircuitOpenError) for o in outcomes), outcomes
+    assert any(isinstance(o, CircuitOpenError) for o in outcomes)
+    assert breaker.state == "open"
+    assert server.count <= 10
