@@ -22,6 +22,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "formats": "proctor.plugins.formats",
     "policy": "proctor.plugins.policy",
     "audit-log": "proctor.plugins.audit_log",
+    "llm": "proctor.plugins.llm_builtin",
+    "llm-litellm": "proctor.plugins.llm_litellm",
 }
 
 
