@@ -29,8 +29,6 @@ def test_escape_is_blocked(escape: Escape, profile: str, corpus_host: Host) -> N
         pytest.skip(f"{profile} does not claim to stop: {escape.title}")
     verdict = run_escape(escape, profile, corpus_host)
     assert verdict.blocked, f"{escape.title} at {profile}: {verdict.detail}"
-    assert (
-        verdict.result is not None
-        and verdict.result.level == PROFILES[profile]["level"]
-        or verdict.status != "ok"
-    )
+    assert verdict.result is not None
+    if verdict.status == "ok":  # the procedure ran to its end: at the level asked for
+        assert verdict.result.level == PROFILES[profile]["level"]
