@@ -12,8 +12,8 @@ log, parameters and versions belong to the layers above, which call ``run_in_san
 from __future__ import annotations
 
 from .api import LEVELS, run_in_sandbox, run_in_sandbox_async
+from .machine import Probe, probe
 from .model import STATUSES, Capabilities, Limits, SandboxResult, SandboxUsageError, Status
-from .probe import Probe, probe
 
 __all__ = [
     "LEVELS",

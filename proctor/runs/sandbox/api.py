@@ -18,7 +18,7 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from . import bwrap, cgroups, probe, seccomp
+from . import bwrap, cgroups, machine, seccomp
 from .model import Capabilities, Limits, SandboxResult, SandboxUsageError
 from .supervise import Spawn, supervise
 
@@ -48,15 +48,16 @@ def _user_tasks(uid: int) -> int:
     return count
 
 
-def _rlimits(limits: Limits, layers: dict[str, str]) -> list[tuple[int, int]]:
+def _rlimits(limits: Limits, layers: dict[str, str]) -> list[tuple[int, int, int]]:
     import resource
 
     out = [
-        (resource.RLIMIT_AS, limits.memory),
-        (resource.RLIMIT_CPU, limits.cpu),
-        (resource.RLIMIT_FSIZE, limits.file_size),
-        (resource.RLIMIT_NOFILE, limits.open_files),
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_AS, limits.memory, limits.memory),
+        # SIGXCPU at the soft limit says why; SIGKILL a second later if it is caught.
+        (resource.RLIMIT_CPU, limits.cpu, limits.cpu + 1),
+        (resource.RLIMIT_FSIZE, limits.file_size, limits.file_size),
+        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+        (resource.RLIMIT_CORE, 0, 0),
     ]
     mib = 1024 * 1024
     text = f"as={limits.memory // mib}MiB cpu={limits.cpu}s fsize={limits.file_size // mib}MiB nofile={limits.open_files} core=0"
@@ -64,7 +65,7 @@ def _rlimits(limits: Limits, layers: dict[str, str]) -> list[tuple[int, int]]:
         text += " nproc=not set (root is exempt)"
     elif sys.platform.startswith("linux"):
         nproc = _user_tasks(os.getuid()) + limits.processes
-        out.append((resource.RLIMIT_NPROC, nproc))
+        out.append((resource.RLIMIT_NPROC, nproc, nproc))
         text += f" nproc={nproc} (the user's tasks + {limits.processes})"
     layers["rlimits"] = text
     return out
@@ -97,7 +98,7 @@ def _remove_tree(path: str) -> None:
 
 
 def _choose_level(
-    found: probe.Probe, level: int | None, min_level: int, unsandboxed: bool
+    found: machine.Probe, level: int | None, min_level: int, unsandboxed: bool
 ) -> tuple[int | None, str | None]:
     """(level to run at, None) or (None, why the run is denied)."""
     if not found.available(0):
@@ -164,7 +165,7 @@ def run_in_sandbox(
     source = code.encode() if isinstance(code, str) else bytes(code)
 
     use_ns = "namespaces" not in disable
-    found = probe.probe(use_ns)
+    found = machine.probe(use_ns)
     target, why = _choose_level(found, level, min_level, unsandboxed)
     if target is None:
         return _denied(why or "denied", started=started)
@@ -261,7 +262,7 @@ def run_in_sandbox(
                 "execute": caps.subprocess,
                 "tcp": not caps.network,
                 "scope": True,
-                "min_abi": probe.FALLBACK_MIN_ABI if fallback else 1,
+                "min_abi": machine.FALLBACK_MIN_ABI if fallback else 1,
             }
         else:
             layers["landlock"] = f"not used at level {target}"

@@ -40,7 +40,7 @@ class Spawn:
     header_w: int  # our end of the header pipe
     result_r: int  # our end of the result pipe
     extra_fds: tuple[int, ...] = ()
-    rlimits: Sequence[tuple[int, int]] = ()
+    rlimits: Sequence[tuple[int, int, int]] = ()
     cgroup: RunCgroup | None = None
     namespaced: bool = False  # argv starts bubblewrap
 
@@ -62,7 +62,9 @@ class Outcome:
         return next((r for r in self.records if r.get("kind") in kinds), None)
 
 
-def _preexec(rlimits: Sequence[tuple[int, int]], cgroup_files: list[str]) -> Callable[[], None]:
+def _preexec(
+    rlimits: Sequence[tuple[int, int, int]], cgroup_files: list[str]
+) -> Callable[[], None]:
     import resource
 
     def setup() -> None:
@@ -73,8 +75,8 @@ def _preexec(rlimits: Sequence[tuple[int, int]], cgroup_files: list[str]) -> Cal
                 os.write(fd, b"0")
             finally:
                 os.close(fd)
-        for which, value in rlimits:
-            resource.setrlimit(which, (value, value))
+        for which, soft, hard in rlimits:
+            resource.setrlimit(which, (soft, hard))
 
     return setup
 
