@@ -223,10 +223,12 @@ def run_in_sandbox(
                 header["seccomp"] = [base64.b64encode(runner_prog).decode()]
         else:
             layers["seccomp"] = "not used at level 0"
+        info_r = -1
         if namespaced:
             assert base is not None
             seccomp_fd = seccomp.pipe_with(base)
-            extra_fds.append(seccomp_fd)
+            info_r, info_w = os.pipe()
+            extra_fds += [seccomp_fd, info_w]
             runner_dir = os.path.join(run_dir, "runner")
             os.mkdir(runner_dir)
             shutil.copyfile(RUNNER, os.path.join(runner_dir, "runner.py"))
@@ -238,6 +240,7 @@ def run_in_sandbox(
                 runner_dir=runner_dir,
                 tmpfs_size=limits.file_size,
                 seccomp_fd=seccomp_fd,
+                info_fd=info_w,
                 command=command,
             )
             layers["namespaces"] = "bubblewrap: user, mount, pid, ipc, uts, cgroup" + (
@@ -280,11 +283,12 @@ def run_in_sandbox(
             rlimits=rlimits,
             cgroup=cgroup,
             namespaced=namespaced,
+            info_r=info_r,
         )
         try:
             outcome = supervise(spawn, timeout=timeout, limits=limits)
         except (OSError, ValueError) as exc:  # the interpreter or bwrap could not start
-            for fd in (header_w, result_r):
+            for fd in (header_w, result_r, info_r):
                 try:
                     os.close(fd)
                 except OSError:

@@ -74,6 +74,7 @@ def argv(
     runner_dir: str,
     tmpfs_size: int,
     seccomp_fd: int,
+    info_fd: int,
     command: Iterable[str],
 ) -> list[str]:
     bw = executable()
@@ -94,7 +95,8 @@ def argv(
     args += ["--ro-bind", code_dir, CODE, "--ro-bind", runner_dir, RUNNER_DIR]
     for path in caps.filesystem_write:
         args += ["--bind", path, path]
-    args += ["--remount-ro", "/", "--chdir", WORK, "--seccomp", str(seccomp_fd), "--"]
+    args += ["--remount-ro", "/", "--chdir", WORK, "--seccomp", str(seccomp_fd)]
+    args += ["--info-fd", str(info_fd), "--"]
     args += list(command)
     return args
 

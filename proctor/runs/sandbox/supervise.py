@@ -43,6 +43,7 @@ class Spawn:
     rlimits: Sequence[tuple[int, int, int]] = ()
     cgroup: RunCgroup | None = None
     namespaced: bool = False  # argv starts bubblewrap
+    info_r: int = -1  # bubblewrap's --info-fd, read end: the namespace init's host pid
 
 
 @dataclass
@@ -126,10 +127,17 @@ def kill_run(proc: subprocess.Popen[bytes], spawn: Spawn) -> int:
     deadline = time.monotonic() + KILL_WAIT
     if spawn.namespaced:
         # bubblewrap's child is the pid namespace's init: killing it kills the namespace,
-        # and bubblewrap exits only once that init is reaped, so proc.wait() below means
-        # every process of the namespace is gone.
-        for pid in children(proc.pid):
-            _kill(pid)
+        # and bubblewrap exits only once that init is reaped (which waits for every task
+        # of the namespace), so proc.wait() below means they are all gone. Its pid comes
+        # from --info-fd: an unprivileged bubblewrap is not dumpable, so /proc will not
+        # list its children to us.
+        init = _namespace_init(spawn.info_r)
+        if init is not None and proc.poll() is None and _ppid(init) == proc.pid:
+            _kill(init)
+            try:
+                proc.wait(timeout=KILL_WAIT)
+            except subprocess.TimeoutExpired:
+                pass
     elif proc.poll() is None:
         for _ in range(200):  # a fork bomb refills the tree: go round until it is empty
             below = descendants(proc.pid)
@@ -148,6 +156,29 @@ def kill_run(proc: subprocess.Popen[bytes], spawn: Spawn) -> int:
         spawn.cgroup.kill_all(deadline)
         return len(spawn.cgroup.pids())
     return 0 if proc.poll() is not None else 1
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _namespace_init(info_r: int) -> int | None:
+    if info_r < 0:
+        return None
+    os.set_blocking(info_r, False)
+    data = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(info_r, 4096):
+            data += chunk
+    try:
+        pid = json.loads(data)["child-pid"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
 
 
 class _Stream:
@@ -186,6 +217,8 @@ def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
     finally:
         outcome.left_behind = kill_run(proc, spawn)
         outcome.returncode = proc.poll()
+        if spawn.info_r >= 0:
+            os.close(spawn.info_r)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
