@@ -140,7 +140,7 @@ class Host:
                     state = f.read().rpartition(")")[2].split()[0]
             except (OSError, IndexError):
                 continue
-            if state not in ("Z", "X") and (self.marker.encode() in cmd or b"runner.py\0" in cmd):
+            if state not in ("Z", "X") and (self.marker.encode() in cmd or b"runner.pyc\0" in cmd):
                 found.append(int(name))
         return found
 

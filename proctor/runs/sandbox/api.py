@@ -48,7 +48,9 @@ def _user_tasks(uid: int) -> int:
     return count
 
 
-def _rlimits(limits: Limits, layers: dict[str, str]) -> list[tuple[int, int, int]]:
+def _rlimits(
+    limits: Limits, layers: dict[str, str], namespaced: bool
+) -> list[tuple[int, int, int]]:
     import resource
 
     out = [
@@ -63,6 +65,10 @@ def _rlimits(limits: Limits, layers: dict[str, str]) -> list[tuple[int, int, int
     text = f"as={limits.memory // mib}MiB cpu={limits.cpu}s fsize={limits.file_size // mib}MiB nofile={limits.open_files} core=0"
     if os.geteuid() == 0:
         text += " nproc=not set (root is exempt)"
+    elif namespaced:  # counted in the sandbox's own user namespace: its tasks alone
+        nproc = limits.processes + 2  # bubblewrap's init and the supervisor
+        out.append((resource.RLIMIT_NPROC, nproc, nproc))
+        text += f" nproc={nproc} (in the sandbox's user namespace)"
     elif sys.platform.startswith("linux"):
         nproc = _user_tasks(os.getuid()) + limits.processes
         out.append((resource.RLIMIT_NPROC, nproc, nproc))
@@ -79,6 +85,36 @@ def _environment(work: str, tmp: str, extra: Mapping[str, str] | None) -> dict[s
             raise SandboxUsageError(f"env entry {key!r} must map a name to a string")
         env[key] = value
     return env
+
+
+_BYTECODE: list[bytes] = []
+
+
+def _runner_bytecode() -> bytes:
+    """runner.py compiled once per process, as a .pyc file's bytes (Python runs those)."""
+    if not _BYTECODE:
+        import py_compile
+
+        with tempfile.TemporaryDirectory(prefix="proctor-runner-") as tmp:
+            out = os.path.join(tmp, "runner.pyc")
+            py_compile.compile(RUNNER, cfile=out, doraise=True)
+            with open(out, "rb") as f:
+                _BYTECODE.append(f.read())
+    return _BYTECODE[0]
+
+
+def _write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o444)
+
+
+def _join_then_exec(procs_files: list[str], argv: list[str]) -> list[str]:
+    """``argv`` behind a shell that first moves itself into the run's cgroup(s)."""
+    import shlex
+
+    joins = " && ".join(f"echo 0 > {shlex.quote(path)}" for path in procs_files)
+    return ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *argv]
 
 
 def _remove_tree(path: str) -> None:
@@ -179,9 +215,7 @@ def run_in_sandbox(
         code_dir, work = os.path.join(run_dir, "code"), os.path.join(run_dir, "work")
         os.mkdir(code_dir)
         os.mkdir(work, 0o700)
-        with open(os.path.join(code_dir, filename), "wb") as f:
-            f.write(source)
-        os.chmod(os.path.join(code_dir, filename), 0o444)
+        _write_file(os.path.join(code_dir, filename), source)
         os.chmod(code_dir, 0o555)
 
         inner_code = bwrap.CODE if namespaced else code_dir
@@ -199,7 +233,7 @@ def run_in_sandbox(
         layers["process"] = f"python -I -B in its own session; work dir {inner_work}"
         child_env = _environment(inner_work, inner_tmp, env)
         layers["environment"] = f"allowlist: {', '.join(sorted(child_env))}"
-        rlimits = _rlimits(limits, layers)
+        header["rlimits"] = _rlimits(limits, layers, namespaced)
         if "cgroups" in disable:
             layers["cgroup"] = "disabled by the caller"
         else:
@@ -213,7 +247,6 @@ def run_in_sandbox(
         extra_fds: list[int] = []
         in_r, header_w = os.pipe()
         result_r, out_w = os.pipe()
-        runner_path = RUNNER
         if target >= 1:
             base, runner_prog, what = seccomp.build(caps, namespaces=namespaced)
             layers["seccomp"] = what
@@ -224,15 +257,17 @@ def run_in_sandbox(
         else:
             layers["seccomp"] = "not used at level 0"
         info_r = -1
+        # The runner goes in as bytecode, fresh in every run dir: a script is compiled on
+        # each start (-B or not), a third of level 0's overhead for a file this size.
+        runner_dir = os.path.join(run_dir, "runner")
+        os.mkdir(runner_dir)
+        _write_file(os.path.join(runner_dir, "runner.pyc"), _runner_bytecode())
         if namespaced:
             assert base is not None
             seccomp_fd = seccomp.pipe_with(base)
             info_r, info_w = os.pipe()
             extra_fds += [seccomp_fd, info_w]
-            runner_dir = os.path.join(run_dir, "runner")
-            os.mkdir(runner_dir)
-            shutil.copyfile(RUNNER, os.path.join(runner_dir, "runner.py"))
-            runner_path = os.path.join(bwrap.RUNNER_DIR, "runner.py")
+            runner_path = os.path.join(bwrap.RUNNER_DIR, "runner.pyc")
             command = [sys.executable, "-I", "-B", runner_path, str(in_r), str(out_w)]
             argv = bwrap.argv(
                 caps=caps,
@@ -243,6 +278,8 @@ def run_in_sandbox(
                 info_fd=info_w,
                 command=command,
             )
+            if cgroup is not None:  # /sys is not in the sandbox: join before bubblewrap starts
+                argv = _join_then_exec(cgroup.procs_files, argv)
             layers["namespaces"] = "bubblewrap: user, mount, pid, ipc, uts, cgroup" + (
                 " namespaces, host network shared (network capability)"
                 if caps.network
@@ -252,6 +289,9 @@ def run_in_sandbox(
                 "; nested user namespaces disabled; read-only binds, tmpfs work dir"
             )
         else:
+            if cgroup is not None:
+                header["cgroup_procs"] = cgroup.procs_files
+            runner_path = os.path.join(runner_dir, "runner.pyc")
             argv = [sys.executable, "-I", "-B", runner_path, str(in_r), str(out_w)]
             layers["namespaces"] = (
                 f"not used at level {target}" if target == 0 else f"fallback: {found.namespaces}"
@@ -280,7 +320,6 @@ def run_in_sandbox(
             header_w=header_w,
             result_r=result_r,
             extra_fds=tuple(extra_fds),
-            rlimits=rlimits,
             cgroup=cgroup,
             namespaced=namespaced,
             info_r=info_r,

@@ -14,10 +14,12 @@ import time.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself is a noticeable part of a trivial run's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 # Landlock (include/uapi/linux/landlock.h). The syscall numbers are the same on every arch.
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -60,6 +62,55 @@ class LayerError(Exception):
     def __init__(self, layer: str, message: str) -> None:
         super().__init__(message)
         self.layer = layer
+
+
+class _JsonContext:
+    """What the C scanner of ``_json`` reads its options from (json.JSONDecoder's fields)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {
+        "NaN": float("nan"),
+        "Infinity": float("inf"),
+        "-Infinity": float("-inf"),
+    }.__getitem__
+    memo: dict[str, str] = {}  # noqa: RUF012 - the scanner's own memo, as in JSONDecoder
+
+
+def _no_default(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_loads(text: str) -> Any:
+    """``json.loads`` through the C scanner: the json package would import re and enum,
+    a third of a trivial run's start-up."""
+    try:
+        import _json
+    except ImportError:
+        import json
+
+        return json.loads(text)
+    value, end = _json.make_scanner(_JsonContext())(text, 0)  # type: ignore[arg-type]
+    if text[end:].strip():
+        raise ValueError("extra data after the JSON document")
+    return value
+
+
+def json_dumps(value: object) -> str:
+    """``json.dumps(value)`` (compact separators aside) through the C encoder."""
+    try:
+        import _json
+    except ImportError:
+        import json
+
+        return json.dumps(value, separators=(",", ":"))
+    encode = _json.make_encoder(
+        {}, _no_default, _json.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    return "".join(encode(value, 0))
 
 
 _LIBC: list[ctypes.CDLL] = []
@@ -280,7 +331,7 @@ def load_seccomp(programs: list[str]) -> str:
 
 
 def _write(fd: int, record: dict[str, Any]) -> None:
-    data = (json.dumps(record) + "\n").encode()
+    data = (json_dumps(record) + "\n").encode()
     while data:
         data = data[os.write(fd, data) :]
 
@@ -329,20 +380,23 @@ def _audit_hook(messages: list[str]) -> Any:
 
 
 def _run(header: dict[str, Any], messages: list[str]) -> dict[str, Any]:
-    import importlib.util
+    from importlib.machinery import ModuleSpec, SourceFileLoader
 
-    spec = importlib.util.spec_from_file_location(header["module"], header["code_path"])
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {header['code_path']}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[header["module"]] = module
-    spec.loader.exec_module(module)
+    name, path = header["module"], header["code_path"]
+    loader = SourceFileLoader(name, path)
+    module = type(sys)(name)  # importlib.util would cost more start-up than the rest
+    module.__file__ = path
+    module.__loader__ = loader
+    module.__spec__ = ModuleSpec(name, loader, origin=path)
+    module.__spec__.has_location = True
+    sys.modules[name] = module
+    loader.exec_module(module)
     entry = getattr(module, header["entry"], None)
     if not callable(entry):
         raise AttributeError(f"the procedure has no callable {header['entry']!r}")
     value = entry(**header["params"])
     try:
-        text = json.dumps(value)
+        text = json_dumps(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"the return value is not JSON: {exc}") from None
     if len(text) > int(header["result_limit"]):
@@ -399,6 +453,25 @@ def _procedure(header: dict[str, Any], out_fd: int) -> int:
     return 0
 
 
+def _limit(header: dict[str, Any]) -> None:
+    """Join the run's cgroup and set the rlimits, before any procedure code exists.
+
+    Done here rather than between fork and exec in the parent, which would cost the
+    parent a full fork (no vfork) on every run. Under bubblewrap the cgroup was joined by
+    the command that started it, since /sys is not mounted in here.
+    """
+    import resource
+
+    for path in header.get("cgroup_procs", ()):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+    for which, soft, hard in header.get("rlimits", ()):
+        resource.setrlimit(which, (soft, hard))
+
+
 def main(argv: list[str]) -> int:
     """Fork the procedure and stay behind as its supervisor.
 
@@ -409,8 +482,13 @@ def main(argv: list[str]) -> int:
     """
     in_fd, out_fd = int(argv[1]), int(argv[2])
     os.set_inheritable(out_fd, False)  # processes the procedure starts must not write results
-    header = json.loads(_read_all(in_fd))
+    header = json_loads(_read_all(in_fd).decode())
     linux = sys.platform.startswith("linux")
+    try:
+        _limit(header)
+    except (OSError, ValueError) as exc:
+        _write(out_fd, {"kind": "fatal", "layer": "limits", "message": str(exc)})
+        return 3
     if linux:
         try:
             _prctl(_PR_SET_PDEATHSIG, 9, "tracking")  # the caller died: so does the run

@@ -19,7 +19,6 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,6 @@ class Spawn:
     header_w: int  # our end of the header pipe
     result_r: int  # our end of the result pipe
     extra_fds: tuple[int, ...] = ()
-    rlimits: Sequence[tuple[int, int, int]] = ()
     cgroup: RunCgroup | None = None
     namespaced: bool = False  # argv starts bubblewrap
     info_r: int = -1  # bubblewrap's --info-fd, read end: the namespace init's host pid
@@ -61,25 +59,6 @@ class Outcome:
 
     def first(self, *kinds: str) -> dict[str, Any] | None:
         return next((r for r in self.records if r.get("kind") in kinds), None)
-
-
-def _preexec(
-    rlimits: Sequence[tuple[int, int, int]], cgroup_files: list[str]
-) -> Callable[[], None]:
-    import resource
-
-    def setup() -> None:
-        # Join the run's cgroup first so bubblewrap and everything after it is counted.
-        for path in cgroup_files:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-        for which, soft, hard in rlimits:
-            resource.setrlimit(which, (soft, hard))
-
-    return setup
 
 
 def children(pid: int) -> list[int]:
@@ -196,7 +175,6 @@ class _Stream:
 
 def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
     """Run ``spawn`` to its end under the clock and the output caps."""
-    cgroup_files = spawn.cgroup.procs_files if spawn.cgroup else []
     start = time.monotonic()
     proc = subprocess.Popen(
         spawn.argv,
@@ -207,7 +185,6 @@ def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
         cwd=spawn.cwd,
         pass_fds=(spawn.in_fd, spawn.out_fd, *spawn.extra_fds),
         start_new_session=True,
-        preexec_fn=_preexec(spawn.rlimits, cgroup_files),
     )
     for fd in (spawn.in_fd, spawn.out_fd, *spawn.extra_fds):
         os.close(fd)
