@@ -46,6 +46,8 @@ def contenders() -> dict[str, Callable[[], None]]:
     out: dict[str, Callable[[], None]] = {"python -I -c pass": baseline}
     found, bare = probe(), probe(namespaces=False)
     out["level 0"] = sandboxed(level=0)
+    if "not writable" not in found.cgroups and found.cgroups != "none":
+        out["level 0 (cgroups disabled)"] = sandboxed(level=0, disable={"cgroups"})
     if found.available(1):
         out["level 1"] = sandboxed(level=1)
     if found.available(2) and found.namespaces is None:

@@ -493,7 +493,11 @@ def run_escape(escape: Escape, profile: str, h: Host) -> Verdict:
 
 def _blocked_detail(res: SandboxResult) -> str:
     if res.status == "ok" and isinstance(res.value, dict):
-        reasons = {v[1].split(":")[0] for v in res.value.values() if isinstance(v, list)}
+        reasons = {
+            v[1].split(":")[0]
+            for k, v in res.value.items()
+            if isinstance(v, list) and v[0] == "blocked" and not k.startswith("~")
+        }
         return ", ".join(sorted(reasons))
     if res.status == "error":
         return f"{res.error_type}"

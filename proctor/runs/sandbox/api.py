@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -289,8 +290,6 @@ def run_in_sandbox(
                 "; nested user namespaces disabled; read-only binds, tmpfs work dir"
             )
         else:
-            if cgroup is not None:
-                header["cgroup_procs"] = cgroup.procs_files
             runner_path = os.path.join(runner_dir, "runner.pyc")
             argv = [sys.executable, "-I", "-B", runner_path, str(in_r), str(out_w)]
             layers["namespaces"] = (
@@ -323,10 +322,12 @@ def run_in_sandbox(
             cgroup=cgroup,
             namespaced=namespaced,
             info_r=info_r,
+            join_cgroup=not namespaced,
         )
         try:
             outcome = supervise(spawn, timeout=timeout, limits=limits)
-        except (OSError, ValueError) as exc:  # the interpreter or bwrap could not start
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            # the interpreter or bubblewrap could not start, or the cgroup refused it
             for fd in (header_w, result_r, info_r):
                 try:
                     os.close(fd)

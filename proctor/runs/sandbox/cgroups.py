@@ -80,7 +80,7 @@ def hierarchies() -> tuple[tuple[Hierarchy, ...], str]:
         if os.access(h.base, os.W_OK):
             usable.append(h)
         elif h.controllers:
-            notes.append(f"{'/'.join(h.controllers)} cgroup {h.base} not writable")
+            notes.append(f"{'/'.join(h.controllers)} cgroup not writable")
     if not any(h.controllers for h in usable) and not notes:
         notes.append("no pids or memory controller")
     return tuple(usable), "; ".join(notes)
@@ -94,6 +94,11 @@ class RunCgroup:
         self.detail = detail
         # Version 1 keeps the list in every hierarchy; one is enough to kill from.
         self.procs_files = [os.path.join(d, "cgroup.procs") for _h, d in dirs]
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` (not yet running anything untrusted) into every hierarchy."""
+        for path in self.procs_files:
+            _write(path, str(pid))
 
     def pids(self) -> set[int]:
         for path in self.procs_files:

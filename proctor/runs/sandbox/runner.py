@@ -454,20 +454,14 @@ def _procedure(header: dict[str, Any], out_fd: int) -> int:
 
 
 def _limit(header: dict[str, Any]) -> None:
-    """Join the run's cgroup and set the rlimits, before any procedure code exists.
+    """Set the rlimits, before any procedure code exists.
 
     Done here rather than between fork and exec in the parent, which would cost the
-    parent a full fork (no vfork) on every run. Under bubblewrap the cgroup was joined by
-    the command that started it, since /sys is not mounted in here.
+    parent a full fork (no vfork) on every run. The cgroup was joined before the header
+    was sent (by the parent, or under bubblewrap by the command that started it).
     """
     import resource
 
-    for path in header.get("cgroup_procs", ()):
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
     for which, soft, hard in header.get("rlimits", ()):
         resource.setrlimit(which, (soft, hard))
 

@@ -42,6 +42,7 @@ class Spawn:
     cgroup: RunCgroup | None = None
     namespaced: bool = False  # argv starts bubblewrap
     info_r: int = -1  # bubblewrap's --info-fd, read end: the namespace init's host pid
+    join_cgroup: bool = False  # move the started process into ``cgroup`` before the header
 
 
 @dataclass
@@ -188,6 +189,20 @@ def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
     )
     for fd in (spawn.in_fd, spawn.out_fd, *spawn.extra_fds):
         os.close(fd)
+    if spawn.join_cgroup and spawn.cgroup is not None:
+        # The runner forks the procedure only once it has the whole header, which is
+        # written after this move: everything the procedure starts is in the cgroup. A
+        # v1 move can wait for an RCU grace period; here it overlaps the interpreter's
+        # start-up instead of adding to it.
+        try:
+            spawn.cgroup.add(proc.pid)
+        except OSError:
+            _kill(proc.pid)
+            proc.wait()
+            for fd in (spawn.header_w, spawn.result_r, spawn.info_r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            raise
     outcome = Outcome()
     try:
         _loop(proc, spawn, outcome, start + timeout, limits)
