@@ -354,3 +354,12 @@ def test_async_variant_leaves_the_loop_running() -> None:
 
     value, ticks = asyncio.run(main())
     assert value == "done" and ticks > 10
+
+
+def test_the_runs_doc_example_runs_as_written() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "runs.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)[0]
+    exec(compile(block, "docs/runs.md", "exec"), {})
