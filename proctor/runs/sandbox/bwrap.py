@@ -67,6 +67,28 @@ def read_paths(caps: Capabilities) -> list[str]:
     return paths
 
 
+def _root(bw: str, caps: Capabilities, tmpfs_size: int) -> list[str]:
+    """The namespaces and the new root, shared by every run and by the probe.
+
+    The tmpfs mounts come first: a prefix or a granted path below /tmp (a virtualenv in
+    a temporary checkout, a test's directory) is then bound on top of the tmpfs instead
+    of being hidden by it.
+    """
+    args = [bw, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    args += ["--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
+    if caps.network:
+        args.append("--share-net")
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(tmpfs_size), "--tmpfs", "/tmp"]
+    args += ["--size", str(tmpfs_size), "--tmpfs", WORK]
+    for path in read_paths(caps):
+        args += ["--ro-bind", path, path]
+    return args
+
+
 def argv(
     *,
     caps: Capabilities,
@@ -80,18 +102,7 @@ def argv(
     bw = executable()
     if bw is None:
         raise RuntimeError("bwrap not found")
-    args = [bw, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
-    args += ["--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
-    if caps.network:
-        args.append("--share-net")
-    for path in SYSTEM_DIRS:
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-    for path in read_paths(caps):
-        args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(tmpfs_size), "--tmpfs", "/tmp"]
-    args += ["--size", str(tmpfs_size), "--tmpfs", WORK]
+    args = _root(bw, caps, tmpfs_size)
     args += ["--ro-bind", code_dir, CODE, "--ro-bind", runner_dir, RUNNER_DIR]
     for path in caps.filesystem_write:
         args += ["--bind", path, path]
@@ -107,25 +118,21 @@ def usable() -> str | None:
 
     User namespaces are blocked in many places (AppArmor's restriction on Ubuntu 24.04,
     Docker's default seccomp profile, a parent already under seccomp or Landlock), and
-    only trying tells.
+    only trying tells: the probe builds the same root a run gets and starts the same
+    interpreter in it.
     """
     if not sys.platform.startswith("linux"):
         return f"bubblewrap needs Linux, this is {sys.platform}"
     bw = executable()
     if bw is None:
         return "bwrap not found (install the bubblewrap package: apt-get install bubblewrap)"
-    probe = [bw, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
-    for path in SYSTEM_DIRS:
-        if os.path.islink(path):
-            probe += ["--symlink", os.readlink(path), path]
-    for path in read_paths(Capabilities()):
-        probe += ["--ro-bind", path, path]
-    probe += ["--proc", "/proc", "--dev", "/dev", "--", sys.executable, "-I", "-S", "-c", ""]
+    probe = _root(bw, Capabilities(), 1024 * 1024)
+    probe += ["--remount-ro", "/", "--chdir", WORK, "--", sys.executable, "-I", "-S", "-c", ""]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip().splitlines()
-        return f"bwrap cannot create namespaces here: {message[-1] if message else done.returncode}"
+        return f"bwrap cannot start the interpreter here: {message[-1] if message else done.returncode}"
     return None
