@@ -2,8 +2,9 @@
 
 The runner's own result wins when it arrived (``ok`` or ``error``); otherwise the clock
 (``timeout``), an output or result cap, or a signal (``killed``) decide, and an exit with
-no result is an ``error``. A ``fatal`` line (a layer the runner could not apply) is a
-``denied``: the procedure was never imported.
+no result is an ``error``. A ``fatal`` line (a layer the runner could not apply), or a
+sandbox that ended before its runner was ready, is a ``denied``: the procedure was never
+imported.
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ def to_result(
     elif outcome.returncode is not None and outcome.returncode < 0:
         res.status = "killed"
         res.reason = f"the sandbox's process was killed: {_signal_reason(-outcome.returncode, cgroup, limits)}"
-    else:
+    elif ready:
         res.error_type = "SandboxError"
+        res.error_message = f"the run ended without a result (exit code {outcome.returncode})"
+    else:  # the sandbox never got as far as the procedure: fail closed
+        res.status = "denied"
         tail = res.stderr.strip().splitlines()[-1:] or [f"exit code {outcome.returncode}"]
-        res.error_message = f"the sandbox ended before the procedure started: {tail[0]}"
+        res.reason = f"the sandbox could not start: {tail[0]}"
     return res
