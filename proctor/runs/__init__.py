@@ -1,5 +1,8 @@
 """Runs: executing a procedure version in a sandbox, the run log and its statistics.
 
-Empty until the runs work lands. Builds on ``procedures`` and ``store``; reports runs
-through ``proctor_on_event``.
+``runs.sandbox`` holds the isolation levels, the in-sandbox runner and the probe of what a
+machine offers; it imports only ``core``. The run log, statistics and the glue from a
+procedure version to a sandboxed call (resolving the version, reading the code from git,
+converting params) build on ``procedures`` and ``store`` and report runs through
+``proctor_on_event``.
 """
