@@ -24,6 +24,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "log-lint": "proctor.plugins.loglint",
     "policy": "proctor.plugins.policy",
     "side-effects": "proctor.plugins.audit_log",
+    "formats": "proctor.plugins.formats",
 }
 
 ENTRY_POINT_GROUP = "proctor"

@@ -370,9 +370,10 @@ class ActionEngine:
 
     def _check_code(self, action: ActionType, change: Change, context: ActionContext) -> None:
         from proctor.checks.runner import check_text
+        from proctor.checks.settings import check_settings
 
         validators = self.plugins.validators()
-        settings = self.config.check
+        settings = check_settings(self.config)
         problems: list[Finding] = []
         for item in action.code_to_check(change, context):
             findings = check_text(

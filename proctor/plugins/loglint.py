@@ -27,10 +27,14 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
-from proctor.core.config import DEFAULT_DISALLOWED, CheckSettings
 from proctor.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from proctor.checks.settings import CheckSettings
+    from proctor.core.config import Table
 from proctor.core.hookspecs import hookimpl
 
 LOG_METHODS = frozenset(
@@ -164,6 +168,24 @@ RULES: tuple[Rule, ...] = (
 
 # --- disallowed phrases ------------------------------------------------------------------
 
+# The default ``[log-lint] disallowed`` list: retry language, which operators are told to
+# grep for in other words.
+DEFAULT_DISALLOWED: tuple[str, ...] = (
+    "retry",
+    "retries",
+    "retrying",
+    "retried",
+    "try again",
+    "re-attempt",
+    "reattempt",
+    "re-attempts",
+    "reattempts",
+    "re-attempting",
+    "reattempting",
+    "re-attempted",
+    "reattempted",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class _Phrases:
@@ -190,7 +212,7 @@ class _Phrases:
 _PHRASE_CACHE: dict[tuple[str, ...], _Phrases] = {}
 
 
-def compile_phrases(entries: Sequence[str]) -> _Phrases:
+def compile_phrases(entries: Sequence[str], where: str = "log-lint.disallowed") -> _Phrases:
     """Compile a ``disallowed`` list once; later calls with the same list reuse it.
 
     Plain entries match on word boundaries, case-insensitively, with any run of whitespace
@@ -212,18 +234,18 @@ def compile_phrases(entries: Sequence[str]) -> _Phrases:
         if entry.startswith("re:"):
             source = entry[3:]
             if not source:
-                raise ConfigError("log-lint.disallowed: empty regular expression 're:'")
+                raise ConfigError(f"{where}: empty regular expression 're:'")
             try:
                 compiled = re.compile(source, re.IGNORECASE)
             except re.error as exc:
                 raise ConfigError(
-                    f"log-lint.disallowed: invalid regular expression {source!r}: {exc}"
+                    f"{where}: invalid regular expression {source!r}: {exc}"
                 ) from None
             patterns.append((entry, compiled))
             continue
         words = entry.split()
         if not words:
-            raise ConfigError(f"log-lint.disallowed: empty phrase {entry!r}")
+            raise ConfigError(f"{where}: empty phrase {entry!r}")
         alternatives.append((entry, r"\s+".join(re.escape(w) for w in words)))
     plain: re.Pattern[str] | None = None
     names: dict[str, str] = {}
@@ -790,26 +812,66 @@ def _interesting_lines(text: str, first_call: int) -> list[int] | None:
 # --- the validator -----------------------------------------------------------------------
 
 
+class LogLintOptions:
+    """``[log-lint]``, validated: the phrases compiled, the configured logger objects."""
+
+    __slots__ = ("disallowed", "logger_objects", "phrases")
+
+    def __init__(
+        self, disallowed: Sequence[str], logger_objects: Sequence[str], where: str
+    ) -> None:
+        self.disallowed = tuple(disallowed)
+        self.logger_objects = frozenset(logger_objects)
+        self.phrases = compile_phrases(self.disallowed, where)
+
+
+LOG_LINT_KEYS = frozenset({"disallowed", "logger-objects"})
+
+
+def parse_options(table: Table) -> LogLintOptions:
+    """Read ``[log-lint]``: unknown keys, a value of the wrong type or a bad phrase or
+    pattern are ConfigErrors naming the file and the table."""
+    table.check_keys(LOG_LINT_KEYS)
+    disallowed = table.str_list("disallowed")
+    return LogLintOptions(
+        DEFAULT_DISALLOWED if disallowed is None else disallowed,
+        table.str_list("logger-objects") or (),
+        table.where("disallowed"),
+    )
+
+
+_DEFAULTS: list[LogLintOptions] = []
+
+
+def default_options() -> LogLintOptions:
+    """The options without a configuration (built on first use)."""
+    if not _DEFAULTS:
+        _DEFAULTS.append(LogLintOptions(DEFAULT_DISALLOWED, (), "log-lint.disallowed"))
+    return _DEFAULTS[0]
+
+
 class LogLintValidator(Validator):
     """Reads the message of every logging call: wording (PL1xx) and hygiene (PL2xx)."""
 
     name = "log-lint"
     rules = RULES
 
+    def options(self, settings: CheckSettings | None) -> LogLintOptions:
+        if settings is None:
+            return default_options()
+        return settings.options("log-lint", parse_options)
+
     def check(self, source: SourceFile, context: CheckContext) -> Iterable[Finding]:
-        settings: CheckSettings | None = context.settings
-        # Compiled (or fetched from the cache) first, so a bad pattern in the configuration
+        # Read (or fetched from the settings) first, so a bad pattern in the configuration
         # is reported whatever file comes first.
-        phrases = compile_phrases(
-            settings.disallowed if settings is not None else DEFAULT_DISALLOWED
-        )
+        options = self.options(context.settings)
+        phrases = options.phrases
         text = source.text
         first_call = _METHOD_CALL.search(text)
         if first_call is None and "logging" not in text:
             return []
-        objects = frozenset(settings.logger_objects) if settings is not None else frozenset()
         tree = source.tree
-        scan = _Scan(objects)
+        scan = _Scan(options.logger_objects)
         lines = _interesting_lines(text, first_call.start() if first_call else 0)
         scan.walk(tree, lines)
         if not scan.calls:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proctor.checks.resolve import (
     ABSENT,
@@ -41,6 +41,10 @@ from proctor.checks.resolve import (
 )
 from proctor.checks.validation import CheckContext, Finding, Rule, SourceFile, Validator
 from proctor.core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from proctor.checks.settings import CheckSettings
+    from proctor.core.config import Table
 
 __all__ = [
     "CAPABILITY_MODULES",
@@ -1000,14 +1004,8 @@ class _SafetyChecker(Resolver):
 
     def allowed(self) -> frozenset[str]:
         if self._allowed is None:
-            settings = self.context.settings
-            base: Iterable[str] = DEFAULT_ALLOWED_IMPORTS
-            extra: Iterable[str] = ()
-            if settings is not None:
-                if settings.allowed_imports is not None:
-                    base = settings.allowed_imports
-                extra = settings.extra_allowed_imports
-            allowed = set(base) | set(extra)
+            options = self.validator.options(self.context.settings)
+            allowed = set(options.allowed_imports)
             caps = self.context.capabilities
             if caps.network:
                 allowed |= CAPABILITY_MODULES["network"]
@@ -1240,12 +1238,40 @@ def _capability_for(module: str) -> str | None:
     return None
 
 
+class SafetyOptions:
+    """``[safety]``, validated: the procedure-mode import allowlist it makes."""
+
+    __slots__ = ("allowed_imports",)
+
+    def __init__(self, allowed_imports: Iterable[str]) -> None:
+        self.allowed_imports = frozenset(allowed_imports)
+
+
+SAFETY_KEYS = frozenset({"allowed-imports", "extra-allowed-imports"})
+_DEFAULT_OPTIONS = SafetyOptions(DEFAULT_ALLOWED_IMPORTS)
+
+
+def parse_options(table: Table) -> SafetyOptions:
+    """Read ``[safety]``: ``allowed-imports`` replaces the default allowlist,
+    ``extra-allowed-imports`` adds to it; anything else is a ConfigError naming the file
+    and the table."""
+    table.check_keys(SAFETY_KEYS)
+    base = table.str_list("allowed-imports")
+    extra = table.str_list("extra-allowed-imports") or ()
+    return SafetyOptions({*(DEFAULT_ALLOWED_IMPORTS if base is None else base), *extra})
+
+
 class SafetyValidator(Validator):
     """Finds code that runs code or commands, unpickles, loads native code, escapes
     through introspection, or (in procedure mode) imports outside the allowlist."""
 
     name = "safety"
     rules = RULES
+
+    def options(self, settings: CheckSettings | None) -> SafetyOptions:
+        if settings is None:
+            return _DEFAULT_OPTIONS
+        return settings.options("safety", parse_options)
 
     def check(self, source: SourceFile, context: CheckContext) -> Iterable[Finding]:
         tree = source.tree
