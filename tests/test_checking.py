@@ -39,8 +39,8 @@ from proctor.checks.validation import (
     SourceFile,
     Validator,
 )
-from proctor.core.config import find_config
-from proctor.core.errors import UsageError
+from proctor.core.config import Table, find_config
+from proctor.core.errors import ConfigError, UsageError
 from proctor.core.hookspecs import hookimpl
 from proctor.core.plugins import PluginInfo, get_plugin_manager, reset_plugin_manager
 from proctor.procedures.capabilities import capabilities_for
@@ -183,6 +183,53 @@ def test_strict_plugins_reraises_validator_errors(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PROCTOR_STRICT_PLUGINS", "1")
     with pytest.raises(RuntimeError, match="boom"):
         check_text("a.py", "x = 1\n", validators={"broken": BrokenValidator()})
+
+
+class TableValidator(DemoValidator):
+    """A check with a config table of its own, ``[demo]``, with one key ``words``."""
+
+    def options(self, settings: CheckSettings | None) -> object:
+        if settings is None:
+            return ()
+        return settings.options("demo", self._parse)
+
+    @staticmethod
+    def _parse(table: Table) -> object:
+        table.check_keys({"words"})
+        return tuple(table.str_list("words") or ())
+
+
+class BrokenOptions(DemoValidator):
+    def options(self, settings: CheckSettings | None) -> object:
+        raise RuntimeError("options broke on purpose")
+
+    def check(self, source: SourceFile, context: CheckContext) -> Iterator[Finding]:
+        self.options(context.settings)
+        return iter(())
+
+
+def test_every_loaded_check_validates_its_table_before_any_file(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", "x = 1\n")
+    bad = CheckSettings(tables={"demo": {"wrods": []}}, source="proctor.toml")
+    for select in (None, ["other"]):  # also when the check is not selected
+        with pytest.raises(ConfigError, match=r"proctor.toml \[demo\]: unknown key\(s\) wrods"):
+            check_paths(
+                [str(tmp_path / "a.py")],
+                settings=bad,
+                select=select,
+                validators={"demo": TableValidator(), "other": OtherValidator()},
+            )
+    with pytest.raises(ConfigError):
+        check_text("a.py", "x = 1\n", settings=bad, validators={"demo": TableValidator()})
+    good = CheckSettings(tables={"demo": {"words": ["x"]}})
+    assert TableValidator().options(good) == ("x",)
+    assert check_text("a.py", "x = 1\n", settings=good, validators={"demo": TableValidator()}) == []
+
+
+def test_options_that_raise_unexpectedly_become_findings() -> None:
+    found = check_text("a.py", "x = 1\n", validators={"broken": BrokenOptions()})
+    assert codes(found) == [VALIDATOR_ERROR]
+    assert "options broke on purpose" in found[0].message
 
 
 def test_validator_applies_to_is_honoured() -> None:

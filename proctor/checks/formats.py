@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from proctor.checks.selection import all_rules
+from proctor.checks.selection import all_rules, load_validators
 from proctor.checks.validation import Finding, Rule, Validator
 from proctor.core.errors import UsageError
 
@@ -123,8 +123,10 @@ def format_findings(
     findings: Sequence[Finding], fmt: str, validators: dict[str, Validator] | None = None
 ) -> str:
     """Render findings in the registered format ``fmt`` (a convenience for callers
-    holding a name; the runner renders through :class:`OutputFormat` objects)."""
-    return get_format(fmt).render(findings, validators or {})
+    holding a name; the runner renders through :class:`OutputFormat` objects).
+    ``validators`` default to every registered one (SARIF describes their rules)."""
+    output = get_format(fmt)
+    return output.render(findings, load_validators() if validators is None else validators)
 
 
 # -- SARIF ------------------------------------------------------------------------------------

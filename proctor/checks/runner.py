@@ -83,9 +83,20 @@ def _strict() -> bool:
 def configure(validators: dict[str, Validator], settings: CheckSettings | None) -> None:
     """Let every loaded check read and validate its own config table now, before any
     file: a bad ``[safety]`` or ``[log-lint]`` table is a ConfigError (exit status 2)
-    whatever the run selects, as a bad ``[check]`` is."""
+    whatever the run selects, as a bad ``[check]`` is.
+
+    Any other exception is a bug in the check, not a bad configuration: it is left to
+    surface again from ``check`` on each file, where it becomes a PC004 finding naming
+    the check, as every other failure of a validator does.
+    """
     for validator in validators.values():
-        validator.options(settings)
+        try:
+            validator.options(settings)
+        except UsageError:
+            raise
+        except Exception:
+            if _strict():
+                raise
 
 
 def run_checks(

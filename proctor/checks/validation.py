@@ -229,8 +229,10 @@ class Validator:
         A check with a table (``[safety]``, ``[log-lint]``) parses and validates it here,
         through ``settings.options(table_name, parser)`` so it happens once per run. The
         runner calls this for every loaded check before the first file, so a bad table
-        is an error (exit status 2) whichever files or rules the run covers. ``settings``
-        is None when a check is called without a configuration: return the defaults.
+        is an error (exit status 2) whichever files or rules the run covers; raise
+        ConfigError for a bad table (any other exception is reported as PC004 on each
+        file, like one from ``check``). ``settings`` is None when a check is called
+        without a configuration: return the defaults.
         """
         return None
 
