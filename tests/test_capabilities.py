@@ -45,9 +45,12 @@ INVALID: list[tuple[Any, str]] = [
     ({"filesystem_write": "out/"}, 'filesystem_write must be a list of strings, got "out/"'),
     ({"filesystem_write": [1]}, "filesystem_write must be a list of strings, got [1]"),
     ({"filesystem_write": None}, "filesystem_write must be a list of strings, got null"),
-    ({"netwrok": True}, "unknown key(s) netwrok; known: network, subprocess, filesystem_write"),
-    (None, "must be a JSON object, got null"),
-    (["network"], 'must be a JSON object, got ["network"]'),
+    (
+        {"netwrok": True},
+        "capabilities: unknown key(s) netwrok; known: network, subprocess, filesystem_write",
+    ),
+    (None, "capabilities: expected a JSON object, got null"),
+    (["network"], 'capabilities: expected a JSON object, got ["network"]'),
 ]
 
 

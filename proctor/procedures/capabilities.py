@@ -35,35 +35,32 @@ def parse_capabilities(value: Any, where: str = "capabilities") -> Capabilities:
     not already say where) for anything else: a declaration that is misread widens or
     narrows what the checks let the code do.
     """
+    prefix = f"{where}: " if where else ""
     if not isinstance(value, dict):
-        problem = f"{where} must be a JSON object" if where else "expected a JSON object"
-        raise ValueError(f"{problem}, got {_describe(value)}")
+        raise ValueError(f"{prefix}expected a JSON object, got {_describe(value)}")
     unknown = sorted(str(key) for key in value if key not in CAPABILITY_KEYS)
     if unknown:
         raise ValueError(
-            f"{_at(where, 'unknown key(s)')} {', '.join(unknown)}; "
-            f"known: {', '.join(CAPABILITY_KEYS)}"
+            f"{prefix}unknown key(s) {', '.join(unknown)}; known: {', '.join(CAPABILITY_KEYS)}"
         )
     flags: dict[str, bool] = {}
     for key in ("network", "subprocess"):
         flag = value.get(key, False)
         if not isinstance(flag, bool):
-            raise ValueError(f"{_at(where, key)} must be true or false, got {_describe(flag)}")
+            raise ValueError(f"{_key(where, key)} must be true or false, got {_describe(flag)}")
         flags[key] = flag
     paths = value.get("filesystem_write", [])
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ValueError(
-            f"{_at(where, 'filesystem_write')} must be a list of strings, got {_describe(paths)}"
+            f"{_key(where, 'filesystem_write')} must be a list of strings, got {_describe(paths)}"
         )
     return Capabilities(
         network=flags["network"], subprocess=flags["subprocess"], filesystem_write=tuple(paths)
     )
 
 
-def _at(where: str, key: str) -> str:
-    if not where:
-        return key
-    return f"{where}: {key}" if " " in key else f"{where}.{key}"
+def _key(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 def _describe(value: Any) -> str:

@@ -55,7 +55,7 @@ class CapabilitiesModel(_Model):
             try:
                 parse_capabilities(data, where="")
             except ValueError as exc:
-                raise PydanticCustomError("capabilities", str(exc)) from None
+                raise PydanticCustomError("invalid_capabilities", str(exc)) from None
         return data
 
 
