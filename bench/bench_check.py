@@ -35,8 +35,9 @@ WORK = HERE / "_work"
 TREE = WORK / "stdlib"
 sys.path.insert(0, str(HERE.parent))
 
-from proctor.checks.runner import check_paths, collect_files  # noqa: E402
-from proctor.core.config import CheckSettings  # noqa: E402
+from proctor.checks.files import collect_files  # noqa: E402
+from proctor.checks.runner import check_paths  # noqa: E402
+from proctor.checks.settings import CheckSettings  # noqa: E402
 
 
 def copy_stdlib() -> Path:

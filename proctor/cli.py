@@ -488,9 +488,10 @@ def action_run(state: State, api_name: str, params: tuple[str, ...]) -> int:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "sarif"]),
+    metavar="NAME",
     default="text",
     show_default=True,
+    help="Output format: text, json, sarif, or one a plugin registers.",
 )
 @click.option(
     "-j",
@@ -510,12 +511,19 @@ def check(
     Prints path:line:col: CODE message. Exit 0 clean, 1 findings, 2 bad usage.
     """
     from proctor.checks.runner import run_cli
+    from proctor.procedures.capabilities import capabilities_for
 
     selected = [part.strip() for item in select for part in item.split(",") if part.strip()]
     if state.as_json and fmt == "text":
         fmt = "json"
     code = run_cli(
-        list(paths), select=selected or None, mode=mode, fmt=fmt, jobs=jobs, out=sys.stdout
+        list(paths),
+        select=selected or None,
+        mode=mode,
+        fmt=fmt,
+        jobs=jobs,
+        out=sys.stdout,
+        capabilities_for=capabilities_for,
     )
     return int(code)
 

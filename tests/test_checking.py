@@ -20,22 +20,18 @@ from pathlib import Path
 import pytest
 from conftest import write_file as write
 
-from proctor.checks import runner as checking
-from proctor.checks.runner import (
+from proctor.checks import files, formats, noqa, runner, selection
+from proctor.checks import settings as settings_module
+from proctor.checks.files import collect_files
+from proctor.checks.formats import format_findings, to_sarif
+from proctor.checks.runner import check_paths, check_text, run_cli
+from proctor.checks.selection import all_rules, resolve_selection
+from proctor.checks.settings import CheckSettings, check_settings
+from proctor.checks.validation import (
     BARE_NOQA,
     SYNTAX_ERROR,
     UNREADABLE,
     VALIDATOR_ERROR,
-    check_paths,
-    check_text,
-    collect_files,
-    format_findings,
-    procedure_capabilities,
-    resolve_selection,
-    run_cli,
-    to_sarif,
-)
-from proctor.checks.validation import (
     Capabilities,
     CheckContext,
     Finding,
@@ -43,10 +39,11 @@ from proctor.checks.validation import (
     SourceFile,
     Validator,
 )
-from proctor.core.config import CheckSettings, find_config
-from proctor.core.errors import UsageError
+from proctor.core.config import Table, find_config
+from proctor.core.errors import ConfigError, UsageError
 from proctor.core.hookspecs import hookimpl
 from proctor.core.plugins import PluginInfo, get_plugin_manager, reset_plugin_manager
+from proctor.procedures.capabilities import capabilities_for
 
 PROCTOR = str(Path(sys.executable).with_name("proctor"))
 
@@ -95,6 +92,15 @@ class BrokenValidator(Validator):
         raise RuntimeError("boom on purpose")
 
 
+class CodesFormat(formats.OutputFormat):
+    """A third party's output format: the codes found, one per line."""
+
+    name = "codes"
+
+    def render(self, findings: object, validators: object) -> str:
+        return "".join(f"{f.code}\n" for f in findings)  # type: ignore[attr-defined]
+
+
 class DemoPlugin:
     """A plugin object exactly as a third party would write one."""
 
@@ -102,6 +108,10 @@ class DemoPlugin:
     def proctor_register_validators(self, register):  # type: ignore[no-untyped-def]
         register(DemoValidator())
         register(OtherValidator())
+
+    @hookimpl
+    def proctor_register_formats(self, register):  # type: ignore[no-untyped-def]
+        register(CodesFormat())
 
 
 def demo() -> dict[str, Validator]:
@@ -173,6 +183,53 @@ def test_strict_plugins_reraises_validator_errors(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PROCTOR_STRICT_PLUGINS", "1")
     with pytest.raises(RuntimeError, match="boom"):
         check_text("a.py", "x = 1\n", validators={"broken": BrokenValidator()})
+
+
+class TableValidator(DemoValidator):
+    """A check with a config table of its own, ``[demo]``, with one key ``words``."""
+
+    def options(self, settings: CheckSettings | None) -> object:
+        if settings is None:
+            return ()
+        return settings.options("demo", self._parse)
+
+    @staticmethod
+    def _parse(table: Table) -> object:
+        table.check_keys({"words"})
+        return tuple(table.str_list("words") or ())
+
+
+class BrokenOptions(DemoValidator):
+    def options(self, settings: CheckSettings | None) -> object:
+        raise RuntimeError("options broke on purpose")
+
+    def check(self, source: SourceFile, context: CheckContext) -> Iterator[Finding]:
+        self.options(context.settings)
+        return iter(())
+
+
+def test_every_loaded_check_validates_its_table_before_any_file(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", "x = 1\n")
+    bad = CheckSettings(tables={"demo": {"wrods": []}}, source="proctor.toml")
+    for select in (None, ["other"]):  # also when the check is not selected
+        with pytest.raises(ConfigError, match=r"proctor.toml \[demo\]: unknown key\(s\) wrods"):
+            check_paths(
+                [str(tmp_path / "a.py")],
+                settings=bad,
+                select=select,
+                validators={"demo": TableValidator(), "other": OtherValidator()},
+            )
+    with pytest.raises(ConfigError):
+        check_text("a.py", "x = 1\n", settings=bad, validators={"demo": TableValidator()})
+    good = CheckSettings(tables={"demo": {"words": ["x"]}})
+    assert TableValidator().options(good) == ("x",)
+    assert check_text("a.py", "x = 1\n", settings=good, validators={"demo": TableValidator()}) == []
+
+
+def test_options_that_raise_unexpectedly_become_findings() -> None:
+    found = check_text("a.py", "x = 1\n", validators={"broken": BrokenOptions()})
+    assert codes(found) == [VALIDATOR_ERROR]
+    assert "options broke on purpose" in found[0].message
 
 
 def test_validator_applies_to_is_honoured() -> None:
@@ -614,7 +671,7 @@ def test_procedure_capabilities_come_from_metadata_json(tmp_path: Path) -> None:
     )
     denied = make_procedure(tmp_path, "nofetch", {"network": False}, code)
     missing = make_procedure(tmp_path, "nometa", None, code)
-    caps, problem = procedure_capabilities(str(allowed))
+    caps, problem = capabilities_for(str(allowed))
     assert caps == Capabilities(network=True, subprocess=False, filesystem_write=("out/",))
     assert problem is None
     found = check_paths(
@@ -622,11 +679,20 @@ def test_procedure_capabilities_come_from_metadata_json(tmp_path: Path) -> None:
         mode="procedure",
         settings=CheckSettings(root=str(tmp_path)),
         validators=demo(),
+        capabilities_for=capabilities_for,
     )
     assert [(Path(f.path).parent.name, f.code) for f in found] == [
         ("nofetch", "DM201"),
         ("nometa", "DM201"),
     ]
+    # The runner itself knows no layout: without the callback nothing is granted.
+    bare = check_paths(
+        [str(tmp_path / "procedures")],
+        mode="procedure",
+        settings=CheckSettings(root=str(tmp_path)),
+        validators=demo(),
+    )
+    assert codes(bare) == ["DM201"] * 3
     generic = check_paths(
         [str(allowed), str(denied), str(missing)],
         settings=CheckSettings(root=str(tmp_path)),
@@ -641,7 +707,13 @@ def test_relative_procedure_path_finds_its_metadata(
     make_procedure(tmp_path, "fetch", {"network": True}, "urlopen('x')\n")
     monkeypatch.chdir(tmp_path / "procedures" / "fetch")
     assert (
-        check_paths(["main.py"], mode="procedure", settings=CheckSettings(), validators=demo())
+        check_paths(
+            ["main.py"],
+            mode="procedure",
+            settings=CheckSettings(),
+            validators=demo(),
+            capabilities_for=capabilities_for,
+        )
         == []
     )
 
@@ -650,7 +722,11 @@ def test_broken_metadata_json_grants_nothing_and_is_reported(tmp_path: Path) -> 
     main = make_procedure(tmp_path, "broken", None, "urlopen('x')\n")
     write(main.parent / "metadata.json", "{not json")
     found = check_paths(
-        [str(main)], mode="procedure", settings=CheckSettings(root=str(tmp_path)), validators=demo()
+        [str(main)],
+        mode="procedure",
+        settings=CheckSettings(root=str(tmp_path)),
+        validators=demo(),
+        capabilities_for=capabilities_for,
     )
     assert [(Path(f.path).name, f.code) for f in found] == [
         ("main.py", "DM201"),
@@ -816,7 +892,7 @@ def test_run_cli_exit_codes(
     ("kwargs", "message"),
     [
         ({"select": ["nosuchcheck"]}, "unknown check or rule 'nosuchcheck'"),
-        ({"fmt": "xml"}, "unknown format"),
+        ({"fmt": "xml"}, "unknown format 'xml'; known formats: codes, json, sarif, text"),
         ({"mode": "strict"}, "unknown mode"),
     ],
 )
@@ -827,6 +903,43 @@ def test_run_cli_usage_errors_exit_2(
     code, out, err = cli([str(tmp_path / "a.py")], **kwargs)
     assert (code, out) == (2, "")
     assert err.startswith("error: ") and message in err
+
+
+def test_a_registered_format_is_a_format(
+    tmp_path: Path, with_demo_plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "a.py", "danger()\nshady\n")
+    # No summary line: only formats that ask for one get it.
+    assert cli(["a.py"], fmt="codes") == (1, "DM101\nDM102\n", "")
+    assert set(formats.load_formats()) == {"codes", "json", "sarif", "text"}
+    assert formats.get_format("text") is formats.TEXT
+
+
+def test_the_built_in_formats_are_a_plugin_that_can_be_disabled(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", "x = 1\n")
+    env = {**os.environ, "PROCTOR_NO_ENTRY_POINTS": "1"}
+    done = subprocess.run(
+        [PROCTOR, "check", "--format", "xml", "a.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: unknown format 'xml'; known formats: json, sarif, text\n"
+    env["PROCTOR_DISABLE_PLUGINS"] = "formats"
+    done = subprocess.run(
+        [PROCTOR, "check", "a.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: unknown format 'text'; known formats: none registered\n"
 
 
 def test_run_cli_missing_path_exits_2(tmp_path: Path, with_demo_plugin: None) -> None:
@@ -857,7 +970,7 @@ def test_run_cli_reads_config_found_from_the_first_path(
     write(tmp_path / "legacy/c.py", "danger()\n")
     monkeypatch.chdir(tmp_path / "src")
     assert cli(["a.py", "gen", "../legacy"])[:2] == (1, "a.py:1:1: DM101 call to danger()\n")
-    assert find_config("a.py").check.root == str(tmp_path)
+    assert check_settings(find_config("a.py")).root == str(tmp_path)
 
 
 def test_run_cli_formats(
@@ -967,8 +1080,9 @@ def test_checking_module_imports_nothing_heavy() -> None:
 
 
 def test_checking_public_api_is_exported() -> None:
-    for name in checking.__all__:
-        assert hasattr(checking, name), name
+    for module in (files, formats, noqa, runner, selection, settings_module):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
 
 
 # -- docs/checks.md ----------------------------------------------------------------------------
@@ -989,9 +1103,7 @@ def test_docs_list_every_registered_rule_code() -> None:
     text = DOCS.read_text(encoding="utf-8")
     validators = builtin_validators()
     assert {"safety", "log-lint"} <= set(validators)
-    missing = [
-        rule.code for _, rule in checking.all_rules(validators) if f"`{rule.code}`" not in text
-    ]
+    missing = [rule.code for _, rule in all_rules(validators) if f"`{rule.code}`" not in text]
     assert not missing, f"rule codes missing from docs/checks.md: {missing}"
 
 
@@ -1010,7 +1122,7 @@ def test_docs_config_example_is_valid() -> None:
     block = re.search(r"```toml\n(# proctor.toml.*?)```", text, flags=re.DOTALL)
     assert block is not None
     cfg = parse_config_text(block.group(1), "proctor.toml")
-    assert cfg is not None and cfg.check.per_file_ignores["tests/*"] == ["PS1"]
+    assert cfg is not None and check_settings(cfg).per_file_ignores["tests/*"] == ["PS1"]
 
 
 def test_docs_pre_commit_example_names_real_hooks() -> None:
@@ -1116,7 +1228,7 @@ def test_real_safety_noqa_and_procedure_mode() -> None:
 
 
 def test_real_log_lint_config_phrases_through_check_text() -> None:
-    settings = CheckSettings(disallowed=["gave up"])
+    settings = CheckSettings(tables={"log-lint": {"disallowed": ["gave up"]}})
     code = "import logging\nlogging.warning('gave up on %s', 'x')\nlogging.info('retry')\n"
     found = check_text(
         "a.py", code, settings=settings, select=["log-lint"], validators=builtin_validators()

@@ -369,6 +369,25 @@ def test_hook_main_imports_nothing_heavy(module: str, work: Path) -> None:
     assert done.stdout.splitlines()[-1] in {"1 []", "0 []"}, done.stdout
 
 
+def test_hooks_print_text_without_the_format_plugins(work: Path) -> None:
+    """The text format is used directly: the formats plugin is neither loaded nor needed."""
+    write(work / "a.py", RETRY_LOG)
+    code = (
+        "import sys\n"
+        "from proctor.precommit.log_lint import main\n"
+        "status = main(['a.py'])\n"
+        "print(status, 'proctor.plugins.formats' in sys.modules, 'tomllib' in sys.modules)\n"
+    )
+    env = {**os.environ, "PROCTOR_NO_ENTRY_POINTS": "1", "PROCTOR_DISABLE_PLUGINS": "formats"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=work, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "1 False False", done.stdout
+    assert lines[:-1] == [f"a.py:3:10: {RETRY_FINDING}"]
+
+
 def test_hook_main_with_entry_points_imports_nothing_heavy(work: Path) -> None:
     """The same with third-party entry points scanned, as a user's hook run does."""
     write(work / "a.py", "x = 1\n")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from proctor.checks.settings import CheckSettings
 from proctor.checks.validation import CheckContext, Finding, SourceFile
-from proctor.core.config import DEFAULT_DISALLOWED, CheckSettings
 from proctor.core.errors import ConfigError
 from proctor.core.plugins import PluginManager
-from proctor.plugins.loglint import RULES, LogLintValidator, compile_phrases
+from proctor.plugins.loglint import DEFAULT_DISALLOWED, RULES, LogLintValidator, compile_phrases
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "checks-loglint.md"
@@ -37,12 +37,12 @@ def codes(code: str, settings: CheckSettings | None = None) -> list[tuple[str, i
 def settings(
     disallowed: list[str] | None = None, logger_objects: list[str] | None = None
 ) -> CheckSettings:
-    s = CheckSettings()
+    table: dict[str, list[str]] = {}
     if disallowed is not None:
-        s.disallowed = disallowed
+        table["disallowed"] = disallowed
     if logger_objects is not None:
-        s.logger_objects = logger_objects
-    return s
+        table["logger-objects"] = logger_objects
+    return CheckSettings(tables={"log-lint": table})
 
 
 # --- corpora -----------------------------------------------------------------------------
@@ -342,7 +342,9 @@ def test_most_specific_entry_is_named() -> None:
 def test_default_settings_match_no_settings() -> None:
     code = 'logger.info("retrying")\nlogger.info("try again")\n'
     assert codes(code) == codes(code, CheckSettings()) == [("PL101", 1), ("PL101", 2)]
-    assert list(CheckSettings().disallowed) == list(DEFAULT_DISALLOWED)
+    options = LogLintValidator().options(CheckSettings())
+    assert options.disallowed == DEFAULT_DISALLOWED
+    assert LogLintValidator().options(None).disallowed == DEFAULT_DISALLOWED
 
 
 def test_custom_phrases_replace_the_defaults() -> None:

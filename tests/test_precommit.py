@@ -1,8 +1,16 @@
 """The hooks as users get them: the real ``pre-commit try-repo`` against this repository.
 
 pre-commit builds its own environment from this repository (HEAD plus uncommitted changes
-to tracked files) with pip, so these tests need network access to PyPI and take a while;
-they are marked slow. The manifest itself is checked without network.
+to tracked files) with pip, so these tests need the package index and take a while; they
+are marked slow. The manifest itself is checked without it.
+
+Building that environment is nearly all of their cost, and ``try-repo`` cannot share one
+between invocations: it always installs into a store of its own in a temporary directory
+(``PRE_COMMIT_HOME`` is not read). So the tests share invocations instead: two projects,
+one whose every file is clean and one holding each hook's problem cases in separate
+directories, each checked once with every hook of the manifest (one environment per
+invocation, since the three hooks share it), both invocations running at the same time.
+Each test then reads its own hook's section of the output.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,12 +79,6 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the module: pre-commit builds the hook environment once per revision."""
-    return tmp_path_factory.mktemp("pre-commit-home")
-
-
 def make_project(root: Path, files: dict[str, str]) -> Path:
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
@@ -88,7 +91,58 @@ def make_project(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def try_repo(project: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
+# Each hook's cases live in their own directory, so a test can tell which files another
+# hook's cases put in its section.
+PROBLEMS = {
+    # log lint: a retry message; a clean module and a README that says "retry" stay quiet.
+    "svc/fetch.py": DANGEROUS_LOG,
+    "svc/clean.py": CLEAN,
+    "README.md": "retry\n",
+    # safety: a shell command; the clean module next to it stays quiet.
+    "tools/clean_dir.py": DANGEROUS_CODE,
+    "tools/add.py": CLEAN,
+    # procedures: a suppression the procedure hook does not honour, and the same message
+    # outside procedures/, which that hook does not look at.
+    "procedures/notify/main.py": DANGEROUS_LOG.replace('retry")', 'retry")  # noqa: PL101'),
+    "procedures/notify/metadata.json": '{"name": "notify", "capabilities": {}}\n',
+    "lib/fetch.py": DANGEROUS_LOG,
+}
+CLEAN_PROJECT = {
+    "procedures/add/main.py": CLEAN,
+    "procedures/add/metadata.json": '{"name": "add", "capabilities": {}}\n',
+    "lib/util.py": CLEAN,
+}
+HOOK_NAMES = {
+    "proctor-log-lint": "proctor log lint",
+    "proctor-procedures": "proctor procedures",
+    "proctor-safety": "proctor safety",
+}
+
+
+class Run:
+    """One finished ``pre-commit try-repo`` run: its status, its output, and the output
+    split into one section per hook (``name......Passed`` starts a section)."""
+
+    def __init__(self, returncode: int, output: str) -> None:
+        self.returncode = returncode
+        self.output = output
+        self.sections: dict[str, str] = {}
+        name: str | None = None
+        for line in output.splitlines():
+            match = re.match(r"^(proctor [a-z ]+?)\.{3,}\w+$", line)
+            if match:
+                name = match.group(1)
+            if name is not None:
+                self.sections[name] = self.sections.get(name, "") + line + "\n"
+
+    def section(self, hook: str) -> str:
+        name = HOOK_NAMES[hook]
+        assert name in self.sections, self.output
+        return self.sections[name]
+
+
+def start_try_repo(project: Path, home: Path) -> subprocess.Popen[str]:
+    """``pre-commit try-repo <this repository> --all-files``: every hook of the manifest."""
     env = {
         **os.environ,
         "PRE_COMMIT_HOME": str(home),
@@ -96,14 +150,38 @@ def try_repo(project: Path, hook: str, home: Path) -> subprocess.CompletedProces
         "PROCTOR_NO_ENTRY_POINTS": "1",
     }
     env.pop("VIRTUAL_ENV", None)
-    return subprocess.run(
-        [str(PRE_COMMIT), "try-repo", str(ROOT), hook, "--all-files", "--color", "never"],
+    return subprocess.Popen(
+        [str(PRE_COMMIT), "try-repo", str(ROOT), "--all-files", "--color", "never"],
         cwd=project,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         env=env,
-        timeout=900,
     )
+
+
+@pytest.fixture(scope="session")
+def try_repo_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    """Both projects checked once per session, the two runs side by side."""
+    base = tmp_path_factory.mktemp("try-repo")
+    home = base / "pre-commit-home"
+    home.mkdir()
+    projects = {
+        "problems": make_project(base / "problems", PROBLEMS),
+        "clean": make_project(base / "clean", CLEAN_PROJECT),
+    }
+    procs = {name: start_try_repo(path, home) for name, path in projects.items()}
+    runs: dict[str, Run] = {}
+    try:
+        for name, proc in procs.items():
+            output, _ = proc.communicate(timeout=900)
+            runs[name] = Run(proc.returncode, output)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    yield runs
 
 
 def hook_lines(output: str) -> list[str]:
@@ -113,83 +191,52 @@ def hook_lines(output: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_try_repo_log_lint(tmp_path: Path, pre_commit_home: Path) -> None:
-    project = make_project(
-        tmp_path / "project",
-        {
-            "svc/fetch.py": DANGEROUS_LOG,
-            "svc/clean.py": CLEAN,
-            "README.md": "retry\n",
-        },
-    )
-    done = try_repo(project, "proctor-log-lint", pre_commit_home)
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, output
-    assert re.search(r"proctor log lint\.+Failed", output), output
-    assert "- hook id: proctor-log-lint" in output
-    assert "- exit code: 1" in output
-    assert hook_lines(output) == [
+def test_try_repo_log_lint(try_repo_runs: dict[str, Run]) -> None:
+    run = try_repo_runs["problems"]
+    assert run.returncode == 1, run.output
+    section = run.section("proctor-log-lint")
+    assert re.search(r"proctor log lint\.+Failed", section), run.output
+    assert "- hook id: proctor-log-lint" in section
+    assert "- exit code: 1" in section
+    assert hook_lines(section) == [
+        "lib/fetch.py:7:17: PL101 log message contains disallowed phrase 'retry' "
+        "(configured entry 'retry')",
         "svc/fetch.py:7:17: PL101 log message contains disallowed phrase 'retry' "
         "(configured entry 'retry')",
     ]
-    assert "clean.py" not in output and "README" not in output
+    # The suppression counts outside procedure mode; clean files and non-Python stay quiet.
+    assert "procedures/notify" not in section
+    assert "clean.py" not in section and "README" not in section
 
 
 @pytest.mark.slow
-def test_try_repo_safety(tmp_path: Path, pre_commit_home: Path) -> None:
-    project = make_project(
-        tmp_path / "project",
-        {
-            "tools/clean_dir.py": DANGEROUS_CODE,
-            "tools/add.py": CLEAN,
-        },
-    )
-    done = try_repo(project, "proctor-safety", pre_commit_home)
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, output
-    assert re.search(r"proctor safety\.+Failed", output), output
-    lines = hook_lines(output)
-    assert lines and all(line.startswith("tools/clean_dir.py:") for line in lines), output
+def test_try_repo_safety(try_repo_runs: dict[str, Run]) -> None:
+    run = try_repo_runs["problems"]
+    section = run.section("proctor-safety")
+    assert re.search(r"proctor safety\.+Failed", section), run.output
+    assert "- exit code: 1" in section
+    lines = hook_lines(section)
+    assert lines and all(line.startswith("tools/clean_dir.py:") for line in lines), run.output
     assert any(" PS" in line for line in lines)
-    assert "tools/add.py" not in output
+    assert "tools/add.py" not in section
 
 
 @pytest.mark.slow
-def test_try_repo_passes_a_clean_project(tmp_path: Path, pre_commit_home: Path) -> None:
-    project = make_project(
-        tmp_path / "project",
-        {
-            "procedures/add/main.py": CLEAN,
-            "procedures/add/metadata.json": '{"name": "add", "capabilities": {}}\n',
-            "lib/util.py": CLEAN,
-        },
-    )
-    for hook, name in (
-        ("proctor-safety", "proctor safety"),
-        ("proctor-log-lint", "proctor log lint"),
-        ("proctor-procedures", "proctor procedures"),
-    ):
-        done = try_repo(project, hook, pre_commit_home)
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, output
-        assert re.search(rf"{name}\.+Passed", output), output
+def test_try_repo_passes_a_clean_project(try_repo_runs: dict[str, Run]) -> None:
+    run = try_repo_runs["clean"]
+    assert run.returncode == 0, run.output
+    for hook, name in HOOK_NAMES.items():
+        assert re.search(rf"{name}\.+Passed", run.section(hook)), run.output
+    assert hook_lines(run.output) == []
 
 
 @pytest.mark.slow
-def test_try_repo_procedures_only_sees_procedure_files(
-    tmp_path: Path, pre_commit_home: Path
-) -> None:
-    project = make_project(
-        tmp_path / "project",
-        {
-            "procedures/notify/main.py": DANGEROUS_LOG.replace('retry")', 'retry")  # noqa: PL101'),
-            "procedures/notify/metadata.json": '{"name": "notify", "capabilities": {}}\n',
-            "lib/fetch.py": DANGEROUS_LOG,
-        },
+def test_try_repo_procedures_only_sees_procedure_files(try_repo_runs: dict[str, Run]) -> None:
+    run = try_repo_runs["problems"]
+    section = run.section("proctor-procedures")
+    assert re.search(r"proctor procedures\.+Failed", section), run.output
+    lines = hook_lines(section)
+    assert lines and all(line.startswith("procedures/notify/main.py:") for line in lines), (
+        run.output
     )
-    done = try_repo(project, "proctor-procedures", pre_commit_home)
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, output
-    lines = hook_lines(output)
-    assert lines and all(line.startswith("procedures/notify/main.py:") for line in lines), output
     assert any(" PL101 " in line for line in lines)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from proctor.checks.settings import CheckSettings
 from proctor.checks.validation import Capabilities, CheckContext, Finding, SourceFile
-from proctor.core.config import CheckSettings
 from proctor.plugins.safety import RULES, SafetyValidator
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "safety"
@@ -769,7 +769,7 @@ def test_subprocess_capability_keeps_process_rules() -> None:
 
 
 def test_settings_extend_allowlist() -> None:
-    settings = CheckSettings(extra_allowed_imports=["numpy", "pandas.io"])
+    settings = CheckSettings(tables={"safety": {"extra-allowed-imports": ["numpy", "pandas.io"]}})
     assert (
         check("import numpy\nimport pandas.io.json\nimport json", "procedure", settings=settings)
         == []
@@ -778,13 +778,15 @@ def test_settings_extend_allowlist() -> None:
 
 
 def test_settings_replace_allowlist() -> None:
-    settings = CheckSettings(allowed_imports=["math"])
+    settings = CheckSettings(tables={"safety": {"allowed-imports": ["math"]}})
     assert check("import math", "procedure", settings=settings) == []
     assert codes("import json", "procedure", settings=settings) == {("PS901", 1)}
 
 
 def test_settings_replace_and_extend() -> None:
-    settings = CheckSettings(allowed_imports=["math"], extra_allowed_imports=["json"])
+    settings = CheckSettings(
+        tables={"safety": {"allowed-imports": ["math"], "extra-allowed-imports": ["json"]}}
+    )
     assert check("import math, json", "procedure", settings=settings) == []
     assert codes("import re", "procedure", settings=settings) == {("PS901", 1)}
 

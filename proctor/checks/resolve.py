@@ -28,6 +28,9 @@ Design choices, and why:
   the dotted name is, or leads to, something a subclass watches (``known_names``), so
   ``json.dumps`` or ``typing.Optional`` do not allocate anything.
 
+The values themselves are defined in :mod:`proctor.checks.values` (re-exported here);
+this module is the walk. It is long on purpose: docs/architecture.md says why.
+
 Everything here is standard library and cheap to import: it runs in pre-commit hooks.
 """
 
@@ -38,6 +41,27 @@ import builtins as _builtins_module
 from collections.abc import Callable
 from collections.abc import Mapping as _MappingABC
 from typing import Any, Final
+
+from proctor.checks.values import (
+    ABSENT,
+    CANONICAL_MODULES,
+    AttrGetter,
+    CallArgs,
+    Const,
+    LocalClass,
+    MapValue,
+    MethodCaller,
+    Namespace,
+    Partial,
+    Qual,
+    Sentinel,
+    SeqValue,
+    Value,
+    canonical_module,
+    const_str,
+    const_value,
+    is_const,
+)
 
 __all__ = [
     "ABSENT",
@@ -60,203 +84,7 @@ __all__ = [
 ]
 
 
-class _Sentinel:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-#: Returned by :meth:`CallArgs.get` when an argument was not passed at all.
-ABSENT: Final = _Sentinel("ABSENT")
-_MISSING: Final = _Sentinel("MISSING")
-
-
-class Qual:
-    """A known object, by canonical dotted name: a module, function, class or constant."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"Qual({self.name!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Qual and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-
-class Const:
-    """A constant computed by folding (``"sys" + "tem"``, f-strings of constants...).
-
-    Literal constants are represented by their own ``ast.Constant`` node, which has the
-    same ``value`` attribute; :func:`const_value` reads either.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return f"Const({self.value!r})"
-
-
-class SeqValue:
-    """A list or tuple literal; unknown elements are None. ``open`` means a ``*x`` was seen."""
-
-    __slots__ = ("items", "open")
-
-    def __init__(self, items: tuple[Value | None, ...], open: bool = False) -> None:
-        self.items = items
-        self.open = open
-
-    def __repr__(self) -> str:
-        return f"SeqValue({self.items!r})"
-
-
-class MapValue:
-    """A dict with constant string keys (a literal, ``dict(k=v)``, or built up by stores).
-
-    ``complete`` is False when some keys could not be read (``**unknown``, computed keys).
-    """
-
-    __slots__ = ("items", "complete")
-
-    def __init__(self, items: dict[str, Value | None], complete: bool = True) -> None:
-        self.items = items
-        self.complete = complete
-
-    def __repr__(self) -> str:
-        return f"MapValue({self.items!r})"
-
-
-class Namespace:
-    """A mapping view of names: ``module.__dict__``, ``vars(module)``, ``globals()``...
-
-    ``kind`` is ``"module"`` (``target`` is the module's canonical name), ``"scope"``
-    (``target`` is a :class:`Scope` of this file: ``globals()``, ``locals()``) or
-    ``"foreign"`` (another function's globals, e.g. ``f.__globals__``).
-    """
-
-    __slots__ = ("kind", "target")
-
-    def __init__(self, kind: str, target: Any) -> None:
-        self.kind = kind
-        self.target = target
-
-    def __repr__(self) -> str:
-        return f"Namespace({self.kind!r}, {self.target!r})"
-
-
-class LocalClass:
-    """A class defined in this file, with the values of its bases (for subclass checks)."""
-
-    __slots__ = ("name", "bases")
-
-    def __init__(self, name: str, bases: tuple[Value | None, ...]) -> None:
-        self.name = name
-        self.bases = bases
-
-    def derives_from(self, pred: Callable[[Qual], bool], depth: int = 0) -> bool:
-        """Whether some base, followed through local classes, is a Qual matching ``pred``."""
-        if depth > 20:
-            return False
-        for base in self.bases:
-            if type(base) is Qual and pred(base):
-                return True
-            if type(base) is LocalClass and base.derives_from(pred, depth + 1):
-                return True
-        return False
-
-
-class AttrGetter:
-    """``operator.attrgetter("a.b")``: calling it reads that attribute path."""
-
-    __slots__ = ("path",)
-
-    def __init__(self, path: tuple[str, ...]) -> None:
-        self.path = path
-
-
-class MethodCaller:
-    """``operator.methodcaller("name", *args)``: calling it on ``obj`` calls ``obj.name``."""
-
-    __slots__ = ("name", "args")
-
-    def __init__(self, name: str, args: CallArgs) -> None:
-        self.name = name
-        self.args = args
-
-
-class Partial:
-    """``functools.partial(func, *args, **kw)`` where ``func`` is a known object."""
-
-    __slots__ = ("func", "args")
-
-    def __init__(self, func: Qual, args: CallArgs) -> None:
-        self.func = func
-        self.args = args
-
-
-Value = (
-    Qual
-    | Const
-    | ast.Constant
-    | SeqValue
-    | MapValue
-    | Namespace
-    | LocalClass
-    | AttrGetter
-    | MethodCaller
-    | Partial
-    | object
-)
-
-
-def is_const(value: object) -> bool:
-    """Whether ``value`` is a literal or folded constant."""
-    t = type(value)
-    return t is ast.Constant or t is Const
-
-
-def const_value(value: object, default: object = None) -> object:
-    """The Python value of a constant Value, else ``default``."""
-    t = type(value)
-    if t is ast.Constant or t is Const:
-        return value.value  # type: ignore[attr-defined]
-    return default
-
-
-def _const_str(value: object) -> str | None:
-    t = type(value)
-    if t is ast.Constant or t is Const:
-        v = value.value  # type: ignore[attr-defined]
-        if type(v) is str:
-            return v
-    return None
-
-
-# Modules that are another name for a module whose API they share: findings and tables
-# speak of the canonical name.
-_CANONICAL_MODULES: dict[str, str] = {
-    "posix": "os",
-    "nt": "os",
-    "posixpath": "os.path",
-    "ntpath": "os.path",
-    "_pickle": "pickle",
-    "cPickle": "pickle",
-    "__builtin__": "builtins",
-    "_subprocess": "subprocess",
-    "ruamel_yaml": "ruamel.yaml",
-}
+_MISSING: Final = Sentinel("MISSING")
 
 # Attribute names that, off any known module, almost always mean that module re-exported:
 # ``os.path.os``, ``shutil.os``, ``subprocess.os``, ``importlib.sys``...
@@ -278,83 +106,6 @@ _REEXPORTED: dict[str, str] = {
 }
 
 _MAX_FOLD = 10_000
-
-
-def canonical_module(name: str) -> str:
-    """The canonical dotted name of a module: ``posix`` -> ``os``, ``_pickle`` -> ``pickle``."""
-    canon = _CANONICAL_MODULES.get(name)
-    if canon is not None:
-        return canon
-    head, dot, rest = name.partition(".")
-    if dot:
-        canon = _CANONICAL_MODULES.get(head)
-        if canon is not None:
-            return f"{canon}.{rest}"
-    return name
-
-
-class CallArgs:
-    """The evaluated arguments of one call, positional and keyword.
-
-    ``pos`` stops at the first ``*args`` (``star`` is then True). ``kw`` holds explicit
-    keywords and the keys of ``**mapping`` arguments the resolver could read; ``open_kw``
-    is True when some ``**`` argument could not be read.
-    """
-
-    __slots__ = ("pos", "kw", "pos_nodes", "kw_nodes", "star", "open_kw")
-
-    def __init__(self) -> None:
-        self.pos: list[Value | None] = []
-        self.pos_nodes: list[ast.expr] = []
-        self.kw: dict[str, Value | None] = {}
-        self.kw_nodes: dict[str, ast.expr] = {}
-        self.star = False
-        self.open_kw = False
-
-    def get(self, index: int | None, name: str | None) -> Any:
-        """The value passed as positional ``index`` or keyword ``name``; ABSENT if neither.
-
-        An argument hidden behind ``*args`` counts as passed with an unknown value.
-        """
-        if name is not None and name in self.kw:
-            return self.kw[name]
-        if index is not None:
-            if index < len(self.pos):
-                return self.pos[index]
-            if self.star:
-                return None
-        if name is not None and self.open_kw:
-            return None
-        return ABSENT
-
-    def node(self, index: int | None, name: str | None) -> ast.expr | None:
-        """The expression node behind ``get(index, name)``, when there is one."""
-        if name is not None and name in self.kw_nodes:
-            return self.kw_nodes[name]
-        if index is not None and index < len(self.pos_nodes):
-            return self.pos_nodes[index]
-        return None
-
-    def shifted(self, skip: int) -> CallArgs:
-        out = CallArgs()
-        out.pos = self.pos[skip:]
-        out.pos_nodes = self.pos_nodes[skip:]
-        out.kw = dict(self.kw)
-        out.kw_nodes = dict(self.kw_nodes)
-        out.star = self.star
-        out.open_kw = self.open_kw
-        return out
-
-    def merged(self, later: CallArgs) -> CallArgs:
-        """These arguments followed by ``later``'s, as ``partial`` combines them."""
-        out = CallArgs()
-        out.pos = self.pos + later.pos
-        out.pos_nodes = self.pos_nodes + later.pos_nodes
-        out.kw = {**self.kw, **later.kw}
-        out.kw_nodes = {**self.kw_nodes, **later.kw_nodes}
-        out.star = self.star or later.star
-        out.open_kw = self.open_kw or later.open_kw
-        return out
 
 
 MODULE, CLASS, FUNCTION, COMPREHENSION = 0, 1, 2, 3
@@ -1019,7 +770,7 @@ class Resolver:
         key = self.ev(target.slice)
         base = self.ev(base_node)
         if type(base) is MapValue and type(base_node) is ast.Name:
-            skey = _const_str(key)
+            skey = const_str(key)
             items = dict(base.items)
             if skey is not None:
                 items[skey] = value
@@ -1098,7 +849,7 @@ class Resolver:
             return Namespace("module", bname)
         if attr == "__self__" and bname.startswith("builtins."):
             return Qual("builtins")
-        canon = _CANONICAL_MODULES.get(attr)
+        canon = CANONICAL_MODULES.get(attr)
         if canon is not None:
             return Qual(canon)
         return None
@@ -1110,7 +861,7 @@ class Resolver:
         """The value of ``base[key]`` for the namespaces and literals the resolver knows."""
         tb = type(base)
         if tb is Qual:
-            skey = _const_str(key)
+            skey = const_str(key)
             if skey is None:
                 return None
             if base.name == "sys.modules":
@@ -1122,10 +873,10 @@ class Resolver:
                 )
             return None
         if tb is Namespace:
-            skey = _const_str(key)
+            skey = const_str(key)
             return None if skey is None else self.namespace_get(base, skey)
         if tb is MapValue:
-            skey = _const_str(key)
+            skey = const_str(key)
             return None if skey is None else base.items.get(skey)
         if tb is SeqValue:
             index = const_value(key)
@@ -1276,7 +1027,7 @@ class Resolver:
                 else:
                     complete = False
                 continue
-            k = _const_str(ev(key))
+            k = const_str(ev(key))
             if k is None:
                 complete = False
             else:
@@ -1407,7 +1158,7 @@ class Resolver:
             if type(func) is ast.Attribute:
                 if func.attr == "__getattribute__":
                     # os.__getattribute__("system") is getattr(os, "system").
-                    name = _const_str(args.get(0, None))
+                    name = const_str(args.get(0, None))
                     return None if name is None else self.attribute_of(node, base, name)
                 return self._method_on_value(base, func.attr, args)
             return None
@@ -1495,7 +1246,7 @@ class Resolver:
                 return self._fold_str_method(value, method, args)
             return None
         if method in _MAPPING_GETTERS and (tb is Namespace or tb is MapValue or tb is Qual):
-            key = _const_str(args.get(0, None))
+            key = const_str(args.get(0, None))
             if key is None:
                 return None
             if tb is MapValue:
@@ -1551,7 +1302,7 @@ class Resolver:
 
     def _sp_getattr(self, node: ast.Call, args: CallArgs) -> Any:
         base = args.get(0, None)
-        name = _const_str(args.get(1, None))
+        name = const_str(args.get(1, None))
         if name is None:
             if base is not None:
                 self.on_dynamic_getattr(node, base)
@@ -1559,13 +1310,13 @@ class Resolver:
         return self.attribute_of(node, base, name)
 
     def _sp_setattr(self, node: ast.Call, args: CallArgs) -> Any:
-        name = _const_str(args.get(1, None))
+        name = const_str(args.get(1, None))
         if name is not None and name in self._watch_attrs:
             self.on_attr(node, args.get(0, None), name, None, True)
         return None
 
     def _import_value(self, node: ast.AST, name: Any, fromlist: Any, top_level: bool) -> Any:
-        module = _const_str(name)
+        module = const_str(name)
         if module is None or not module or module.startswith("."):
             self.on_import(node, None, (), True)
             return None
@@ -1621,7 +1372,7 @@ class Resolver:
         return None
 
     def _sp_reversed(self, node: ast.Call, args: CallArgs) -> Any:
-        value = _const_str(args.get(0, None))
+        value = const_str(args.get(0, None))
         if value is not None:
             return Const(value[::-1])
         seq = args.get(0, None)
@@ -1630,13 +1381,13 @@ class Resolver:
         return None
 
     def _sp_attrgetter(self, node: ast.Call, args: CallArgs) -> Any:
-        name = _const_str(args.get(0, None))
+        name = const_str(args.get(0, None))
         if name is None or len(args.pos) != 1:
             return None
         return AttrGetter(tuple(name.split(".")))
 
     def _sp_methodcaller(self, node: ast.Call, args: CallArgs) -> Any:
-        name = _const_str(args.get(0, None))
+        name = const_str(args.get(0, None))
         if name is None:
             return None
         return MethodCaller(name, args.shifted(1))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from proctor.core.config import CheckSettings
+    from proctor.checks.settings import CheckSettings
 
 Severity = Literal["error", "warning", "info"]
 Mode = Literal["generic", "procedure"]
@@ -22,6 +22,8 @@ SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 SYNTAX_ERROR = "PC001"
 BARE_NOQA = "PC002"
 UNREADABLE = "PC003"
+# A validator raised while checking a file. Reported instead of crashing the run.
+VALIDATOR_ERROR = "PC004"
 
 
 class _Record:
@@ -101,6 +103,41 @@ class Rule(_Record):
         self, code: str, name: str, severity: Severity, summary: str, fix: str = ""
     ) -> None:
         self._init(code=code, name=name, severity=severity, summary=summary, fix=fix)
+
+
+RUNNER_RULES: tuple[Rule, ...] = (
+    Rule(
+        SYNTAX_ERROR,
+        "syntax-error",
+        "error",
+        "The file does not parse as Python, so no other check could look at it.",
+        "Fix the syntax error, or exclude the file if it is not meant to be Python.",
+    ),
+    Rule(
+        BARE_NOQA,
+        "bare-noqa",
+        "warning",
+        "A `# noqa` comment without codes suppresses nothing here; a blanket "
+        "suppression would also hide every future finding on that line.",
+        "Name the codes it is meant to silence: `# noqa: PS101` or a prefix `# noqa: PS1`.",
+    ),
+    Rule(
+        UNREADABLE,
+        "unreadable-file",
+        "error",
+        "The file could not be read as Python source text: it contains NUL bytes, is not "
+        "valid UTF-8 (or its declared coding), or could not be opened.",
+        "Save it as UTF-8, or exclude it if it is not Python source.",
+    ),
+    Rule(
+        VALIDATOR_ERROR,
+        "validator-error",
+        "error",
+        "A validator failed unexpectedly on this file, so the file was not fully checked.",
+        "Report the message to the validator's authors; meanwhile the other checks still ran.",
+    ),
+)
+"""The rules of the runner itself: not one validator's, always selected, ignorable."""
 
 
 class Capabilities(_Record):
@@ -185,6 +222,19 @@ class Validator:
 
     def check(self, source: SourceFile, context: CheckContext) -> Iterable[Finding]:
         raise NotImplementedError
+
+    def options(self, settings: CheckSettings | None) -> object:
+        """This check's own options, read from its own config table; None by default.
+
+        A check with a table (``[safety]``, ``[log-lint]``) parses and validates it here,
+        through ``settings.options(table_name, parser)`` so it happens once per run. The
+        runner calls this for every loaded check before the first file, so a bad table
+        is an error (exit status 2) whichever files or rules the run covers; raise
+        ConfigError for a bad table (any other exception is reported as PC004 on each
+        file, like one from ``check``). ``settings`` is None when a check is called
+        without a configuration: return the defaults.
+        """
+        return None
 
     def rule(self, code: str) -> Rule:
         for r in self.rules:

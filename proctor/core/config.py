@@ -1,155 +1,182 @@
-"""Configuration: ``proctor.toml`` or ``[tool.proctor]`` in ``pyproject.toml``, validated.
+"""Configuration: finding and reading ``proctor.toml`` or ``[tool.proctor]`` in
+``pyproject.toml``.
+
+Core reads only what core owns: the top-level keys ``store-ref`` and ``entry-point`` and
+the ``[policy]`` table. Every other table belongs to the package or plugin that uses it
+(``[check]`` to the check runner, ``[safety]`` and ``[log-lint]`` to those checks, a
+third party's ``[webhook]`` to that plugin), which reads it raw through
+:meth:`ProctorConfig.table` and validates it itself with the helpers of :class:`Table`.
+Unknown keys stay errors everywhere (a misspelt ``disalowed`` silently doing nothing is
+the worst kind of config bug); keys use kebab-case as ruff does.
 
 Plain classes, and ``tomllib`` imported only when a file exists, keep this cheap to
-import from pre-commit hooks (no pydantic, no dataclasses). Unknown keys are errors (a misspelt ``disalowed`` silently doing nothing is the
-worst kind of config bug); keys use kebab-case as ruff does.
+import from pre-commit hooks (no pydantic, no dataclasses).
 
 Layout (``proctor.toml`` shown; in ``pyproject.toml`` prefix every table with ``tool.``)::
 
-    [proctor]                       # top level of proctor.toml needs no table
-    store-ref = "refs/heads/procedures"
+    store-ref = "refs/heads/procedures"   # top level of proctor.toml needs no table
     entry-point = "run"
-
-    [check]
-    select = ["safety", "log-lint"]
-    ignore = ["PS301"]
-    exclude = ["build", "vendor/*"]
-    per-file-ignores = { "tests/*" = ["PS1"] }
-
-    [safety]
-    allowed-imports = [...]           # replaces the default procedure-mode allowlist
-    extra-allowed-imports = ["numpy"] # adds to it
-
-    [log-lint]
-    disallowed = ["retry", "re:\\bgave up\\b"]
-    logger-objects = ["app.log"]
 
     [policy]
     "procedure.delete" = "REQUIRE_PROPOSAL"
+
+    [check]                               # read by proctor.checks
+    select = ["safety", "log-lint"]
+
+    [webhook]                             # read by whichever plugin owns it
+    url = "https://example.invalid/hook"
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from proctor.core.errors import ConfigError
 
+__all__ = [
+    "CONFIG_FILES",
+    "DECISIONS",
+    "TOP_KEYS",
+    "ProctorConfig",
+    "Table",
+    "as_table",
+    "find_config",
+    "load_config",
+    "parse_config",
+    "parse_config_text",
+    "str_list",
+]
+
 CONFIG_FILES = ("proctor.toml", "pyproject.toml")
 DECISIONS = ("ALLOW_IMMEDIATE", "REQUIRE_PROPOSAL", "DENY")
-
-DEFAULT_DISALLOWED = (
-    "retry",
-    "retries",
-    "retrying",
-    "retried",
-    "try again",
-    "re-attempt",
-    "reattempt",
-    "re-attempts",
-    "reattempts",
-    "re-attempting",
-    "reattempting",
-    "re-attempted",
-    "reattempted",
-)
+TOP_KEYS = frozenset({"store-ref", "entry-point"})
 
 
-class CheckSettings:
-    """What ``[check]``, ``[safety]`` and ``[log-lint]`` say (plain class: hook hot path)."""
+class Table:
+    """One table of the configuration as written, with where it came from.
 
-    def __init__(
-        self,
-        select: list[str] | None = None,
-        ignore: list[str] | None = None,
-        exclude: list[str] | None = None,
-        per_file_ignores: dict[str, list[str]] | None = None,
-        allowed_imports: list[str] | None = None,
-        extra_allowed_imports: list[str] | None = None,
-        disallowed: list[str] | None = None,
-        logger_objects: list[str] | None = None,
-        root: str = ".",
-    ) -> None:
-        self.select = list(select or [])
-        self.ignore = list(ignore or [])
-        self.exclude = list(exclude or [])
-        self.per_file_ignores = dict(per_file_ignores or {})
-        self.allowed_imports = allowed_imports
-        self.extra_allowed_imports = list(extra_allowed_imports or [])
-        self.disallowed = list(DEFAULT_DISALLOWED) if disallowed is None else list(disallowed)
-        self.logger_objects = list(logger_objects or [])
-        # The directory relative to which exclude / per-file-ignores patterns are matched.
-        self.root = root
+    The owner of a table validates it through these helpers so that every error names
+    the file and the table (``proctor.toml [safety]: unknown key(s) ...``) the same way.
+    A table that is not in the file is an empty one.
+    """
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is CheckSettings and vars(self) == vars(other)
+    __slots__ = ("name", "source", "values")
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"CheckSettings({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-
-class ProctorConfig:
-    """The whole configuration of a store."""
-
-    def __init__(
-        self,
-        store_ref: str | None = None,
-        entry_point: str = "run",
-        check: CheckSettings | None = None,
-        policy: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-        source: str | None = None,
-    ) -> None:
-        self.store_ref = store_ref
-        self.entry_point = entry_point
-        self.check = check if check is not None else CheckSettings()
-        self.policy = dict(policy or {})
-        # Tables proctor itself does not know, kept for plugins (e.g. ``[webhook]``).
-        self.extra = dict(extra or {})
+    def __init__(self, name: str, values: Mapping[str, Any], source: str | None = None) -> None:
+        self.name = name
+        self.values: Mapping[str, Any] = values
         self.source = source
 
     def __repr__(self) -> str:
-        return f"ProctorConfig({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+        return f"Table({self.name!r}, {dict(self.values)!r}, source={self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Table):
+            return NotImplemented
+        return (self.name, dict(self.values), self.source) == (
+            other.name,
+            dict(other.values),
+            other.source,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def where(self, key: str | None = None) -> str:
+        """How messages name this table (``proctor.toml [check]``) or one of its keys
+        (``proctor.toml check.select``)."""
+        source = self.source or "config"
+        return f"{source} [{self.name}]" if key is None else f"{source} {self.name}.{key}"
+
+    def check_keys(self, allowed: Collection[str]) -> None:
+        """Refuse any key not in ``allowed``."""
+        unknown = sorted(set(self.values) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"{self.where()}: unknown key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(allowed))}"
+            )
+
+    def str_list(self, key: str) -> list[str] | None:
+        """The list of strings under ``key``, or None when the key is absent."""
+        if key not in self.values:
+            return None
+        return str_list(self.values[key], self.where(key))
+
+    def table(self, key: str) -> dict[str, Any] | None:
+        """The sub-table under ``key``, or None when the key is absent."""
+        if key not in self.values:
+            return None
+        return as_table(self.values[key], self.where(key))
 
 
-def _str_list(value: Any, where: str) -> list[str]:
+def str_list(value: Any, where: str) -> list[str]:
+    """``value`` if it is a list of strings, else a ConfigError naming ``where``."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
     return list(value)
 
 
-def _table(value: Any, where: str) -> dict[str, Any]:
+def as_table(value: Any, where: str) -> dict[str, Any]:
+    """``value`` if it is a table, else a ConfigError naming ``where``."""
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a table, got {value!r}")
     return value
 
 
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
-        )
+class ProctorConfig:
+    """The configuration of a store or a work tree.
 
+    ``root`` is the directory the file was found in (or the directory searched from when
+    there is none): patterns in tables are relative to it. ``tables`` holds every table
+    except ``[policy]``, as written, for the code that owns each one.
+    """
 
-KNOWN_TABLES = {"check", "safety", "log-lint", "policy"}
-TOP_KEYS = {"store-ref", "entry-point"}
+    def __init__(
+        self,
+        store_ref: str | None = None,
+        entry_point: str = "run",
+        policy: dict[str, str] | None = None,
+        tables: Mapping[str, Mapping[str, Any]] | None = None,
+        source: str | None = None,
+        root: str = ".",
+    ) -> None:
+        self.store_ref = store_ref
+        self.entry_point = entry_point
+        self.policy = dict(policy or {})
+        self.tables: dict[str, Mapping[str, Any]] = dict(tables or {})
+        self.source = source
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"ProctorConfig({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def table(self, name: str) -> Table:
+        """The raw table ``[name]`` (empty when the file has none), for its owner to
+        validate and read."""
+        return Table(name, self.tables.get(name, {}), self.source)
 
 
 def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".") -> ProctorConfig:
-    """Turn the ``proctor`` table into a ProctorConfig, refusing unknown keys and bad types."""
+    """Turn the ``proctor`` table into a ProctorConfig.
+
+    Validates what core owns (top-level keys, ``[policy]``) and refuses a top-level key
+    that is neither one of those nor a table; other tables are kept as written.
+    """
     where = source or "config"
-    cfg = ProctorConfig(source=source)
-    cfg.check.root = root
+    cfg = ProctorConfig(source=source, root=root)
     for key, value in data.items():
-        if key in TOP_KEYS:
-            continue
-        if key in KNOWN_TABLES:
+        if key in TOP_KEYS or key == "policy":
             continue
         if isinstance(value, dict):
-            cfg.extra[key] = value  # a plugin's table
+            cfg.tables[key] = value
             continue
         raise ConfigError(f"{where}: unknown key {key!r}")
 
@@ -166,42 +193,7 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
             raise ConfigError(f"{where}: entry-point must be a Python identifier, got {ep!r}")
         cfg.entry_point = ep
 
-    check = _table(data.get("check", {}), f"{where} [check]")
-    _check_keys(check, {"select", "ignore", "exclude", "per-file-ignores"}, f"{where} [check]")
-    if "select" in check:
-        cfg.check.select = _str_list(check["select"], f"{where} check.select")
-    if "ignore" in check:
-        cfg.check.ignore = _str_list(check["ignore"], f"{where} check.ignore")
-    if "exclude" in check:
-        cfg.check.exclude = _str_list(check["exclude"], f"{where} check.exclude")
-    if "per-file-ignores" in check:
-        pfi = _table(check["per-file-ignores"], f"{where} check.per-file-ignores")
-        cfg.check.per_file_ignores = {
-            pattern: _str_list(codes, f"{where} check.per-file-ignores.{pattern}")
-            for pattern, codes in pfi.items()
-        }
-
-    safety = _table(data.get("safety", {}), f"{where} [safety]")
-    _check_keys(safety, {"allowed-imports", "extra-allowed-imports"}, f"{where} [safety]")
-    if "allowed-imports" in safety:
-        cfg.check.allowed_imports = _str_list(
-            safety["allowed-imports"], f"{where} safety.allowed-imports"
-        )
-    if "extra-allowed-imports" in safety:
-        cfg.check.extra_allowed_imports = _str_list(
-            safety["extra-allowed-imports"], f"{where} safety.extra-allowed-imports"
-        )
-
-    loglint = _table(data.get("log-lint", {}), f"{where} [log-lint]")
-    _check_keys(loglint, {"disallowed", "logger-objects"}, f"{where} [log-lint]")
-    if "disallowed" in loglint:
-        cfg.check.disallowed = _str_list(loglint["disallowed"], f"{where} log-lint.disallowed")
-    if "logger-objects" in loglint:
-        cfg.check.logger_objects = _str_list(
-            loglint["logger-objects"], f"{where} log-lint.logger-objects"
-        )
-
-    policy = _table(data.get("policy", {}), f"{where} [policy]")
+    policy = as_table(data.get("policy", {}), f"{where} [policy]")
     for action, decision in policy.items():
         if not isinstance(decision, str) or decision.upper() not in DECISIONS:
             raise ConfigError(
@@ -223,7 +215,7 @@ def parse_config_text(text: str, filename: str, root: str = ".") -> ProctorConfi
         tool = data.get("tool", {})
         if not isinstance(tool, dict) or "proctor" not in tool:
             return None
-        data = _table(tool["proctor"], f"{filename} [tool.proctor]")
+        data = as_table(tool["proctor"], f"{filename} [tool.proctor]")
     return parse_config(data, source=filename, root=root)
 
 
@@ -241,9 +233,7 @@ def load_config(directory: str | os.PathLike[str]) -> ProctorConfig:
             cfg = parse_config_text(_read(path), path, root=directory)
             if cfg is not None:
                 return cfg
-    cfg = ProctorConfig()
-    cfg.check.root = directory
-    return cfg
+    return ProctorConfig(root=directory)
 
 
 def find_config(start: str | os.PathLike[str]) -> ProctorConfig:
@@ -267,6 +257,4 @@ def find_config(start: str | os.PathLike[str]) -> ProctorConfig:
         if os.path.exists(os.path.join(directory, ".git")) or parent == directory:
             break
         directory = parent
-    cfg = ProctorConfig()
-    cfg.check.root = here
-    return cfg
+    return ProctorConfig(root=here)

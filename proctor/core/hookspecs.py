@@ -92,3 +92,14 @@ def proctor_policy(action: Any, params: Any, context: Any) -> Any:
     ``"ALLOW_IMMEDIATE"``, ``"REQUIRE_PROPOSAL"``, ``"DENY"`` (or a
     :class:`proctor.core.governance.Decision`); the most restrictive answer wins.
     """
+
+
+@hookspec
+def proctor_register_formats(register: Any) -> None:
+    """Register output formats of ``proctor check``: ``register(fmt)`` once per format.
+
+    A format is a :class:`proctor.checks.formats.OutputFormat` (``name``, ``render(findings,
+    validators) -> str``, and ``summary`` when the human summary line belongs after it);
+    ``proctor check --format NAME`` accepts every registered name. A second registration
+    of a taken name is reported as a plugin error and the first one stays.
+    """

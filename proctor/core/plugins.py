@@ -459,12 +459,16 @@ class PluginManager:
     def llm_backends(self) -> dict[str, Any]:
         return self.registry("proctor_register_llm_backends", lambda b: b.name)
 
+    def formats(self) -> dict[str, Any]:
+        return self.registry("proctor_register_formats", lambda f: f.name)
+
     def load_registries(self) -> None:
         """Run every registration hook now, so their errors show in ``proctor plugins``."""
         self.actions()
         self.validators()
         self.side_effects()
         self.llm_backends()
+        self.formats()
 
 
 _manager: PluginManager | None = None

@@ -313,15 +313,17 @@ class ActionEngine:
         """Every file ``code_to_check`` names must pass the registered validators in
         procedure mode; an error-severity finding refuses the action."""
         from proctor.checks.runner import check_text
+        from proctor.checks.settings import check_settings
 
         validators = self.plugins.validators()
+        settings = check_settings(self.config)
         problems: list[Finding] = []
         for item in plan.action.code_to_check(change, plan.context):
             findings = check_text(
                 item.path,
                 item.text,
                 mode="procedure",
-                settings=self.config.check,
+                settings=settings,
                 capabilities=item.capabilities,
                 validators=validators,
             )

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from proctor.checks.validation import Mode, Validator
+
+if TYPE_CHECKING:
+    from proctor.checks.runner import CapabilitiesFor
 
 
 def builtin_validators(checks: Sequence[str]) -> dict[str, Validator]:
@@ -69,30 +73,40 @@ def parse_filenames(argv: Sequence[str], prog: str, description: str) -> list[st
 
 
 def run_hook(
-    argv: Sequence[str] | None, *, prog: str, description: str, checks: Sequence[str], mode: Mode
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    checks: Sequence[str],
+    mode: Mode,
+    capabilities_for: CapabilitiesFor | None = None,
 ) -> int:
-    """Check the given files with ``checks`` only.
+    """Check the given files with ``checks`` only, printing the text format.
 
     The config's ``check.select`` still narrows which of those checks' rules run (names
     of checks the hook does not load are accepted there), and its ``ignore``, ``exclude``
-    and per-file ignores apply as they do for ``proctor check``.
+    and per-file ignores apply as they do for ``proctor check``. The text format is used
+    directly, not looked up through the format plugins: a hook loads only the plugins of
+    its own checks. ``capabilities_for`` is handed to the runner for procedure mode.
     """
     parsed = parse_filenames(sys.argv[1:] if argv is None else argv, prog, description)
     if isinstance(parsed, int):
         return parsed
     if not parsed:
         return 0
+    from proctor.checks.formats import TEXT
     from proctor.checks.runner import run_cli
 
     return run_cli(
         parsed,
         select=None,
         mode=mode,
-        fmt="text",
+        fmt=TEXT,
         jobs=1,
         out=sys.stdout,
         only=checks,
         summary=False,
         validators=builtin_validators(checks),
         strict_config=False,
+        capabilities_for=capabilities_for,
     )

@@ -2,7 +2,8 @@
 the action pipeline checks it.
 
 Procedure mode applies the import allowlist and the capabilities declared in each
-procedure's ``metadata.json``, and reads no suppressions: code that may come from an LLM
+procedure's ``metadata.json`` (read by :mod:`proctor.procedures.capabilities`, the
+parser the pipeline uses too), and reads no suppressions: code that may come from an LLM
 does not get to silence its own findings.
 """
 
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from proctor.precommit._common import run_hook
+from proctor.procedures.capabilities import capabilities_for
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Check procedure code: syntax, safety and log lint, no suppressions.",
         checks=("safety", "log-lint"),
         mode="procedure",
+        capabilities_for=capabilities_for,
     )
 
 

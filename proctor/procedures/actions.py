@@ -22,6 +22,7 @@ from proctor.engine.actions import (
     Params,
     RequiredField,
 )
+from proctor.procedures.capabilities import parse_capabilities
 from proctor.procedures.repository import (
     ProcedureRepository,
     bump_version,
@@ -110,10 +111,7 @@ def _check_consistency(name: str, code: str, spec: ProcedureSpec, entry: str) ->
 
 
 def _capabilities(spec: ProcedureSpec) -> Capabilities:
-    c = spec.capabilities
-    return Capabilities(
-        network=c.network, subprocess=c.subprocess, filesystem_write=tuple(c.filesystem_write)
-    )
+    return parse_capabilities(spec.capabilities.model_dump())
 
 
 def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from proctor.core.names import check_name
+from proctor.procedures.capabilities import parse_capabilities
 
 
 class _Model(BaseModel):
@@ -44,6 +46,18 @@ class CapabilitiesModel(_Model):
     network: bool = False
     subprocess: bool = False
     filesystem_write: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict(cls, data: Any) -> Any:
+        # The one parser decides what is valid, so the pre-commit hook and the pipeline
+        # agree (pydantic alone would read "network": "yes" as True).
+        if not isinstance(data, CapabilitiesModel):
+            try:
+                parse_capabilities(data, where="")
+            except ValueError as exc:
+                raise PydanticCustomError("invalid_capabilities", str(exc)) from None
+        return data
 
 
 class Generation(_Model):

@@ -1,0 +1,282 @@
+"""The rules of the ``safety`` check: codes, names, severities, why and what instead.
+
+``RULES`` feeds ``--select``, ``# noqa``, SARIF and docs/checks-safety.md; ``REASONS`` is
+the middle of each finding's message (``<what was found> <reason>. <fix>``).
+"""
+
+from __future__ import annotations
+
+from proctor.checks.validation import Rule
+
+__all__ = ["REASONS", "RULES"]
+
+RULES: tuple[Rule, ...] = (
+    # -- PS1xx dynamic code -------------------------------------------------------------
+    Rule(
+        "PS101",
+        "eval-exec",
+        "error",
+        "eval() and exec() run arbitrary Python built from strings, whatever name or "
+        "container they are reached through.",
+        "Parse data with json or ast.literal_eval; dispatch on names with a dict of functions.",
+    ),
+    Rule(
+        "PS102",
+        "compile-code",
+        "error",
+        "compile() in 'exec', 'eval' or 'single' mode builds a code object that is only "
+        "useful to run.",
+        "Use ast.parse (or compile with ast.PyCF_ONLY_AST) to inspect code; "
+        "ast.literal_eval for literals.",
+    ),
+    Rule(
+        "PS103",
+        "timeit-string",
+        "error",
+        "timeit runs its stmt and setup strings with exec.",
+        "Pass a callable: timeit.timeit(lambda: f(x), number=...).",
+    ),
+    Rule(
+        "PS104",
+        "code-runner",
+        "error",
+        "Runs code from a file or string: code.interact/InteractiveConsole, runpy, "
+        "importlib file loaders (SourceFileLoader, spec_from_file_location), "
+        "imp.load_source, cProfile.run/profile.run.",
+        "Import modules with an import statement and call their functions.",
+    ),
+    Rule(
+        "PS105",
+        "hidden-import",
+        "error",
+        "__import__/importlib with a constant name of a sensitive module (os, sys, "
+        "subprocess, builtins, pickle, ctypes...) hides the import from review and tools.",
+        "Write a plain import statement.",
+    ),
+    Rule(
+        "PS106",
+        "computed-import",
+        "warning",
+        "An import by computed name (__import__(x), importlib.import_module(x)) can load "
+        "any module.",
+        "Map the allowed names to modules explicitly, or validate the name against a fixed "
+        "set first.",
+    ),
+    Rule(
+        "PS107",
+        "code-object-function",
+        "error",
+        "types.FunctionType/CodeType/LambdaType calls build functions from code objects, "
+        "a way to run code that never appears as source.",
+        "Define functions with def; pass callables around instead of code objects.",
+    ),
+    Rule(
+        "PS108",
+        "dynamic-attribute-of-sensitive-module",
+        "warning",
+        "getattr() with a computed name on os, subprocess, builtins, sys, importlib, "
+        "pickle or ctypes can reach any function in them.",
+        "Call the function you need by name, or look it up in a dict of allowed functions.",
+    ),
+    # -- PS2xx process execution --------------------------------------------------------
+    Rule(
+        "PS201",
+        "shell-command",
+        "error",
+        "Runs a command line through the shell (os.system, os.popen, subprocess.getoutput/"
+        "getstatusoutput, asyncio.create_subprocess_shell, loop.subprocess_shell, "
+        "commands.*): any unquoted input becomes shell code.",
+        "Use subprocess.run([...argv...], shell=False, check=True) with an argument list.",
+    ),
+    Rule(
+        "PS202",
+        "subprocess-shell-true",
+        "error",
+        "A subprocess call with shell=True (also through **kwargs or functools.partial) "
+        "passes the command to /bin/sh.",
+        "Pass an argument list with shell=False; use shlex.split only on fixed strings.",
+    ),
+    Rule(
+        "PS203",
+        "shell-c-argv",
+        "error",
+        "An argument list that starts a shell or interpreter with an inline command "
+        "(['sh', '-c', cmd], ['bash', '-lc', ...], [python, '-c', code]) is shell=True or "
+        "exec in disguise.",
+        "Run the program itself with its arguments as a list.",
+    ),
+    Rule(
+        "PS204",
+        "exec-spawn",
+        "error",
+        "os.exec*/os.spawn*/os.posix_spawn*/pty.spawn/os.startfile start or replace "
+        "programs directly, outside subprocess's safer defaults.",
+        "Use subprocess.run([...], check=True) with a fixed argument list.",
+    ),
+    Rule(
+        "PS205",
+        "subprocess",
+        "warning",
+        "Starts a child process (subprocess without a shell, create_subprocess_exec, "
+        "os.fork, pexpect): review that the program and arguments are not "
+        "user-controlled.",
+        "Keep argv a literal list with a fixed program; never build it from input.",
+    ),
+    # -- PS3xx deserialisation ----------------------------------------------------------
+    Rule(
+        "PS301",
+        "unsafe-deserialisation",
+        "error",
+        "pickle/_pickle/cPickle/dill/cloudpickle/shelve/marshal/jsonpickle/joblib loads, "
+        "pandas.read_pickle, numpy.load(allow_pickle=True) and torch.load(weights_only="
+        "False) can run arbitrary code while loading.",
+        "Store data as JSON (or another data-only format) and load it with json.load.",
+    ),
+    Rule(
+        "PS302",
+        "unsafe-yaml",
+        "error",
+        "yaml.load without a safe Loader, yaml.unsafe_load/full_load, UnsafeLoader and "
+        "ruamel YAML(typ='unsafe') construct arbitrary Python objects.",
+        "Use yaml.safe_load, or yaml.load(f, Loader=yaml.SafeLoader) (CSafeLoader, BaseLoader).",
+    ),
+    # -- PS4xx native code --------------------------------------------------------------
+    Rule(
+        "PS401",
+        "native-import",
+        "warning",
+        "Imports ctypes or cffi: native code bypasses every Python-level safeguard.",
+        "Use a reviewed extension module or a pure-Python alternative.",
+    ),
+    Rule(
+        "PS402",
+        "native-call",
+        "error",
+        "Loads a native library or touches raw memory (ctypes.CDLL/cdll/pythonapi/"
+        "CFUNCTYPE/cast/memmove/string_at, cffi.FFI).",
+        "Use a reviewed extension module or a pure-Python alternative.",
+    ),
+    # -- PS5xx introspection escapes ----------------------------------------------------
+    Rule(
+        "PS501",
+        "subclasses-walk",
+        "error",
+        "__subclasses__() reaches every class loaded in the process (the classic sandbox "
+        "escape, e.g. ().__class__.__base__.__subclasses__()).",
+        "Refer to the classes you need by importing them.",
+    ),
+    Rule(
+        "PS502",
+        "globals-builtins-access",
+        "error",
+        "__globals__, __builtins__ and frame f_globals/f_builtins reach a module's "
+        "namespace and the builtins (eval, exec, __import__) from any function or frame.",
+        "Import what you need; do not reach through function or frame internals.",
+    ),
+    Rule(
+        "PS503",
+        "code-swap",
+        "error",
+        "Assigning __code__ replaces what a function runs without changing its name or source.",
+        "Define a new function, or wrap it with a decorator.",
+    ),
+    Rule(
+        "PS504",
+        "literal-class-walk",
+        "error",
+        "Walking __class__/__base__/__bases__/__mro__ from a literal ((), '', []) is "
+        "only ever a way to reach object and its subclasses.",
+        "Refer to types by name.",
+    ),
+    Rule(
+        "PS505",
+        "procedure-introspection",
+        "error",
+        "Procedure code may not use introspection dunders (__mro__, __bases__, __base__, "
+        "__code__, __closure__, __func__, __self__, __getattribute__, __reduce__...).",
+        "Write plain code; procedures have no need to inspect interpreter internals.",
+    ),
+    # -- PS6xx leftovers ----------------------------------------------------------------
+    Rule(
+        "PS601",
+        "logging-config-listen",
+        "error",
+        "logging.config.listen() accepts logging configuration over a socket, and "
+        "configuration can name arbitrary callables to build.",
+        "Load logging configuration from a trusted file with dictConfig at start-up.",
+    ),
+    Rule(
+        "PS602",
+        "debugger-call",
+        "error",
+        "A debugger entry point (breakpoint(), pdb.set_trace(), ipdb/pudb/remote_pdb/"
+        "debugpy) was left in: it stops the program or opens a remote shell.",
+        "Remove it before committing.",
+    ),
+    Rule(
+        "PS603",
+        "debugger-import",
+        "error",
+        "A debugger module (pdb, ipdb, pudb, remote_pdb, rpdb, web_pdb, debugpy, wdb) is "
+        "imported: usually a leftover from debugging.",
+        "Remove the import before committing.",
+    ),
+    # -- PS9xx procedure mode -----------------------------------------------------------
+    Rule(
+        "PS901",
+        "import-not-allowed",
+        "error",
+        "Procedure code may import only allowlisted modules; capabilities unlock network, "
+        "subprocess and filesystem-write modules.",
+        "Declare the capability in the procedure's metadata, or add the module to "
+        "[safety] extra-allowed-imports (allowed-imports replaces the default list).",
+    ),
+    Rule(
+        "PS902",
+        "procedure-computed-import",
+        "error",
+        "Procedure code imports a module by computed name, which cannot be checked "
+        "against the allowlist.",
+        "Write a plain import statement of an allowed module.",
+    ),
+    Rule(
+        "PS903",
+        "procedure-file-write",
+        "error",
+        "Procedure code opens a file for writing without the filesystem_write capability.",
+        "Declare capabilities.filesystem_write with the paths it writes, or return the "
+        "data instead of writing it.",
+    ),
+)
+
+# Short reasons for finding messages, read after the subject ("`os.system` runs ...").
+REASONS: dict[str, str] = {
+    "PS101": "runs arbitrary Python built from a string",
+    "PS102": "builds a code object that is only useful to run",
+    "PS103": "runs its stmt/setup string with exec",
+    "PS104": "runs code from a file or string",
+    "PS105": "hides the import of a sensitive module from review",
+    "PS106": "can load any module",
+    "PS107": "builds a function from a code object",
+    "PS108": "can reach any function of the module",
+    "PS201": "runs a command line through the shell, where unquoted input becomes code",
+    "PS202": "passes the command to the shell, where unquoted input becomes code",
+    "PS203": "is shell=True or exec in disguise",
+    "PS204": "starts or replaces a program directly",
+    "PS205": "starts a child process; make sure program and arguments are not user-controlled",
+    "PS301": "can run arbitrary code while loading data",
+    "PS302": "can construct arbitrary Python objects",
+    "PS401": "brings in native code, which bypasses Python-level safeguards",
+    "PS402": "loads native code or touches raw memory",
+    "PS501": "reaches every class loaded in the process",
+    "PS502": "reaches a module's globals or the builtins (eval, exec, __import__)",
+    "PS503": "replaces what a function runs",
+    "PS504": "is a walk towards object.__subclasses__()",
+    "PS505": "inspects interpreter internals, which procedure code may not do",
+    "PS601": "accepts logging configuration, which can name callables, over a socket",
+    "PS602": "is a leftover debugger entry point",
+    "PS603": "is a leftover debugger import",
+    "PS901": "is not allowed in procedure code",
+    "PS902": "cannot be checked against the procedure import allowlist",
+    "PS903": "writes files without the filesystem_write capability",
+}
