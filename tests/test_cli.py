@@ -92,7 +92,7 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     assert '+def run(name: str, punct: str = "!") -> str:' in r.out
 
     r = run_cli("--repo", str(repo), "procedure", "rollback", "greet", "--to", "0.1.0")
-    assert r.code == 0 and "procedures/greet/v0.2.1" in r.out
+    assert r.code == 0 and "procedures/greet/v1.0.0" in r.out  # drops punct: major
     assert (repo / "procedures/greet/main.py").read_text() == GREET
 
     r = run_cli("--repo", str(repo), "procedure", "delete", "greet")
@@ -206,14 +206,15 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
     assert "[1] Create a git repository" in r.out
     assert "refused:" in r.out  # the unsafe update is shown being refused
     assert "procedures/greet/v0.1.0" in r.out and "procedures/greet/v0.2.0" in r.out
-    assert "procedures/greet/v0.2.1" in r.out
+    assert "parameter punctuation: str = '!'  (What ends the greeting.)" in r.out
     tags = git(target, "tag").split()
-    assert tags == ["procedures/greet/v0.1.0", "procedures/greet/v0.2.0", "procedures/greet/v0.2.1"]
+    assert tags == [f"procedures/greet/v0.{m}" for m in ("1.0", "2.0", "2.1", "2.2")]
     assert git(target, "status", "--porcelain") == ""
     assert git(target, "fsck", "--strict", "--no-dangling") == ""
     subjects = git(target, "log", "--format=%s").splitlines()
     assert subjects == [
-        "Roll back procedure greet to v0.1.0",
+        "Roll back procedure greet to v0.2.0",
+        "Update procedure greet",
         "Update procedure greet",
         "Create procedure greet",
         "Initialise proctor store",
