@@ -263,3 +263,37 @@ def test_history_piped_has_a_header_and_whole_values(long_history: Path) -> None
     assert rows[0][2] == "maria.fernanda.delaconcepcion@example.com"
     assert rows[0][4].startswith("yes: ") and rows[0][5] == "v1.0.0"
     assert "\x1b[" not in r.out
+
+
+# -- init on a fresh machine ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("default_branch", [None, "trunk"])
+def test_init_on_a_fresh_machine(tmp_path: Path, default_branch: str | None) -> None:
+    """No git identity, no config: the new proctor.toml stands on its own, and init says
+    which branch git made (init.defaultBranch when set, else git's own default)."""
+    from proctor.core.config import KNOWN_TABLES, TOP_KEYS, parse_config_text
+
+    home = tmp_path / "home"
+    home.mkdir()
+    if default_branch:
+        (home / ".gitconfig").write_text(f"[init]\n\tdefaultBranch = {default_branch}\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    proc = subprocess.run(
+        [str(BIN / "proctor"), "init", str(tmp_path / "demo")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = git(tmp_path / "demo", "symbolic-ref", "HEAD").strip()
+    assert made == f"refs/heads/{default_branch or 'master'}"
+    assert proc.stdout == f"Initialised proctor store in {tmp_path / 'demo'} on {made}\n"
+
+    config = (tmp_path / "demo" / "proctor.toml").read_text()
+    assert "docs/" not in config and "http" not in config
+    named_tables = set(re.findall(r"^#\s+\[([\w-]+)\]", config, flags=re.MULTILINE))
+    named_keys = set(re.findall(r"^#\s+([\w-]+) = ", config, flags=re.MULTILINE))
+    assert named_tables == KNOWN_TABLES and named_keys == TOP_KEYS
+    assert parse_config_text(config, "proctor.toml") is not None
