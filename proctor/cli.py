@@ -228,9 +228,11 @@ def print_table(
     console.print(table)
 
 
-def write_json(state: State, data: dict[str, Any]) -> dict[str, Any]:
-    """A write's JSON: the keys of ActionResult.to_json, plus the command's own."""
-    return {**data, **{k: data.get(k, v) for k, v in state.write_extra.items()}}
+def write_json(state: State, data: dict[str, Any], error: str | None = None) -> dict[str, Any]:
+    """A write's JSON: the keys of ActionResult.to_json, ``error`` (the typed error's
+    name when the write raised one, else null), plus the command's own keys."""
+    out = {**data, "error": error}
+    return {**out, **{k: data.get(k, v) for k, v in state.write_extra.items()}}
 
 
 def _status_for(exit_code: int) -> str:
@@ -262,7 +264,7 @@ def failure_json(state: State, exc: ProctorError) -> dict[str, Any]:
     ).to_json()
     # Nothing was decided or announced under an id the face could know: say so.
     data.update(status=status, decision=None, correlation_id=None)
-    return write_json(state, data)
+    return write_json(state, data, type(exc).__name__)
 
 
 def report_result(state: State, result: Any) -> int:

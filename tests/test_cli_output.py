@@ -30,6 +30,7 @@ WRITE_KEYS = {
     "findings",
     "side_effects",
     "warnings",
+    "error",
 }
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -127,9 +128,10 @@ def test_every_write_has_one_shape_and_names_its_action(store: Path, tmp_path: P
         assert result.code == exit_code, (label, result.err)
         assert data["status"] == ("applied" if exit_code == 0 else "invalid"), label
         assert data["errors"] if exit_code else not data["errors"], label
-    assert json.loads(cases["invalid, an error of ours"][0].out)["errors"] == [
-        "procedure 'greet' already exists; use update"
-    ]
+        assert (data["error"] is None) == (exit_code == 0), label
+    ours = json.loads(cases["invalid, an error of ours"][0].out)
+    assert ours["errors"] == ["procedure 'greet' already exists; use update"]
+    assert ours["error"] == "UsageError"
 
 
 def test_conflict_is_status_conflict_and_exit_3(store: Path) -> None:
