@@ -98,7 +98,7 @@ def _global_options() -> list[click.Parameter]:
             is_flag=True,
             expose_value=False,
             callback=_remember("as_json"),
-            help="Machine-readable output on stdout (docs/cli.md).",
+            help="Machine-readable output on stdout: one JSON document.",
         ),
         click.Option(
             ["--no-color", "no_color"],
@@ -150,7 +150,8 @@ def cli(ctx: click.Context) -> None:
 
     Commits are versions, tags are releases, actions are the only way to change the
     store. Exit codes: 0 success, 1 findings/denied/failed, 2 bad input, 3 conflict.
-    The options above are accepted after any subcommand too.
+    The global options (--repo, --actor, --json, --no-color) may also follow any
+    subcommand.
     """
     if not isinstance(ctx.obj, State):
         ctx.obj = State()
