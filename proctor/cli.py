@@ -6,28 +6,44 @@ inside commands so that ``proctor --help`` stays fast; a test checks ``sys.modul
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from proctor.core.errors import EXIT_USAGE, ProctorError
+from proctor.core.errors import EXIT_CONFLICT, EXIT_USAGE, ProctorError
 
 if TYPE_CHECKING:
     from proctor.workspace import Workspace
 
 
 class State:
-    """Global options, and the workspace opened on first need."""
+    """Global options, and the workspace opened on first need.
 
-    def __init__(self, repo: str | None, actor: str | None, as_json: bool) -> None:
+    Made by :func:`main` before parsing, so the error path knows ``--json`` and which
+    action a failed write was; each global option fills it wherever it is typed.
+    """
+
+    def __init__(
+        self, repo: str | None = None, actor: str | None = None, as_json: bool = False
+    ) -> None:
         self.repo = repo
         self.actor = actor
         self.as_json = as_json
+        self.no_color = False
+        self.action: str | None = None  # the write being run, for its failure's JSON
+        self.write_extra: dict[str, Any] = {}  # keys a write's JSON adds (init: path, ref)
         self.inputs: dict[str, bytes] = {}  # files read for params, see Workspace.execute
         self._workspace: Workspace | None = None
+
+    @property
+    def plain(self) -> bool:
+        """No colours or styles: ``--no-color``, or ``NO_COLOR`` set and not empty."""
+        return self.no_color or bool(os.environ.get("NO_COLOR"))
 
     def workspace(self) -> Workspace:
         if self._workspace is None:
@@ -46,8 +62,77 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
+# -- global options, accepted before or after the subcommand -------------------------------
+
+
+def _remember(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and value is not False:
+            state = ctx.find_object(State)
+            if state is not None:
+                setattr(state, attr, value)
+        return value
+
+    return callback
+
+
+def _global_options() -> list[click.Parameter]:
+    """Every command and group carries these, so they may follow any subcommand."""
+    return [
+        click.Option(
+            ["--repo"],
+            metavar="PATH",
+            expose_value=False,
+            callback=_remember("repo"),
+            help="The git repository (default: the one around the cwd).",
+        ),
+        click.Option(
+            ["--actor"],
+            metavar="ID",
+            expose_value=False,
+            callback=_remember("actor"),
+            help="Who acts (default: $PROCTOR_ACTOR, else git user.email).",
+        ),
+        click.Option(
+            ["--json", "as_json"],
+            is_flag=True,
+            expose_value=False,
+            callback=_remember("as_json"),
+            help="Machine-readable output on stdout: one JSON document.",
+        ),
+        click.Option(
+            ["--no-color", "no_color"],
+            is_flag=True,
+            expose_value=False,
+            callback=_remember("no_color"),
+            help="No colours or styles on a terminal (also NO_COLOR=1).",
+        ),
+    ]
+
+
+def _add_global_options(params: list[click.Parameter]) -> None:
+    taken = {opt for p in params for opt in getattr(p, "opts", ())}
+    params.extend(p for p in _global_options() if not set(getattr(p, "opts", ())) & taken)
+
+
+class ProctorCommand(click.Command):
+    """A command that also takes the global options (plugin commands included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_global_options(self.params)
+
+
 class ProctorGroup(click.Group):
-    """Looks a command up among plugin commands when it is not a built-in one."""
+    """Takes the global options; looks a command up among plugin commands when it is not
+    a built-in one."""
+
+    command_class = ProctorCommand
+    group_class = type  # subgroups are ProctorGroups as well
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_global_options(self.params)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -58,50 +143,135 @@ class ProctorGroup(click.Group):
 
 
 @click.group(cls=ProctorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--repo", metavar="PATH", help="The git repository (default: the one around the cwd)."
-)
-@click.option(
-    "--actor", metavar="ID", help="Who acts (default: $PROCTOR_ACTOR, else git user.email)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.version_option(package_name="proctor", prog_name="proctor")
 @click.pass_context
-def cli(ctx: click.Context, repo: str | None, actor: str | None, as_json: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """proctor: a git-native store for executable Python procedures.
 
     Commits are versions, tags are releases, actions are the only way to change the
     store. Exit codes: 0 success, 1 findings/denied/failed, 2 bad input, 3 conflict.
+    The global options (--repo, --actor, --json, --no-color) may also follow any
+    subcommand.
     """
-    state = State(repo, actor, as_json)
-    ctx.obj = state
-    ctx.call_on_close(state.close)
+    if not isinstance(ctx.obj, State):
+        ctx.obj = State()
+    ctx.call_on_close(ctx.obj.close)
+
+
+def writes(api_name: str) -> Callable[[click.Command], click.Command]:
+    """Mark a command as the write ``api_name``: its failures print the write's JSON shape."""
+
+    def mark(command: click.Command) -> click.Command:
+        callback = command.callback
+        assert callback is not None
+
+        @functools.wraps(callback)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            state = click.get_current_context().find_object(State)
+            if state is not None:
+                state.action = api_name
+            return callback(*args, **kwargs)
+
+        command.callback = run
+        setattr(command, "api_name", api_name)  # noqa: B010 - click.Command has no slot for it
+        return command
+
+    return mark
 
 
 # -- output helpers ------------------------------------------------------------------------
 
 
-def print_table(headers: list[str], rows: list[list[Any]], title: str | None = None) -> None:
-    """A rich table on a terminal; tab-separated lines otherwise, for pipes and scripts."""
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
+def print_table(
+    state: State,
+    headers: list[str],
+    rows: list[list[Any]],
+    *,
+    title: str | None = None,
+    fixed: tuple[int, ...] = (),
+    narrow: tuple[int, ...] = (),
+    piped: tuple[list[str], list[list[Any]]] | None = None,
+) -> None:
+    """A rich table on a terminal; tab-separated lines under a header line otherwise.
 
-        table = Table(title=title)
-        for h in headers:
-            table.add_column(h)
-        for row in rows:
-            table.add_row(*["" if c is None else str(c) for c in row])
-        Console().print(table)
+    On a terminal the ``fixed`` columns are never cut or wrapped (ids, dates, counts:
+    a cut one is useless), and the others fold onto more lines when the width runs out,
+    the ``narrow`` ones (names, say) first, so the last column keeps room to be read.
+    ``piped`` gives other headers and rows for pipes (full ids and ISO dates, say).
+    """
+    if not sys.stdout.isatty():
+        head, body = piped if piped is not None else (headers, rows)
+        click.echo("\t".join(head))
+        for row in body:
+            click.echo("\t".join("" if c is None else str(c).replace("\t", " ") for c in row))
         return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    plain = state.plain
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        expand=bool(narrow),
+        title_style="" if plain else None,
+        header_style="" if plain else "bold",
+    )
+    for i, h in enumerate(headers):
+        if i in fixed:
+            width = max([len(h), *(len(str(r[i] or "")) for r in rows)])
+            table.add_column(h, no_wrap=True, min_width=width)
+        else:
+            table.add_column(h, overflow="fold", ratio=1 if i in narrow else 3)
     for row in rows:
-        click.echo("\t".join("" if c is None else str(c) for c in row))
+        table.add_row(*["" if c is None else str(c) for c in row])
+    console = Console(color_system=None) if plain else Console()
+    console.print(table)
+
+
+def write_json(state: State, data: dict[str, Any], error: str | None = None) -> dict[str, Any]:
+    """A write's JSON: the keys of ActionResult.to_json, ``error`` (the typed error's
+    name when the write raised one, else null), plus the command's own keys."""
+    out = {**data, "error": error}
+    return {**out, **{k: data.get(k, v) for k, v in state.write_extra.items()}}
+
+
+def _status_for(exit_code: int) -> str:
+    """The ``status`` of a write that raised: it follows the exit code (docs/cli.md)."""
+    if exit_code == EXIT_USAGE:
+        return "invalid"
+    if exit_code == EXIT_CONFLICT:
+        return "conflict"
+    return "failed"
+
+
+def failure_json(state: State, exc: ProctorError) -> dict[str, Any]:
+    """The JSON for an error: the write shape when a write was running, else the error
+    shape ``{"status", "error", "errors"}``."""
+    from proctor.core.errors import describe_error
+
+    status = _status_for(exc.exit_code)
+    if state.action is None:
+        return {"status": status, "error": type(exc).__name__, "errors": describe_error(exc)}
+    from proctor.engine.actions import ActionResult
+
+    findings = [f for f in getattr(exc, "findings", ()) if hasattr(f, "to_dict")]
+    data = ActionResult(
+        status="failed",
+        action=state.action,
+        errors=describe_error(exc),
+        message=exc.message,
+        findings=findings,
+    ).to_json()
+    # Nothing was decided or announced under an id the face could know: say so.
+    data.update(status=status, decision=None, correlation_id=None)
+    return write_json(state, data, type(exc).__name__)
 
 
 def report_result(state: State, result: Any) -> int:
     """Print an ActionResult (one JSON object with --json) and give its exit code."""
     if state.as_json:
-        emit_json(result.to_json())
+        emit_json(write_json(state, result.to_json()))
     elif result.status == "applied":
         what = f"commit {result.commit[:12]}" if result.commit else "no commit"
         tags = f", tag {', '.join(result.tags)}" if result.tags else ""
@@ -149,6 +319,30 @@ def read_metadata_arg(path: str) -> dict[str, Any]:
     return data
 
 
+SHORT_SHA = 10  # like git's short ids: unique in any store a person reads in a table
+
+
+def signature_text(spec: Any) -> str:
+    """``run``'s parameters as Python writes them: defaults, ``/`` and ``*`` markers."""
+    parts: list[str] = []
+    keyword_seen = False
+    params = list(spec.parameters)
+    for i, p in enumerate(params):
+        if p.kind == "keyword" and not keyword_seen:
+            parts.append("*")
+            keyword_seen = True
+        text = f"{p.name}: {p.type}"
+        if not p.required:
+            text += " = " + (p.default_repr if p.default_repr is not None else repr(p.default))
+        parts.append(text)
+        last_positional_only = p.kind == "positional_only" and (
+            i + 1 == len(params) or params[i + 1].kind != "positional_only"
+        )
+        if last_positional_only:
+            parts.append("/")
+    return ", ".join(parts)
+
+
 def split_ref(value: str) -> tuple[str, str | None]:
     """``NAME@VERSION`` → (name, version)."""
     name, sep, version = value.partition("@")
@@ -163,18 +357,19 @@ def split_ref(value: str) -> tuple[str, str | None]:
 @click.pass_obj
 def init(state: State, path: str) -> None:
     """Make PATH (default: .) a proctor store: git init if needed, commit proctor.toml."""
+    from proctor.engine.actions import ActionResult
     from proctor.workspace import Workspace
 
+    state.action = "init"
+    state.write_extra = {"path": None, "ref": None}
     ws, created = Workspace.init(path, actor=state.actor)
     with ws:
         if state.as_json:
-            emit_json(
-                {
-                    "status": "applied" if created else "unchanged",
-                    "path": ws.store.cwd,
-                    "ref": ws.ref,
-                }
-            )
+            data = ActionResult(
+                status="applied", action="init", commit=ws.store.read_ref(ws.ref)
+            ).to_json()
+            data.update(status="applied" if created else "unchanged", path=ws.store.cwd, ref=ws.ref)
+            emit_json(write_json(state, data))
         elif created:
             click.echo(f"Initialised proctor store in {ws.store.cwd} on {ws.ref}")
         else:
@@ -209,11 +404,12 @@ def quickstart(state: State, directory: str | None) -> None:
 # -- procedure -----------------------------------------------------------------------------
 
 
-@cli.group()
+@cli.group(cls=ProctorGroup)
 def procedure() -> None:
     """Create, change, release and inspect procedures."""
 
 
+@writes("procedure.create")
 @procedure.command("create")
 @click.argument("name")
 @click.option("--code", "code_file", required=True, metavar="FILE", help="The main.py to store.")
@@ -237,6 +433,7 @@ def procedure_create(
     return run_action(state, "procedure.create", params)
 
 
+@writes("procedure.update")
 @procedure.command("update")
 @click.argument("name")
 @click.option("--code", "code_file", metavar="FILE", help="New main.py.")
@@ -269,6 +466,7 @@ def procedure_update(
     return run_action(state, "procedure.update", params)
 
 
+@writes("procedure.delete")
 @procedure.command("delete")
 @click.argument("name")
 @click.option("--expected-version", metavar="REV", help="Refuse if changed since this version.")
@@ -281,6 +479,7 @@ def procedure_delete(state: State, name: str, expected_version: str | None) -> i
     return run_action(state, "procedure.delete", params)
 
 
+@writes("procedure.release")
 @procedure.command("release")
 @click.argument("name")
 @click.option(
@@ -310,6 +509,7 @@ def procedure_release(
     return run_action(state, "procedure.release", params)
 
 
+@writes("procedure.rollback")
 @procedure.command("rollback")
 @click.argument("name")
 @click.option("--to", "to", required=True, metavar="X.Y.Z", help="The release to restore.")
@@ -327,9 +527,8 @@ def procedure_list(state: State) -> None:
     if state.as_json:
         emit_json([i.__dict__ for i in items])
         return
-    if not items and not sys.stdout.isatty():
-        return
     print_table(
+        state,
         ["name", "category", "description"],
         [[i.name, i.category, i.error or i.description] for i in items],
         title="procedures",
@@ -354,10 +553,10 @@ def procedure_show(state: State, ref: str, show_code: bool) -> None:
     click.echo(f"{view.name} @ {view.commit[:12] if view.commit else '-'}")
     click.echo(f"  description: {spec.description}")
     click.echo(f"  category:    {spec.category}")
-    sig = ", ".join(
-        f"{p.name}: {p.type}" + ("" if p.required else f" = {p.default!r}") for p in spec.parameters
-    )
-    click.echo(f"  signature:   run({sig}) -> {spec.returns}")
+    click.echo(f"  signature:   run({signature_text(spec)}) -> {spec.returns}")
+    for p in spec.parameters:
+        if p.description:
+            click.echo(f"    {p.name}: {p.description}")
     click.echo(f"  releases:    {', '.join(view.releases) or '-'}")
 
 
@@ -371,20 +570,37 @@ def procedure_history(state: State, name: str) -> None:
         emit_json([v.to_json() for v in versions])
         return
     print_table(
-        ["commit", "date", "author", "+/-", "breaking", "tags", "message"],
+        state,
+        ["commit", "date", "author", "+/-", "tags", "message"],
         [
             [
-                v.commit[:12],
-                v.date,
-                v.email,
+                v.commit[:SHORT_SHA],
+                v.date[:10],
+                v.author or v.email,
                 f"+{v.added}/-{v.removed}",
-                ("yes: " + "; ".join(v.reasons)) if v.breaking else "",
                 " ".join(v.tags),
-                v.message,
+                v.message + ("\nbreaking: " + "; ".join(v.reasons) if v.breaking else ""),
             ]
             for v in versions
         ],
         title=f"history of {name}",
+        fixed=(0, 1, 3),
+        narrow=(2, 4),
+        piped=(
+            ["commit", "date", "author", "+/-", "breaking", "tags", "message"],
+            [
+                [
+                    v.commit,
+                    v.date,
+                    v.email,
+                    f"+{v.added}/-{v.removed}",
+                    ("yes: " + "; ".join(v.reasons)) if v.breaking else "",
+                    " ".join(v.tags),
+                    v.message,
+                ]
+                for v in versions
+            ],
+        ),
     )
 
 
@@ -405,7 +621,7 @@ def procedure_diff(state: State, name: str, from_version: str, to_version: str |
 # -- action --------------------------------------------------------------------------------
 
 
-@cli.group()
+@cli.group(cls=ProctorGroup)
 def action() -> None:
     """List and run actions (every change to the store is one)."""
 
@@ -432,7 +648,7 @@ def action_list(state: State) -> None:
             ]
         )
         return
-    print_table(["action", "description", "proposal"], rows, title="actions")
+    print_table(state, ["action", "description", "proposal"], rows, title="actions", fixed=(0,))
 
 
 def parse_param(item: str) -> tuple[str, Any]:
@@ -463,6 +679,7 @@ def parse_param(item: str) -> tuple[str, Any]:
 @click.pass_obj
 def action_run(state: State, api_name: str, params: tuple[str, ...]) -> int:
     """Run any registered action by its api_name."""
+    state.action = api_name
     return run_action(state, api_name, dict(parse_param(p) for p in params))
 
 
@@ -592,39 +809,46 @@ def _third_party_plugins() -> bool:
     return any(ep.name not in off for ep in entry_points("proctor"))
 
 
+def _click_error_json(state: State, exc: click.ClickException) -> dict[str, Any]:
+    """A usage error from click (a missing option, say) in the shape of its command."""
+    from proctor.core.errors import UsageError
+
+    command = getattr(getattr(exc, "ctx", None), "command", None)
+    api_name = getattr(command, "api_name", None)
+    if api_name is not None and state.action is None:
+        state.action = api_name
+    error = UsageError(exc.format_message())
+    error.exit_code = exc.exit_code
+    return failure_json(state, error)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the CLI and map errors to the documented exit codes."""
-    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    args = list(sys.argv[1:] if argv is None else argv)
+    state = State()
     try:
         if _third_party_plugins():
             _load_plugin_commands()
-        rv = cli.main(args=argv, prog_name="proctor", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="proctor", standalone_mode=False, obj=state)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
     except click.ClickException as exc:
+        # Parsing may stop before --json is reached: look for it among the words too.
+        if state.as_json or "--json" in args:
+            emit_json(_click_error_json(state, exc))
         exc.show()
         return exc.exit_code
     except ProctorError as exc:
-        if as_json:
-            from proctor.core.errors import describe_error
-
-            emit_json(
-                {
-                    "status": "failed",
-                    "action": None,
-                    "commit": None,
-                    "proposal": None,
-                    "error": type(exc).__name__,
-                    "errors": describe_error(exc),
-                    "exit_code": exc.exit_code,
-                }
-            )
+        if state.as_json:
+            emit_json(failure_json(state, exc))
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code
     except OSError as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_USAGE
+    finally:
+        state.close()
     return rv if isinstance(rv, int) else 0
 
 

@@ -13,20 +13,29 @@ from proctor.core.errors import ValidationFailed
 from proctor.workspace import Workspace
 
 GREET_V1 = '''\
-"""Greet someone by name."""
-
-
 def run(name: str) -> str:
+    """Greet someone by name.
+
+    Args:
+        name: Who to greet.
+    """
     return f"Hello, {name}"
 '''
 
 GREET_V2 = '''\
-"""Greet someone by name, with a configurable ending."""
-
-
 def run(name: str, punctuation: str = "!") -> str:
+    """Greet someone by name.
+
+    Args:
+        name: Who to greet.
+        punctuation: What ends the greeting.
+    """
     return f"Hello, {name}{punctuation}"
 '''
+
+GREET_BAD = GREET_V2.replace(
+    'f"Hello, {name}{punctuation}"', 'f"HELLO, {name.upper()}{punctuation}"'
+)
 
 GREET_UNSAFE = """\
 import os
@@ -36,30 +45,6 @@ def run(name: str) -> str:
     os.system("echo " + name)
     return name
 """
-
-
-def _metadata(with_punctuation: bool) -> dict[str, object]:
-    params: list[dict[str, object]] = [
-        {"name": "name", "type": "str", "description": "Who to greet", "required": True},
-    ]
-    if with_punctuation:
-        params.append(
-            {
-                "name": "punctuation",
-                "type": "str",
-                "description": "Ending",
-                "default": "!",
-                "required": False,
-            }
-        )
-    return {
-        "name": "greet",
-        "description": "Greet someone by name",
-        "category": "examples",
-        "parameters": params,
-        "returns": "str",
-        "examples": [{"params": {"name": "Ada"}, "expected": "Hello, Ada"}],
-    }
 
 
 def run_quickstart(
@@ -80,13 +65,13 @@ def run_quickstart(
 
     try:
         header(
-            "proctor procedure create greet --code main.py --metadata metadata.json",
-            "Add a procedure: one action, one commit with audit trailers",
+            "proctor procedure create greet --code greet.py",
+            "Add a procedure: one action, one commit; metadata.json is derived from run()",
         )
-        r = ws.execute(
-            "procedure.create", {"name": "greet", "code": GREET_V1, "metadata": _metadata(False)}
-        )
+        r = ws.execute("procedure.create", {"name": "greet", "code": GREET_V1})
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'}")
+        spec = ws.get_procedure("greet").spec
+        say(f"    description: {spec.description}")
 
         header("proctor procedure release greet", "Release it: an annotated, create-only tag")
         r = ws.execute("procedure.release", {"name": "greet"})
@@ -97,10 +82,7 @@ def run_quickstart(
             "Try to store unsafe code: the checks refuse it and nothing is written",
         )
         try:
-            ws.execute(
-                "procedure.update",
-                {"name": "greet", "code": GREET_UNSAFE, "metadata": _metadata(False)},
-            )
+            ws.execute("procedure.update", {"name": "greet", "code": GREET_UNSAFE})
             say("    unexpectedly accepted")
         except ValidationFailed as exc:
             for finding in exc.findings:
@@ -108,19 +90,28 @@ def run_quickstart(
                 say(f"    refused: {text}")
 
         header(
-            "proctor procedure update greet --code main.py --metadata metadata.json",
-            "Update it: add an optional parameter",
+            "proctor procedure update greet --code greet.py",
+            "Update it: a new optional parameter; metadata.json follows run() by itself",
         )
-        r = ws.execute(
-            "procedure.update", {"name": "greet", "code": GREET_V2, "metadata": _metadata(True)}
-        )
+        r = ws.execute("procedure.update", {"name": "greet", "code": GREET_V2})
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'}")
+        for p in ws.get_procedure("greet").spec.parameters:
+            default = "" if p.required else f" = {p.default!r}"
+            say(f"    parameter {p.name}: {p.type}{default}  ({p.description})")
 
         header(
             "proctor procedure release greet --bump auto",
             "Release again: a new optional parameter is a minor bump",
         )
         r = ws.execute("procedure.release", {"name": "greet", "bump": "auto"})
+        say(f"    {r.status}: {', '.join(r.tags)}")
+
+        header(
+            "proctor procedure update greet --code greet.py && proctor procedure release greet",
+            "Release a mistake: it shouts now (same signature, so a patch)",
+        )
+        ws.execute("procedure.update", {"name": "greet", "code": GREET_BAD})
+        r = ws.execute("procedure.release", {"name": "greet"})
         say(f"    {r.status}: {', '.join(r.tags)}")
 
         header("proctor procedure history greet", "Every version is a commit")
@@ -130,10 +121,10 @@ def run_quickstart(
             say(f"    {v.commit[:12]} +{v.added}/-{v.removed}{flag}{tags} {v.message}")
 
         header(
-            "proctor procedure rollback greet --to 0.1.0",
-            "Roll back: a new commit restoring v0.1.0, tagged as a new patch release",
+            "proctor procedure rollback greet --to 0.2.0",
+            "Roll back: a new commit restoring v0.2.0, released as v0.2.2 (same signature)",
         )
-        r = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
+        r = ws.execute("procedure.rollback", {"name": "greet", "to": "0.2.0"})
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} {', '.join(r.tags)}")
 
         view = ws.get_procedure("greet")

@@ -32,7 +32,17 @@ if TYPE_CHECKING:
     from proctor.engine.pipeline import ActionEngine
 
 DEFAULT_CONFIG = """\
-# proctor configuration. See docs/ for every key.
+# proctor configuration. Policy is read from the committed copy on the store branch.
+# Every key is optional; unknown keys are errors.
+#
+#   store-ref = "refs/heads/<branch>"  where procedures live (default: the checked-out branch)
+#   entry-point = "run"                the function each procedures/<name>/main.py defines
+#   [check]     select, ignore, exclude, per-file-ignores: what `proctor check` runs on
+#   [safety]    allowed-imports, extra-allowed-imports: the imports procedure code may use
+#   [log-lint]  disallowed, logger-objects: log-message wording to refuse, and where
+#   [policy]    "<action>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY"
+#
+# `proctor action list` names the actions; `proctor --help` the commands.
 entry-point = "run"
 
 [check]

@@ -254,8 +254,11 @@ def test_json_error_object(store: Path) -> None:
     result = run_cli("--repo", str(store), "--json", "procedure", "show", "nosuch")
     assert result.code == 2
     data = json.loads(result.out)
-    assert data["status"] == "failed"
-    assert data["errors"] == ["unknown procedure 'nosuch'"]
+    assert data == {
+        "status": "invalid",
+        "error": "NotFoundError",
+        "errors": ["unknown procedure 'nosuch'"],
+    }
 
 
 def test_unsafe_code_is_refused_with_findings(store: Path, tmp_path: Path) -> None:
@@ -269,6 +272,7 @@ def test_unsafe_code_is_refused_with_findings(store: Path, tmp_path: Path) -> No
     )
     assert result.code == 2, result.err
     data = json.loads(result.out)
-    assert data["status"] == "failed"
+    assert (data["status"], data["action"], data["commit"]) == ("invalid", "procedure.update", None)
     assert any(":4:" in e and "PS" in e for e in data["errors"]), data["errors"]
+    assert any(f["line"] == 4 and f["code"].startswith("PS") for f in data["findings"])
     assert repo_state(store) == before

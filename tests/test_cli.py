@@ -71,7 +71,7 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     assert "Adds punctuation" in git(repo, "tag", "-l", "-n5", "procedures/greet/v0.2.0")
 
     r = run_cli("--repo", str(repo), "procedure", "list")
-    assert r.out == "greet\tgeneral\tSays hello\n"
+    assert r.out == "name\tcategory\tdescription\ngreet\tgeneral\tSays hello\n"
 
     r = run_cli("--repo", str(repo), "--json", "procedure", "history", "greet")
     history = json.loads(r.out)
@@ -79,8 +79,10 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     assert history[0]["breaking"] is False
 
     r = run_cli("--repo", str(repo), "procedure", "history", "greet")
-    rows = [line.split("\t") for line in r.out.splitlines()]
+    header, *rows = [line.split("\t") for line in r.out.splitlines()]
+    assert header == ["commit", "date", "author", "+/-", "breaking", "tags", "message"]
     assert len(rows) == 2 and rows[0][5] == "v0.2.0" and rows[1][6] == "Create procedure greet"
+    assert rows[0][0] == history[0]["commit"] and rows[0][1] == history[0]["date"]
 
     r = run_cli("--repo", str(repo), "procedure", "show", "greet@0.1.0", "--code")
     assert r.out == GREET
@@ -92,18 +94,18 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     assert '+def run(name: str, punct: str = "!") -> str:' in r.out
 
     r = run_cli("--repo", str(repo), "procedure", "rollback", "greet", "--to", "0.1.0")
-    assert r.code == 0 and "procedures/greet/v0.2.1" in r.out
+    assert r.code == 0 and "procedures/greet/v1.0.0" in r.out  # drops punct: major
     assert (repo / "procedures/greet/main.py").read_text() == GREET
 
     r = run_cli("--repo", str(repo), "procedure", "delete", "greet")
     assert r.code == 0
-    assert run_cli("--repo", str(repo), "procedure", "list").out == ""
+    assert run_cli("--repo", str(repo), "procedure", "list").out == "name\tcategory\tdescription\n"
     assert git(repo, "status", "--porcelain") == ""
 
 
 def test_action_list_and_run(repo: Path) -> None:
     r = run_cli("--repo", str(repo), "action", "list")
-    names = [line.split("\t")[0] for line in r.out.splitlines()]
+    names = [line.split("\t")[0] for line in r.out.splitlines()[1:]]
     assert names == [
         "procedure.create",
         "procedure.delete",
@@ -156,7 +158,7 @@ def test_action_run_reads_files_with_at(repo: Path, tmp_path: Path) -> None:
 def test_repo_defaults_to_the_cwd(store: Path) -> None:
     sub = store / "procedures" / "greet"
     r = run_cli("procedure", "list", cwd=sub)
-    assert r.out.startswith("greet\t")
+    assert r.out.splitlines()[1].startswith("greet\t")
 
 
 def test_actor_from_environment(repo: Path, tmp_path: Path) -> None:
@@ -206,14 +208,15 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
     assert "[1] Create a git repository" in r.out
     assert "refused:" in r.out  # the unsafe update is shown being refused
     assert "procedures/greet/v0.1.0" in r.out and "procedures/greet/v0.2.0" in r.out
-    assert "procedures/greet/v0.2.1" in r.out
+    assert "parameter punctuation: str = '!'  (What ends the greeting.)" in r.out
     tags = git(target, "tag").split()
-    assert tags == ["procedures/greet/v0.1.0", "procedures/greet/v0.2.0", "procedures/greet/v0.2.1"]
+    assert tags == [f"procedures/greet/v0.{m}" for m in ("1.0", "2.0", "2.1", "2.2")]
     assert git(target, "status", "--porcelain") == ""
     assert git(target, "fsck", "--strict", "--no-dangling") == ""
     subjects = git(target, "log", "--format=%s").splitlines()
     assert subjects == [
-        "Roll back procedure greet to v0.1.0",
+        "Roll back procedure greet to v0.2.0",
+        "Update procedure greet",
         "Update procedure greet",
         "Create procedure greet",
         "Initialise proctor store",
@@ -361,7 +364,8 @@ def test_tables_on_a_terminal(store: Path) -> None:
     assert "procedures" in screen and "description" in screen  # title and header
     assert "greet" in screen and "Greets" in screen
     assert "\t" not in screen
-    assert run_cli("--repo", str(store), "procedure", "list").out == "greet\tgeneral\tGreets\n"
+    piped = run_cli("--repo", str(store), "procedure", "list").out
+    assert piped == "name\tcategory\tdescription\ngreet\tgeneral\tGreets\n"
 
 
 # -- the Python API's one error path -------------------------------------------------------

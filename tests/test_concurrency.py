@@ -462,7 +462,7 @@ def test_same_stale_version_exactly_one_wins_cli(store: Store, tmp_path: Path) -
         for code, out, _err in outcomes:
             if code == 3:
                 data = json.loads(out)
-                assert data["status"] == "failed" and data["error"] == "ConcurrencyError"
+                assert data["status"] == "conflict" and data["error"] == "ConcurrencyError"
     assert_fsck_clean(repo)
     if store.worktree:
         assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

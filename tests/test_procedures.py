@@ -111,14 +111,15 @@ def test_update_release_auto_bumps_and_rollback(ws: Workspace, repo: Path) -> No
     assert tag_body.startswith("tag Release greet 1.0.0")
     assert "parameter 'name' removed or renamed" in tag_body
 
+    # Rolling back renames 'who' to 'name' again: breaking for callers of v1.0.0, so major.
     rb = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
-    assert rb.tags == ["procedures/greet/v1.0.1"]
+    assert rb.tags == ["procedures/greet/v2.0.0"]
     assert (repo / "procedures/greet/main.py").read_text() == GREET
     assert git(repo, "status", "--porcelain") == ""
-    assert git(repo, "rev-parse", "procedures/greet/v1.0.1^{commit}").strip() == rb.commit
-    assert "Rolls back to release procedures/greet/v0.1.0" in git(
-        repo, "tag", "-l", "-n20", "procedures/greet/v1.0.1"
-    )
+    assert git(repo, "rev-parse", "procedures/greet/v2.0.0^{commit}").strip() == rb.commit
+    note = git(repo, "tag", "-l", "-n20", "procedures/greet/v2.0.0")
+    assert "Rolls back to release procedures/greet/v0.1.0" in note
+    assert "parameter 'who' removed or renamed" in note
     # History is never rewritten: every earlier commit is still an ancestor.
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "5"
     with pytest.raises(UsageError, match="already as released"):
@@ -229,8 +230,12 @@ def test_mismatch_between_metadata_and_signature(ws: Workspace) -> None:
         )
     assert info.value.findings == ["parameter 'extra' is in metadata.json but not in run()"]
     ws.execute("procedure.create", {"name": "greet", "code": GREET})
+    # A metadata file that lists parameters must list them all.
     with pytest.raises(ValidationFailed, match="'punct' is in run\\(\\) but not in metadata.json"):
-        ws.execute("procedure.update", {"name": "greet", "code": V2})
+        ws.execute(
+            "procedure.update",
+            {"name": "greet", "code": V2, "metadata": meta("greet", ("name", True))},
+        )
 
 
 def test_code_without_entry_point(ws: Workspace) -> None:
@@ -309,3 +314,222 @@ def test_executable_bit_and_nested_files_survive_rollback(ws: Workspace, repo: P
         == "name"
     )
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
+
+
+# -- metadata derived from run() and kept in step with it ---------------------------------
+
+DOCUMENTED = '''\
+def run(name: str, ratio: float = 0.5, *, verbose: bool = False, punctuation: str = "!") -> str:
+    """Greet someone, politely.
+
+    More prose that is not the summary.
+
+    Args:
+        name: Who to greet.
+        ratio (float): How warm, from 0 to 1,
+            on a linear scale.
+        verbose: Say more.
+    """
+    return name
+'''
+
+NUMPY = '''\
+import time
+
+
+def run(items: list, when: float = time.time(), pair: tuple = (1, 2), *args, **kwargs) -> int:
+    """Count things.
+
+    Parameters
+    ----------
+    items : list
+        The things to count.
+    when : float, optional
+        A moment.
+    """
+    return len(items)
+'''
+
+
+def stored_spec(repo: Path, name: str = "greet") -> dict:
+    return json.loads(git(repo, "show", f"HEAD:procedures/{name}/metadata.json"))
+
+
+def test_derived_metadata_keeps_defaults_kinds_and_docstrings(ws: Workspace, repo: Path) -> None:
+    ws.execute("procedure.create", {"name": "greet", "code": DOCUMENTED})
+    spec = stored_spec(repo)
+    assert spec["description"] == "Greet someone, politely."
+    params = {p["name"]: p for p in spec["parameters"]}
+    assert [p["name"] for p in spec["parameters"]] == ["name", "ratio", "verbose", "punctuation"]
+    assert params["name"] == {
+        "name": "name",
+        "type": "str",
+        "description": "Who to greet.",
+        "default": None,
+        "required": True,
+        "kind": "positional",
+        "default_repr": None,
+    }
+    assert (params["ratio"]["default"], params["ratio"]["required"]) == (0.5, False)
+    assert params["ratio"]["description"] == "How warm, from 0 to 1, on a linear scale."
+    assert (params["verbose"]["default"], params["verbose"]["kind"]) == (False, "keyword")
+    assert params["punctuation"]["default"] == "!"
+    assert params["punctuation"]["description"] == ""
+    # --description wins over the docstring.
+    ws.execute("procedure.create", {"name": "other", "code": DOCUMENTED, "description": "Mine"})
+    assert stored_spec(repo, "other")["description"] == "Mine"
+
+
+def test_defaults_that_are_not_json_are_kept_as_source(ws: Workspace, repo: Path) -> None:
+    ws.execute("procedure.create", {"name": "count", "code": NUMPY})
+    spec = stored_spec(repo, "count")
+    params = {p["name"]: p for p in spec["parameters"]}
+    assert list(params) == ["items", "when", "pair"]  # *args and **kwargs are not listed
+    assert params["items"]["description"] == "The things to count."
+    assert params["when"]["description"] == "A moment."
+    assert params["when"]["default"] is None and params["when"]["default_repr"] == "time.time()"
+    assert params["pair"]["default"] is None and params["pair"]["default_repr"] == "(1, 2)"
+    assert not params["when"]["required"] and not params["pair"]["required"]
+
+
+def test_update_without_metadata_merges_with_the_stored_spec(ws: Workspace, repo: Path) -> None:
+    ws.execute("procedure.create", {"name": "greet", "code": GREET})
+    described = stored_spec(repo)
+    described["description"] = "Says hello"
+    described["category"] = "examples"
+    described["owners"] = ["ana@example.com"]
+    described["parameters"][0]["description"] = "Who to greet"
+    ws.execute("procedure.update", {"name": "greet", "metadata": described})
+
+    # A new parameter: added with its default; the existing descriptions stay.
+    ws.execute("procedure.update", {"name": "greet", "code": V2})
+    spec = stored_spec(repo)
+    assert (spec["description"], spec["category"], spec["owners"]) == (
+        "Says hello",
+        "examples",
+        ["ana@example.com"],
+    )
+    assert [
+        (p["name"], p["description"], p["default"], p["required"]) for p in spec["parameters"]
+    ] == [
+        ("name", "Who to greet", None, True),
+        ("punct", "", "!", False),
+    ]
+    assert ws.execute("procedure.release", {"name": "greet"}).tags == ["procedures/greet/v0.1.0"]
+
+    # A removed parameter is dropped, a changed default follows the code.
+    ws.execute(
+        "procedure.update",
+        {"name": "greet", "code": 'def run(punct: str = "?") -> str:\n    return punct\n'},
+    )
+    spec = stored_spec(repo)
+    assert [(p["name"], p["default"]) for p in spec["parameters"]] == [("punct", "?")]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_metadata_fields_left_out_come_from_the_signature(ws: Workspace, repo: Path) -> None:
+    given = {"name": "greet", "category": "examples", "parameters": [{"name": "name"}]}
+    ws.execute("procedure.create", {"name": "greet", "code": GREET, "metadata": given})
+    spec = stored_spec(repo)
+    assert spec["category"] == "examples" and spec["returns"] == "str"
+    assert spec["parameters"][0]["type"] == "str" and spec["parameters"][0]["required"]
+    # No "parameters" at all: every one derived.
+    ws.execute("procedure.create", {"name": "other", "code": DOCUMENTED, "metadata": {}})
+    assert len(stored_spec(repo, "other")["parameters"]) == 4
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("type", "int", "parameter 'ratio': type is 'int' in metadata.json but 'float' in run()"),
+        ("default", 0.25, "parameter 'ratio': default is 0.25 in metadata.json but 0.5 in run()"),
+        ("default", None, "parameter 'ratio': default is null in metadata.json but 0.5 in run()"),
+        (
+            "required",
+            True,
+            "parameter 'ratio': required is true in metadata.json but run() gives it the default 0.5",
+        ),
+        (
+            "kind",
+            "keyword",
+            "parameter 'ratio': kind is 'keyword' in metadata.json but positional in run()",
+        ),
+    ],
+)
+def test_metadata_that_contradicts_the_signature_is_refused(
+    ws: Workspace, repo: Path, field: str, value: object, message: str
+) -> None:
+    before = git(repo, "for-each-ref")
+    given = {"name": "greet", "parameters": [{"name": n} for n in ("name", "ratio", "verbose")]}
+    given["parameters"].append({"name": "punctuation"})
+    given["parameters"][1][field] = value
+    with pytest.raises(ValidationFailed) as info:
+        ws.execute("procedure.create", {"name": "greet", "code": DOCUMENTED, "metadata": given})
+    assert info.value.findings == [message]
+    assert git(repo, "for-each-ref") == before
+
+
+def test_more_contradictions_each_name_the_field(ws: Workspace) -> None:
+    code = "def run(a: int, *, b: str = 'x') -> int:\n    return a\n"
+    given = {
+        "name": "p",
+        "returns": "str",
+        "parameters": [
+            {"name": "a", "required": False, "default": 3},
+            {"name": "b", "kind": "positional", "type": "list[ int ]"},
+        ],
+    }
+    with pytest.raises(ValidationFailed) as info:
+        ws.execute("procedure.create", {"name": "p", "code": code, "metadata": given})
+    assert info.value.findings == [
+        "parameter 'a': required is false in metadata.json but run() gives it no default",
+        "parameter 'a': default is 3 in metadata.json but run() gives it no default",
+        "parameter 'b': type is 'list[ int ]' in metadata.json but 'str' in run()",
+        "parameter 'b': kind is 'positional' in metadata.json but keyword-only in run()",
+        "returns is 'str' in metadata.json but 'int' in run()",
+    ]
+    # Spelling differences are not contradictions; "Any" says nothing.
+    agreed = {
+        "name": "p",
+        "parameters": [{"name": "a", "type": "int"}, {"name": "b", "type": "Any", "default": "x"}],
+    }
+    assert ws.execute("procedure.create", {"name": "p", "code": code, "metadata": agreed}).commit
+
+
+def test_expected_version_may_be_a_release(ws: Workspace) -> None:
+    ws.execute("procedure.create", {"name": "greet", "code": GREET})
+    ws.execute("procedure.release", {"name": "greet"})
+    ok = ws.execute(
+        "procedure.update", {"name": "greet", "description": "v2", "expected_version": "0.1.0"}
+    )
+    assert ok.status == "applied"
+    with pytest.raises(ConcurrencyError):
+        ws.execute(
+            "procedure.update", {"name": "greet", "description": "v3", "expected_version": "v0.1.0"}
+        )
+    with pytest.raises(UsageError, match=r"unknown expected version '0.9.0'.*releases: 0.1.0"):
+        ws.execute(
+            "procedure.update", {"name": "greet", "description": "v3", "expected_version": "0.9.0"}
+        )
+
+
+@pytest.mark.parametrize(
+    "later,bump,version",
+    [
+        (V2, "major", "v1.0.0"),  # rolling back drops 'punct', which v0.2.0 callers may pass
+        (GREET.replace('"hello "', '"hi "'), "patch", "v0.2.1"),  # same signature
+    ],
+)
+def test_rollback_is_bumped_as_the_restored_signature_demands(
+    ws: Workspace, repo: Path, later: str, bump: str, version: str
+) -> None:
+    ws.execute("procedure.create", {"name": "greet", "code": GREET})
+    ws.execute("procedure.release", {"name": "greet"})
+    ws.execute("procedure.update", {"name": "greet", "code": later})
+    ws.execute("procedure.release", {"name": "greet", "bump": "minor"})
+    rb = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
+    assert rb.tags == [f"procedures/greet/{version}"]
+    note = git(repo, "tag", "-l", "-n20", f"procedures/greet/{version}")
+    assert "Rolls back to release procedures/greet/v0.1.0" in note
+    if bump == "major":
+        assert "A major release against v0.2.0" in note and "'punct' removed" in note

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proctor.core.errors import ValidationFailed
-from proctor.procedures.signature import code_signature, compare
+from proctor.procedures.signature import code_signature, compare, parse_docstring
 
 
 def sig(src: str):
@@ -60,7 +60,7 @@ def test_keyword_only_and_varargs() -> None:
     s = sig("def run(a, /, b, *args, c, d=1, **kw) -> dict: pass")
     assert s is not None
     assert [(p.name, p.kind, p.has_default) for p in s.params] == [
-        ("a", "positional", False),
+        ("a", "positional_only", False),
         ("b", "positional", False),
         ("args", "var_positional", True),
         ("c", "keyword", False),
@@ -78,3 +78,74 @@ def test_syntax_error_names_the_line() -> None:
 def test_entry_point_removed_is_breaking() -> None:
     assert compare(sig("def run(): pass"), None).bump == "major"
     assert compare(None, sig("def run(): pass")).bump == "minor"
+
+
+def test_defaults_are_read_as_literals_only() -> None:
+    s = sig("def run(a=0.5, b=False, c='!', d=-1, e=[1, {'k': None}], f=(1,), g=x(), h=1j): pass")
+    assert s is not None
+    got = {p.name: (p.default_source, p.default, p.default_is_json) for p in s.params}
+    assert got == {
+        "a": ("0.5", 0.5, True),
+        "b": ("False", False, True),
+        "c": ("'!'", "!", True),
+        "d": ("-1", -1, True),
+        "e": ("[1, {'k': None}]", [1, {"k": None}], True),
+        "f": ("(1,)", None, False),  # a tuple would come back from JSON as a list
+        "g": ("x()", None, False),  # never called
+        "h": ("1j", None, False),
+    }
+
+
+def test_google_docstring() -> None:
+    doc = parse_docstring(
+        """Fetch a page.
+
+        Longer prose.
+
+        Args:
+            url (str): Where from,
+                continued.
+            *args: Ignored.
+            timeout: Seconds.
+
+        Returns:
+            The body.
+        """
+    )
+    assert doc.summary == "Fetch a page."
+    assert doc.params == {
+        "url": "Where from, continued.",
+        "args": "Ignored.",
+        "timeout": "Seconds.",
+    }
+    assert doc.returns == "The body."
+
+
+def test_numpy_and_sphinx_docstrings() -> None:
+    numpy = parse_docstring(
+        """Add numbers
+        over two lines.
+
+        Parameters
+        ----------
+        a, b : int
+            The numbers.
+        scale : float, optional
+            A factor.
+
+        Returns
+        -------
+        int
+            The sum.
+        """
+    )
+    assert numpy.summary == "Add numbers over two lines."
+    assert numpy.params == {"a": "The numbers.", "b": "The numbers.", "scale": "A factor."}
+    sphinx = parse_docstring("Run.\n\n:param str a: The a,\n    continued.\n:returns: x\n")
+    assert (sphinx.summary, sphinx.params, sphinx.returns) == (
+        "Run.",
+        {"a": "The a, continued."},
+        "x",
+    )
+    assert parse_docstring("Just prose, no sections.").params == {}
+    assert parse_docstring(None).summary == ""

@@ -7,6 +7,7 @@ it is being built on), so a rebuild after a lost race sees the newer store.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, field_validator
@@ -23,6 +24,7 @@ from proctor.engine.actions import (
     RequiredField,
 )
 from proctor.procedures.capabilities import parse_capabilities
+from proctor.procedures.derive import derive_spec, fill_metadata, merge_spec, spec_mismatches
 from proctor.procedures.repository import (
     ProcedureRepository,
     bump_version,
@@ -32,7 +34,6 @@ from proctor.procedures.repository import (
     parse_semver,
     parse_spec,
     proc_dir,
-    spec_mismatches,
     tag_name,
 )
 from proctor.procedures.signature import Signature, code_signature, compare
@@ -72,42 +73,35 @@ def _repo(context: ActionContext) -> ProcedureRepository:
 def _spec_from(
     metadata: dict[str, Any] | None, name: str, description: str | None, signature: Signature | None
 ) -> ProcedureSpec:
-    """The spec to store: the given metadata, or one derived from ``run``'s signature."""
+    """The spec to store: the given metadata filled in from ``run``'s signature, or one
+    derived from it alone. What the metadata contradicts is judged afterwards."""
     if metadata is None:
-        from proctor.procedures.spec import Parameter
-
-        params = []
-        for p in signature.params if signature else ():
-            if p.kind in ("positional", "keyword"):
-                params.append(
-                    Parameter(name=p.name, type=p.annotation or "Any", required=not p.has_default)
-                )
-        return ProcedureSpec(
-            name=name,
-            description=description or "",
-            parameters=params,
-            returns=(signature.returns if signature and signature.returns else "Any"),
-        )
-    data = dict(metadata)
+        return derive_spec(name, signature, description)
+    data = fill_metadata(metadata, signature, description)
     data.setdefault("name", name)
     if data["name"] != name:
         raise ValidationFailed(
             f"metadata.json names {data['name']!r} but the procedure is {name!r}"
         )
-    if description is not None:
-        data["description"] = description
-    import json
-
     return parse_spec(json.dumps(data), metadata_path(name))
 
 
-def _check_consistency(name: str, code: str, spec: ProcedureSpec, entry: str) -> None:
-    sig = code_signature(code, entry, code_path(name))
+def _check_consistency(name: str, spec: ProcedureSpec, sig: Signature | None, entry: str) -> None:
     problems = spec_mismatches(spec, sig, entry)
     if problems:
         raise ValidationFailed(
             f"{name}: metadata and code disagree: " + "; ".join(problems), findings=problems
         )
+
+
+def _signature_or_none(code: str | None, entry: str) -> Signature | None:
+    """The signature of stored code; None when there is none or it no longer parses."""
+    if not code:
+        return None
+    try:
+        return code_signature(code, entry)
+    except ValidationFailed:
+        return None
 
 
 def _capabilities(spec: ProcedureSpec) -> Capabilities:
@@ -118,10 +112,11 @@ def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
     """Optimistic locking on a procedure: refuse if it changed since ``expected``."""
     if not expected:
         return
+    # The same spellings as show, diff and rollback: X.Y.Z (a release) or a revision.
     try:
-        expected_commit = snap.store.resolve(expected)
-    except NotFoundError:
-        raise UsageError(f"unknown expected version {expected!r}") from None
+        expected_commit = ProcedureRepository(snap.store, "", "run").resolve(name, expected)
+    except NotFoundError as exc:
+        raise UsageError(f"unknown expected version {expected!r}: {exc.message}") from None
     expected_tree = Snapshot(snap.store, expected_commit).entry(proc_dir(name))
     if expected_tree != snap.entry(proc_dir(name)):
         repo = ProcedureRepository(snap.store, "", "run")
@@ -174,7 +169,7 @@ class CreateProcedure(_CodeAction):
         entry = _entry(context)
         sig = code_signature(params.code, entry, code_path(params.name))
         spec = _spec_from(params.metadata, params.name, params.description, sig)
-        _check_consistency(params.name, params.code, spec, entry)
+        _check_consistency(params.name, spec, sig, entry)
         return Change(
             edits={
                 code_path(params.name): params.code.encode(),
@@ -216,13 +211,17 @@ class UpdateProcedure(_CodeAction):
         _ensure_expected(snap, name, params.expected_version)
         entry = _entry(context)
         code = params.code if params.code is not None else (old_code or b"").decode("utf-8")
+        sig = code_signature(code, entry, code_path(name))
         if params.metadata is not None:
-            spec = _spec_from(params.metadata, name, params.description, None)
+            spec = _spec_from(params.metadata, name, params.description, sig)
+        elif old_meta is None:
+            spec = derive_spec(name, sig, params.description)
         else:
-            spec = parse_spec(old_meta or b"{}", metadata_path(name))
+            # No metadata given: the stored spec, brought in step with the code's signature.
+            spec = merge_spec(parse_spec(old_meta, metadata_path(name)), sig)
             if params.description is not None:
                 spec = spec.model_copy(update={"description": params.description})
-        _check_consistency(name, code, spec, entry)
+        _check_consistency(name, spec, sig, entry)
         edits: dict[str, bytes | None] = {}
         if code.encode() != old_code:
             edits[code_path(name)] = code.encode()
@@ -348,7 +347,10 @@ class RollbackParams(_NamedParams):
 
 class RollbackProcedure(ActionType):
     api_name = "procedure.rollback"
-    description = "Restore a release's files in a new commit and tag it as a new patch release."
+    description = (
+        "Restore a release's files in a new commit and tag it as a new release, "
+        "bumped as the restored signature demands against the latest release."
+    )
     Params = RollbackParams
 
     def subject(self, params: RollbackParams) -> str:
@@ -373,11 +375,25 @@ class RollbackProcedure(ActionType):
         _collect_paths(old, proc_dir(name), restored, None)
         for path in restored:
             edits[path] = old.read(path)
-        new_version = bump_version(releases[-1].version, "patch")
+        # Callers hold the latest release: the restored code is judged against it as any
+        # new release is, so a rollback that drops a parameter is a major release.
+        entry = _entry(context)
+        latest = releases[-1]
+        compat = compare(
+            _signature_or_none(
+                Snapshot(snap.store, latest.commit).read_text(code_path(name)), entry
+            ),
+            _signature_or_none(old.read_text(code_path(name)), entry),
+        )
+        new_version = bump_version(latest.version, compat.bump)
         message = (
             f"Roll back {name} to v{release.label} as v{format_semver(new_version)}\n\n"
             f"Rolls back to release {release.tag} ({short(release.commit)})."
         )
+        if compat.reasons:
+            message += f"\n\nA {compat.bump} release against v{latest.label}:\n" + "\n".join(
+                f"- {r}" for r in compat.reasons
+            )
         return Change(
             edits=edits,
             message=self.subject(params),

@@ -87,20 +87,10 @@ def parse_spec(text: str | bytes, path: str = METADATA_FILE) -> ProcedureSpec:
 
 
 def spec_mismatches(spec: ProcedureSpec, signature: Signature | None, entry: str) -> list[str]:
-    """Parameters declared in one place and not the other: an error, callers rely on both."""
-    if signature is None:
-        return [f"main.py defines no top-level function {entry}()"]
-    declared = [p.name for p in spec.parameters]
-    actual = signature.names()
-    takes_kwargs = any(p.kind == "var_keyword" for p in signature.params)
-    problems = []
-    for name in actual:
-        if name not in declared:
-            problems.append(f"parameter {name!r} is in {entry}() but not in metadata.json")
-    for name in declared:
-        if name not in actual and not takes_kwargs:
-            problems.append(f"parameter {name!r} is in metadata.json but not in {entry}()")
-    return problems
+    """Every way metadata and signature disagree; see :mod:`proctor.procedures.derive`."""
+    from proctor.procedures.derive import spec_mismatches as mismatches
+
+    return mismatches(spec, signature, entry)
 
 
 @dataclass

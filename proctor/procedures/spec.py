@@ -21,11 +21,23 @@ class _Model(BaseModel):
 
 
 class Parameter(_Model):
+    """One parameter of ``run``.
+
+    ``default`` is the default when it is a JSON value; a default that is not one
+    (``time.time()``, a tuple, a module constant) is kept as source text in
+    ``default_repr``, with ``default`` null. ``kind`` is how ``run`` takes it:
+    ``positional`` (by position or name), ``keyword`` (keyword-only, after ``*``) or
+    ``positional_only`` (before ``/``: callers pass params by name, so it only ever takes
+    its default). ``*args`` and ``**kwargs`` are not parameters here.
+    """
+
     name: str
     type: str = "Any"
     description: str = ""
     default: Any = None
     required: bool = True
+    kind: Literal["positional", "keyword", "positional_only"] = "positional"
+    default_repr: str | None = None
 
     @field_validator("name")
     @classmethod
