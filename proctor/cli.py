@@ -781,6 +781,11 @@ def plugins(state: State) -> None:
         click.echo(line)
 
 
+# The run commands live in their own face module, which imports the helpers above.
+from proctor.cli_runs import register as _register_run_commands  # noqa: E402
+
+_register_run_commands(cli)
+
 _commands_loaded = False
 
 

@@ -30,6 +30,8 @@ from proctor.store.gitstore import Change, GitStore, format_ident
 if TYPE_CHECKING:
     from proctor.engine.actions import ActionResult, ActionType
     from proctor.engine.pipeline import ActionEngine
+    from proctor.runs.model import RunRecord, TestReport
+    from proctor.runs.service import RunService
 
 DEFAULT_CONFIG = """\
 # proctor configuration. Policy is read from the committed copy on the store branch.
@@ -217,6 +219,8 @@ class Workspace:
 
     def close(self) -> None:
         """Stop the git helper processes. Raises nothing; closing twice is harmless."""
+        if "runs" in self.__dict__:
+            self.runs.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:
@@ -312,3 +316,70 @@ class Workspace:
             inputs=dict(inputs or {}),
         )
         return self.engine.run(api_name, params or {}, context)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    @cached_property
+    def runs(self) -> RunService:
+        """Runs, example tests and the run log (``history``, ``stats``) of this store.
+
+        The run log is ``[runs] run-log`` (or ``$PROCTOR_RUN_LOG``), else SQLite under
+        ``.git/proctor/``; nothing connects to it until the first run or query.
+        """
+        from proctor.runs.service import RunService
+
+        return RunService(
+            self.store,
+            self.procedures,
+            self.config,
+            self.actor,
+            lambda: self.plugins,
+            self.execute,
+        )
+
+    def run(
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+        actor: str | None = None,
+        unsandboxed: bool = False,
+    ) -> RunRecord:
+        """Run ``name`` at ``version`` (default: the latest release, else the tip) in the
+        sandbox, record it and return its :class:`~proctor.runs.model.RunRecord`.
+
+        ``version`` is ``X.Y.Z``, ``tip`` or any git revision; ``name`` may also carry
+        ``@VERSION``. The code comes from git objects, never the work tree. Outcomes of
+        the run itself are in ``record.status`` (ok, error, timeout, killed, denied),
+        nothing raised. Raises UsageError / NotFoundError / ParamsError (the call is
+        wrong: nothing ran or was recorded), ConfigError (a bad ``[runs]`` table).
+        Safe to call with or without a running event loop (see ``run_async``).
+        """
+        return self.runs.run(
+            name, params, version=version, timeout=timeout, actor=actor, unsandboxed=unsandboxed
+        )
+
+    async def arun(
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the sandbox's wall clock
+        actor: str | None = None,
+        unsandboxed: bool = False,
+    ) -> RunRecord:
+        """:meth:`run` for async code: the sandbox waits on a worker thread and the run
+        log is written through the async engine, so the event loop keeps running."""
+        return await self.runs.arun(
+            name, params, version=version, timeout=timeout, actor=actor, unsandboxed=unsandboxed
+        )
+
+    def test(self, name: str, version: str | None = None) -> TestReport:
+        """Run the examples of ``metadata.json`` as tests and record the outcome.
+
+        Raises what :meth:`run` raises for a bad name or version.
+        """
+        return self.runs.test(name, version)

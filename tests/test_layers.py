@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "quickstart": 9,
     "testing": 8,
     "cli": 10,
+    "cli_runs": 10,
+    "mcp_server": 10,
     "precommit": 10,
 }
 

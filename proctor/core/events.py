@@ -84,3 +84,61 @@ class ActionEvent(Event):
     @property
     def kind(self) -> str:
         return f"{self.domain}.{self.status}"
+
+
+RunStatus = Literal["ok", "error", "timeout", "killed", "denied"]
+
+RUN_STATUSES: tuple[RunStatus, ...] = ("ok", "error", "timeout", "killed", "denied")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunEvent(Event):
+    """One run of a procedure version: ``kind`` is ``run.<status>``.
+
+    ``purpose`` is ``run`` (``proctor run``, the API, MCP) or ``test`` (an example of
+    ``proctor test``); ``version`` the release or short commit, ``commit`` the full one;
+    ``level`` the isolation level reached (None when nothing ran); ``error`` the
+    exception (``Type: message``) or why it was stopped or denied; ``correlation_id``
+    is the run id, as in the run log.
+    """
+
+    domain: ClassVar[str] = "run"
+
+    run_id: str
+    procedure: str
+    version: str
+    commit: str
+    status: RunStatus
+    purpose: str = "run"
+    duration: float = 0.0
+    level: int | None = None
+    error: str | None = None
+    machine: str = ""
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.{self.status}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackEvent(Event):
+    """Auto-rollback of a release whose success rate fell below the threshold:
+    ``kind`` is ``run.rollback``. ``outcome`` is the rollback action's status (applied,
+    proposed, denied, failed) or ``skipped`` when there was no earlier release."""
+
+    domain: ClassVar[str] = "run"
+
+    procedure: str
+    release: str
+    to: str | None
+    outcome: str
+    success_rate: float
+    runs: int
+    run_id: str = ""
+    commit: str | None = None
+    proposal: str | None = None
+    errors: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.rollback"
