@@ -310,7 +310,7 @@ def mcp_command(state: State, procedure_tools: bool) -> None:
     def open_workspace() -> Workspace:
         return Workspace.open(path, actor=state.actor)
 
-    run_async(serve_stdio, open_workspace, procedure_tools=procedure_tools)
+    run_async(serve_stdio(open_workspace, procedure_tools=procedure_tools))
 
 
 COMMANDS = (run_command, runs_command, stats_command, test_command, mcp_command)

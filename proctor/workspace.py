@@ -43,6 +43,7 @@ DEFAULT_CONFIG = """\
 #   [safety]    allowed-imports, extra-allowed-imports: the imports procedure code may use
 #   [log-lint]  disallowed, logger-objects: log-message wording to refuse, and where
 #   [policy]    "<action>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY"
+#   [runs]      min-level, timeout, run-log, [runs.limits], [runs.rollback]: how runs run
 #
 # `proctor action list` names the actions; `proctor --help` the commands.
 entry-point = "run"

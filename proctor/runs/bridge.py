@@ -74,18 +74,20 @@ def run_async(
 ) -> T:
     """Run ``func(*args, **kwargs)`` (or an already made coroutine) to completion.
 
-    Returns its value or raises its exception; ``TimeoutError`` once ``timeout``
+    ``timeout`` is the bridge's own keyword: a coroutine function that takes one of its
+    own is called as ``run_async(func(..., timeout=t))``. Returns its value or raises
+    its exception; ``TimeoutError`` once ``timeout``
     seconds have passed (the coroutine is cancelled first, so its ``finally`` blocks
     run). Safe from any thread, with or without an event loop: see the module docstring.
     """
-    if timeout is not None and timeout <= 0:
-        raise ValueError("timeout must be a positive number of seconds")
     if asyncio.iscoroutine(func):
+        if args or kwargs or (timeout is not None and timeout <= 0):
+            func.close()  # refused: never awaited, and no warning saying so later
         if args or kwargs:
             raise TypeError("arguments go with a coroutine function, not a coroutine")
-        coro = func
-    else:
-        coro = func(*args, **kwargs)
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    coro = func if asyncio.iscoroutine(func) else func(*args, **kwargs)
     if _running_loop() is not None:
         return _run_in_thread(coro, timeout)
     return _run_private(coro, timeout)

@@ -286,7 +286,7 @@ class RunService:
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, **kwargs: Any) -> RunRecord:
         """:meth:`arun` from synchronous code, through ``run_async``."""
-        return run_async(self.arun, name, params, **kwargs)
+        return run_async(self.arun(name, params, **kwargs))
 
     # -- examples ----------------------------------------------------------------------------
 
@@ -298,7 +298,7 @@ class RunService:
         return await run_examples(self, self.resolve(name, version), actor=actor or self.actor)
 
     def test(self, name: str, version: str | None = None, **kwargs: Any) -> TestReport:
-        return run_async(self.atest, name, version, **kwargs)
+        return run_async(self.atest(name, version, **kwargs))
 
     # -- the log -----------------------------------------------------------------------------
 

@@ -138,7 +138,7 @@ class RunLog:
 
     def close(self) -> None:
         if self._engine is not None:
-            run_async(self.aclose)
+            run_async(self.aclose())
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -308,19 +308,19 @@ class RunLog:
     # -- the synchronous face ----------------------------------------------------------------
 
     def migrate(self, target: int | None = None) -> int:
-        return run_async(self.amigrate, target)
+        return run_async(self.amigrate(target))
 
     def record(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        return run_async(self.arecord, rows)
+        return run_async(self.arecord(rows))
 
     def recent(self, procedure: str, limit: int = 20) -> list[LoggedRun]:
-        return run_async(self.arecent, procedure, limit)
+        return run_async(self.arecent(procedure, limit))
 
     def stats(self, procedure: str | None = None) -> list[VersionStats]:
-        return run_async(self.astats, procedure)
+        return run_async(self.astats(procedure))
 
     def count(self, procedure: str | None = None) -> int:
-        return run_async(self.acount, procedure)
+        return run_async(self.acount(procedure))
 
     def last_tests(self, procedure: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-        return run_async(self.alast_tests, procedure)
+        return run_async(self.alast_tests(procedure))

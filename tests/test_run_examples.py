@@ -1,0 +1,85 @@
+"""``proctor test``: the metadata's examples run in the sandbox, each judged against its
+``expected`` value, exit 1 when one fails, and the test recorded with its version."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from conftest import run_cli
+from runs_helpers import GREET, create, greet_metadata, make_store
+
+from proctor import Workspace
+from proctor.runs.examples import same_json
+
+EXAMPLES = [
+    {"params": {"name": "Ada"}, "expected": "Hello, Ada!"},
+    {"params": {"name": "Bo", "punctuation": "?"}, "expected": "Hello, Bo?"},
+    {"params": {"name": "Cy"}, "expected": "Hi, Cy!"},  # wrong on purpose
+    {"params": {"nmae": "Di"}, "expected": "Hello, Di!"},  # not a valid call
+]
+
+
+def test_examples_pass_and_fail_one_by_one(repo: Path) -> None:
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata(EXAMPLES), release=True)
+    r = run_cli("test", "greet", cwd=repo)
+    assert r.code == 1, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "greet v0.1.0: 4 examples"
+    assert lines[1] == '  PASS  #1 {"name": "Ada"} -> Hello, Ada!'
+    assert lines[2] == '  PASS  #2 {"name": "Bo", "punctuation": "?"} -> Hello, Bo?'
+    assert lines[3] == (
+        '  FAIL  #3 {"name": "Cy"}: returned a different value: expected "Hi, Cy!", '
+        'got "Hello, Cy!"'
+    )
+    assert lines[4].startswith('  FAIL  #4 {"nmae": "Di"}: unknown parameter \'nmae\'')
+    assert lines[5].startswith("2 passed, 2 failed (test ") and lines[5].endswith(", recorded)")
+
+    with sqlite3.connect(repo / ".git/proctor/runs.sqlite") as db:
+        tests = db.execute(
+            "SELECT procedure, version, examples, passed, failed FROM proctor_tests"
+        ).fetchall()
+        runs = db.execute("SELECT purpose, status FROM proctor_runs").fetchall()
+    assert tests == [("greet", "0.1.0", 4, 2, 2)]
+    assert sorted(runs) == [("test", "ok")] * 3  # the invalid call never ran
+    # Example runs are checks of the code, not uses of it: stats leave them out.
+    stats = run_cli("stats", "greet", "--json", cwd=repo)
+    assert stats.code == 0 and json.loads(stats.out) == []
+
+
+def test_all_passing_exits_0_and_json_and_stats_show_the_last_test(repo: Path) -> None:
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata(EXAMPLES[:2]), release=True)
+    r = run_cli("test", "greet@0.1.0", "--json", cwd=repo)
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert (out["status"], out["passed"], out["failed"], out["version"]) == (
+        "passed",
+        2,
+        0,
+        "0.1.0",
+    )
+    assert [e["run_id"] is not None for e in out["examples"]] == [True, True]
+    with Workspace.open(repo) as ws:
+        assert ws.run("greet", {"name": "x"}).ok
+    stats = json.loads(run_cli("stats", "--json", cwd=repo).out)
+    assert len(stats) == 1 and stats[0]["runs"] == 1
+    assert stats[0]["last_test"]["id"] == out["test_id"]
+    assert (stats[0]["last_test"]["passed"], stats[0]["last_test"]["examples"]) == (2, 2)
+
+
+def test_no_examples_is_nothing_to_test(repo: Path) -> None:
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata([]))
+    r = run_cli("test", "greet", cwd=repo)
+    assert r.code == 0
+    assert "no examples in metadata.json: nothing to test" in r.out
+    assert run_cli("test", "nope", cwd=repo).code == 2
+
+
+def test_json_equality() -> None:
+    assert same_json(2, 2.0) and same_json({"a": [1, {"b": None}]}, {"a": [1.0, {"b": None}]})
+    assert not same_json(True, 1) and not same_json(0, False)
+    assert not same_json("1", 1) and not same_json([1], [1, 1]) and not same_json({"a": 1}, {})
