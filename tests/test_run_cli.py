@@ -1,0 +1,72 @@
+"""The run commands' faces: listed in --help, documented exit codes, global options after
+the subcommand, and a --help that loads neither the run log's database stack nor mcp."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from runs_helpers import GREET, create, greet_metadata, make_store
+
+HEAVY = ("sqlalchemy", "aiosqlite", "asyncpg", "greenlet", "mcp", "pydantic", "rich", "pyseccomp")
+
+PROBE = """
+import json, sys
+import proctor.cli
+try:
+    proctor.cli.main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = {HEAVY!r}
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["run", "--help"], ["stats", "--help"], ["mcp", "--help"]]
+)
+def test_help_loads_nothing_heavy(argv: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(HEAVY=HEAVY), *argv],
+        capture_output=True,
+        text=True,
+        env={"PROCTOR_NO_ENTRY_POINTS": "1", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == []
+
+
+def test_the_commands_and_their_exit_codes_are_documented() -> None:
+    r = run_cli("--help")
+    for command in ("run", "runs", "stats", "test", "mcp"):
+        assert f"  {command} " in r.out
+    r = run_cli("run", "--help")
+    for line in (
+        "0  ok",
+        "4  error",
+        "5  timeout",
+        "6  killed",
+        "7  denied",
+        "2  the call is wrong",
+    ):
+        assert line in r.out
+
+
+def test_global_options_follow_the_run_commands(repo: Path, tmp_path: Path) -> None:
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata())
+    r = run_cli("run", "greet", "-p", "name=Ada", "--repo", str(repo), "--json", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["value"] == "Hello, Ada!"
+    r = run_cli("runs", "greet", "--json", "--repo", str(repo), "--actor", "x@y", cwd=tmp_path)
+    assert [run["status"] for run in json.loads(r.out)] == ["ok"]
+    r = run_cli("run", "greet", "-p", "name=@" + str(tmp_path / "missing"), cwd=repo)
+    assert r.code == 2 and "cannot read file for name" in r.err
+    (tmp_path / "name.txt").write_text("Bo")
+    r = run_cli("run", "greet", "-p", f"name=@{tmp_path / 'name.txt'}", cwd=repo)
+    assert (r.code, r.out) == (0, "Hello, Bo!\n")
