@@ -205,11 +205,11 @@ def _is_name(name: str) -> bool:
 def build_server(tools: StoreTools) -> Any:
     """The MCP low-level server over ``tools`` (the SDK's own types on the wire)."""
     try:
-        import mcp_types as types
+        from mcp import types
         from mcp.server.lowlevel import Server
     except ModuleNotFoundError:
         raise UsageError("proctor mcp needs the mcp extra: pip install 'proctor[mcp]'") from None
-    from proctor import __version__
+    from importlib import metadata
 
     async def list_tools(_ctx: Any, _params: Any) -> Any:
         return types.ListToolsResult(
@@ -232,7 +232,7 @@ def build_server(tools: StoreTools) -> Any:
 
     return Server(
         "proctor",
-        version=__version__,
+        version=metadata.version("proctor"),
         instructions=(
             "A git-native store of procedures. list_procedures and show_procedure read it; "
             "run_procedure (or a procedure's own tool) runs one in a sandbox; "

@@ -324,6 +324,8 @@ class Workspace:
     def runs(self) -> RunService:
         """Runs, example tests and the run log (``history``, ``stats``) of this store.
 
+        Raises nothing itself; its methods raise RunLogError (the log cannot be reached
+        or written), ConfigError (a bad ``[runs]`` table) and what :meth:`run` raises.
         The run log is ``[runs] run-log`` (or ``$PROCTOR_RUN_LOG``), else SQLite under
         ``.git/proctor/``; nothing connects to it until the first run or query.
         """
@@ -373,7 +375,10 @@ class Workspace:
         unsandboxed: bool = False,
     ) -> RunRecord:
         """:meth:`run` for async code: the sandbox waits on a worker thread and the run
-        log is written through the async engine, so the event loop keeps running."""
+        log is written through the async engine, so the event loop keeps running.
+
+        Raises what :meth:`run` raises.
+        """
         return await self.runs.arun(
             name, params, version=version, timeout=timeout, actor=actor, unsandboxed=unsandboxed
         )

@@ -30,8 +30,7 @@ LAYERS: dict[str, int] = {
     "quickstart": 9,
     "testing": 8,
     "cli": 10,
-    "cli_runs": 10,
-    "mcp_server": 10,
+    "mcp_server": 9,
     "precommit": 10,
 }
 
