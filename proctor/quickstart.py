@@ -50,8 +50,21 @@ def run(name: str) -> str:
 def run_quickstart(
     directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor"
 ) -> Workspace:
-    """Walk through init → create → release → update → release → history → rollback."""
+    """Walk through init → create → release → run → update → release → history →
+    rollback → run → stats."""
     step = [0]
+
+    def ran(ws: Workspace, params: dict[str, object]) -> None:
+        from proctor.runs.report import seconds
+
+        record = ws.run("greet", params)
+        where = f"v{record.version}" + (
+            f", level {record.level}" if record.level is not None else ""
+        )
+        if record.status == "ok":
+            say(f"    ok: {record.value!r} ({where}, {seconds(record.duration)})")
+        else:
+            say(f"    {record.status}: {record.error} ({where})")
 
     def header(command: str, why: str) -> None:
         step[0] += 1
@@ -76,6 +89,12 @@ def run_quickstart(
         header("proctor procedure release greet", "Release it: an annotated, create-only tag")
         r = ws.execute("procedure.release", {"name": "greet"})
         say(f"    {r.status}: {', '.join(r.tags)}")
+
+        header(
+            "proctor run greet -p name=Ada",
+            "Run it in the sandbox: the released code, read from git, in a fresh interpreter",
+        )
+        ran(ws, {"name": "Ada"})
 
         header(
             "proctor procedure update greet --code unsafe.py",
@@ -127,6 +146,22 @@ def run_quickstart(
         r = ws.execute("procedure.rollback", {"name": "greet", "to": "0.2.0"})
         say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} {', '.join(r.tags)}")
 
+        header(
+            "proctor run greet -p name=Ada -p punctuation=?",
+            "Run the latest release; every run is one row in .git/proctor/runs.sqlite",
+        )
+        ran(ws, {"name": "Ada", "punctuation": "?"})
+        ran(ws, {"name": "Bo"})
+
+        header("proctor stats greet", "Runs, success rate and durations per version")
+        from proctor.runs.report import seconds
+
+        for s in ws.runs.stats("greet"):
+            say(
+                f"    v{s.version}: {s.runs} run{'' if s.runs == 1 else 's'}, "
+                f"{s.success_rate:.0%} ok, p50 {seconds(s.p50)}, p95 {seconds(s.p95)}"
+            )
+
         view = ws.get_procedure("greet")
         say("")
         say(f"greet now has releases {', '.join(view.releases)}; its code is:")
@@ -134,7 +169,7 @@ def run_quickstart(
             say(f"    {line}")
         say("")
         say(
-            f"Explore it: cd {directory} && git log --format='%h %s%n%(trailers)' && proctor procedure list"
+            f"Explore it: cd {directory} && git log --format='%h %s%n%(trailers)' && proctor procedure list && proctor runs greet"
         )
     except BaseException:
         ws.close()

@@ -70,3 +70,26 @@ def test_global_options_follow_the_run_commands(repo: Path, tmp_path: Path) -> N
     (tmp_path / "name.txt").write_text("Bo")
     r = run_cli("run", "greet", "-p", f"name=@{tmp_path / 'name.txt'}", cwd=repo)
     assert (r.code, r.out) == (0, "Hello, Bo!\n")
+
+
+def test_the_quickstart_runs_a_procedure_and_shows_its_stats(tmp_path: Path) -> None:
+    import sqlite3
+
+    target = tmp_path / "qs"
+    r = run_cli("quickstart", str(target))
+    assert r.code == 0, r.err
+    assert "$ proctor run greet -p name=Ada" in r.out
+    assert "    ok: 'Hello, Ada' (v0.1.0, level " in r.out
+    assert "    ok: 'Hello, Ada?' (v0.2.2, level " in r.out
+    assert "$ proctor stats greet" in r.out
+    assert "    v0.2.2: 2 runs, 100% ok, p50 " in r.out
+    assert "    v0.1.0: 1 run, 100% ok, p50 " in r.out
+    with sqlite3.connect(target / ".git/proctor/runs.sqlite") as db:
+        assert db.execute(
+            "SELECT version, status FROM proctor_runs ORDER BY started"
+        ).fetchall() == [
+            ("0.1.0", "ok"),
+            ("0.2.2", "ok"),
+            ("0.2.2", "ok"),
+        ]
+    assert run_cli("runs", "greet", cwd=target).out.count("\tok\t") == 3
