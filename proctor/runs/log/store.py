@@ -37,6 +37,8 @@ from proctor.runs.log.schema import tests as tests_table
 from proctor.runs.model import LoggedRun, RunLogError, VersionStats
 
 DEFAULT_FILE = "runs.sqlite"
+PERCENTILES = (0.5, 0.95)
+SEEKS_PER_STATEMENT = 500  # result columns of one statement; SQLite allows 2,000
 DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgres": "postgresql+asyncpg",
@@ -275,8 +277,44 @@ class RunLog:
         return [queries.logged_run(r) for r in rows]
 
     async def astats(self, procedure: str | None = None) -> list[VersionStats]:
-        rows = await self._read(queries.stats(self.dialect, procedure))
-        return [queries.version_stats(r) for r in rows]
+        """Per-version statistics; see ``queries`` for how each backend computes them."""
+        if self.dialect == "postgresql":
+            rows = await self._read(queries.stats(procedure))
+            return [queries.version_stats(r) for r in rows]
+        await self._ready()
+        try:
+            async with self.engine.connect() as conn:
+                groups = list(await conn.execute(queries.version_groups(procedure)))
+                wanted: list[tuple[str, str, int]] = []
+                for g in groups:
+                    for p in PERCENTILES:
+                        below, above, _ = queries.ranks(int(g.runs), p)
+                        wanted += [(g.procedure, g.version, below), (g.procedure, g.version, above)]
+                found: list[float] = []
+                for i in range(0, len(wanted), SEEKS_PER_STATEMENT):
+                    chunk = wanted[i : i + SEEKS_PER_STATEMENT]
+                    found.extend((await conn.execute(queries.seek_durations(chunk))).one())
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail("cannot read", exc) from None
+        out, at = [], iter(found)
+        for g in groups:
+            values = []
+            for p in PERCENTILES:
+                low, high = float(next(at)), float(next(at))
+                values.append(low + (high - low) * queries.ranks(int(g.runs), p)[2])
+            out.append(
+                VersionStats(
+                    procedure=g.procedure,
+                    version=g.version,
+                    runs=int(g.runs),
+                    ok=int(g.ok or 0),
+                    mean=float(g.mean or 0.0),
+                    p50=values[0],
+                    p95=values[1],
+                    last=float(g.last or 0.0),
+                )
+            )
+        return out
 
     async def awindow(self, procedure: str, version: str, window: int) -> list[str]:
         """Statuses of the last ``window`` runs of one version, newest first."""
