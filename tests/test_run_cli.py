@@ -93,3 +93,17 @@ def test_the_quickstart_runs_a_procedure_and_shows_its_stats(tmp_path: Path) -> 
             ("0.2.2", "ok"),
         ]
     assert run_cli("runs", "greet", cwd=target).out.count("\tok\t") == 3
+
+
+def test_the_python_api_example_of_the_runs_doc_runs_as_written(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "runs.md").read_text()
+    section = text.split("## The Python API", 1)[1]
+    block = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata(), release=True)
+    monkeypatch.chdir(repo)
+    exec(compile(block, "docs/runs.md", "exec"), {})

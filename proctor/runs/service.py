@@ -74,7 +74,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "machine": record.machine,
         "status": record.status,
         "duration": record.duration,
-        "error": error[:2000] if error else None,
+        "error": " ".join(error.split())[:2000] if error else None,
         "level": record.level,
         "started": record.started,
     }
