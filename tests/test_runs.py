@@ -213,6 +213,27 @@ def test_a_capability_that_cannot_be_granted_is_denied(repo: Path, path: str, re
     assert sorted(p.name for p in (repo / ".git/hooks").iterdir()) == hooks
 
 
+@pytest.mark.parametrize("min_level", [0, 1, 2])
+def test_the_configured_minimum_level_holds(repo: Path, min_level: int) -> None:
+    """Without namespaces, level 1 is out of reach and level 2 only through the
+    Landlock fallback: a run reaches at least ``min-level`` or is denied saying why."""
+    from proctor.runs.sandbox import probe
+
+    make_store(repo, f'[runs]\nmin-level = {min_level}\ndisable = ["namespaces"]\n')
+    create(repo, "greet", GREET, greet_metadata())
+    with Workspace.open(repo) as ws:
+        record = ws.run("greet", {"name": "Ada"})
+    best = probe(namespaces=False).best
+    if best is not None and best >= min_level:
+        assert record.status == "ok" and record.level == best
+        assert record.level >= min_level
+        # [runs] disable reached the sandbox: no bubblewrap namespaces were used.
+        assert not record.layers["namespaces"].startswith("bubblewrap")
+    else:
+        assert record.status == "denied" and record.level is None
+        assert record.reason and f"level {min_level} required" in record.reason
+
+
 def test_runs_are_announced_as_events(released: Path) -> None:
     seen: list[object] = []
     with Workspace.open(released, plugins=event_manager(seen)) as ws:

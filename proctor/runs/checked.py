@@ -104,8 +104,14 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    except OSError:
+        return  # a cache that cannot be written only costs the next run a check
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
         os.replace(tmp, path)
     except OSError:
-        pass  # a cache that cannot be written only costs the next run a check
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
