@@ -12,9 +12,14 @@ loses updates under concurrency, and it spawns one process per object written. H
   and its release tag move together or not at all (``refs``);
 * proctor's writers to one ref queue on a lock file (flock), so compare-and-swap only
   arbitrates against other git writers (``locks``); when the store branch is checked out
-  the touched paths are checked for uncommitted work before publishing and brought up to
-  date after, so ``git status`` stays clean and nothing of the user's is overwritten
-  (``worktree``).
+  git's own ``index.lock`` is held from the check for uncommitted work until the index
+  of the new commit is in place, so a plain ``git commit`` waits or fails and never
+  reverts proctor's commit, and ``git status`` stays clean (``indexlock``, ``worktree``);
+* commit headers hold git's identity, validated as git validates it, and trailers one
+  printable line each (``identity``);
+* once the refs moved the write is applied: what fails after that (the work-tree sync)
+  is a warning on the result naming the repair, and the next operation finishes it from
+  the journal (``journal``, ``worktree.recover``).
 
 This module ties those together; the names it re-exports are kept for code that imports
 them from here (``proctor.store`` is the place to import them from).
@@ -23,15 +28,21 @@ them from here (``proctor.store`` is the place to import them from).
 from __future__ import annotations
 
 import os
+import subprocess
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, UsageError
-from proctor.store import refs, worktree
+from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError, UsageError
+from proctor.store import convert, fs, journal, refs, worktree
 from proctor.store.catfile import CatFile
 from proctor.store.change import Change, TagSpec, WriteResult
-from proctor.store.git import discover
-from proctor.store.locks import writer_lock
+from proctor.store.checkout import Checkout, Worktrees
+from proctor.store.errors import IndexLockedError, JournalError
+from proctor.store.git import discover, git_env
+from proctor.store.identity import check_trailer, resolve_identity
+from proctor.store.indexlock import IndexLock
+from proctor.store.locks import state_dir, writer_lock
 from proctor.store.objects import (
     LARGE_TREE,
     MODE_EXEC,
@@ -42,6 +53,7 @@ from proctor.store.objects import (
     Tree,
     add_trailers,
     blob_sha,
+    check_ref_name,
     format_ident,
     parse_tree_raw,
     serialize_tree_raw,
@@ -49,9 +61,9 @@ from proctor.store.objects import (
     tree_sort_key,
 )
 from proctor.store.odb import ObjectStore
-from proctor.store.refs import CasLost
+from proctor.store.refs import CasLost, RefUpdater
 from proctor.store.snapshot import Snapshot
-from proctor.store.worktree import index_lookup
+from proctor.store.worktree import Recovery, index_lookup
 
 __all__ = [
     "LARGE_TREE",
@@ -63,6 +75,7 @@ __all__ = [
     "Change",
     "Entry",
     "GitStore",
+    "Recovery",
     "Snapshot",
     "TagSpec",
     "Tree",
@@ -80,22 +93,45 @@ __all__ = [
 
 
 class GitStore(ObjectStore):
-    """A repository opened as a store. Close it (or use ``with``) to end its git process."""
+    """A repository opened as a store. Close it (or use ``with``) to end its git processes."""
 
     # Loose objects written in-process never trigger git's own ``gc --auto`` (only porcelain
-    # commands do), so a store written only by proctor asks for it every this many writes.
-    GC_EVERY = 500
+    # commands do), so the store asks for it every this many writes, counted in
+    # ``.git/proctor/gc-count`` across processes (a CLI process writes once and exits).
+    GC_EVERY = 100
+    # How long a write waits for another git process to release ``index.lock``.
+    INDEX_LOCK_TIMEOUT = 2.0
+    # ``update-ref --stdin`` processes kept alive (one per reflog message).
+    MAX_UPDATERS = 4
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
-        self._checked_out: dict[str, str | None] = {}
-        self._writes = 0
+        self.worktrees = Worktrees(self.cwd, self.common_dir)
+        self._identities: dict[str, tuple[str, str]] = {}
+        self._updaters: OrderedDict[str, RefUpdater] = OrderedDict()
 
     def __enter__(self) -> GitStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def close(self) -> None:
+        """End the ``cat-file`` and ``update-ref`` processes; later use starts new ones."""
+        super().close()
+        while self._updaters:
+            self._updaters.popitem()[1].dispose()
+
+    # -- identity ------------------------------------------------------------------------
+
+    def identity(self, kind: str = "author") -> tuple[str, str]:
+        """git's author or committer (name, email), validated; IdentityError says the fix.
+
+        Asked only when a write needs it (reads need no identity), then kept.
+        """
+        if kind not in self._identities:
+            self._identities[kind] = resolve_identity(kind, self.config, self.cwd)
+        return self._identities[kind]
 
     # -- refs ----------------------------------------------------------------------------
 
@@ -117,31 +153,54 @@ class GitStore(ObjectStore):
         ``expected_old`` None means "must not exist" (create-only, used for tags and the
         first commit of a branch). Raises CasLost when any ref is not where expected.
         """
-        refs.update_refs(self.cwd, self.common_dir, updates, reason)
+        refs.update_refs(self.cwd, self.common_dir, updates, reason, self._updater(reason))
+
+    def _updater(self, reason: str) -> RefUpdater:
+        updater = self._updaters.get(reason)
+        if updater is not None and updater.alive:
+            self._updaters.move_to_end(reason)
+            return updater
+        if updater is not None:
+            updater.dispose()
+        updater = RefUpdater(self.cwd, reason)
+        self._updaters[reason] = updater
+        while len(self._updaters) > self.MAX_UPDATERS:
+            self._updaters.popitem(last=False)[1].dispose()
+        return updater
 
     # -- work tree -----------------------------------------------------------------------
 
+    def checkout_of(self, ref: str) -> Checkout | None:
+        """The work tree that has ``ref`` checked out (or is rebasing it), read now: a
+        ``git switch`` since the last write is seen. StoreError if git cannot tell."""
+        return self.worktrees.find(ref)
+
     def checked_out_in(self, ref: str) -> str | None:
-        """The work tree that has ``ref`` checked out, if any (asked of git once per ref)."""
-        if ref not in self._checked_out:
-            self._checked_out[ref] = worktree.checked_out_in(self.cwd, ref)
-        return self._checked_out[ref]
+        """The path of the work tree that has ``ref`` checked out, if any (read now)."""
+        checkout = self.checkout_of(ref)
+        return checkout.work_tree if checkout else None
 
     def staged_ids(self, work_tree: str, paths: list[str]) -> dict[str, str]:
         """The blob ids the index of ``work_tree`` holds for ``paths`` (absent: not staged)."""
         return worktree.staged_ids(self, work_tree, paths)
 
-    def dirty_paths(self, work_tree: str, tip: str | None, change: Change) -> list[str]:
-        """Touched paths whose local state the write would lose."""
-        return worktree.dirty_paths(self, work_tree, tip, change)
+    def recover(self, ref: str, timeout: float = 0.2) -> Recovery:
+        """Finish a work-tree sync an interrupted write owes ``ref``, if any.
 
-    def recover(self, ref: str) -> list[str]:
-        """Finish an interrupted work-tree sync; returns the paths brought up to date."""
-        return worktree.recover(self, ref, self.checked_out_in)
-
-    def sync_worktree(self, work_tree: str, root_tree: str, paths: list[str]) -> None:
-        """Bring ``paths`` in the work tree and index up to date with ``root_tree``."""
-        worktree.sync_worktree(self, work_tree, root_tree, paths)
+        The entry point for opening a store (reads included): without a journal it is one
+        directory listing. A journal whose writer is still running (its lock is held) is
+        left to it. Whatever stops the recovery (an unreadable journal, a foreign
+        ``index.lock``) is returned as a warning, never raised, so reads go on.
+        """
+        if not journal.pending(self.common_dir):
+            return Recovery()
+        with writer_lock(self.common_dir, ref, wait=False) as got:
+            if not got:
+                return Recovery()
+            try:
+                return worktree.recover(self, ref, self.checkout_of, timeout)
+            except (StoreError, IndexLockedError, OSError) as exc:
+                return Recovery(warnings=[str(exc)])
 
     # -- the write loop ------------------------------------------------------------------
 
@@ -150,7 +209,7 @@ class GitStore(ObjectStore):
         ref: str,
         build: Callable[[str | None], Change],
         *,
-        author: str,
+        author: str | None = None,
         committer: str | None = None,
         trailers: Mapping[str, str] | None = None,
         max_attempts: int = 8,
@@ -163,6 +222,11 @@ class GitStore(ObjectStore):
         none of the touched paths changed, so the caller's submission criteria are re-run
         there. If a touched path did change, ConcurrencyError carries the expected and
         actual tips. Retries use jittered exponential backoff and are bounded.
+
+        ``author``/``committer`` are identity lines; None (the default) means git's own
+        identity at the time of the write (``identity``). Every error raised means nothing
+        was written; once the refs moved the result is returned, with ``warnings`` for
+        whatever did not follow.
         """
         from tenacity import (
             RetryError,
@@ -172,7 +236,13 @@ class GitStore(ObjectStore):
             wait_random_exponential,
         )
 
-        attempt = _Attempt(self, ref, build, author, committer, trailers, reason)
+        check_ref_name(ref)
+        for key, value in (trailers or {}).items():
+            check_trailer(key, value)
+        if author is None:
+            author = format_ident(*self.identity("author"))
+            committer = committer or format_ident(*self.identity("committer"))
+        attempt = _Attempt(self, ref, build, author, committer or author, trailers, reason)
         retrying = Retrying(
             stop=stop_after_attempt(max_attempts),
             wait=wait_random_exponential(multiplier=0.005, max=0.25),
@@ -181,20 +251,46 @@ class GitStore(ObjectStore):
         )
         try:
             with writer_lock(self.common_dir, ref):
-                self.recover(ref)
+                recovery = worktree.recover(self, ref, self.checkout_of, self.INDEX_LOCK_TIMEOUT)
                 attempt.base = self.read_ref(ref)
-                result = retrying(attempt)
+                result: WriteResult = retrying(attempt)
         except RetryError:
             raise ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
                 expected=attempt.base,
                 actual=self.read_ref(ref),
             ) from None
-        self._writes += 1
-        if self._writes % self.GC_EVERY == 0:
-            # Returns at once below git's thresholds; packing is safe beside writers.
-            self.git("gc", "--auto", "--quiet", check=False)
+        self._count_write()
+        if recovery.warnings:
+            result = replace(result, warnings=[*recovery.warnings, *result.warnings])
         return result
+
+    def _count_write(self) -> None:
+        """Ask ``git gc --auto`` every GC_EVERY writes, counted across processes."""
+        if self.config.get("gc.auto", "").strip() == "0":
+            return
+        try:
+            counter = state_dir(self.common_dir) / "gc-count"
+            try:
+                count = int(counter.read_text() or 0) + 1
+            except (FileNotFoundError, ValueError):
+                count = 1
+            due = count >= self.GC_EVERY
+            counter.write_text("0" if due else str(count))
+        except OSError:
+            return  # a counter that cannot be kept costs a later gc, nothing else
+        if due:
+            # Returns at once below git's thresholds, else packs (detached by default);
+            # packing is safe beside writers.
+            subprocess.run(
+                ["git", "gc", "--auto", "--quiet"],
+                cwd=self.cwd,
+                env=git_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
 
     def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
         base_tree = self.commit_tree(base) if base else None
@@ -208,69 +304,145 @@ class GitStore(ObjectStore):
                     actual=tip,
                 )
 
-    def _publish(
+    def _objects(
         self,
-        ref: str,
         tip: str | None,
         change: Change,
+        message: str,
         author: str,
-        committer: str | None,
-        trailers: Mapping[str, str] | None,
-        reason: str,
-        work_tree: str | None,
-        attempts: int,
-    ) -> WriteResult:
-        if work_tree is not None and change.edits:
-            # A git commit in the work tree since the build moved the ref and the files
-            # together: lose the race here rather than call its files uncommitted.
-            if self.read_ref(ref) != tip:
-                raise CasLost(ref)
-            dirty = self.dirty_paths(work_tree, tip, change)
-            if dirty:
-                raise DirtyWorkTreeError(
-                    "uncommitted changes in "
-                    + ", ".join(dirty)
-                    + "; commit or stash them first (nothing was written)"
-                )
+        committer: str,
+        cwd: str | None,
+    ) -> str:
+        """Write the change's blobs, trees and commit; returns the commit."""
+        base_tree = self.commit_tree(tip) if tip else None
+        blob_ids = None
+        if convert.applies(self, base_tree, change.paths, change.edits, cwd):
+            blob_ids = convert.clean_blob_ids(self, change.edits, cwd or self.cwd)
+        new_tree = self.apply_edits(
+            base_tree, change.edits, change.executable, change.modes, blob_ids
+        )
+        return self.write_commit(new_tree, [tip] if tip else [], message, author, committer)
+
+    def _tag_updates(
+        self, change: Change, commit: str | None, tagger: str, trailers: Mapping[str, str]
+    ) -> tuple[list[tuple[str, str, str | None]], list[str]]:
         updates: list[tuple[str, str, str | None]] = []
-        commit: str | None = None
-        message = add_trailers(change.message, trailers or {})
-        if change.edits:
-            base_tree = self.commit_tree(tip) if tip else None
-            new_tree = self.apply_edits(base_tree, change.edits, change.executable)
-            commit = self.write_commit(
-                new_tree, [tip] if tip else [], message, author, committer or author
-            )
-            updates.append((ref, commit, tip))
-        elif tip is not None:
-            updates.append((ref, tip, tip))  # verify the tip the change was built on
-        tag_names = []
+        names = []
         for tag in change.tags:
+            check_ref_name(tag.name, "tag")
             target = tag.target or commit
             if target is None:
                 raise UsageError(f"tag {tag.name} has nothing to point at")
             tag_ref = "refs/tags/" + tag.name
             if self.read_ref(tag_ref) is not None:
                 raise UsageError(f"tag {tag.name} already exists; releases are never moved")
-            tag_obj = self.write_tag(
-                target, tag.name, committer or author, add_trailers(tag.message, trailers or {})
-            )
+            tag_obj = self.write_tag(target, tag.name, tagger, add_trailers(tag.message, trailers))
             updates.append((tag_ref, tag_obj, None))
-            tag_names.append(tag.name)
-        if not updates:
-            raise UsageError("nothing to write")
-        if work_tree is None or commit is None:
-            self.update_refs(updates, reason)
-        else:
-            journal = worktree.write_journal(self.common_dir, ref, tip, commit, change.paths)
+            names.append(tag.name)
+        return updates, names
+
+    def _publish(self, attempt: _Attempt, tip: str | None, change: Change) -> WriteResult:
+        ref, trailers = attempt.ref, attempt.trailers or {}
+        message = add_trailers(change.message, trailers)
+        for tag in change.tags:
+            add_trailers(tag.message, trailers)  # refuse a bad tag message before anything
+        for path in change.edits:
+            fs.check_path(path)
+        checkout = self.checkout_of(ref) if change.edits else None
+        if checkout is None:
+            commit = None
+            updates: list[tuple[str, str, str | None]] = []
+            if change.edits:
+                commit = self._objects(
+                    tip, change, message, attempt.author, attempt.committer, None
+                )
+                updates.append((ref, commit, tip))
+            elif tip is not None:
+                updates.append((ref, tip, tip))  # verify the tip the change was built on
+            tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
+            updates += tag_updates
+            if not updates:
+                raise UsageError("nothing to write")
+            self.update_refs(updates, attempt.reason)
+            return WriteResult(commit, tip, tag_names, attempt.count)
+        return self._publish_checked_out(attempt, tip, change, message, checkout)
+
+    def _publish_checked_out(
+        self, attempt: _Attempt, tip: str | None, change: Change, message: str, checkout: Checkout
+    ) -> WriteResult:
+        """Publish with the branch checked out: under ``index.lock``, check for local
+        work, commit, move the refs, then sync the touched paths and the index."""
+        ref, trailers = attempt.ref, attempt.trailers or {}
+        checkout.refuse_if_busy(ref)
+        fs.check_work_tree_paths(checkout.work_tree, change.paths)
+        record = journal.Record(
+            ref, tip, None, change.paths, checkout.work_tree, str(checkout.index)
+        )
+        journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
+        try:
+            lock = IndexLock.acquire(
+                checkout.index,
+                self.INDEX_LOCK_TIMEOUT,
+                record.token,
+                state_dir(self.common_dir),
+                tip=tip,
+            )
+        except BaseException:
+            journal.remove(self.common_dir, ref)
+            raise
+        record.lock = lock.ident
+        moved = False
+        try:
+            # A git commit in the work tree since the build moved the ref and the files
+            # together: lose the race here rather than call its files uncommitted.
+            if self.read_ref(ref) != tip:
+                raise CasLost(ref)
+            index_data = worktree.read_index(self, checkout)
+            local_ids = None
+            base_tree = self.commit_tree(tip) if tip else None
+            if convert.applies(self, base_tree, change.paths, change.edits, checkout.work_tree):
+                local_ids = convert.staged_ids_of(checkout.work_tree)
+            dirty = worktree.dirty_paths(self, checkout, tip, change, index_data, local_ids)
+            if dirty:
+                raise DirtyWorkTreeError(
+                    "uncommitted changes in "
+                    + ", ".join(dirty)
+                    + "; commit or stash them first (nothing was written)"
+                )
+            commit = self._objects(
+                tip, change, message, attempt.author, attempt.committer, checkout.work_tree
+            )
+            updates: list[tuple[str, str, str | None]] = [(ref, commit, tip)]
+            tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
+            record.new = commit
+            journal.save(self.common_dir, record)
+            self.update_refs(updates + tag_updates, attempt.reason)
+            moved = True
             try:
-                self.update_refs(updates, reason)
-            except BaseException:
-                journal.unlink(missing_ok=True)
-                raise
-            self.sync_worktree(work_tree, self.commit_tree(commit), change.paths)
-            journal.unlink(missing_ok=True)
-        return WriteResult(commit=commit, parent=tip, tags=tag_names, attempts=attempts)
+                worktree.sync_worktree(
+                    self, checkout, self.commit_tree(commit), change.paths, lock, index_data
+                )
+            # Whatever fails now, the commit stands: say so, and how to finish.
+            except Exception as exc:  # noqa: BLE001
+                lock.abandon()
+                warning = (
+                    f"committed {short(commit)}, but {', '.join(change.paths)} in "
+                    f"{checkout.work_tree} could not be brought up to date ({exc}); git "
+                    "refuses to commit in that work tree until this is finished: "
+                    + worktree.repair_hint(lock.path, change.paths)
+                )
+                return WriteResult(
+                    commit, tip, tag_names, attempt.count, warnings=[warning], synced=False
+                )
+            journal.remove(self.common_dir, ref)
+            return WriteResult(commit, tip, tag_names, attempt.count)
+        except BaseException:
+            if moved:
+                lock.abandon()  # the journal stays: the next operation finishes the sync
+            else:
+                lock.release()
+                journal.remove(self.common_dir, ref)
+            raise
 
 
 @dataclass
@@ -281,7 +453,7 @@ class _Attempt:
     ref: str
     build: Callable[[str | None], Change]
     author: str
-    committer: str | None
+    committer: str
     trailers: Mapping[str, str] | None
     reason: str
     base: str | None = None
@@ -296,14 +468,7 @@ class _Attempt:
             store._ensure_unchanged(self.base, tip, self.paths)
         change = self.build(tip)
         self.paths, self.base = change.paths, tip
-        return store._publish(
-            self.ref,
-            tip,
-            change,
-            self.author,
-            self.committer,
-            self.trailers,
-            self.reason,
-            store.checked_out_in(self.ref),
-            self.count,
-        )
+        return store._publish(self, tip, change)
+
+
+_ = JournalError  # raised by worktree.recover inside write(); named for readers

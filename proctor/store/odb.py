@@ -18,10 +18,14 @@ from pathlib import Path
 
 from proctor.core.errors import NotFoundError, StoreError, UsageError
 from proctor.store.catfile import CatFile
-from proctor.store.git import discover, run_git
+from proctor.store.errors import UnsafePathError
+from proctor.store.fs import check_path
+from proctor.store.git import discover, read_config, run_git
+from proctor.store.identity import IDENTITY_KEYS
 from proctor.store.objects import (
     MODE_EXEC,
     MODE_FILE,
+    MODE_LINK,
     MODE_TREE,
     Entry,
     Tree,
@@ -31,6 +35,24 @@ from proctor.store.objects import (
     tag_bytes,
     write_loose_object,
 )
+
+#: The config keys read at open (lower-case, as ``git config`` prints them).
+CONFIG_KEYS = (
+    "extensions.objectformat",
+    "core.autocrlf",
+    "core.attributesfile",
+    "gc.auto",
+    "index.sparse",
+    *IDENTITY_KEYS,
+)
+
+
+@dataclass(frozen=True)
+class _NewFile:
+    """A file an edit writes: its blob, and its mode (None: keep the tree's)."""
+
+    mode: str | None
+    sha: str
 
 
 @dataclass
@@ -55,11 +77,12 @@ class ObjectStore:
         self.work_tree, self.git_dir, self.common_dir = discover(path)
         self.cwd = self.work_tree or self.git_dir
         self.objects_dir = Path(self.common_dir) / "objects"
-        fmt = run_git(["config", "--get", "extensions.objectformat"], self.cwd)
-        if fmt.returncode == 0 and fmt.stdout.strip() not in (b"", b"sha1"):
-            raise UsageError(
-                f"{self.cwd}: object format {fmt.stdout.decode().strip()} is not supported"
-            )
+        # One process at open for every setting the store needs (object format, identity,
+        # line endings, gc), rather than one per question later.
+        self.config = read_config(self.cwd, CONFIG_KEYS)
+        fmt = self.config.get("extensions.objectformat", "sha1").strip().lower()
+        if fmt not in ("", "sha1"):
+            raise UsageError(f"{self.cwd}: object format {fmt} is not supported")
         self._cat: CatFile | None = None
         self._trees: OrderedDict[str, TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}
@@ -220,30 +243,42 @@ class ObjectStore:
         root_tree: str | None,
         edits: Mapping[str, bytes | None],
         executable: Iterable[str] = (),
+        modes: Mapping[str, str] | None = None,
+        blob_ids: Mapping[str, str] | None = None,
     ) -> str:
         """A new root tree: ``root_tree`` with files written or deleted.
 
         Only the trees on the paths of the edits are rewritten; empty directories vanish
-        as git expects.
+        as git expects. A file's mode is ``modes[path]``, else executable if listed in
+        ``executable``, else the mode the file has in ``root_tree`` (an update keeps a
+        ``100755`` main.py executable), else ``100644``. ``blob_ids`` gives ids already
+        written for some paths (content normalised by git). A path through a file or a
+        symbolic link in the tree is refused (UnsafePathError).
         """
         exec_paths = set(executable)
         nested: dict[str, object] = {}
         for path, content in edits.items():
+            check_path(path)
             parts = path.split("/")
             node = nested
             for part in parts[:-1]:
                 node = node.setdefault(part, {})  # type: ignore[assignment]
                 if not isinstance(node, dict):
-                    raise UsageError(f"{path}: a file stands where a directory is needed")
+                    raise UnsafePathError(f"{path}: a file stands where a directory is needed")
+            if isinstance(node.get(parts[-1]), dict):
+                raise UnsafePathError(f"{path}: a directory stands where the file goes")
             if content is None:
                 node[parts[-1]] = None
-            else:
-                mode = MODE_EXEC if path in exec_paths else MODE_FILE
-                node[parts[-1]] = (mode, self.write_object("blob", content))
-        sha = self._rewrite(root_tree, nested)
-        return sha if sha is not None else self.write_tree({})
+                continue
+            mode = (modes or {}).get(path) or (MODE_EXEC if path in exec_paths else None)
+            if mode not in (None, MODE_FILE, MODE_EXEC):
+                raise UsageError(f"{path}: unsupported mode {mode}")
+            blob = (blob_ids or {}).get(path) or self.write_object("blob", content)
+            node[parts[-1]] = _NewFile(mode, blob)
+        root = self._rewrite(root_tree, nested, "")
+        return root if root is not None else self.write_tree({})
 
-    def _rewrite(self, tree_sha: str | None, nested: dict[str, object]) -> str | None:
+    def _rewrite(self, tree_sha: str | None, nested: dict[str, object], prefix: str) -> str | None:
         data = self._tree_data(tree_sha) if tree_sha else None
         tree = dict(data.entries) if data else {}
         patches: list[tuple[str, str]] = []
@@ -253,11 +288,18 @@ class ObjectStore:
             new: Entry | None
             if change is None:
                 new = None
-            elif isinstance(change, tuple):
-                new = change
+            elif isinstance(change, _NewFile):
+                keep = old[0] if old and old[0] in (MODE_FILE, MODE_EXEC) else MODE_FILE
+                new = (change.mode or keep, change.sha)
             else:
-                sub = old[1] if old and old[0] == MODE_TREE else None
-                new_sub = self._rewrite(sub, change)  # type: ignore[arg-type]
+                if old is not None and old[0] != MODE_TREE:
+                    kind = "a symbolic link" if old[0] == MODE_LINK else "a file"
+                    raise UnsafePathError(
+                        f"{prefix}{name} is {kind} in the tree, so nothing can be written "
+                        "beneath it (nothing was written)"
+                    )
+                sub = old[1] if old else None
+                new_sub = self._rewrite(sub, change, f"{prefix}{name}/")  # type: ignore[arg-type]
                 new = None if new_sub is None else (MODE_TREE, new_sub)
             if new == old:
                 continue

@@ -1,0 +1,161 @@
+"""git's own lock on a work tree's index, held the way ``git commit`` holds it.
+
+Every git command that writes the index creates ``index.lock`` exclusively, writes the
+new index into it and renames it over ``index``; while the file exists, other writers
+wait or fail. proctor takes the same lock from the moment it reads the index (the check
+for uncommitted work) until the index of the new commit is in place, so a plain
+``git commit`` running at the same time either finishes before proctor reads or fails
+cleanly, and never commits the index proctor is about to replace (which would revert
+proctor's commit). The new index itself is built by git (``update-index`` on a private
+copy) and published through the lock: no index format code here.
+
+A holder killed after the ref moved leaves the lock in place on purpose: git refuses to
+commit from the stale index until the next proctor operation finishes the sync. So that
+only that very file is ever adopted, the lock is created already holding a random token
+(a hard link of a file written first, which is as exclusive as ``O_EXCL`` and leaves no
+instant at which the file exists without it), and the journal records the token and,
+before the lock's content changes, its device and inode.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+from proctor.store.errors import IndexLockedError
+
+__all__ = ["IndexLock", "LockId"]
+
+#: (st_dev, st_ino) of a lock file: what a journal records to know it again.
+LockId = tuple[int, int]
+
+
+def _lock_id(st: os.stat_result) -> LockId:
+    return (st.st_dev, st.st_ino)
+
+
+class IndexLock:
+    """A held ``index.lock``; ``commit`` publishes new index bytes, ``release`` gives up."""
+
+    def __init__(self, index: Path, fd: int, ident: LockId) -> None:
+        self.index = index
+        self.path = lock_path(index)
+        self._fd: int | None = fd
+        self.ident = ident
+
+    @classmethod
+    def acquire(
+        cls, index: Path, timeout: float, token: str, scratch: Path, *, tip: str | None = None
+    ) -> IndexLock:
+        """Create ``index.lock`` exclusively, holding ``token``, waiting up to ``timeout``
+        seconds for a holder to finish; IndexLockedError after that (nothing was written).
+
+        ``scratch`` is a folder on the same file system for the file that is linked in.
+        """
+        path = lock_path(index)
+        seed = scratch / f"lock-{os.getpid()}-{threading.get_ident()}"
+        seed.unlink(missing_ok=True)
+        seed.write_text(token)
+        try:
+            deadline = time.monotonic() + timeout
+            delay = 0.002
+            while True:
+                try:
+                    _create(seed, path, token)
+                    break
+                except FileExistsError:
+                    if time.monotonic() >= deadline:
+                        raise IndexLockedError(
+                            f"{path} exists: another git process is writing the index of "
+                            "this work tree, or one crashed and left the file; if no git "
+                            f"process is running, remove it (rm '{path}'); nothing was written",
+                            expected=tip,
+                            actual=tip,
+                        ) from None
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.05)
+                except FileNotFoundError:
+                    raise IndexLockedError(
+                        f"{index.parent} is gone; nothing was written", expected=tip, actual=tip
+                    ) from None
+        finally:
+            seed.unlink(missing_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return cls(index, fd, _lock_id(os.fstat(fd)))
+
+    @classmethod
+    def adopt(cls, index: Path, token: str, ident: LockId | None) -> IndexLock | None:
+        """Take over the lock an interrupted proctor writer left: the file still holding
+        its ``token``, or (once it was being filled with the new index) its ``ident``."""
+        path = lock_path(index)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        found = _lock_id(os.fstat(fd))
+        content = os.pread(fd, len(token) + 1, 0)
+        if content != token.encode() and (ident is None or found != tuple(ident)):
+            os.close(fd)
+            return None
+        return cls(index, fd, found)
+
+    def commit(self, data: bytes) -> None:
+        """Write the new index into the lock file and rename it over ``index``."""
+        fd = self._take_fd()
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(self.path, self.index)
+
+    def release(self) -> None:
+        """Give the lock up without a new index: remove the file if it is still ours."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        try:
+            if _lock_id(os.lstat(self.path)) == self.ident:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def abandon(self) -> None:
+        """Stop holding the descriptor but leave the file: git keeps refusing to write the
+        index until a recovery (which adopts the file by its id) finishes the sync."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _take_fd(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("the index lock is no longer held")
+        fd, self._fd = self._fd, None
+        return fd
+
+
+def _create(seed: Path, path: Path, token: str) -> None:
+    """Make ``path`` exist, exclusively, already holding ``token``."""
+    try:
+        os.link(seed, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, token.encode())
+        finally:
+            os.close(fd)
+
+
+def lock_path(index: Path) -> Path:
+    return index.with_name(index.name + ".lock")
