@@ -27,6 +27,7 @@ them from here (``proctor.store`` is the place to import them from).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections import OrderedDict
@@ -313,15 +314,23 @@ class GitStore(ObjectStore):
         committer: str,
         cwd: str | None,
     ) -> str:
-        """Write the change's blobs, trees and commit; returns the commit."""
+        """Write the change's blobs, trees and commit; returns the commit.
+
+        Before any ref moves, so a failure to write (a full disk) is a StoreError saying
+        nothing was written; the objects already written are unreferenced, and removed by
+        the next ``git gc``.
+        """
         base_tree = self.commit_tree(tip) if tip else None
-        blob_ids = None
-        if convert.applies(self, base_tree, change.paths, change.edits, cwd):
-            blob_ids = convert.clean_blob_ids(self, change.edits, cwd or self.cwd)
-        new_tree = self.apply_edits(
-            base_tree, change.edits, change.executable, change.modes, blob_ids
-        )
-        return self.write_commit(new_tree, [tip] if tip else [], message, author, committer)
+        try:
+            blob_ids = None
+            if convert.applies(self, base_tree, change.paths, change.edits, cwd):
+                blob_ids = convert.clean_blob_ids(self, change.edits, cwd or self.cwd)
+            new_tree = self.apply_edits(
+                base_tree, change.edits, change.executable, change.modes, blob_ids
+            )
+            return self.write_commit(new_tree, [tip] if tip else [], message, author, committer)
+        except OSError as exc:
+            raise StoreError(f"could not write the objects ({exc}); nothing was written") from None
 
     def _tag_updates(
         self, change: Change, commit: str | None, tagger: str, trailers: Mapping[str, str]
@@ -434,7 +443,8 @@ class GitStore(ObjectStore):
                 return WriteResult(
                     commit, tip, tag_names, attempt.count, warnings=[warning], synced=False
                 )
-            journal.remove(self.common_dir, ref)
+            with contextlib.suppress(OSError):  # left behind, it only makes a no-op recovery
+                journal.remove(self.common_dir, ref)
             return WriteResult(commit, tip, tag_names, attempt.count)
         except BaseException:
             if moved:
@@ -468,7 +478,10 @@ class _Attempt:
             store._ensure_unchanged(self.base, tip, self.paths)
         change = self.build(tip)
         self.paths, self.base = change.paths, tip
-        return store._publish(self, tip, change)
+        try:
+            return store._publish(self, tip, change)
+        except OSError as exc:  # only raised before the refs moved
+            raise StoreError(f"{exc}; nothing was written") from None
 
 
 _ = JournalError  # raised by worktree.recover inside write(); named for readers

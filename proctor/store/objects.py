@@ -45,10 +45,16 @@ def write_loose_object(objects_dir: Path, kind: str, data: bytes) -> str:
     # Large trees are mostly incompressible ids; storing them uncompressed costs ~1.5x
     # the disk until the next gc packs them, and saves tens of ms per write.
     level = 0 if kind == "tree" and len(data) > LARGE_TREE else 1
-    with open(tmp, "wb") as fh:
-        fh.write(zlib.compress(header + data, level))
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, final)
+    # Complete before it is visible: written whole to a temporary name, then renamed. On
+    # any failure (a full disk, a file size limit) the temporary file goes too.
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(zlib.compress(header + data, level))
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return sha
 
 

@@ -256,9 +256,10 @@ class ObjectStore:
         symbolic link in the tree is refused (UnsafePathError).
         """
         exec_paths = set(executable)
+        for path in edits:
+            self._check_parents(root_tree, check_path(path))
         nested: dict[str, object] = {}
         for path, content in edits.items():
-            check_path(path)
             parts = path.split("/")
             node = nested
             for part in parts[:-1]:
@@ -277,6 +278,24 @@ class ObjectStore:
             node[parts[-1]] = _NewFile(mode, blob)
         root = self._rewrite(root_tree, nested, "")
         return root if root is not None else self.write_tree({})
+
+    def _check_parents(self, root_tree: str | None, path: str) -> None:
+        """Refuse, before any object is written, a path beneath a file or a symbolic
+        link of the tree (git would have to replace it with a directory)."""
+        parts = path.split("/")
+        tree = self.read_tree(root_tree) if root_tree else {}
+        for i, part in enumerate(parts[:-1]):
+            entry = tree.get(part)
+            if entry is None:
+                return
+            if entry[0] != MODE_TREE:
+                kind = "a symbolic link" if entry[0] == MODE_LINK else "a file"
+                where = "/".join(parts[: i + 1])
+                raise UnsafePathError(
+                    f"{where} is {kind} in the tree, so {path} cannot be written beneath it "
+                    "(nothing was written)"
+                )
+            tree = self.read_tree(entry[1])
 
     def _rewrite(self, tree_sha: str | None, nested: dict[str, object], prefix: str) -> str | None:
         data = self._tree_data(tree_sha) if tree_sha else None
