@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from proctor.store import journal
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Concurrency Test",
     "GIT_AUTHOR_EMAIL": "concurrency@example.com",
@@ -542,7 +544,7 @@ def test_sigkill_mid_stream_leaves_a_complete_commit(
         # holding it, and then with the journal that lets the next operation finish.
         assert not Path(repo / ".git" / (store.ref + ".lock")).exists()
         if (repo / ".git" / "index.lock").exists():
-            assert list((repo / ".git" / "proctor").glob("sync-*.json"))
+            assert journal.pending(str(repo / ".git"))
             assert_git_commit_refused(repo)
             assert_recovered_by_a_read(store)
 
@@ -621,5 +623,5 @@ def assert_recovered_by_a_read(store: Store) -> None:
         done = gs.recover(store.ref)
     assert done.warnings == []
     assert not (store.path / ".git" / "index.lock").exists()
-    assert not list((store.path / ".git" / "proctor").glob("sync-*.json"))
+    assert not journal.pending(str(store.path / ".git"))
     assert git(store.path, "status", "--porcelain", "--untracked-files=all") == ""

@@ -120,7 +120,6 @@ def test_write_from_inside_a_git_hook_goes_to_the_named_repository(tmp_path: Pat
 ONE_WRITE = r"""
 import sys
 from proctor.store import Change, GitStore, format_ident
-GitStore.GC_EVERY = 3
 with GitStore(sys.argv[1]) as store:
     store.write("refs/heads/main",
                 lambda _t: Change(edits={sys.argv[2]: sys.argv[3].encode()}, message="one"),

@@ -17,7 +17,7 @@ import pytest
 from conftest import IDENTITY, git
 
 from proctor.core.errors import EXIT_USAGE, StoreError
-from proctor.store import Change, GitStore, format_ident
+from proctor.store import Change, GitStore, format_ident, journal
 from proctor.store.errors import JournalError, OperationInProgressError
 
 REF = "refs/heads/main"
@@ -112,7 +112,7 @@ def test_full_disk_before_the_ref_moved_writes_nothing(checkout: Path, tmp_path:
     assert git(repo, "rev-parse", REF) == head
     assert leftovers(repo) == []
     assert not (repo / ".git/index.lock").exists()
-    assert not list((repo / ".git/proctor").glob("sync-*"))
+    assert not journal.pending(str(repo / ".git"))
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
@@ -191,8 +191,6 @@ def test_unreadable_journal_is_reported_not_deleted(checkout: Path) -> None:
     repo = checkout
     with GitStore(repo) as store:
         store.write(REF, lambda _t: Change(edits={"f": b"1"}, message="m"), author=AUTHOR)
-        from proctor.store import journal
-
         path = journal.path(store.common_dir, REF)
         path.write_text("{not json")
         done = store.recover(REF)

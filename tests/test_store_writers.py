@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import IDENTITY, git
 
-from proctor.store import Change, GitStore, format_ident
+from proctor.store import Change, GitStore, format_ident, journal
 from proctor.store.errors import IndexLockedError
 
 REF = "refs/heads/main"
@@ -202,4 +202,4 @@ def test_stale_index_lock_refuses_before_anything(checkout: Path) -> None:
     assert {p.name for p in (repo / ".git/objects").rglob("*") if p.is_file()} == objects
     assert not (repo / "f").exists()
     assert (repo / ".git/index.lock").exists()  # not ours: left alone
-    assert not list((repo / ".git/proctor").glob("sync-*"))
+    assert not journal.pending(str(repo / ".git"))

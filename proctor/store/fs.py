@@ -118,8 +118,9 @@ def tmp_name(name: str) -> str:
     return f".{name}.proctor-tmp"
 
 
-def write_file(base: str, path: str, data: bytes, executable: bool) -> None:
-    """Write ``base/path`` atomically (temporary file, then rename), creating folders.
+def write_file(base: str, path: str, data: bytes, executable: bool) -> os.stat_result:
+    """Write ``base/path`` atomically (temporary file, then rename), creating folders;
+    returns the new file's ``lstat`` (what the index records).
 
     The mode is git's: 0666 or 0777 less the umask. The temporary file is removed if
     anything fails, a full disk or a file size limit included.
@@ -143,6 +144,7 @@ def write_file(base: str, path: str, data: bytes, executable: bool) -> None:
             finally:
                 os.close(fd)
             os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=dfd)

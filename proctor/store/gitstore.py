@@ -33,6 +33,7 @@ import subprocess
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError, UsageError
 from proctor.store import convert, fs, journal, refs, worktree
@@ -43,7 +44,7 @@ from proctor.store.errors import IndexLockedError, JournalError
 from proctor.store.git import discover, git_env
 from proctor.store.identity import check_trailer, resolve_identity
 from proctor.store.indexlock import IndexLock
-from proctor.store.locks import state_dir, writer_lock
+from proctor.store.locks import writer_lock
 from proctor.store.objects import (
     LARGE_TREE,
     MODE_EXEC,
@@ -96,10 +97,6 @@ __all__ = [
 class GitStore(ObjectStore):
     """A repository opened as a store. Close it (or use ``with``) to end its git processes."""
 
-    # Loose objects written in-process never trigger git's own ``gc --auto`` (only porcelain
-    # commands do), so the store asks for it every this many writes, counted in
-    # ``.git/proctor/gc-count`` across processes (a CLI process writes once and exits).
-    GC_EVERY = 100
     # How long a write waits for another git process to release ``index.lock``.
     INDEX_LOCK_TIMEOUT = 2.0
     # ``update-ref --stdin`` processes kept alive (one per reflog message).
@@ -267,31 +264,37 @@ class GitStore(ObjectStore):
         return result
 
     def _count_write(self) -> None:
-        """Ask ``git gc --auto`` every GC_EVERY writes, counted across processes."""
-        if self.config.get("gc.auto", "").strip() == "0":
+        """Ask ``git gc --auto`` when git itself would: when the loose objects in the
+        folder it samples (``objects/17``) exceed ``gc.auto`` / 256.
+
+        Porcelain commands run that check after writing; proctor writes objects itself,
+        so it asks the same question after each write (one directory listing; a CLI
+        process writes once and exits, so a count kept in the process would never
+        reach a threshold).
+        """
+        try:
+            threshold = int(self.config.get("gc.auto", "6700").strip() or 6700)
+        except ValueError:
+            threshold = 6700
+        if threshold <= 0:
             return
         try:
-            counter = state_dir(self.common_dir) / "gc-count"
-            try:
-                count = int(counter.read_text() or 0) + 1
-            except (FileNotFoundError, ValueError):
-                count = 1
-            due = count >= self.GC_EVERY
-            counter.write_text("0" if due else str(count))
+            names = os.listdir(self.objects_dir / "17")
         except OSError:
-            return  # a counter that cannot be kept costs a later gc, nothing else
-        if due:
-            # Returns at once below git's thresholds, else packs (detached by default);
-            # packing is safe beside writers.
-            subprocess.run(
-                ["git", "gc", "--auto", "--quiet"],
-                cwd=self.cwd,
-                env=git_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
+            return
+        loose = sum(1 for n in names if len(n) == 38)
+        if loose <= -(-threshold // 256) or (Path(self.common_dir) / "gc.pid").exists():
+            return
+        # Packs (detached by default, so the write returns at once); safe beside writers.
+        subprocess.run(
+            ["git", "gc", "--auto", "--quiet"],
+            cwd=self.cwd,
+            env=git_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
 
     def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
         base_tree = self.commit_tree(base) if base else None
@@ -313,8 +316,10 @@ class GitStore(ObjectStore):
         author: str,
         committer: str,
         cwd: str | None,
+        converts: bool | None = None,
     ) -> str:
-        """Write the change's blobs, trees and commit; returns the commit.
+        """Write the change's blobs, trees and commit; returns the commit. ``converts``:
+        whether git's line-ending conversion applies (asked here when None).
 
         Before any ref moves, so a failure to write (a full disk) is a StoreError saying
         nothing was written; the objects already written are unreferenced, and removed by
@@ -323,7 +328,9 @@ class GitStore(ObjectStore):
         base_tree = self.commit_tree(tip) if tip else None
         try:
             blob_ids = None
-            if convert.applies(self, base_tree, change.paths, change.edits, cwd):
+            if converts is None:
+                converts = convert.applies(self, base_tree, change.paths, change.edits, cwd)
+            if converts:
                 blob_ids = convert.clean_blob_ids(self, change.edits, cwd or self.cwd)
             new_tree = self.apply_edits(
                 base_tree, change.edits, change.executable, change.modes, blob_ids
@@ -389,13 +396,7 @@ class GitStore(ObjectStore):
         )
         journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
         try:
-            lock = IndexLock.acquire(
-                checkout.index,
-                self.INDEX_LOCK_TIMEOUT,
-                record.token,
-                state_dir(self.common_dir),
-                tip=tip,
-            )
+            lock = IndexLock.acquire(checkout.index, self.INDEX_LOCK_TIMEOUT, record.token, tip=tip)
         except BaseException:
             journal.remove(self.common_dir, ref)
             raise
@@ -409,7 +410,10 @@ class GitStore(ObjectStore):
             index_data = worktree.read_index(self, checkout)
             local_ids = None
             base_tree = self.commit_tree(tip) if tip else None
-            if convert.applies(self, base_tree, change.paths, change.edits, checkout.work_tree):
+            converts = convert.applies(
+                self, base_tree, change.paths, change.edits, checkout.work_tree
+            )
+            if converts:
                 local_ids = convert.staged_ids_of(checkout.work_tree)
             dirty = worktree.dirty_paths(self, checkout, tip, change, index_data, local_ids)
             if dirty:
@@ -419,7 +423,13 @@ class GitStore(ObjectStore):
                     + "; commit or stash them first (nothing was written)"
                 )
             commit = self._objects(
-                tip, change, message, attempt.author, attempt.committer, checkout.work_tree
+                tip,
+                change,
+                message,
+                attempt.author,
+                attempt.committer,
+                checkout.work_tree,
+                converts,
             )
             updates: list[tuple[str, str, str | None]] = [(ref, commit, tip)]
             tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
@@ -429,7 +439,14 @@ class GitStore(ObjectStore):
             moved = True
             try:
                 worktree.sync_worktree(
-                    self, checkout, self.commit_tree(commit), change.paths, lock, index_data
+                    self,
+                    ref,
+                    checkout,
+                    self.commit_tree(commit),
+                    change.paths,
+                    lock,
+                    index_data,
+                    change.edits,
                 )
             # Whatever fails now, the commit stands: say so, and how to finish.
             except Exception as exc:  # noqa: BLE001

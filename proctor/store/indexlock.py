@@ -11,10 +11,11 @@ copy) and published through the lock: no index format code here.
 
 A holder killed after the ref moved leaves the lock in place on purpose: git refuses to
 commit from the stale index until the next proctor operation finishes the sync. So that
-only that very file is ever adopted, the lock is created already holding a random token
-(a hard link of a file written first, which is as exclusive as ``O_EXCL`` and leaves no
-instant at which the file exists without it), and the journal records the token and,
-before the lock's content changes, its device and inode.
+only that very file is ever adopted, the journal names a random token before the lock
+exists, the lock holds that token from its first write on, and the journal records the
+lock's device and inode before its content changes again. (A holder killed between
+creating the file and writing the token leaves an empty lock, exactly as git itself
+does in that instant; like git's, it is reported, never taken over.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import errno
 import os
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -49,43 +49,41 @@ class IndexLock:
 
     @classmethod
     def acquire(
-        cls, index: Path, timeout: float, token: str, scratch: Path, *, tip: str | None = None
+        cls, index: Path, timeout: float, token: str, *, tip: str | None = None
     ) -> IndexLock:
-        """Create ``index.lock`` exclusively, holding ``token``, waiting up to ``timeout``
-        seconds for a holder to finish; IndexLockedError after that (nothing was written).
-
-        ``scratch`` is a folder on the same file system for the file that is linked in.
-        """
+        """Create ``index.lock`` exclusively and write ``token`` into it, waiting up to
+        ``timeout`` seconds for a holder to finish; IndexLockedError after that (nothing
+        was written)."""
         path = lock_path(index)
-        seed = scratch / f"lock-{os.getpid()}-{threading.get_ident()}"
-        seed.unlink(missing_ok=True)
-        seed.write_text(token)
-        try:
-            deadline = time.monotonic() + timeout
-            delay = 0.002
-            while True:
-                try:
-                    _create(seed, path, token)
-                    break
-                except FileExistsError:
-                    if time.monotonic() >= deadline:
-                        raise IndexLockedError(
-                            f"{path} exists: another git process is writing the index of "
-                            "this work tree, or one crashed and left the file; if no git "
-                            f"process is running, remove it (rm '{path}'); nothing was written",
-                            expected=tip,
-                            actual=tip,
-                        ) from None
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 0.05)
-                except FileNotFoundError:
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+                break
+            except FileExistsError:
+                if time.monotonic() >= deadline:
                     raise IndexLockedError(
-                        f"{index.parent} is gone; nothing was written", expected=tip, actual=tip
+                        f"{path} exists: another git process is writing the index of "
+                        "this work tree, or one crashed and left the file; if no git "
+                        f"process is running, remove it (rm '{path}'); nothing was written",
+                        expected=tip,
+                        actual=tip,
                     ) from None
-        finally:
-            seed.unlink(missing_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        return cls(index, fd, _lock_id(os.fstat(fd)))
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.05)
+            except FileNotFoundError:
+                raise IndexLockedError(
+                    f"{index.parent} is gone; nothing was written", expected=tip, actual=tip
+                ) from None
+        lock = cls(index, fd, _lock_id(os.fstat(fd)))
+        try:
+            if os.write(fd, token.encode()) != len(token.encode()):
+                raise OSError(errno.ENOSPC, f"{path}: could not write the lock token")
+        except BaseException:
+            lock.release()
+            raise
+        return lock
 
     @classmethod
     def adopt(cls, index: Path, token: str, ident: LockId | None) -> IndexLock | None:
@@ -139,22 +137,6 @@ class IndexLock:
             raise RuntimeError("the index lock is no longer held")
         fd, self._fd = self._fd, None
         return fd
-
-
-def _create(seed: Path, path: Path, token: str) -> None:
-    """Make ``path`` exist, exclusively, already holding ``token``."""
-    try:
-        os.link(seed, path)
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-            raise
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        try:
-            os.write(fd, token.encode())
-        finally:
-            os.close(fd)
 
 
 def lock_path(index: Path) -> Path:

@@ -1,8 +1,8 @@
 """The sync journal: what a write owes the work tree, kept until it is paid.
 
-Written under the writer lock once ``index.lock`` is held (before anything else), then
-again with the new commit just before the ref moves, and removed once the new index is
-in place. A writer killed in between, or one whose sync failed (a full disk), leaves it;
+Written under the writer lock before ``index.lock`` is taken (with the token the lock
+will hold), then again with the new commit and the lock's inode just before the ref
+moves, and cleared once the new index is in place. A writer killed in between, or one whose sync failed (a full disk), leaves it;
 the next proctor operation reads it to finish the sync (``worktree.recover``). A journal
 that cannot be read is reported and left where it is, never deleted: it is the only
 record of which paths are behind.
@@ -10,17 +10,17 @@ record of which paths are behind.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from proctor.store.checkout import Checkout
 from proctor.store.errors import JournalError
 from proctor.store.indexlock import LockId
-from proctor.store.locks import ref_file, state_dir
+from proctor.store.locks import ref_file
 
 __all__ = ["Record", "load", "pending", "private_index", "remove", "save"]
 
@@ -45,15 +45,21 @@ def path(common_dir: str, ref: str) -> Path:
 
 
 def save(common_dir: str, record: Record) -> Path:
-    """Write the journal atomically (temporary file, then rename)."""
+    """Write the journal in one ``pwrite`` into its file (kept from write to write, so no
+    file is created per write): a kill leaves it whole, before or after. A write cut
+    short (a full disk) raises, and the caller clears it (``remove``)."""
     target = path(common_dir, record.ref)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    payload = json.dumps(asdict(record)).encode()
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        tmp.write_text(json.dumps(asdict(record)))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        size = os.fstat(fd).st_size
+        if len(payload) < size:  # longer than the last save: pad, never truncate first
+            payload += b" " * (size - len(payload))
+        written = os.pwrite(fd, payload, 0)
+        if written != len(payload):
+            raise OSError(errno.ENOSPC, f"{target}: only {written} of {len(payload)} bytes written")
+    finally:
+        os.close(fd)
     return target
 
 
@@ -66,6 +72,8 @@ def load(common_dir: str, ref: str) -> Record | None:
         return None
     except OSError as exc:
         raise _unreadable(target, exc) from None
+    if not text.strip():
+        return None
     try:
         data = json.loads(text)
         lock = data.get("lock")
@@ -96,19 +104,27 @@ def _unreadable(target: Path, exc: BaseException) -> JournalError:
 
 
 def remove(common_dir: str, ref: str) -> None:
-    path(common_dir, ref).unlink(missing_ok=True)
+    """Clear the journal (truncated to nothing: needs no free space, creates no file)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.truncate(path(common_dir, ref), 0)
 
 
 def pending(common_dir: str) -> bool:
-    """Whether any journal exists (one directory listing; what a read asks on open)."""
+    """Whether any journal holds a record (what a read asks on open: one listing)."""
+    folder = Path(common_dir) / "proctor"
     try:
-        return any(name.startswith("sync-") for name in os.listdir(Path(common_dir) / "proctor"))
-    except FileNotFoundError:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
         return False
+    for name in names:
+        if name.startswith("sync-"):
+            with contextlib.suppress(OSError):
+                if os.stat(folder / name).st_size > 0:
+                    return True
+    return False
 
 
-def private_index(common_dir: str, checkout: Checkout) -> Path:
-    """A private copy of the index that ``git update-index`` edits while the real one is
-    locked (its bytes then go into ``index.lock``)."""
-    name = f"index-{os.getpid()}-{threading.get_ident()}"
-    return state_dir(common_dir) / name
+def private_index(common_dir: str, ref: str) -> Path:
+    """The private copy of the index that ``git update-index`` edits while the real one
+    is locked (its bytes then go into ``index.lock``); one per ref, kept and emptied."""
+    return ref_file(common_dir, ref, "index")

@@ -11,6 +11,7 @@ Local state lives under ``.git/proctor/`` (per clone, never versioned).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -27,7 +28,8 @@ _HELD_LOCKS = threading.local()
 def state_dir(common_dir: str) -> Path:
     """``.git/proctor/``, created on first use."""
     path = Path(common_dir) / "proctor"
-    path.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path)
     return path
 
 

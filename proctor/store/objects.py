@@ -8,6 +8,7 @@ writes passes ``git fsck --strict`` from one place. Pure functions: no repositor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -32,28 +33,43 @@ Entry = tuple[str, str]
 Tree = dict[str, Entry]
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
 def write_loose_object(objects_dir: Path, kind: str, data: bytes) -> str:
     """Write a loose object; atomic by rename, idempotent by content. Returns its id."""
     header = f"{kind} {len(data)}\0".encode()
     sha = hashlib.sha1(header + data).hexdigest()
-    directory = objects_dir / sha[:2]
-    final = directory / sha[2:]
-    if final.exists():
+    directory = os.path.join(objects_dir, sha[:2])
+    final = os.path.join(directory, sha[2:])
+    if os.path.exists(final):
         return sha
-    directory.mkdir(exist_ok=True)
-    tmp = directory / f"tmp_obj_{os.getpid()}_{threading.get_ident()}_{sha[2:8]}"
+    tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{threading.get_ident()}_{sha[2:8]}")
     # Large trees are mostly incompressible ids; storing them uncompressed costs ~1.5x
     # the disk until the next gc packs them, and saves tens of ms per write.
     level = 0 if kind == "tree" and len(data) > LARGE_TREE else 1
-    # Complete before it is visible: written whole to a temporary name, then renamed. On
-    # any failure (a full disk, a file size limit) the temporary file goes too.
+    payload = memoryview(zlib.compress(header + data, level))
+    # Complete before it is visible: written whole to a temporary name (read-only, as
+    # git writes objects), then renamed. On any failure (a full disk, a file size
+    # limit) the temporary file goes too.
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(zlib.compress(header + data, level))
-        os.chmod(tmp, 0o444)
+        try:
+            fd = os.open(tmp, _CREATE, 0o444)
+        except FileNotFoundError:  # the first object in this fan-out folder
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(tmp, _CREATE, 0o444)
+        except FileExistsError:  # left by a killed writer that had this pid and thread
+            os.unlink(tmp)
+            fd = os.open(tmp, _CREATE, 0o444)
+        try:
+            while payload:
+                payload = payload[os.write(fd, payload) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, final)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
     return sha
 

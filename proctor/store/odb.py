@@ -43,6 +43,7 @@ CONFIG_KEYS = (
     "core.attributesfile",
     "gc.auto",
     "index.sparse",
+    "core.splitindex",
     *IDENTITY_KEYS,
 )
 
@@ -348,7 +349,9 @@ class ObjectStore:
         self, tree: str, parents: list[str], message: str, author: str, committer: str
     ) -> str:
         """Write a commit object; the ref is moved separately, by compare-and-swap."""
-        return self.write_object("commit", commit_bytes(tree, parents, message, author, committer))
+        sha = self.write_object("commit", commit_bytes(tree, parents, message, author, committer))
+        self._commit_trees[sha] = tree  # no read back of what was just written
+        return sha
 
     def write_tag(self, target: str, name: str, tagger: str, message: str) -> str:
         """Write an annotated tag object; its ref is created separately, create-only."""

@@ -15,18 +15,19 @@ operation finishes the sync (``recover``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from proctor.core.errors import StoreError
-from proctor.store import fs, journal
+from proctor.store import fs, indexfile, journal
 from proctor.store.change import Change
 from proctor.store.checkout import Checkout
 from proctor.store.errors import IndexLockedError
 from proctor.store.git import run_git
 from proctor.store.indexlock import IndexLock
-from proctor.store.locks import state_dir
 from proctor.store.objects import MODE_EXEC, MODE_FILE, MODE_TREE, blob_sha
 from proctor.store.odb import ObjectStore
 from proctor.store.refs import read_ref
@@ -228,18 +229,22 @@ def _entry_mode(entry: tuple[str, str]) -> str:
 
 def sync_worktree(
     store: ObjectStore,
+    ref: str,
     checkout: Checkout,
     root_tree: str,
     paths: list[str],
     lock: IndexLock,
     index_data: bytes,
+    contents: Mapping[str, bytes | None] | None = None,
 ) -> None:
     """Bring ``paths`` in the work tree and index up to date with ``root_tree``; the new
-    index is published through ``lock`` (which the caller holds)."""
+    index is published through ``lock`` (which the caller holds). ``contents`` are the
+    bytes just committed, where known (spares reading the blobs back)."""
     base = checkout.work_tree
     entries = staged_entries(store, checkout, paths, index_data)
     regular: list[str] = []
     sparse: list[tuple[str, tuple[str, str]]] = []
+    written: dict[str, tuple[int, str, os.stat_result]] = {}
     for path in paths:
         entry = store.entry_at(root_tree, path)
         if entry is None or entry[0] == MODE_TREE:
@@ -250,9 +255,19 @@ def sync_worktree(
         if known is not None and known.skip_worktree and fs.read_local(base, path) is None:
             sparse.append((path, entry))
             continue
-        fs.write_file(base, path, store.read_object(entry[1])[1], entry[0] == MODE_EXEC)
+        mode = _entry_mode(entry)
+        data = (contents or {}).get(path)
+        if data is None or blob_sha(data) != entry[1]:
+            data = store.read_object(entry[1])[1]
+        st = fs.write_file(base, path, data, mode == MODE_EXEC)
+        written[path] = (int(mode, 8), entry[1], st)
         regular.append(path)
-    private = journal.private_index(store.common_dir, checkout)
+    if len(written) == len(paths) and _plain_index(store):
+        data = indexfile.replace_entries(index_data, written)
+        if data is not None:
+            lock.commit(data)
+            return
+    private = journal.private_index(store.common_dir, ref)
     try:
         if index_data:
             private.write_bytes(index_data)
@@ -271,9 +286,20 @@ def sync_worktree(
             )
         data = private.read_bytes()
     finally:
-        private.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.truncate(private, 0)
         private.with_name(private.name + ".lock").unlink(missing_ok=True)
     lock.commit(data)
+
+
+def _plain_index(store: ObjectStore) -> bool:
+    """Whether the index is one ``indexfile`` may edit (not split, not sparse)."""
+    config = store.config
+    return (
+        config.get("index.sparse", "").lower() != "true"
+        and config.get("core.splitindex", "").lower() != "true"
+        and not any(Path(store.common_dir).glob("sharedindex.*"))
+    )
 
 
 def _update_index(args: list[str], cwd: str, listing: bytes | None, env: dict[str, str]) -> None:
@@ -340,8 +366,7 @@ def recover(
         journal.remove(store.common_dir, ref)
         return result
     if lock is None:
-        scratch = state_dir(store.common_dir)
-        lock = IndexLock.acquire(index, lock_timeout, record.token, scratch, tip=record.new)
+        lock = IndexLock.acquire(index, lock_timeout, record.token, tip=record.new)
     try:
         data = read_index(store, checkout)
         old_tree = store.commit_tree(record.old) if record.old else None
@@ -358,7 +383,7 @@ def recover(
             if (entry.sha if entry else None) in versions and local_sha in versions:
                 result.fixed.append(path)
         if result.fixed:
-            sync_worktree(store, checkout, new_tree, result.fixed, lock, data)
+            sync_worktree(store, ref, checkout, new_tree, result.fixed, lock, data)
         else:
             lock.release()
     except IndexLockedError:
