@@ -40,9 +40,16 @@ from proctor.store import convert, fs, journal, refs, worktree
 from proctor.store.catfile import CatFile
 from proctor.store.change import Change, TagSpec, WriteResult
 from proctor.store.checkout import Checkout, Worktrees
-from proctor.store.errors import IndexLockedError, JournalError
+from proctor.store.errors import (
+    IdentityError,
+    IndexLockedError,
+    JournalError,
+    OperationInProgressError,
+    TrailerError,
+    UnsafePathError,
+)
 from proctor.store.git import discover, git_env
-from proctor.store.identity import check_trailer, resolve_identity
+from proctor.store.identity import check_trailer, resolve_identity, validate_identity
 from proctor.store.indexlock import IndexLock
 from proctor.store.locks import writer_lock
 from proctor.store.objects import (
@@ -75,15 +82,23 @@ __all__ = [
     "ZERO_SHA",
     "CatFile",
     "Change",
+    "Checkout",
     "Entry",
     "GitStore",
+    "IdentityError",
+    "IndexLockedError",
+    "JournalError",
+    "OperationInProgressError",
     "Recovery",
     "Snapshot",
     "TagSpec",
+    "TrailerError",
     "Tree",
+    "UnsafePathError",
     "WriteResult",
     "add_trailers",
     "blob_sha",
+    "check_trailer",
     "discover",
     "format_ident",
     "index_lookup",
@@ -91,6 +106,7 @@ __all__ = [
     "serialize_tree_raw",
     "short",
     "tree_sort_key",
+    "validate_identity",
 ]
 
 
@@ -499,6 +515,3 @@ class _Attempt:
             return store._publish(self, tip, change)
         except OSError as exc:  # only raised before the refs moved
             raise StoreError(f"{exc}; nothing was written") from None
-
-
-_ = JournalError  # raised by worktree.recover inside write(); named for readers

@@ -73,6 +73,8 @@ class ObjectStore:
     """A repository's objects, read through one ``cat-file`` process and written in-process."""
 
     TREE_CACHE_SIZE = 4096
+    BLOB_CACHE_BYTES = 4 * 1024 * 1024
+    BLOB_CACHE_ITEM = 256 * 1024
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.work_tree, self.git_dir, self.common_dir = discover(path)
@@ -87,6 +89,8 @@ class ObjectStore:
         self._cat: CatFile | None = None
         self._trees: OrderedDict[str, TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._blob_bytes = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -122,10 +126,27 @@ class ObjectStore:
 
     def read_object(self, sha: str) -> tuple[str, bytes]:
         """(type, content) of an object, or NotFoundError."""
+        blob = self._blobs.get(sha)
+        if blob is not None:
+            self._blobs.move_to_end(sha)
+            return "blob", blob
         obj = self.cat.read(sha)
         if obj is None:
             raise NotFoundError(f"missing object {sha}")
+        if obj[1] == "blob":
+            self._remember_blob(sha, obj[2])
         return obj[1], obj[2]
+
+    def _remember_blob(self, sha: str, data: bytes) -> None:
+        """Keep small blobs (objects never change): the next write of a procedure reads
+        what the last one wrote without a round trip to ``cat-file``."""
+        if len(data) > self.BLOB_CACHE_ITEM or sha in self._blobs:
+            return
+        self._blobs[sha] = data
+        self._blob_bytes += len(data)
+        while self._blob_bytes > self.BLOB_CACHE_BYTES:
+            _old, dropped = self._blobs.popitem(last=False)
+            self._blob_bytes -= len(dropped)
 
     def tag_target(self, tag_sha: str) -> str:
         """Peel an annotated tag object to the commit it names."""
@@ -220,14 +241,24 @@ class ObjectStore:
         return self.read_object(entry[1])[1]
 
     def read_blobs(self, shas: list[str]) -> list[bytes | None]:
-        """Many blobs in one pipelined round trip."""
-        return [None if r is None else r[2] for r in self.cat.read_many(shas)]
+        """Many blobs in one pipelined round trip (those not cached)."""
+        found = {sha: self._blobs[sha] for sha in shas if sha in self._blobs}
+        missing = [sha for sha in dict.fromkeys(shas) if sha not in found]
+        for sha, obj in zip(missing, self.cat.read_many(missing)):
+            if obj is not None:
+                found[sha] = obj[2]
+                if obj[1] == "blob":
+                    self._remember_blob(sha, obj[2])
+        return [found.get(sha) for sha in shas]
 
     # -- object writes -------------------------------------------------------------------
 
     def write_object(self, kind: str, data: bytes) -> str:
         """Write a loose object in-process; atomic by rename, idempotent by content."""
-        return write_loose_object(self.objects_dir, kind, data)
+        sha = write_loose_object(self.objects_dir, kind, data)
+        if kind == "blob":
+            self._remember_blob(sha, data)
+        return sha
 
     def write_tree(self, tree: Tree) -> str:
         """Write a tree object (and cache it, as the next write builds on it)."""
