@@ -42,7 +42,9 @@ with GitStore(repo) as store:
 """
 
 KILL_HOOK = """#!/bin/sh
-if [ "$1" = committed ] && [ -n "$KILL_PID" ]; then kill -9 "$KILL_PID"; sleep 1; fi
+# SIGKILL the writer at one state of its ref transaction: "prepared" (the ref is locked,
+# not moved) or "committed" (the ref moved).
+if [ "$1" = "$KILL_AT" ] && [ -n "$KILL_PID" ]; then kill -9 "$KILL_PID"; sleep 1; fi
 exit 0
 """
 
@@ -74,6 +76,8 @@ def leftovers(repo: Path) -> list[str]:
     """Temporary files a write must never leave behind, on any path."""
     found = [str(p) for p in (repo / ".git/objects").rglob("tmp_obj_*")]
     found += [str(p) for p in repo.rglob("*.proctor-tmp")]
+    found += [str(p) for p in repo.rglob("*.proctor-old")]
+    found += [str(p) for p in (repo / ".git").glob("index.proctor-*")]
     found += [str(p) for p in (repo / ".git/proctor").glob("index-*")]
     found += [str(p) for p in (repo / ".git/proctor").glob("lock-*")]
     return found
@@ -116,65 +120,69 @@ def test_full_disk_before_the_ref_moved_writes_nothing(checkout: Path, tmp_path:
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_full_disk_after_the_ref_moved_is_applied_with_a_warning(
-    checkout: Path, tmp_path: Path
-) -> None:
-    """The objects fit, the work-tree file does not: the commit stands and the result says
-    so, with the repair; git refuses to commit from the stale index meanwhile; the next
-    operation (here a read's recover) finishes the sync once there is room."""
+def test_full_disk_in_the_work_tree_writes_nothing(checkout: Path, tmp_path: Path) -> None:
+    """The objects fit, the work-tree file does not: the work tree and index are changed
+    before the ref moves, so the write is put back and nothing was written (no commit
+    that the work tree does not show)."""
     repo = checkout
-    head = git(repo, "rev-parse", REF).strip()
+    head = git(repo, "rev-parse", REF)
     out = run_limited(repo, tmp_path, limit=64 * 1024, size=1024 * 1024, kind="compressible")
-    assert "error" not in out, out
-    assert out["synced"] is False
-    tip = git(repo, "rev-parse", REF).strip()
-    assert out["commit"] == tip and git(repo, "rev-parse", f"{tip}^").strip() == head
-    assert len(git(repo, "show", f"{tip}:procedures/big/main.py")) == 1024 * 1024
-    [warning] = out["warnings"]
-    assert out["commit"][:12] in warning and "procedures/big/main.py" in warning
-    assert "proctor status" in warning and "git restore" in warning
+    assert out.get("error") == "StoreError", out
+    assert "nothing was written" in out["message"]
+    assert git(repo, "rev-parse", REF) == head
     assert leftovers(repo) == []
-    assert (repo / ".git/index.lock").exists()
-    user = subprocess.run(
-        ["git", "commit", "-a", "-q", "-m", "user"], cwd=repo, capture_output=True, text=True
-    )
-    assert user.returncode != 0 and "index.lock" in user.stderr
-    assert git(repo, "rev-parse", REF).strip() == tip
-    with GitStore(repo) as store:
-        done = store.recover(REF)
-    assert done.fixed == ["procedures/big/main.py"] and done.warnings == []
-    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
-    assert (repo / "procedures/big/main.py").stat().st_size == 1024 * 1024
     assert not (repo / ".git/index.lock").exists()
+    assert not journal.pending(str(repo / ".git"))
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_sigkill_between_ref_update_and_index_write(checkout: Path, tmp_path: Path) -> None:
-    """Killed the instant the ref moved: the stale index (a staged revert) cannot be
-    committed, and the next write finishes the sync before its own."""
-    repo = checkout
-    with GitStore(repo) as store:
-        store.write(
-            REF,
-            lambda _t: Change(edits={"procedures/a/main.py": b"old\n"}, message="m"),
-            author=AUTHOR,
-        )
+def kill_at(repo: Path, tmp_path: Path, state: str) -> None:
+    """Run KILLED_WRITER with git's reference-transaction hook killing it at ``state``."""
     hook = repo / ".git/hooks/reference-transaction"
     hook.write_text(KILL_HOOK)
     hook.chmod(0o755)
     script = tmp_path / "killed.py"
     script.write_text(KILLED_WRITER)
     proc = subprocess.run(
-        [sys.executable, str(script), str(repo)], capture_output=True, env=child_env(), timeout=60
+        [sys.executable, str(script), str(repo)],
+        capture_output=True,
+        env={**child_env(), "KILL_AT": state},
+        timeout=60,
     )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
     hook.unlink()
-    assert git(repo, "show", "HEAD:procedures/a/main.py") == "new\n"
-    assert (repo / ".git/index.lock").exists()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def seeded(repo: Path) -> Path:
+    with GitStore(repo) as store:
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/a/main.py": b"old\n"}, message="m"),
+            author=AUTHOR,
+        )
+    return repo
+
+
+def refused(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
     user = subprocess.run(
-        ["git", "commit", "-a", "-q", "-m", "revert?"], cwd=repo, capture_output=True, text=True
+        ["git", "commit", "-a", "-q", "-m", "user"], cwd=repo, capture_output=True, text=True
     )
-    assert user.returncode != 0
+    assert user.returncode != 0 and "index.lock" in user.stderr
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_sigkill_after_the_ref_moved(checkout: Path, tmp_path: Path) -> None:
+    """Killed the instant the ref moved: the work tree and index already hold the commit
+    (so no revert can be committed from them); the stale lock keeps git from writing
+    the index until the next operation cleans up."""
+    repo = seeded(checkout)
+    kill_at(repo, tmp_path, "committed")
     assert git(repo, "show", "HEAD:procedures/a/main.py") == "new\n"
+    assert (repo / "procedures/a/main.py").read_text() == "new\n"
+    assert git(repo, "show", ":procedures/a/main.py") == "new\n"  # the index
+    assert (repo / ".git/index.lock").exists()
+    refused(repo)
     with GitStore(repo) as store:
         result = store.write(
             REF,
@@ -184,7 +192,65 @@ def test_sigkill_between_ref_update_and_index_write(checkout: Path, tmp_path: Pa
     assert result.warnings == []
     assert (repo / "procedures/a/main.py").read_text() == "new\n"
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
-    assert not (repo / ".git/index.lock").exists()
+    assert leftovers(repo) == [] and not (repo / ".git/index.lock").exists()
+
+
+def test_sigkill_before_the_ref_moved_is_rolled_back(checkout: Path, tmp_path: Path) -> None:
+    """Killed with the work tree and index written but the ref not moved: git cannot
+    commit what the index holds, and a read puts the work tree and index back."""
+    repo = seeded(checkout)
+    head = git(repo, "rev-parse", REF)
+    kill_at(repo, tmp_path, "prepared")
+    assert git(repo, "rev-parse", REF) == head
+    assert (repo / "procedures/a/main.py").read_text() == "new\n"  # written, not committed
+    refused(repo)
+    with GitStore(repo) as store:
+        done = store.recover(REF)
+    assert done.rolled_back and done.fixed == ["procedures/a/main.py"] and done.warnings == []
+    assert (repo / "procedures/a/main.py").read_text() == "old\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert leftovers(repo) == [] and not (repo / ".git/index.lock").exists()
+    assert git(repo, "rev-parse", REF) == head
+
+
+def test_rollback_keeps_what_the_user_changed_since(checkout: Path, tmp_path: Path) -> None:
+    repo = seeded(checkout)
+    kill_at(repo, tmp_path, "prepared")
+    (repo / "procedures/a/main.py").write_text("mine\n")
+    with GitStore(repo) as store:
+        done = store.recover(REF)
+    [warning] = done.warnings
+    assert "procedures/a/main.py" in warning and ".main.py.proctor-old" in warning
+    assert (repo / "procedures/a/main.py").read_text() == "mine\n"
+    assert (repo / "procedures/a/.main.py.proctor-old").read_text() == "old\n"
+
+
+def test_lost_compare_and_swap_puts_the_work_tree_back_and_rebuilds(checkout: Path) -> None:
+    """The ref moves (a writer that takes no index lock) after the work tree and index
+    were staged: they are put back, the change is rebuilt on the new tip, and lands."""
+    repo = seeded(checkout)
+    seen: list[str] = []
+
+    class Racing(GitStore):
+        def update_refs(self, updates: list[tuple[str, str, str | None]], reason: str) -> None:
+            if not seen:
+                seen.append((repo / "procedures/a/main.py").read_text())
+                tip = git(repo, "rev-parse", REF).strip()
+                other = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "other")
+                git(repo, "update-ref", REF, other.strip(), tip)
+            super().update_refs(updates, reason)
+
+    with Racing(repo) as store:
+        result = store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/a/main.py": b"new\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert seen == ["new\n"]  # staged before the ref moved
+    assert result.attempts == 2
+    assert git(repo, "log", "-1", "--format=%s", f"{REF}~1").strip() == "other"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert leftovers(repo) == []
 
 
 def test_unreadable_journal_is_reported_not_deleted(checkout: Path) -> None:

@@ -60,13 +60,15 @@ ok = failed = 0
 for k in range(count):
     (repo / "notes").mkdir(exist_ok=True)
     (repo / "notes" / f"n{k}.txt").write_text(f"note {k}\n")
-    add = subprocess.run(["git", "add", f"notes/n{k}.txt"], cwd=repo, capture_output=True)
-    commit = subprocess.run(["git", "commit", "-q", "-m", f"note {k}"], cwd=repo,
-                            capture_output=True)
-    if add.returncode == 0 and commit.returncode == 0:
-        ok += 1
-    else:
+    for _attempt in range(50):  # as a user would: again, a moment later
+        add = subprocess.run(["git", "add", f"notes/n{k}.txt"], cwd=repo, capture_output=True)
+        commit = subprocess.run(["git", "commit", "-q", "-m", f"note {k}"], cwd=repo,
+                                capture_output=True)
+        if add.returncode == 0 and commit.returncode == 0:
+            ok += 1
+            break
         failed += 1
+        time.sleep(0.003)
 # Whatever the lock refused above is committed now, so the work tree ends clean.
 for _ in range(500):
     left = subprocess.run(["git", "status", "--porcelain", "--", "notes"], cwd=repo,
@@ -115,7 +117,7 @@ def test_plain_git_commit_beside_proctor_writers_never_reverts(
         for i in range(3)
     ]
     plain = subprocess.Popen(
-        [sys.executable, str(scripts[1]), str(repo), "40", str(go)],
+        [sys.executable, str(scripts[1]), str(repo), "25", str(go)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -151,7 +153,7 @@ def test_plain_git_commit_beside_proctor_writers_never_reverts(
             continue
         changed = git(repo, "diff-tree", "--no-commit-id", "-r", "--name-only", "--root", sha)
         assert not [p for p in changed.split() if p.startswith("procedures/")], (sha, changed)
-    assert plain_ok > 0, (plain_ok, plain_failed)
+    assert plain_ok >= 10, (plain_ok, plain_failed)  # the two kinds of writer interleaved
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
     assert not (repo / ".git/index.lock").exists()
 

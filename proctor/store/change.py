@@ -48,10 +48,11 @@ class Change:
 class WriteResult:
     """What a published write did; ``attempts`` counts the builds it took.
 
-    A result exists only once the refs moved: the write is applied. ``warnings`` says
-    what did not follow it (the work tree not brought up to date, a recovery that could
-    not finish), each with the command that repairs it; never a reason to report the
-    write as failed.
+    A result exists only once the refs moved: the write is applied, its work tree and
+    index already up to date. ``warnings`` says what did not go as it should around it
+    (an earlier interrupted write that could not be wholly undone, a cleanup that
+    failed), each with the command that repairs it; never a reason to report the write
+    as failed.
     """
 
     commit: str | None  # the new commit, or None when the change had no edits
@@ -59,4 +60,3 @@ class WriteResult:
     tags: list[str]
     attempts: int
     warnings: list[str] = field(default_factory=list)
-    synced: bool = True  # False: the work tree and index still hold the parent's version

@@ -10,6 +10,7 @@ either. Temporary files are removed on every path, a full disk included.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -155,12 +156,13 @@ def write_file(base: str, path: str, data: bytes, executable: bool) -> os.stat_r
         os.close(dfd)
 
 
-def remove_file(base: str, path: str) -> None:
-    """Remove ``base/path`` if it is there, then the folders it leaves empty (as git does)."""
+def remove_file(base: str, path: str, prune: bool = True) -> None:
+    """Remove ``base/path`` if it is there, then (``prune``) the folders it leaves empty,
+    as git does."""
     parts = path.split("/")
     try:
         dfd = _open_dir(base, parts[:-1], create=False)
-    except (FileNotFoundError, UnsafePathError):
+    except (FileNotFoundError, NotADirectoryError, UnsafePathError):
         return
     try:
         os.unlink(parts[-1], dir_fd=dfd)
@@ -168,11 +170,86 @@ def remove_file(base: str, path: str) -> None:
         pass
     finally:
         os.close(dfd)
+    if prune:
+        prune_empty_parents(base, path)
+
+
+def prune_empty_parents(base: str, path: str) -> None:
+    """Remove the folders above ``path`` that are empty, deepest first."""
+    parts = path.split("/")
     for i in range(len(parts) - 1, 0, -1):
         try:
             os.rmdir(os.path.join(base, *parts[:i]))
         except OSError:
             break
+
+
+def backup_name(name: str) -> str:
+    """Where a work-tree file's previous version is kept (a hard link) until the write
+    that replaces it is committed or rolled back."""
+    return f".{name}.proctor-old"
+
+
+def _in_dir(base: str, path: str, action: str) -> bool:
+    """Run one of the backup actions on ``path``'s folder; False if the folder is gone."""
+    parts = path.split("/")
+    name = parts[-1]
+    try:
+        dfd = _open_dir(base, parts[:-1], create=False)
+    except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+        return False
+    try:
+        backup = backup_name(name)
+        if action == "link":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup, dir_fd=dfd)
+            os.link(name, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        elif action == "restore":
+            os.rename(backup, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            with contextlib.suppress(FileNotFoundError):  # it was the same file: rename kept it
+                os.unlink(backup, dir_fd=dfd)
+        elif action == "drop":
+            os.unlink(backup, dir_fd=dfd)
+        elif action == "exists":
+            os.stat(backup, dir_fd=dfd, follow_symlinks=False)
+        elif action == "unchanged":  # the backup is the file itself: nothing was written
+            a = os.stat(backup, dir_fd=dfd, follow_symlinks=False)
+            b = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        elif action == "tmp":
+            os.unlink(tmp_name(name), dir_fd=dfd)
+        return True
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(dfd)
+
+
+def keep_backup(base: str, path: str) -> None:
+    """Hard-link the file at ``path`` to its backup name (no data copied)."""
+    _in_dir(base, path, "link")
+
+
+def restore_backup(base: str, path: str) -> bool:
+    """Put the backup back in place (a rename: needs no free space)."""
+    return _in_dir(base, path, "restore")
+
+
+def drop_backup(base: str, path: str) -> None:
+    _in_dir(base, path, "drop")
+
+
+def has_backup(base: str, path: str) -> bool:
+    return _in_dir(base, path, "exists")
+
+
+def backup_is_current(base: str, path: str) -> bool:
+    return _in_dir(base, path, "unchanged")
+
+
+def remove_tmp(base: str, path: str) -> None:
+    """Remove a temporary file a killed write may have left for ``path``."""
+    _in_dir(base, path, "tmp")
 
 
 def read_local(base: str, path: str, limit: int | None = None) -> bytes | None:

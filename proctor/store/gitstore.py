@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError, UsageError
-from proctor.store import convert, fs, journal, refs, worktree
+from proctor.store import convert, fs, journal, refs, staging, worktree
 from proctor.store.catfile import CatFile
 from proctor.store.change import Change, TagSpec, WriteResult
 from proctor.store.checkout import Checkout, Worktrees
@@ -212,7 +212,7 @@ class GitStore(ObjectStore):
             if not got:
                 return Recovery()
             try:
-                return worktree.recover(self, ref, self.checkout_of, timeout)
+                return worktree.recover(self, ref, timeout)
             except (StoreError, IndexLockedError, OSError) as exc:
                 return Recovery(warnings=[str(exc)])
 
@@ -265,7 +265,7 @@ class GitStore(ObjectStore):
         )
         try:
             with writer_lock(self.common_dir, ref):
-                recovery = worktree.recover(self, ref, self.checkout_of, self.INDEX_LOCK_TIMEOUT)
+                recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
                 attempt.base = self.read_ref(ref)
                 result: WriteResult = retrying(attempt)
         except RetryError:
@@ -302,15 +302,17 @@ class GitStore(ObjectStore):
         if loose <= -(-threshold // 256) or (Path(self.common_dir) / "gc.pid").exists():
             return
         # Packs (detached by default, so the write returns at once); safe beside writers.
-        subprocess.run(
-            ["git", "gc", "--auto", "--quiet"],
-            cwd=self.cwd,
-            env=git_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+        # The write has landed: housekeeping that cannot start is not its failure.
+        with contextlib.suppress(OSError):
+            subprocess.run(
+                ["git", "gc", "--auto", "--quiet"],
+                cwd=self.cwd,
+                env=git_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
 
     def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
         base_tree = self.commit_tree(base) if base else None
@@ -402,8 +404,9 @@ class GitStore(ObjectStore):
     def _publish_checked_out(
         self, attempt: _Attempt, tip: str | None, change: Change, message: str, checkout: Checkout
     ) -> WriteResult:
-        """Publish with the branch checked out: under ``index.lock``, check for local
-        work, commit, move the refs, then sync the touched paths and the index."""
+        """Publish with the branch checked out: under ``index.lock``, check for local work,
+        write the objects, then the work tree and the index (``staging``), and only then
+        move the refs; a lost compare-and-swap puts the work tree and index back."""
         ref, trailers = attempt.ref, attempt.trailers or {}
         checkout.refuse_if_busy(ref)
         fs.check_work_tree_paths(checkout.work_tree, change.paths)
@@ -417,7 +420,7 @@ class GitStore(ObjectStore):
             journal.remove(self.common_dir, ref)
             raise
         record.lock = lock.ident
-        moved = False
+        touched = False
         try:
             # A git commit in the work tree since the build moved the ref and the files
             # together: lose the race here rather than call its files uncommitted.
@@ -449,43 +452,62 @@ class GitStore(ObjectStore):
             )
             updates: list[tuple[str, str, str | None]] = [(ref, commit, tip)]
             tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
+            entries = worktree.staged_entries(self, checkout, change.paths, index_data)
             record.new = commit
+            record.existed = {
+                p: os.path.lexists(os.path.join(checkout.work_tree, p)) for p in change.paths
+            }
+            record.index_old = staging.trailer(index_data)
             journal.save(self.common_dir, record)
-            self.update_refs(updates + tag_updates, attempt.reason)
-            moved = True
+            touched = True
+            record.index_new = staging.stage(
+                self,
+                checkout,
+                self.commit_tree(commit),
+                record,
+                index_data,
+                change.edits,
+                {p for p, e in entries.items() if e.skip_worktree},
+            )
+            journal.save(self.common_dir, record)
+            staging.publish_index(checkout)
             try:
-                worktree.sync_worktree(
-                    self,
-                    ref,
-                    checkout,
-                    self.commit_tree(commit),
-                    change.paths,
-                    lock,
-                    index_data,
-                    change.edits,
-                )
-            # Whatever fails now, the commit stands: say so, and how to finish.
-            except Exception as exc:  # noqa: BLE001
-                lock.abandon()
-                warning = (
-                    f"committed {short(commit)}, but {', '.join(change.paths)} in "
-                    f"{checkout.work_tree} could not be brought up to date ({exc}); git "
-                    "refuses to commit in that work tree until this is finished: "
-                    + worktree.repair_hint(lock.path, change.paths)
-                )
-                return WriteResult(
-                    commit, tip, tag_names, attempt.count, warnings=[warning], synced=False
-                )
-            with contextlib.suppress(OSError):  # left behind, it only makes a no-op recovery
-                journal.remove(self.common_dir, ref)
-            return WriteResult(commit, tip, tag_names, attempt.count)
-        except BaseException:
-            if moved:
-                lock.abandon()  # the journal stays: the next operation finishes the sync
-            else:
-                lock.release()
-                journal.remove(self.common_dir, ref)
+                self.update_refs(updates + tag_updates, attempt.reason)
+            except BaseException:
+                if self.read_ref(ref) != commit:
+                    raise
+                self._finish(record, lock)  # interrupted once it had moved: it stands
+                raise
+        except BaseException as exc:
+            if touched:
+                try:
+                    staging.rollback(self, record)
+                except BaseException as undo:
+                    lock.abandon()  # the journal stays: the next operation rolls back
+                    raise StoreError(
+                        f"could not write the work tree ({exc}) nor put it back ({undo}); "
+                        "nothing was committed; " + worktree.repair_hint(lock.path)
+                    ) from undo
+            lock.release()
+            journal.remove(self.common_dir, ref)
             raise
+        warnings = self._finish(record, lock)
+        return WriteResult(commit, tip, tag_names, attempt.count, warnings=warnings)
+
+    def _finish(self, record: journal.Record, lock: IndexLock) -> list[str]:
+        """The refs moved: drop the backups, release ``index.lock``, clear the journal.
+        What fails here is a warning on the applied write, never its failure."""
+        try:
+            staging.finish(self, record)
+            lock.release()
+            journal.remove(self.common_dir, record.ref)
+        except OSError as exc:
+            lock.abandon()
+            return [
+                f"committed {short(record.new)}, but cleaning up after it failed ({exc}); "
+                + worktree.repair_hint(lock.path)
+            ]
+        return []
 
 
 @dataclass

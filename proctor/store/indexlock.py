@@ -6,8 +6,7 @@ wait or fail. proctor takes the same lock from the moment it reads the index (th
 for uncommitted work) until the index of the new commit is in place, so a plain
 ``git commit`` running at the same time either finishes before proctor reads or fails
 cleanly, and never commits the index proctor is about to replace (which would revert
-proctor's commit). The new index itself is built by git (``update-index`` on a private
-copy) and published through the lock: no index format code here.
+proctor's commit). The new index is put in place by ``staging`` while the lock is held.
 
 A holder killed after the ref moved leaves the lock in place on purpose: git refuses to
 commit from the stale index until the next proctor operation finishes the sync. So that
@@ -39,7 +38,8 @@ def _lock_id(st: os.stat_result) -> LockId:
 
 
 class IndexLock:
-    """A held ``index.lock``; ``commit`` publishes new index bytes, ``release`` gives up."""
+    """A held ``index.lock``; ``release`` removes it (the new index is put in place by
+    ``staging`` while it is held), ``abandon`` leaves it for a recovery."""
 
     def __init__(self, index: Path, fd: int, ident: LockId) -> None:
         self.index = index
@@ -101,19 +101,6 @@ class IndexLock:
             return None
         return cls(index, fd, found)
 
-    def commit(self, data: bytes) -> None:
-        """Write the new index into the lock file and rename it over ``index``."""
-        fd = self._take_fd()
-        try:
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.rename(self.path, self.index)
-
     def release(self) -> None:
         """Give the lock up without a new index: remove the file if it is still ours."""
         if self._fd is not None:
@@ -131,12 +118,6 @@ class IndexLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-    def _take_fd(self) -> int:
-        if self._fd is None:
-            raise RuntimeError("the index lock is no longer held")
-        fd, self._fd = self._fd, None
-        return fd
 
 
 def lock_path(index: Path) -> Path:

@@ -1,9 +1,11 @@
 """The sync journal: what a write owes the work tree, kept until it is paid.
 
 Written under the writer lock before ``index.lock`` is taken (with the token the lock
-will hold), then again with the new commit and the lock's inode just before the ref
-moves, and cleared once the new index is in place. A writer killed in between, or one whose sync failed (a full disk), leaves it;
-the next proctor operation reads it to finish the sync (``worktree.recover``). A journal
+will hold), again with the new commit, the lock's inode and what the work tree held
+before the work tree is touched, once more with the new index's checksum before it is
+put in place, and cleared once the ref moved and the lock is released. A writer killed
+in between leaves it; the next proctor operation reads it to finish the write (the ref
+moved) or roll it back (it did not): ``worktree.recover``. A journal
 that cannot be read is reported and left where it is, never deleted: it is the only
 record of which paths are behind.
 """
@@ -22,7 +24,7 @@ from proctor.store.errors import JournalError
 from proctor.store.indexlock import LockId
 from proctor.store.locks import ref_file
 
-__all__ = ["Record", "load", "pending", "private_index", "remove", "save"]
+__all__ = ["Record", "load", "pending", "remove", "save"]
 
 
 @dataclass
@@ -38,6 +40,11 @@ class Record:
     token: str = field(default_factory=lambda: f"proctor-lock {uuid.uuid4().hex}\n")
     lock: LockId | None = None
     pid: int = field(default_factory=os.getpid)
+    # Set before the work tree is touched: which paths had a file, and the checksums of
+    # the index before and after (what tells a rollback which index it is looking at).
+    existed: dict[str, bool] = field(default_factory=dict)
+    index_old: str | None = None
+    index_new: str | None = None
 
 
 def path(common_dir: str, ref: str) -> Path:
@@ -87,6 +94,9 @@ def load(common_dir: str, ref: str) -> Record | None:
             token=str(data["token"]),
             lock=(int(lock[0]), int(lock[1])) if lock else None,
             pid=int(data.get("pid", 0)),
+            existed={str(k): bool(v) for k, v in dict(data.get("existed") or {}).items()},
+            index_old=data.get("index_old"),
+            index_new=data.get("index_new"),
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise _unreadable(target, exc) from None
@@ -122,9 +132,3 @@ def pending(common_dir: str) -> bool:
                 if os.stat(folder / name).st_size > 0:
                     return True
     return False
-
-
-def private_index(common_dir: str, ref: str) -> Path:
-    """The private copy of the index that ``git update-index`` edits while the real one
-    is locked (its bytes then go into ``index.lock``); one per ref, kept and emptied."""
-    return ref_file(common_dir, ref, "index")

@@ -1,34 +1,27 @@
-"""The checked-out store branch: refuse to overwrite local work, then bring it up to date.
+"""The checked-out store branch: refuse to overwrite local work, and recover.
 
-When the store branch is checked out, a commit made without the index leaves the index
-and files one version behind, and a later ``git commit -a`` would revert it. So, holding
-git's ``index.lock`` (``indexlock``) from before the index is read until the new index is
-in place: the touched paths are checked for uncommitted work (read from the index file
-directly where that is safe: one process fewer per write), and after the ref moved they
-are written (``fs``: never through a symbolic link) and the new index is built by
-``git update-index`` on a private copy and renamed in through the lock.
-
-A write interrupted after the ref moved (killed, or the disk filled up) leaves its
-journal and the lock: git refuses to commit from the stale index, and the next proctor
-operation finishes the sync (``recover``).
+When the store branch is checked out, the touched paths are checked for uncommitted
+work before anything is written (their index entries read from the index file directly
+where that is safe: one process fewer per write), holding git's ``index.lock``
+(``indexlock``). ``staging`` then changes the work tree and index before the ref moves.
+A write interrupted on the way (killed, or the disk filled up) leaves its journal and
+the lock: git refuses to write the index meanwhile, and the next proctor operation
+finishes the write or rolls it back (``recover``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from proctor.core.errors import StoreError
-from proctor.store import fs, indexfile, journal
+from proctor.store import fs, journal, staging
 from proctor.store.change import Change
 from proctor.store.checkout import Checkout
-from proctor.store.errors import IndexLockedError
 from proctor.store.git import run_git
 from proctor.store.indexlock import IndexLock
-from proctor.store.objects import MODE_EXEC, MODE_FILE, MODE_TREE, blob_sha
+from proctor.store.objects import MODE_TREE, blob_sha
 from proctor.store.odb import ObjectStore
 from proctor.store.refs import read_ref
 
@@ -43,7 +36,6 @@ __all__ = [
     "repair_hint",
     "staged_entries",
     "staged_ids",
-    "sync_worktree",
 ]
 
 
@@ -223,173 +215,58 @@ def dirty_paths(
     return sorted(lost)
 
 
-def _entry_mode(entry: tuple[str, str]) -> str:
-    return entry[0] if entry[0] in (MODE_FILE, MODE_EXEC) else MODE_FILE
-
-
-def sync_worktree(
-    store: ObjectStore,
-    ref: str,
-    checkout: Checkout,
-    root_tree: str,
-    paths: list[str],
-    lock: IndexLock,
-    index_data: bytes,
-    contents: Mapping[str, bytes | None] | None = None,
-) -> None:
-    """Bring ``paths`` in the work tree and index up to date with ``root_tree``; the new
-    index is published through ``lock`` (which the caller holds). ``contents`` are the
-    bytes just committed, where known (spares reading the blobs back)."""
-    base = checkout.work_tree
-    entries = staged_entries(store, checkout, paths, index_data)
-    regular: list[str] = []
-    sparse: list[tuple[str, tuple[str, str]]] = []
-    written: dict[str, tuple[int, str, os.stat_result]] = {}
-    for path in paths:
-        entry = store.entry_at(root_tree, path)
-        if entry is None or entry[0] == MODE_TREE:
-            fs.remove_file(base, path)
-            regular.append(path)
-            continue
-        known = entries.get(path)
-        if known is not None and known.skip_worktree and fs.read_local(base, path) is None:
-            sparse.append((path, entry))
-            continue
-        mode = _entry_mode(entry)
-        data = (contents or {}).get(path)
-        if data is None or blob_sha(data) != entry[1]:
-            data = store.read_object(entry[1])[1]
-        st = fs.write_file(base, path, data, mode == MODE_EXEC)
-        written[path] = (int(mode, 8), entry[1], st)
-        regular.append(path)
-    if len(written) == len(paths) and _plain_index(store):
-        data = indexfile.replace_entries(index_data, written)
-        if data is not None:
-            lock.commit(data)
-            return
-    private = journal.private_index(store.common_dir, ref)
-    try:
-        if index_data:
-            private.write_bytes(index_data)
-        else:
-            private.unlink(missing_ok=True)  # no index yet: git starts an empty one
-        env = {"GIT_INDEX_FILE": str(private)}
-        if regular:
-            listing = "".join(p + "\0" for p in regular).encode()
-            _update_index(["--add", "--remove", "-z", "--stdin"], base, listing, env)
-        if sparse:
-            args: list[str] = []
-            for path, (mode, sha) in sparse:
-                args += ["--cacheinfo", _entry_mode((mode, sha)), sha, path]
-            _update_index(
-                [*args, "--skip-worktree", "--", *[p for p, _ in sparse]], base, None, env
-            )
-        data = private.read_bytes()
-    finally:
-        with contextlib.suppress(OSError):
-            os.truncate(private, 0)
-        private.with_name(private.name + ".lock").unlink(missing_ok=True)
-    lock.commit(data)
-
-
-def _plain_index(store: ObjectStore) -> bool:
-    """Whether the index is one ``indexfile`` may edit (not split, not sparse)."""
-    config = store.config
+def repair_hint(lock: Path) -> str:
+    """How a user finishes what an interrupted write left: the next proctor command
+    does it, or git by hand."""
     return (
-        config.get("index.sparse", "").lower() != "true"
-        and config.get("core.splitindex", "").lower() != "true"
-        and not any(Path(store.common_dir).glob("sharedindex.*"))
-    )
-
-
-def _update_index(args: list[str], cwd: str, listing: bytes | None, env: dict[str, str]) -> None:
-    proc = run_git(["update-index", *args], cwd, input=listing, env=env)
-    if proc.returncode != 0:
-        raise StoreError(f"git update-index failed: {proc.stderr.decode(errors='replace').strip()}")
-
-
-def repair_hint(lock: Path, paths: list[str]) -> str:
-    """How a user finishes a sync proctor could not: the next proctor command does it,
-    or git by hand."""
-    quoted = " ".join(f"'{p}'" for p in paths)
-    return (
-        "run any proctor command (e.g. `proctor status`) once the cause is fixed and it "
-        f"finishes the sync; by hand: rm '{lock}' && git restore --source=HEAD --staged "
-        f"--worktree -- {quoted}"
+        "run any proctor command (e.g. `proctor status`) and it finishes or rolls back the "
+        f"interrupted write; by hand: check `git status`, then rm '{lock}'"
     )
 
 
 @dataclass
 class Recovery:
-    """What ``recover`` did: the paths brought up to date, and anything to tell the user."""
+    """What ``recover`` did: the paths it finished or rolled back, and what to tell."""
 
     fixed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rolled_back: bool = False
 
 
-def recover(
-    store: ObjectStore,
-    ref: str,
-    find_checkout: Callable[[str], Checkout | None],
-    lock_timeout: float,
-) -> Recovery:
-    """Finish an interrupted work-tree sync from its journal (the caller holds the writer
-    lock of ``ref``, so the writer that left the journal is gone).
+def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
+    """Finish or roll back a write to ``ref`` that was interrupted, from its journal (the
+    caller holds the writer lock of ``ref``, so the writer that left it is gone).
 
-    Only paths still exactly as the interrupted writer left them (old or new version,
-    in both index and file) are touched; anything the user changed since stays. An
-    unreadable journal raises JournalError and is left in place.
+    The ref moved: the write is complete but for its backups and ``index.lock``, which
+    are removed. It did not: what the write changed in the work tree and index is put
+    back where it is still as the write left it (``staging.rollback``). An unreadable
+    journal raises JournalError and is left in place.
     """
     record = journal.load(store.common_dir, ref)
     if record is None:
         return Recovery()
-    result = Recovery()
-    index = Path(record.index) if record.index else None
-    lock = None
-    if index is not None:
-        lock = IndexLock.adopt(index, record.token, record.lock)
-    checkout = find_checkout(ref)
-    owed = record.new is not None and read_ref(store.common_dir, ref) == record.new
-    if not owed:
-        if lock is not None:
-            lock.release()
+    if record.index is None or record.work_tree is None:
         journal.remove(store.common_dir, ref)
-        return result
-    if checkout is None or index is None or Path(checkout.index) != index:
-        if lock is not None:
-            lock.release()
-        where = record.work_tree or "its work tree"
-        result.warnings.append(
-            f"an interrupted sync of {', '.join(record.paths)} could not be finished: {ref} "
-            f"is no longer checked out in {where}; check `git status` there"
-        )
-        journal.remove(store.common_dir, ref)
-        return result
+        return Recovery()
+    index = Path(record.index)
+    lock = IndexLock.adopt(index, record.token, record.lock)
     if lock is None:
+        if record.new is None:  # nothing was touched (and no lock of its own is left)
+            journal.remove(store.common_dir, ref)
+            return Recovery()
         lock = IndexLock.acquire(index, lock_timeout, record.token, tip=record.new)
+    result = Recovery(fixed=list(record.paths))
     try:
-        data = read_index(store, checkout)
-        old_tree = store.commit_tree(record.old) if record.old else None
-        new_tree = store.commit_tree(record.new)  # type: ignore[arg-type]
-        state = local_state(store, checkout, record.paths, data)
-        for path, (entry, local) in state.items():
-            versions = set()
-            for tree in (old_tree, new_tree):
-                found = store.entry_at(tree, path)
-                versions.add(found[1] if found and found[0] != MODE_TREE else None)
-            local_sha = None if local is None else blob_sha(local)
-            if entry is not None and entry.skip_worktree and local is None:
-                local_sha = entry.sha
-            if (entry.sha if entry else None) in versions and local_sha in versions:
-                result.fixed.append(path)
-        if result.fixed:
-            sync_worktree(store, ref, checkout, new_tree, result.fixed, lock, data)
+        if record.new is not None and read_ref(store.common_dir, ref) == record.new:
+            result.warnings += staging.finish(store, record)
+        elif record.new is not None:
+            result.warnings += staging.rollback(store, record)
+            result.rolled_back = True
         else:
-            lock.release()
-    except IndexLockedError:
-        raise
+            result.fixed = []
     except BaseException:
         lock.abandon()
         raise
+    lock.release()
     journal.remove(store.common_dir, ref)
     return result
