@@ -622,6 +622,7 @@ def assert_recovered_by_a_read(store: Store) -> None:
     with GitStore(store.path) as gs:
         done = gs.recover(store.ref)
     assert done.warnings == []
-    assert not (store.path / ".git" / "index.lock").exists()
+    lock = store.path / ".git" / "index.lock"
+    assert not lock.exists(), (lock.read_bytes()[:80], done)
     assert not journal.pending(str(store.path / ".git"))
     assert git(store.path, "status", "--porcelain", "--untracked-files=all") == ""

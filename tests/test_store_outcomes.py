@@ -78,8 +78,6 @@ def leftovers(repo: Path) -> list[str]:
     found += [str(p) for p in repo.rglob("*.proctor-tmp")]
     found += [str(p) for p in repo.rglob("*.proctor-old")]
     found += [str(p) for p in (repo / ".git").glob("index.proctor-*")]
-    found += [str(p) for p in (repo / ".git/proctor").glob("index-*")]
-    found += [str(p) for p in (repo / ".git/proctor").glob("lock-*")]
     return found
 
 

@@ -51,7 +51,7 @@ from proctor.store.errors import (
 from proctor.store.git import discover, git_env
 from proctor.store.identity import check_trailer, resolve_identity, validate_identity
 from proctor.store.indexlock import IndexLock
-from proctor.store.locks import writer_lock
+from proctor.store.locks import state_dir, writer_lock
 from proctor.store.objects import (
     LARGE_TREE,
     MODE_EXEC,
@@ -415,11 +415,16 @@ class GitStore(ObjectStore):
         )
         journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
         try:
-            lock = IndexLock.acquire(checkout.index, self.INDEX_LOCK_TIMEOUT, record.token, tip=tip)
+            lock = IndexLock.acquire(
+                checkout.index,
+                self.INDEX_LOCK_TIMEOUT,
+                ref,
+                state_dir(self.common_dir),
+                tip=tip,
+            )
         except BaseException:
             journal.remove(self.common_dir, ref)
             raise
-        record.lock = lock.ident
         touched = False
         try:
             # A git commit in the work tree since the build moved the ref and the files

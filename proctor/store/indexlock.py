@@ -8,18 +8,20 @@ for uncommitted work) until the index of the new commit is in place, so a plain
 cleanly, and never commits the index proctor is about to replace (which would revert
 proctor's commit). The new index is put in place by ``staging`` while the lock is held.
 
-A holder killed after the ref moved leaves the lock in place on purpose: git refuses to
-commit from the stale index until the next proctor operation finishes the sync. So that
-only that very file is ever adopted, the journal names a random token before the lock
-exists, the lock holds that token from its first write on, and the journal records the
-lock's device and inode before its content changes again. (A holder killed between
-creating the file and writing the token leaves an empty lock, exactly as git itself
-does in that instant; like git's, it is reported, never taken over.)
+A holder killed on the way leaves the lock in place on purpose: git refuses to write
+the index until the next proctor operation finishes or rolls back the write. So that
+only a lock proctor made is ever taken over, the lock holds a token naming the ref from
+the instant it exists: it is a hard link to a file holding that token (a link is as
+exclusive as ``O_EXCL``, and leaves no instant at which the lock exists empty, which a
+kill during a slow file creation would otherwise leave behind). Only proctor's writers to
+that ref write it, and they queue on the writer lock, so a lock holding the token while
+one holds the writer lock was left by a writer that is gone.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import random
 import time
@@ -37,6 +39,11 @@ def _lock_id(st: os.stat_result) -> LockId:
     return (st.st_dev, st.st_ino)
 
 
+def token_for(ref: str) -> bytes:
+    """What a lock proctor holds for ``ref`` contains."""
+    return f"proctor-lock {ref}\n".encode()
+
+
 class IndexLock:
     """A held ``index.lock``; ``release`` removes it (the new index is put in place by
     ``staging`` while it is held), ``abandon`` leaves it for a recovery."""
@@ -49,17 +56,18 @@ class IndexLock:
 
     @classmethod
     def acquire(
-        cls, index: Path, timeout: float, token: str, *, tip: str | None = None
+        cls, index: Path, timeout: float, ref: str, scratch: Path, *, tip: str | None = None
     ) -> IndexLock:
-        """Create ``index.lock`` exclusively and write ``token`` into it, waiting up to
-        ``timeout`` seconds for a holder to finish; IndexLockedError after that (nothing
-        was written)."""
+        """Make ``index.lock`` exist, exclusively and already holding ``token_for(ref)``,
+        waiting up to ``timeout`` seconds for a holder to finish; IndexLockedError after
+        that (nothing was written). ``scratch`` holds the file that is linked in."""
         path = lock_path(index)
+        seed = _seed(scratch, ref)
         deadline = time.monotonic() + timeout
         delay = 0.002
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+                _create(seed, path, token_for(ref))
                 break
             except FileExistsError:
                 if time.monotonic() >= deadline:
@@ -76,33 +84,26 @@ class IndexLock:
                 raise IndexLockedError(
                     f"{index.parent} is gone; nothing was written", expected=tip, actual=tip
                 ) from None
-        lock = cls(index, fd, _lock_id(os.fstat(fd)))
-        try:
-            if os.write(fd, token.encode()) != len(token.encode()):
-                raise OSError(errno.ENOSPC, f"{path}: could not write the lock token")
-        except BaseException:
-            lock.release()
-            raise
-        return lock
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return cls(index, fd, _lock_id(os.fstat(fd)))
 
     @classmethod
-    def adopt(cls, index: Path, token: str, ident: LockId | None) -> IndexLock | None:
-        """Take over the lock an interrupted proctor writer left: the file still holding
-        its ``token``, or (once it was being filled with the new index) its ``ident``."""
+    def adopt(cls, index: Path, ref: str) -> IndexLock | None:
+        """Take over the lock an interrupted proctor writer to ``ref`` left (the caller
+        holds the writer lock of ``ref``): the file holding ``token_for(ref)``."""
         path = lock_path(index)
+        token = token_for(ref)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return None
-        found = _lock_id(os.fstat(fd))
-        content = os.pread(fd, len(token) + 1, 0)
-        if content != token.encode() and (ident is None or found != tuple(ident)):
+        if os.pread(fd, len(token) + 1, 0) != token:
             os.close(fd)
             return None
-        return cls(index, fd, found)
+        return cls(index, fd, _lock_id(os.fstat(fd)))
 
     def release(self) -> None:
-        """Give the lock up without a new index: remove the file if it is still ours."""
+        """Give the lock up: remove the file if it is still ours."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -114,10 +115,46 @@ class IndexLock:
 
     def abandon(self) -> None:
         """Stop holding the descriptor but leave the file: git keeps refusing to write the
-        index until a recovery (which adopts the file by its id) finishes the sync."""
+        index until a recovery (which knows the file by its token) finishes or undoes
+        the write."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _seed(scratch: Path, ref: str) -> Path:
+    """The file holding ``ref``'s token, written once and linked as the lock each time."""
+    digest = hashlib.sha1(ref.encode()).hexdigest()[:16]
+    seed = scratch / f"lock-{digest}"
+    token = token_for(ref)
+    try:
+        if seed.read_bytes() == token:
+            return seed
+    except FileNotFoundError:
+        pass
+    tmp = seed.with_name(f".{seed.name}.{os.getpid()}")
+    tmp.write_bytes(token)
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, seed)
+    return seed
+
+
+def _create(seed: Path, path: Path, token: bytes) -> None:
+    """Make ``path`` exist, exclusively, already holding ``token``."""
+    try:
+        os.link(seed, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        # No hard links here: git's own way (the instant between creating and writing
+        # is left open, as it is for git).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, token)
+        finally:
+            os.close(fd)
 
 
 def lock_path(index: Path) -> Path:

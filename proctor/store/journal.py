@@ -1,7 +1,7 @@
 """The sync journal: what a write owes the work tree, kept until it is paid.
 
-Written under the writer lock before ``index.lock`` is taken (with the token the lock
-will hold), again with the new commit, the lock's inode and what the work tree held
+Written under the writer lock before ``index.lock`` is taken, again with the new
+commit and what the work tree held
 before the work tree is touched, once more with the new index's checksum before it is
 put in place, and cleared once the ref moved and the lock is released. A writer killed
 in between leaves it; the next proctor operation reads it to finish the write (the ref
@@ -16,12 +16,10 @@ import contextlib
 import errno
 import json
 import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from proctor.store.errors import JournalError
-from proctor.store.indexlock import LockId
 from proctor.store.locks import ref_file
 
 __all__ = ["Record", "load", "pending", "remove", "save"]
@@ -37,8 +35,6 @@ class Record:
     paths: list[str]
     work_tree: str | None = None
     index: str | None = None
-    token: str = field(default_factory=lambda: f"proctor-lock {uuid.uuid4().hex}\n")
-    lock: LockId | None = None
     pid: int = field(default_factory=os.getpid)
     # Set before the work tree is touched: which paths had a file, and the checksums of
     # the index before and after (what tells a rollback which index it is looking at).
@@ -83,7 +79,6 @@ def load(common_dir: str, ref: str) -> Record | None:
         return None
     try:
         data = json.loads(text)
-        lock = data.get("lock")
         record = Record(
             ref=str(data["ref"]),
             old=data.get("old"),
@@ -91,8 +86,6 @@ def load(common_dir: str, ref: str) -> Record | None:
             paths=[str(p) for p in data["paths"]],
             work_tree=data.get("work_tree"),
             index=data.get("index"),
-            token=str(data["token"]),
-            lock=(int(lock[0]), int(lock[1])) if lock else None,
             pid=int(data.get("pid", 0)),
             existed={str(k): bool(v) for k, v in dict(data.get("existed") or {}).items()},
             index_old=data.get("index_old"),

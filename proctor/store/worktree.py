@@ -21,6 +21,7 @@ from proctor.store.change import Change
 from proctor.store.checkout import Checkout
 from proctor.store.git import run_git
 from proctor.store.indexlock import IndexLock
+from proctor.store.locks import state_dir
 from proctor.store.objects import MODE_TREE, blob_sha
 from proctor.store.odb import ObjectStore
 from proctor.store.refs import read_ref
@@ -249,12 +250,14 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
         journal.remove(store.common_dir, ref)
         return Recovery()
     index = Path(record.index)
-    lock = IndexLock.adopt(index, record.token, record.lock)
+    lock = IndexLock.adopt(index, ref)
     if lock is None:
         if record.new is None:  # nothing was touched (and no lock of its own is left)
             journal.remove(store.common_dir, ref)
             return Recovery()
-        lock = IndexLock.acquire(index, lock_timeout, record.token, tip=record.new)
+        lock = IndexLock.acquire(
+            index, lock_timeout, ref, state_dir(store.common_dir), tip=record.new
+        )
     result = Recovery(fixed=list(record.paths))
     try:
         if record.new is not None and read_ref(store.common_dir, ref) == record.new:
