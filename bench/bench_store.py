@@ -527,9 +527,11 @@ Where the time goes (cProfile of `Workspace.execute` on these repositories):
   on a private copy of the index (one process). Indexes over 4,096 entries also go to
   `git update-index`: walking them in Python costs more than the process it saves, which
   is what still grows with the store's size in the checked-out latency.
-- What is left is mostly the file system: each file created costs 0.2-0.5 ms on this
-  box's disk, and a write creates about ten (six loose objects, `index.lock`, two
-  work-tree files written by rename, git's ref lock). Trees are cached with their raw
+- What is left is mostly the file system: each file created costs 0.05-0.5 ms on this
+  box's disk depending on its load, and a write creates about ten (six loose objects, the
+  new index beside the old one, two work-tree files written by rename, git's ref lock;
+  `index.lock` and the backups that let a lost compare-and-swap be undone are hard
+  links, which cost far less). Trees are cached with their raw
   bytes and id offsets, so an update in a 10,000-entry `procedures/` tree patches 20
   bytes instead of re-serialising 370 kB; trees over 64 KiB are stored with zlib level 0.
 - The rest of a pipeline write is the code checks (parse, safety in procedure mode) and
