@@ -12,14 +12,17 @@ loses updates under concurrency, and it spawns one process per object written. H
   and its release tag move together or not at all (``refs``);
 * proctor's writers to one ref queue on a lock file (flock), so compare-and-swap only
   arbitrates against other git writers (``locks``); when the store branch is checked out
-  git's own ``index.lock`` is held from the check for uncommitted work until the index
-  of the new commit is in place, so a plain ``git commit`` waits or fails and never
-  reverts proctor's commit, and ``git status`` stays clean (``indexlock``, ``worktree``);
+  git's own ``index.lock`` is held from the check for uncommitted work until after the
+  ref moved, and the work tree and index are brought up to date *before* it moves, so a
+  plain ``git commit`` (which reads HEAD and the index before it locks) fails and never
+  reverts proctor's commit, and ``git status`` stays clean (``indexlock``, ``staging``);
 * commit headers hold git's identity, validated as git validates it, and trailers one
   printable line each (``identity``);
-* once the refs moved the write is applied: what fails after that (the work-tree sync)
-  is a warning on the result naming the repair, and the next operation finishes it from
-  the journal (``journal``, ``worktree.recover``).
+* every error raised means nothing was written: a lost compare-and-swap or a failure
+  on the way puts the work tree and index back, and a write killed on the way is
+  finished (the ref moved) or rolled back (it did not) by the next operation from its
+  journal (``journal``, ``worktree.recover``); a result means the refs moved, and its
+  warnings say what did not go as it should around the write.
 
 This module ties those together; the names it re-exports are kept for code that imports
 them from here (``proctor.store`` is the place to import them from).

@@ -2,11 +2,11 @@
 
 Every git command that writes the index creates ``index.lock`` exclusively, writes the
 new index into it and renames it over ``index``; while the file exists, other writers
-wait or fail. proctor takes the same lock from the moment it reads the index (the check
-for uncommitted work) until the index of the new commit is in place, so a plain
-``git commit`` running at the same time either finishes before proctor reads or fails
-cleanly, and never commits the index proctor is about to replace (which would revert
-proctor's commit). The new index is put in place by ``staging`` while the lock is held.
+wait or fail. proctor takes the same lock before it reads the index (the check for
+uncommitted work) and holds it until the ref has moved; the new index is put in place
+by ``staging`` while the lock is held (see there why before the ref moves), so a plain
+``git commit`` running at the same time fails cleanly instead of committing an index
+that would revert proctor's commit.
 
 A holder killed on the way leaves the lock in place on purpose: git refuses to write
 the index until the next proctor operation finishes or rolls back the write. So that
