@@ -312,3 +312,18 @@ def test_write_refused_while_an_operation_is_in_progress(
     assert "--abort" in str(info.value) and "nothing was written" in str(info.value)
     assert (git(repo, "rev-parse", REF), git(repo, "status", "--porcelain")) == before
     assert not (repo / "procedures").exists()
+
+
+def test_recovery_warnings_ride_on_the_next_write(checkout: Path, tmp_path: Path) -> None:
+    """What a recovery could not put back is told on the next write's result."""
+    repo = seeded(checkout)
+    kill_at(repo, tmp_path, "prepared")
+    (repo / "procedures/a/main.py").write_text("mine\n")
+    with GitStore(repo) as store:
+        result = store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert result.commit and any("procedures/a/main.py" in w for w in result.warnings)
+    assert (repo / "procedures/a/main.py").read_text() == "mine\n"
