@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,10 @@ def kill_at(repo: Path, tmp_path: Path, state: str) -> None:
     )
     hook.unlink()
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # The orphaned ``git update-ref`` finishes its hook, then ends (taking its ref lock).
+    deadline = time.monotonic() + 10
+    while (repo / ".git/refs/heads/main.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def seeded(repo: Path) -> Path:
