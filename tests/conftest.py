@@ -21,6 +21,80 @@ IDENTITY = {
 
 BIN = Path(sys.executable).parent
 
+# git's own list of the variables that point a git process at a repository (what git
+# clears before it runs a command in another one): the fsck below must check the
+# repository it names, whatever a test left in the environment.
+LOCAL_REPO_ENV = (
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_GRAFT_FILE",
+    "GIT_INDEX_FILE",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_PREFIX",
+    "GIT_SHALLOW_FILE",
+    "GIT_COMMON_DIR",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "no_fsck: the test leaves a repository broken on purpose; skip the fsck after it",
+    )
+
+
+def git_dirs(root: Path) -> list[Path]:
+    """Every repository (its git dir) under ``root``: a folder holding HEAD, objects/ and
+    refs/. Not descended into, so a repository's own files are not walked."""
+    found = []
+    for here, dirs, files in os.walk(root):
+        if "HEAD" in files and "objects" in dirs and "refs" in dirs:
+            found.append(Path(here))
+            dirs.clear()
+            continue
+        dirs[:] = [d for d in dirs if d not in ("node_modules", ".venv")]
+    return found
+
+
+def fsck_problems(git_dir: Path) -> str:
+    """What ``git fsck --strict`` says of a repository ("" when it is clean)."""
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    proc = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling", "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if proc.returncode == 0 and not proc.stdout.strip() and "error" not in proc.stderr:
+        return ""
+    return (proc.stdout + proc.stderr).strip() or f"exit {proc.returncode}"
+
+
+@pytest.fixture(autouse=True)
+def fsck_written_repos(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that made repositories under its tmp_path: each one passes
+    ``git fsck --strict``, so every commit and tag proctor wrote is checked by git."""
+    if "tmp_path" not in request.fixturenames or request.node.get_closest_marker("no_fsck"):
+        yield
+        return
+    root: Path = request.getfixturevalue("tmp_path")
+    yield
+    failures = []
+    for git_dir in git_dirs(root):
+        problems = fsck_problems(git_dir)
+        if problems:
+            failures.append(f"{git_dir}:\n{problems}")
+    if failures:
+        pytest.fail("git fsck --strict failed after the test:\n" + "\n".join(failures))
+
 
 @pytest.fixture(autouse=True)
 def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:

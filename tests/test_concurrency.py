@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from proctor.store import journal
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Concurrency Test",
     "GIT_AUTHOR_EMAIL": "concurrency@example.com",
@@ -538,9 +540,13 @@ def test_sigkill_mid_stream_leaves_a_complete_commit(
 
         assert_fsck_clean(repo)
         assert_complete_tip(repo, store.ref)
-        # git's own locks are not held by a dead process: the index and the ref are free.
-        assert not (repo / ".git" / "index.lock").exists()
+        # The ref lock is never left behind. index.lock is, only by a writer killed while
+        # holding it, and then with the journal that lets the next operation finish.
         assert not Path(repo / ".git" / (store.ref + ".lock")).exists()
+        if (repo / ".git" / "index.lock").exists():
+            assert journal.pending(str(repo / ".git"))
+            assert_git_commit_refused(repo)
+            assert_recovered_by_a_read(store)
 
     # A new writer can write to the procedures the dead ones were writing.
     write_after_kill(store)
@@ -584,5 +590,39 @@ def test_sigkill_right_after_publish(
     assert git(repo, "show", f"{tip}:procedures/alpha/main.py") == code_for(42)
     assert_fsck_clean(repo)
     assert_complete_tip(repo, store.ref)
+    if store.worktree:
+        # The killed writer still "holds" index.lock: the staged revert a stale index
+        # would hold cannot be committed, and a read finishes the sync.
+        assert (repo / ".git" / "index.lock").exists()
+        assert_git_commit_refused(repo)
+        assert_recovered_by_a_read(store)
+        assert git(repo, "show", "HEAD:procedures/alpha/main.py") == code_for(42)
     assert not (repo / ".git" / "index.lock").exists()
     write_after_kill(store)
+
+
+def assert_git_commit_refused(repo: Path) -> None:
+    """A plain ``git commit -a`` cannot commit the index the killed writer left."""
+    head = git(repo, "rev-parse", "HEAD")
+    proc = subprocess.run(
+        ["git", "commit", "-a", "-q", "-m", "user"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
+    assert proc.returncode != 0 and "index.lock" in proc.stderr, proc.stderr
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def assert_recovered_by_a_read(store: Store) -> None:
+    """The store's recover entry point (what opening a store calls) finishes the sync."""
+    from proctor.store import GitStore
+
+    with GitStore(store.path) as gs:
+        done = gs.recover(store.ref)
+    assert done.warnings == []
+    lock = store.path / ".git" / "index.lock"
+    assert not lock.exists(), (lock.read_bytes()[:80], done)
+    assert not journal.pending(str(store.path / ".git"))
+    assert git(store.path, "status", "--porcelain", "--untracked-files=all") == ""

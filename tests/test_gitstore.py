@@ -165,22 +165,41 @@ def test_file_edited_in_place_and_committed_as_is(repo: Path) -> None:
         assert git(repo, "rev-parse", "HEAD").strip() == result.commit
 
 
-def test_many_writes_ask_git_to_pack(
+def test_writes_ask_git_to_pack_when_git_would(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In-process writes never trigger git's own ``gc --auto``; the store asks for it."""
+    """In-process writes never trigger git's own ``gc --auto``; the store asks for it when
+    the loose objects git samples (``objects/17``) pass ``gc.auto`` / 256, as porcelain
+    commands do, and never with ``gc.auto = 0``."""
+    from test_store_env import contents_in_bucket
+
     trace = tmp_path / "trace"
     monkeypatch.setenv("GIT_TRACE", str(trace))
+
+    def gc_runs() -> int:
+        if not trace.exists():
+            return 0
+        return sum(
+            1
+            for line in trace.read_text().splitlines()
+            if "git gc --auto" in line and "built-in" in line
+        )
+
+    bucket = contents_in_bucket("17", 4)
     with GitStore(repo) as store:
-        store.GC_EVERY = 10
-        for i in range(25):
-            write(store, {f"f{i}": str(i).encode()})
-    runs = [
-        line
-        for line in trace.read_text().splitlines()
-        if "git gc --auto" in line and "built-in" in line
-    ]
-    assert len(runs) == 2  # after the 10th and the 20th write
+        for i in range(5):  # default gc.auto: 27 loose objects in objects/17 needed
+            write(store, {f"f{i}": bucket[i % 2].encode() + str(i).encode()})
+        assert gc_runs() == 0
+    git(repo, "config", "gc.auto", "0")
+    with GitStore(repo) as store:
+        write(store, {"a": bucket[0].encode(), "b": bucket[1].encode()})
+        assert gc_runs() == 0
+    git(repo, "config", "gc.auto", "1")
+    git(repo, "config", "gc.autoDetach", "false")
+    with GitStore(repo) as store:
+        write(store, {"c": bucket[2].encode(), "d": bucket[3].encode()})
+        assert gc_runs() == 1
+    assert not list((repo / ".git/objects/17").glob("*"))
     assert git(repo, "fsck", "--strict", "--no-dangling") == ""
 
 

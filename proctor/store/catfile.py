@@ -11,6 +11,7 @@ import subprocess
 import threading
 
 from proctor.core.errors import StoreError
+from proctor.store.git import git_env
 
 
 class CatFile:
@@ -23,6 +24,7 @@ class CatFile:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            env=git_env(),
         )
         self._lock = threading.Lock()
 

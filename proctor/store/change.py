@@ -30,6 +30,9 @@ class Change:
     message: str = ""
     tags: list[TagSpec] = field(default_factory=list)
     executable: set[str] = field(default_factory=set)
+    # Explicit modes ("100644" / "100755") for written paths; a path named neither here
+    # nor in ``executable`` keeps the mode it has on the tip (100644 for a new file).
+    modes: dict[str, str] = field(default_factory=dict)
     # Work-tree files (repo-relative path -> bytes read) whose content this change took
     # as input: if such a file still holds exactly that, committing the change loses
     # nothing of the user's even where the committed form differs (e.g. reformatted JSON).
@@ -43,9 +46,17 @@ class Change:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a published write did; ``attempts`` counts the builds it took."""
+    """What a published write did; ``attempts`` counts the builds it took.
+
+    A result exists only once the refs moved: the write is applied, its work tree and
+    index already up to date. ``warnings`` says what did not go as it should around it
+    (an earlier interrupted write that could not be wholly undone, a cleanup that
+    failed), each with the command that repairs it; never a reason to report the write
+    as failed.
+    """
 
     commit: str | None  # the new commit, or None when the change had no edits
     parent: str | None
     tags: list[str]
     attempts: int
+    warnings: list[str] = field(default_factory=list)

@@ -8,20 +8,82 @@ the repository needs nothing else of the store.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from proctor.core.errors import NotARepositoryError
+from proctor.core.errors import NotARepositoryError, StoreError
+
+#: The variables that point a git process at a repository, an index or an object
+#: directory: git's own list of what it clears before it works in another repository
+#: (``local_repo_env``). A proctor run inside a git hook inherits them from the outer git;
+#: passed on, they would make every git proctor runs act on that other repository.
+LOCAL_REPO_ENV = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_QUARANTINE_PATH",
+    }
+)
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a git proctor runs: the caller's, without ``LOCAL_REPO_ENV``
+    (so the repository is the one proctor opened), plus ``extra`` (set on purpose)."""
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_REPO_ENV}
+    if extra:
+        env.update(extra)
+    return env
 
 
 def run_git(
     args: list[str], cwd: str, *, input: bytes | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git *args`` in ``cwd``; the caller reads the return code."""
+    """Run ``git *args`` in ``cwd``; the caller reads the return code.
+
+    The environment is always ``git_env(env)``: the variables in ``env`` are added on
+    purpose (a private index), none is inherited by accident.
+    """
     return subprocess.run(
-        ["git", *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
+        ["git", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        env=git_env(env),
+        check=False,
     )
+
+
+def read_config(cwd: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """The values of ``keys`` (lower-case ``section.name``) as git resolves them, last wins.
+
+    A key set without a value (``[user] useConfigOnly``) reads as ``true``, as git reads it.
+    """
+    pattern = "^(" + "|".join(re.escape(k) for k in keys) + ")$"
+    proc = run_git(["config", "-z", "--get-regexp", pattern], cwd)
+    out: dict[str, str] = {}
+    if proc.returncode not in (0, 1):
+        raise StoreError(f"git config failed: {proc.stderr.decode(errors='replace').strip()}")
+    for record in proc.stdout.split(b"\0"):
+        if not record:
+            continue
+        key, newline, value = record.decode("utf-8", "surrogateescape").partition("\n")
+        out[key.lower()] = value if newline else "true"
+    return out
 
 
 def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:

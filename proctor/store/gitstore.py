@@ -12,9 +12,17 @@ loses updates under concurrency, and it spawns one process per object written. H
   and its release tag move together or not at all (``refs``);
 * proctor's writers to one ref queue on a lock file (flock), so compare-and-swap only
   arbitrates against other git writers (``locks``); when the store branch is checked out
-  the touched paths are checked for uncommitted work before publishing and brought up to
-  date after, so ``git status`` stays clean and nothing of the user's is overwritten
-  (``worktree``).
+  git's own ``index.lock`` is held from the check for uncommitted work until after the
+  ref moved, and the work tree and index are brought up to date *before* it moves, so a
+  plain ``git commit`` (which reads HEAD and the index before it locks) fails and never
+  reverts proctor's commit, and ``git status`` stays clean (``indexlock``, ``staging``);
+* commit headers hold git's identity, validated as git validates it, and trailers one
+  printable line each (``identity``);
+* every error raised means nothing was written: a lost compare-and-swap or a failure
+  on the way puts the work tree and index back, and a write killed on the way is
+  finished (the ref moved) or rolled back (it did not) by the next operation from its
+  journal (``journal``, ``worktree.recover``); a result means the refs moved, and its
+  warnings say what did not go as it should around the write.
 
 This module ties those together; the names it re-exports are kept for code that imports
 them from here (``proctor.store`` is the place to import them from).
@@ -22,16 +30,31 @@ them from here (``proctor.store`` is the place to import them from).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, UsageError
-from proctor.store import refs, worktree
+from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError, UsageError
+from proctor.store import convert, fs, journal, refs, staging, worktree
 from proctor.store.catfile import CatFile
 from proctor.store.change import Change, TagSpec, WriteResult
-from proctor.store.git import discover
-from proctor.store.locks import writer_lock
+from proctor.store.checkout import Checkout, Worktrees
+from proctor.store.errors import (
+    IdentityError,
+    IndexLockedError,
+    JournalError,
+    OperationInProgressError,
+    TrailerError,
+    UnsafePathError,
+)
+from proctor.store.git import discover, git_env
+from proctor.store.identity import check_trailer, resolve_identity, validate_identity
+from proctor.store.indexlock import IndexLock
+from proctor.store.locks import state_dir, writer_lock
 from proctor.store.objects import (
     LARGE_TREE,
     MODE_EXEC,
@@ -42,6 +65,7 @@ from proctor.store.objects import (
     Tree,
     add_trailers,
     blob_sha,
+    check_ref_name,
     format_ident,
     parse_tree_raw,
     serialize_tree_raw,
@@ -49,9 +73,9 @@ from proctor.store.objects import (
     tree_sort_key,
 )
 from proctor.store.odb import ObjectStore
-from proctor.store.refs import CasLost
+from proctor.store.refs import CasLost, RefUpdater
 from proctor.store.snapshot import Snapshot
-from proctor.store.worktree import index_lookup
+from proctor.store.worktree import Recovery, index_lookup
 
 __all__ = [
     "LARGE_TREE",
@@ -61,14 +85,23 @@ __all__ = [
     "ZERO_SHA",
     "CatFile",
     "Change",
+    "Checkout",
     "Entry",
     "GitStore",
+    "IdentityError",
+    "IndexLockedError",
+    "JournalError",
+    "OperationInProgressError",
+    "Recovery",
     "Snapshot",
     "TagSpec",
+    "TrailerError",
     "Tree",
+    "UnsafePathError",
     "WriteResult",
     "add_trailers",
     "blob_sha",
+    "check_trailer",
     "discover",
     "format_ident",
     "index_lookup",
@@ -76,26 +109,46 @@ __all__ = [
     "serialize_tree_raw",
     "short",
     "tree_sort_key",
+    "validate_identity",
 ]
 
 
 class GitStore(ObjectStore):
-    """A repository opened as a store. Close it (or use ``with``) to end its git process."""
+    """A repository opened as a store. Close it (or use ``with``) to end its git processes."""
 
-    # Loose objects written in-process never trigger git's own ``gc --auto`` (only porcelain
-    # commands do), so a store written only by proctor asks for it every this many writes.
-    GC_EVERY = 500
+    # How long a write waits for another git process to release ``index.lock``.
+    INDEX_LOCK_TIMEOUT = 2.0
+    # ``update-ref --stdin`` processes kept alive (one per reflog message).
+    MAX_UPDATERS = 4
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
-        self._checked_out: dict[str, str | None] = {}
-        self._writes = 0
+        self.worktrees = Worktrees(self.cwd, self.common_dir)
+        self._identities: dict[str, tuple[str, str]] = {}
+        self._updaters: OrderedDict[str, RefUpdater] = OrderedDict()
 
     def __enter__(self) -> GitStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def close(self) -> None:
+        """End the ``cat-file`` and ``update-ref`` processes; later use starts new ones."""
+        super().close()
+        while self._updaters:
+            self._updaters.popitem()[1].dispose()
+
+    # -- identity ------------------------------------------------------------------------
+
+    def identity(self, kind: str = "author") -> tuple[str, str]:
+        """git's author or committer (name, email), validated; IdentityError says the fix.
+
+        Asked only when a write needs it (reads need no identity), then kept.
+        """
+        if kind not in self._identities:
+            self._identities[kind] = resolve_identity(kind, self.config, self.cwd)
+        return self._identities[kind]
 
     # -- refs ----------------------------------------------------------------------------
 
@@ -117,31 +170,54 @@ class GitStore(ObjectStore):
         ``expected_old`` None means "must not exist" (create-only, used for tags and the
         first commit of a branch). Raises CasLost when any ref is not where expected.
         """
-        refs.update_refs(self.cwd, self.common_dir, updates, reason)
+        refs.update_refs(self.cwd, self.common_dir, updates, reason, self._updater(reason))
+
+    def _updater(self, reason: str) -> RefUpdater:
+        updater = self._updaters.get(reason)
+        if updater is not None and updater.alive:
+            self._updaters.move_to_end(reason)
+            return updater
+        if updater is not None:
+            updater.dispose()
+        updater = RefUpdater(self.cwd, reason)
+        self._updaters[reason] = updater
+        while len(self._updaters) > self.MAX_UPDATERS:
+            self._updaters.popitem(last=False)[1].dispose()
+        return updater
 
     # -- work tree -----------------------------------------------------------------------
 
+    def checkout_of(self, ref: str) -> Checkout | None:
+        """The work tree that has ``ref`` checked out (or is rebasing it), read now: a
+        ``git switch`` since the last write is seen. StoreError if git cannot tell."""
+        return self.worktrees.find(ref)
+
     def checked_out_in(self, ref: str) -> str | None:
-        """The work tree that has ``ref`` checked out, if any (asked of git once per ref)."""
-        if ref not in self._checked_out:
-            self._checked_out[ref] = worktree.checked_out_in(self.cwd, ref)
-        return self._checked_out[ref]
+        """The path of the work tree that has ``ref`` checked out, if any (read now)."""
+        checkout = self.checkout_of(ref)
+        return checkout.work_tree if checkout else None
 
     def staged_ids(self, work_tree: str, paths: list[str]) -> dict[str, str]:
         """The blob ids the index of ``work_tree`` holds for ``paths`` (absent: not staged)."""
         return worktree.staged_ids(self, work_tree, paths)
 
-    def dirty_paths(self, work_tree: str, tip: str | None, change: Change) -> list[str]:
-        """Touched paths whose local state the write would lose."""
-        return worktree.dirty_paths(self, work_tree, tip, change)
+    def recover(self, ref: str, timeout: float = 0.2) -> Recovery:
+        """Finish a work-tree sync an interrupted write owes ``ref``, if any.
 
-    def recover(self, ref: str) -> list[str]:
-        """Finish an interrupted work-tree sync; returns the paths brought up to date."""
-        return worktree.recover(self, ref, self.checked_out_in)
-
-    def sync_worktree(self, work_tree: str, root_tree: str, paths: list[str]) -> None:
-        """Bring ``paths`` in the work tree and index up to date with ``root_tree``."""
-        worktree.sync_worktree(self, work_tree, root_tree, paths)
+        The entry point for opening a store (reads included): without a journal it is one
+        directory listing. A journal whose writer is still running (its lock is held) is
+        left to it. Whatever stops the recovery (an unreadable journal, a foreign
+        ``index.lock``) is returned as a warning, never raised, so reads go on.
+        """
+        if not journal.pending(self.common_dir):
+            return Recovery()
+        with writer_lock(self.common_dir, ref, wait=False) as got:
+            if not got:
+                return Recovery()
+            try:
+                return worktree.recover(self, ref, timeout)
+            except (StoreError, IndexLockedError, OSError) as exc:
+                return Recovery(warnings=[str(exc)])
 
     # -- the write loop ------------------------------------------------------------------
 
@@ -150,7 +226,7 @@ class GitStore(ObjectStore):
         ref: str,
         build: Callable[[str | None], Change],
         *,
-        author: str,
+        author: str | None = None,
         committer: str | None = None,
         trailers: Mapping[str, str] | None = None,
         max_attempts: int = 8,
@@ -163,6 +239,11 @@ class GitStore(ObjectStore):
         none of the touched paths changed, so the caller's submission criteria are re-run
         there. If a touched path did change, ConcurrencyError carries the expected and
         actual tips. Retries use jittered exponential backoff and are bounded.
+
+        ``author``/``committer`` are identity lines; None (the default) means git's own
+        identity at the time of the write (``identity``). Every error raised means nothing
+        was written; once the refs moved the result is returned, with ``warnings`` for
+        whatever did not follow.
         """
         from tenacity import (
             RetryError,
@@ -172,7 +253,13 @@ class GitStore(ObjectStore):
             wait_random_exponential,
         )
 
-        attempt = _Attempt(self, ref, build, author, committer, trailers, reason)
+        check_ref_name(ref)
+        for key, value in (trailers or {}).items():
+            check_trailer(key, value)
+        if author is None:
+            author = format_ident(*self.identity("author"))
+            committer = committer or format_ident(*self.identity("committer"))
+        attempt = _Attempt(self, ref, build, author, committer or author, trailers, reason)
         retrying = Retrying(
             stop=stop_after_attempt(max_attempts),
             wait=wait_random_exponential(multiplier=0.005, max=0.25),
@@ -181,20 +268,54 @@ class GitStore(ObjectStore):
         )
         try:
             with writer_lock(self.common_dir, ref):
-                self.recover(ref)
+                recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
                 attempt.base = self.read_ref(ref)
-                result = retrying(attempt)
+                result: WriteResult = retrying(attempt)
         except RetryError:
             raise ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
                 expected=attempt.base,
                 actual=self.read_ref(ref),
             ) from None
-        self._writes += 1
-        if self._writes % self.GC_EVERY == 0:
-            # Returns at once below git's thresholds; packing is safe beside writers.
-            self.git("gc", "--auto", "--quiet", check=False)
+        self._count_write()
+        if recovery.warnings:
+            result = replace(result, warnings=[*recovery.warnings, *result.warnings])
         return result
+
+    def _count_write(self) -> None:
+        """Ask ``git gc --auto`` when git itself would: when the loose objects in the
+        folder it samples (``objects/17``) exceed ``gc.auto`` / 256.
+
+        Porcelain commands run that check after writing; proctor writes objects itself,
+        so it asks the same question after each write (one directory listing; a CLI
+        process writes once and exits, so a count kept in the process would never
+        reach a threshold).
+        """
+        try:
+            threshold = int(self.config.get("gc.auto", "6700").strip() or 6700)
+        except ValueError:
+            threshold = 6700
+        if threshold <= 0:
+            return
+        try:
+            names = os.listdir(self.objects_dir / "17")
+        except OSError:
+            return
+        loose = sum(1 for n in names if len(n) == 38)
+        if loose <= -(-threshold // 256) or (Path(self.common_dir) / "gc.pid").exists():
+            return
+        # Packs (detached by default, so the write returns at once); safe beside writers.
+        # The write has landed: housekeeping that cannot start is not its failure.
+        with contextlib.suppress(OSError):
+            subprocess.run(
+                ["git", "gc", "--auto", "--quiet"],
+                cwd=self.cwd,
+                env=git_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
 
     def _ensure_unchanged(self, base: str | None, tip: str | None, paths: list[str]) -> None:
         base_tree = self.commit_tree(base) if base else None
@@ -208,69 +329,193 @@ class GitStore(ObjectStore):
                     actual=tip,
                 )
 
-    def _publish(
+    def _objects(
         self,
-        ref: str,
         tip: str | None,
         change: Change,
+        message: str,
         author: str,
-        committer: str | None,
-        trailers: Mapping[str, str] | None,
-        reason: str,
-        work_tree: str | None,
-        attempts: int,
-    ) -> WriteResult:
-        if work_tree is not None and change.edits:
-            # A git commit in the work tree since the build moved the ref and the files
-            # together: lose the race here rather than call its files uncommitted.
-            if self.read_ref(ref) != tip:
-                raise CasLost(ref)
-            dirty = self.dirty_paths(work_tree, tip, change)
-            if dirty:
-                raise DirtyWorkTreeError(
-                    "uncommitted changes in "
-                    + ", ".join(dirty)
-                    + "; commit or stash them first (nothing was written)"
-                )
-        updates: list[tuple[str, str, str | None]] = []
-        commit: str | None = None
-        message = add_trailers(change.message, trailers or {})
-        if change.edits:
-            base_tree = self.commit_tree(tip) if tip else None
-            new_tree = self.apply_edits(base_tree, change.edits, change.executable)
-            commit = self.write_commit(
-                new_tree, [tip] if tip else [], message, author, committer or author
+        committer: str,
+        cwd: str | None,
+        converts: bool | None = None,
+    ) -> str:
+        """Write the change's blobs, trees and commit; returns the commit. ``converts``:
+        whether git's line-ending conversion applies (asked here when None).
+
+        Before any ref moves, so a failure to write (a full disk) is a StoreError saying
+        nothing was written; the objects already written are unreferenced, and removed by
+        the next ``git gc``.
+        """
+        base_tree = self.commit_tree(tip) if tip else None
+        try:
+            blob_ids = None
+            if converts is None:
+                converts = convert.applies(self, base_tree, change.paths, change.edits, cwd)
+            if converts:
+                blob_ids = convert.clean_blob_ids(self, change.edits, cwd or self.cwd)
+            new_tree = self.apply_edits(
+                base_tree, change.edits, change.executable, change.modes, blob_ids
             )
-            updates.append((ref, commit, tip))
-        elif tip is not None:
-            updates.append((ref, tip, tip))  # verify the tip the change was built on
-        tag_names = []
+            return self.write_commit(new_tree, [tip] if tip else [], message, author, committer)
+        except OSError as exc:
+            raise StoreError(f"could not write the objects ({exc}); nothing was written") from None
+
+    def _tag_updates(
+        self, change: Change, commit: str | None, tagger: str, trailers: Mapping[str, str]
+    ) -> tuple[list[tuple[str, str, str | None]], list[str]]:
+        updates: list[tuple[str, str, str | None]] = []
+        names = []
         for tag in change.tags:
+            check_ref_name(tag.name, "tag")
             target = tag.target or commit
             if target is None:
                 raise UsageError(f"tag {tag.name} has nothing to point at")
             tag_ref = "refs/tags/" + tag.name
             if self.read_ref(tag_ref) is not None:
                 raise UsageError(f"tag {tag.name} already exists; releases are never moved")
-            tag_obj = self.write_tag(
-                target, tag.name, committer or author, add_trailers(tag.message, trailers or {})
-            )
+            tag_obj = self.write_tag(target, tag.name, tagger, add_trailers(tag.message, trailers))
             updates.append((tag_ref, tag_obj, None))
-            tag_names.append(tag.name)
-        if not updates:
-            raise UsageError("nothing to write")
-        if work_tree is None or commit is None:
-            self.update_refs(updates, reason)
-        else:
-            journal = worktree.write_journal(self.common_dir, ref, tip, commit, change.paths)
+            names.append(tag.name)
+        return updates, names
+
+    def _publish(self, attempt: _Attempt, tip: str | None, change: Change) -> WriteResult:
+        ref, trailers = attempt.ref, attempt.trailers or {}
+        message = add_trailers(change.message, trailers)
+        for tag in change.tags:
+            add_trailers(tag.message, trailers)  # refuse a bad tag message before anything
+        for path in change.edits:
+            fs.check_path(path)
+        checkout = self.checkout_of(ref) if change.edits else None
+        if checkout is None:
+            commit = None
+            updates: list[tuple[str, str, str | None]] = []
+            if change.edits:
+                commit = self._objects(
+                    tip, change, message, attempt.author, attempt.committer, None
+                )
+                updates.append((ref, commit, tip))
+            elif tip is not None:
+                updates.append((ref, tip, tip))  # verify the tip the change was built on
+            tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
+            updates += tag_updates
+            if not updates:
+                raise UsageError("nothing to write")
+            self.update_refs(updates, attempt.reason)
+            return WriteResult(commit, tip, tag_names, attempt.count)
+        return self._publish_checked_out(attempt, tip, change, message, checkout)
+
+    def _publish_checked_out(
+        self, attempt: _Attempt, tip: str | None, change: Change, message: str, checkout: Checkout
+    ) -> WriteResult:
+        """Publish with the branch checked out: under ``index.lock``, check for local work,
+        write the objects, then the work tree and the index (``staging``), and only then
+        move the refs; a lost compare-and-swap puts the work tree and index back."""
+        ref, trailers = attempt.ref, attempt.trailers or {}
+        checkout.refuse_if_busy(ref)
+        fs.check_work_tree_paths(checkout.work_tree, change.paths)
+        record = journal.Record(
+            ref, tip, None, change.paths, checkout.work_tree, str(checkout.index)
+        )
+        journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
+        try:
+            lock = IndexLock.acquire(
+                checkout.index,
+                self.INDEX_LOCK_TIMEOUT,
+                ref,
+                state_dir(self.common_dir),
+                tip=tip,
+            )
+        except BaseException:
+            journal.remove(self.common_dir, ref)
+            raise
+        touched = False
+        try:
+            # A git commit in the work tree since the build moved the ref and the files
+            # together: lose the race here rather than call its files uncommitted.
+            if self.read_ref(ref) != tip:
+                raise CasLost(ref)
+            index_data = worktree.read_index(self, checkout)
+            local_ids = None
+            base_tree = self.commit_tree(tip) if tip else None
+            converts = convert.applies(
+                self, base_tree, change.paths, change.edits, checkout.work_tree
+            )
+            if converts:
+                local_ids = convert.staged_ids_of(checkout.work_tree)
+            dirty = worktree.dirty_paths(self, checkout, tip, change, index_data, local_ids)
+            if dirty:
+                raise DirtyWorkTreeError(
+                    "uncommitted changes in "
+                    + ", ".join(dirty)
+                    + "; commit or stash them first (nothing was written)"
+                )
+            commit = self._objects(
+                tip,
+                change,
+                message,
+                attempt.author,
+                attempt.committer,
+                checkout.work_tree,
+                converts,
+            )
+            updates: list[tuple[str, str, str | None]] = [(ref, commit, tip)]
+            tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
+            entries = worktree.staged_entries(self, checkout, change.paths, index_data)
+            record.new = commit
+            record.existed = {
+                p: os.path.lexists(os.path.join(checkout.work_tree, p)) for p in change.paths
+            }
+            record.index_old = staging.trailer(index_data)
+            journal.save(self.common_dir, record)
+            touched = True
+            record.index_new = staging.stage(
+                self,
+                checkout,
+                self.commit_tree(commit),
+                record,
+                index_data,
+                change.edits,
+                {p for p, e in entries.items() if e.skip_worktree},
+            )
+            journal.save(self.common_dir, record)
+            staging.publish_index(checkout)
             try:
-                self.update_refs(updates, reason)
+                self.update_refs(updates + tag_updates, attempt.reason)
             except BaseException:
-                journal.unlink(missing_ok=True)
+                if self.read_ref(ref) != commit:
+                    raise
+                self._finish(record, lock)  # interrupted once it had moved: it stands
                 raise
-            self.sync_worktree(work_tree, self.commit_tree(commit), change.paths)
-            journal.unlink(missing_ok=True)
-        return WriteResult(commit=commit, parent=tip, tags=tag_names, attempts=attempts)
+        except BaseException as exc:
+            if touched:
+                try:
+                    staging.rollback(self, record)
+                except BaseException as undo:
+                    lock.abandon()  # the journal stays: the next operation rolls back
+                    raise StoreError(
+                        f"could not write the work tree ({exc}) nor put it back ({undo}); "
+                        "nothing was committed; " + worktree.repair_hint(lock.path)
+                    ) from undo
+            lock.release()
+            journal.remove(self.common_dir, ref)
+            raise
+        warnings = self._finish(record, lock)
+        return WriteResult(commit, tip, tag_names, attempt.count, warnings=warnings)
+
+    def _finish(self, record: journal.Record, lock: IndexLock) -> list[str]:
+        """The refs moved: drop the backups, release ``index.lock``, clear the journal.
+        What fails here is a warning on the applied write, never its failure."""
+        try:
+            staging.finish(self, record)
+            lock.release()
+            journal.remove(self.common_dir, record.ref)
+        except OSError as exc:
+            lock.abandon()
+            return [
+                f"committed {short(record.new)}, but cleaning up after it failed ({exc}); "
+                + worktree.repair_hint(lock.path)
+            ]
+        return []
 
 
 @dataclass
@@ -281,7 +526,7 @@ class _Attempt:
     ref: str
     build: Callable[[str | None], Change]
     author: str
-    committer: str | None
+    committer: str
     trailers: Mapping[str, str] | None
     reason: str
     base: str | None = None
@@ -296,14 +541,7 @@ class _Attempt:
             store._ensure_unchanged(self.base, tip, self.paths)
         change = self.build(tip)
         self.paths, self.base = change.paths, tip
-        return store._publish(
-            self.ref,
-            tip,
-            change,
-            self.author,
-            self.committer,
-            self.trailers,
-            self.reason,
-            store.checked_out_in(self.ref),
-            self.count,
-        )
+        try:
+            return store._publish(self, tip, change)
+        except OSError as exc:  # only raised before the refs moved
+            raise StoreError(f"{exc}; nothing was written") from None

@@ -1,13 +1,17 @@
-"""The per-ref writer lock, and where proctor keeps its per-ref files beside git's.
+"""The per-ref writer lock, and where proctor keeps its per-clone state beside git's.
 
 Compare-and-swap alone keeps a ref correct, but under many writers a loser keeps losing.
 proctor's writers to one ref therefore queue on a lock file (flock), leaving
 compare-and-swap to arbitrate only against writers that are not proctor (a
-``git commit``, a fetch).
+``git commit``, a fetch). The lock also tells a reader whether a sync journal belongs to
+a live writer (lock held) or to one that died (lock free).
+
+Local state lives under ``.git/proctor/`` (per clone, never versioned).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -21,35 +25,58 @@ from proctor.core.errors import StoreError
 _HELD_LOCKS = threading.local()
 
 
-def ref_file(common_dir: str, ref: str, kind: str) -> Path:
+def state_dir(common_dir: str) -> Path:
+    """``.git/proctor/``, created on first use."""
+    path = Path(common_dir) / "proctor"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path)
+    return path
+
+
+def ref_file(common_dir: str, ref: str, kind: str, suffix: str = "") -> Path:
     """The file of ``kind`` ("write": the lock, "sync": the journal) for ``ref``."""
     digest = hashlib.sha1(ref.encode()).hexdigest()[:16]
-    return Path(common_dir) / f"proctor-{kind}-{digest}"
+    return state_dir(common_dir) / f"{kind}-{digest}{suffix}"
+
+
+def _held() -> set[Path]:
+    held: set[Path] = _HELD_LOCKS.__dict__.setdefault("paths", set())
+    return held
 
 
 @contextmanager
-def writer_lock(common_dir: str, ref: str) -> Iterator[None]:
+def writer_lock(common_dir: str, ref: str, *, wait: bool = True) -> Iterator[bool]:
     """Serialise proctor's writers to one ref across processes (flock).
 
     The kernel drops the lock when its holder dies, even by SIGKILL, so a crash never
     leaves the store locked. A second write to the same ref from the thread that holds
-    the lock is refused rather than left waiting for itself.
+    the lock is refused rather than left waiting for itself. With ``wait`` False the
+    block runs at once and is told (True/False) whether it got the lock.
     """
-    path = ref_file(common_dir, ref, "write")
-    held = _HELD_LOCKS.__dict__.setdefault("paths", set())
+    path = ref_file(common_dir, ref, "write", ".lock")
+    held = _held()
     if path in held:
+        if not wait:
+            yield False
+            return
         # flock would wait for ourselves forever: an action's apply() (or a side
         # effect) started another write to the same ref.
         raise StoreError(
             f"a write to {ref} is already in progress in this thread; "
             "an action cannot start another write to the same branch"
         )
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    held.add(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        held.add(path)
+        try:
+            yield True
+        finally:
+            held.discard(path)
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        held.discard(path)
-        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

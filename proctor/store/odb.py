@@ -18,10 +18,14 @@ from pathlib import Path
 
 from proctor.core.errors import NotFoundError, StoreError, UsageError
 from proctor.store.catfile import CatFile
-from proctor.store.git import discover, run_git
+from proctor.store.errors import UnsafePathError
+from proctor.store.fs import check_path
+from proctor.store.git import discover, read_config, run_git
+from proctor.store.identity import IDENTITY_KEYS
 from proctor.store.objects import (
     MODE_EXEC,
     MODE_FILE,
+    MODE_LINK,
     MODE_TREE,
     Entry,
     Tree,
@@ -31,6 +35,25 @@ from proctor.store.objects import (
     tag_bytes,
     write_loose_object,
 )
+
+#: The config keys read at open (lower-case, as ``git config`` prints them).
+CONFIG_KEYS = (
+    "extensions.objectformat",
+    "core.autocrlf",
+    "core.attributesfile",
+    "gc.auto",
+    "index.sparse",
+    "core.splitindex",
+    *IDENTITY_KEYS,
+)
+
+
+@dataclass(frozen=True)
+class _NewFile:
+    """A file an edit writes: its blob, and its mode (None: keep the tree's)."""
+
+    mode: str | None
+    sha: str
 
 
 @dataclass
@@ -50,19 +73,24 @@ class ObjectStore:
     """A repository's objects, read through one ``cat-file`` process and written in-process."""
 
     TREE_CACHE_SIZE = 4096
+    BLOB_CACHE_BYTES = 4 * 1024 * 1024
+    BLOB_CACHE_ITEM = 256 * 1024
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.work_tree, self.git_dir, self.common_dir = discover(path)
         self.cwd = self.work_tree or self.git_dir
         self.objects_dir = Path(self.common_dir) / "objects"
-        fmt = run_git(["config", "--get", "extensions.objectformat"], self.cwd)
-        if fmt.returncode == 0 and fmt.stdout.strip() not in (b"", b"sha1"):
-            raise UsageError(
-                f"{self.cwd}: object format {fmt.stdout.decode().strip()} is not supported"
-            )
+        # One process at open for every setting the store needs (object format, identity,
+        # line endings, gc), rather than one per question later.
+        self.config = read_config(self.cwd, CONFIG_KEYS)
+        fmt = self.config.get("extensions.objectformat", "sha1").strip().lower()
+        if fmt not in ("", "sha1"):
+            raise UsageError(f"{self.cwd}: object format {fmt} is not supported")
         self._cat: CatFile | None = None
         self._trees: OrderedDict[str, TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._blob_bytes = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -98,10 +126,27 @@ class ObjectStore:
 
     def read_object(self, sha: str) -> tuple[str, bytes]:
         """(type, content) of an object, or NotFoundError."""
+        blob = self._blobs.get(sha)
+        if blob is not None:
+            self._blobs.move_to_end(sha)
+            return "blob", blob
         obj = self.cat.read(sha)
         if obj is None:
             raise NotFoundError(f"missing object {sha}")
+        if obj[1] == "blob":
+            self._remember_blob(sha, obj[2])
         return obj[1], obj[2]
+
+    def _remember_blob(self, sha: str, data: bytes) -> None:
+        """Keep small blobs (objects never change): the next write of a procedure reads
+        what the last one wrote without a round trip to ``cat-file``."""
+        if len(data) > self.BLOB_CACHE_ITEM or sha in self._blobs:
+            return
+        self._blobs[sha] = data
+        self._blob_bytes += len(data)
+        while self._blob_bytes > self.BLOB_CACHE_BYTES:
+            _old, dropped = self._blobs.popitem(last=False)
+            self._blob_bytes -= len(dropped)
 
     def tag_target(self, tag_sha: str) -> str:
         """Peel an annotated tag object to the commit it names."""
@@ -196,14 +241,24 @@ class ObjectStore:
         return self.read_object(entry[1])[1]
 
     def read_blobs(self, shas: list[str]) -> list[bytes | None]:
-        """Many blobs in one pipelined round trip."""
-        return [None if r is None else r[2] for r in self.cat.read_many(shas)]
+        """Many blobs in one pipelined round trip (those not cached)."""
+        found = {sha: self._blobs[sha] for sha in shas if sha in self._blobs}
+        missing = [sha for sha in dict.fromkeys(shas) if sha not in found]
+        for sha, obj in zip(missing, self.cat.read_many(missing)):
+            if obj is not None:
+                found[sha] = obj[2]
+                if obj[1] == "blob":
+                    self._remember_blob(sha, obj[2])
+        return [found.get(sha) for sha in shas]
 
     # -- object writes -------------------------------------------------------------------
 
     def write_object(self, kind: str, data: bytes) -> str:
         """Write a loose object in-process; atomic by rename, idempotent by content."""
-        return write_loose_object(self.objects_dir, kind, data)
+        sha = write_loose_object(self.objects_dir, kind, data)
+        if kind == "blob":
+            self._remember_blob(sha, data)
+        return sha
 
     def write_tree(self, tree: Tree) -> str:
         """Write a tree object (and cache it, as the next write builds on it)."""
@@ -220,13 +275,21 @@ class ObjectStore:
         root_tree: str | None,
         edits: Mapping[str, bytes | None],
         executable: Iterable[str] = (),
+        modes: Mapping[str, str] | None = None,
+        blob_ids: Mapping[str, str] | None = None,
     ) -> str:
         """A new root tree: ``root_tree`` with files written or deleted.
 
         Only the trees on the paths of the edits are rewritten; empty directories vanish
-        as git expects.
+        as git expects. A file's mode is ``modes[path]``, else executable if listed in
+        ``executable``, else the mode the file has in ``root_tree`` (an update keeps a
+        ``100755`` main.py executable), else ``100644``. ``blob_ids`` gives ids already
+        written for some paths (content normalised by git). A path through a file or a
+        symbolic link in the tree is refused (UnsafePathError).
         """
         exec_paths = set(executable)
+        for path in edits:
+            self._check_parents(root_tree, check_path(path))
         nested: dict[str, object] = {}
         for path, content in edits.items():
             parts = path.split("/")
@@ -234,16 +297,39 @@ class ObjectStore:
             for part in parts[:-1]:
                 node = node.setdefault(part, {})  # type: ignore[assignment]
                 if not isinstance(node, dict):
-                    raise UsageError(f"{path}: a file stands where a directory is needed")
+                    raise UnsafePathError(f"{path}: a file stands where a directory is needed")
+            if isinstance(node.get(parts[-1]), dict):
+                raise UnsafePathError(f"{path}: a directory stands where the file goes")
             if content is None:
                 node[parts[-1]] = None
-            else:
-                mode = MODE_EXEC if path in exec_paths else MODE_FILE
-                node[parts[-1]] = (mode, self.write_object("blob", content))
-        sha = self._rewrite(root_tree, nested)
-        return sha if sha is not None else self.write_tree({})
+                continue
+            mode = (modes or {}).get(path) or (MODE_EXEC if path in exec_paths else None)
+            if mode not in (None, MODE_FILE, MODE_EXEC):
+                raise UsageError(f"{path}: unsupported mode {mode}")
+            blob = (blob_ids or {}).get(path) or self.write_object("blob", content)
+            node[parts[-1]] = _NewFile(mode, blob)
+        root = self._rewrite(root_tree, nested, "")
+        return root if root is not None else self.write_tree({})
 
-    def _rewrite(self, tree_sha: str | None, nested: dict[str, object]) -> str | None:
+    def _check_parents(self, root_tree: str | None, path: str) -> None:
+        """Refuse, before any object is written, a path beneath a file or a symbolic
+        link of the tree (git would have to replace it with a directory)."""
+        parts = path.split("/")
+        tree = self.read_tree(root_tree) if root_tree else {}
+        for i, part in enumerate(parts[:-1]):
+            entry = tree.get(part)
+            if entry is None:
+                return
+            if entry[0] != MODE_TREE:
+                kind = "a symbolic link" if entry[0] == MODE_LINK else "a file"
+                where = "/".join(parts[: i + 1])
+                raise UnsafePathError(
+                    f"{where} is {kind} in the tree, so {path} cannot be written beneath it "
+                    "(nothing was written)"
+                )
+            tree = self.read_tree(entry[1])
+
+    def _rewrite(self, tree_sha: str | None, nested: dict[str, object], prefix: str) -> str | None:
         data = self._tree_data(tree_sha) if tree_sha else None
         tree = dict(data.entries) if data else {}
         patches: list[tuple[str, str]] = []
@@ -253,11 +339,18 @@ class ObjectStore:
             new: Entry | None
             if change is None:
                 new = None
-            elif isinstance(change, tuple):
-                new = change
+            elif isinstance(change, _NewFile):
+                keep = old[0] if old and old[0] in (MODE_FILE, MODE_EXEC) else MODE_FILE
+                new = (change.mode or keep, change.sha)
             else:
-                sub = old[1] if old and old[0] == MODE_TREE else None
-                new_sub = self._rewrite(sub, change)  # type: ignore[arg-type]
+                if old is not None and old[0] != MODE_TREE:
+                    kind = "a symbolic link" if old[0] == MODE_LINK else "a file"
+                    raise UnsafePathError(
+                        f"{prefix}{name} is {kind} in the tree, so nothing can be written "
+                        "beneath it (nothing was written)"
+                    )
+                sub = old[1] if old else None
+                new_sub = self._rewrite(sub, change, f"{prefix}{name}/")  # type: ignore[arg-type]
                 new = None if new_sub is None else (MODE_TREE, new_sub)
             if new == old:
                 continue
@@ -287,7 +380,9 @@ class ObjectStore:
         self, tree: str, parents: list[str], message: str, author: str, committer: str
     ) -> str:
         """Write a commit object; the ref is moved separately, by compare-and-swap."""
-        return self.write_object("commit", commit_bytes(tree, parents, message, author, committer))
+        sha = self.write_object("commit", commit_bytes(tree, parents, message, author, committer))
+        self._commit_trees[sha] = tree  # no read back of what was just written
+        return sha
 
     def write_tag(self, target: str, name: str, tagger: str, message: str) -> str:
         """Write an annotated tag object; its ref is created separately, create-only."""

@@ -8,11 +8,14 @@ a race learns it (``CasLost``) instead of overwriting the winner.
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import tempfile
 from pathlib import Path
 
 from proctor.core.errors import NotFoundError, StoreError, UsageError
-from proctor.store.git import run_git
-from proctor.store.objects import ZERO_SHA
+from proctor.store.git import git_env, run_git
+from proctor.store.objects import ZERO_SHA, check_ref_name, check_sha
 
 
 class CasLost(Exception):
@@ -67,22 +70,114 @@ def resolve(cwd: str, rev: str) -> str:
     return proc.stdout.decode().strip()
 
 
+class RefUpdater:
+    """One long-lived ``git update-ref --stdin``: many transactions, no spawn per write.
+
+    Each write sends ``start``, its ``update`` lines (each naming the value the ref must
+    still have), ``prepare`` and ``commit``, and reads git's ``<command>: ok`` answers.
+    git ends the process on any failure (a ref not where expected), so a failed
+    transaction is reported from its stderr and the next one starts a new process. The
+    reflog message is fixed per process, so one process is kept per message.
+    """
+
+    def __init__(self, cwd: str, reason: str) -> None:
+        self.reason = reason
+        # A file, not a pipe: warnings over a long life must never fill a pipe and block git.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by dispose()
+        self._proc = subprocess.Popen(
+            ["git", "update-ref", "-m", reason, "--stdin"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            env=git_env(),
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def transaction(self, lines: list[str]) -> str | None:
+        """Run one transaction; None when it committed, else what git said."""
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        payload = "".join(line + "\n" for line in ["start", *lines, "prepare", "commit"])
+        try:
+            proc.stdin.write(payload.encode())
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._failure()
+        for expected in (b"start: ok\n", b"prepare: ok\n", b"commit: ok\n"):
+            answer = proc.stdout.readline()
+            if answer != expected:
+                return self._failure()
+        return None
+
+    def _failure(self) -> str:
+        self.close()
+        self._errors.seek(0)
+        said = self._errors.read().decode(errors="replace").strip()
+        return said or f"git update-ref exited with {self._proc.returncode}"
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+    def dispose(self) -> None:
+        """End the process and drop its error file."""
+        self.close()
+        self._errors.close()
+
+
+def transaction_lines(updates: list[tuple[str, str, str | None]]) -> list[str]:
+    """The ``update`` lines of a transaction; every name and id is checked first, as a
+    newline or space in one would be read as another command or field."""
+    lines = []
+    for ref, new, old in updates:
+        check_ref_name(ref)
+        check_sha(new, "new value of " + ref)
+        if old is not None:
+            check_sha(old, "old value of " + ref)
+        lines.append(f"update {ref} {new} {old or ZERO_SHA}")
+    return lines
+
+
 def update_refs(
-    cwd: str, common_dir: str, updates: list[tuple[str, str, str | None]], reason: str
+    cwd: str,
+    common_dir: str,
+    updates: list[tuple[str, str, str | None]],
+    reason: str,
+    updater: RefUpdater | None = None,
 ) -> None:
     """Move refs in one transaction: ``(ref, new, expected_old)``.
 
     ``expected_old`` None means "must not exist" (create-only, used for tags and the
-    first commit of a branch). Raises CasLost when any ref is not where expected.
+    first commit of a branch). Raises CasLost when any ref is not where expected. With
+    ``updater`` the transaction runs in that long-lived process.
     """
-    lines = ["start"]
-    for ref, new, old in updates:
-        lines.append(f"update {ref} {new} {old or ZERO_SHA}")
-    lines += ["prepare", "commit", ""]
-    proc = run_git(["update-ref", "-m", reason, "--stdin"], cwd, input="\n".join(lines).encode())
-    if proc.returncode == 0:
+    lines = transaction_lines(updates)
+    if updater is not None:
+        failure = updater.transaction(lines)
+    else:
+        payload = "\n".join(["start", *lines, "prepare", "commit", ""]).encode()
+        proc = run_git(["update-ref", "-m", reason, "--stdin"], cwd, input=payload)
+        failure = None if proc.returncode == 0 else proc.stderr.decode(errors="replace").strip()
+    if failure is None:
         return
+    if all(read_ref(common_dir, ref) == new for ref, new, _old in updates):
+        return  # it did commit; only the answer was lost
     for ref, _new, old in updates:
         if read_ref(common_dir, ref) != old:
             raise CasLost(ref)
-    raise StoreError(f"git update-ref failed: {proc.stderr.decode(errors='replace').strip()}")
+    raise StoreError(f"git update-ref failed: {failure}")

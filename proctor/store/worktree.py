@@ -1,45 +1,55 @@
-"""The checked-out store branch: refuse to overwrite local work, then bring it up to date.
+"""The checked-out store branch: refuse to overwrite local work, and recover.
 
-When the store branch is checked out, a commit made without the index leaves the index
-and files one version behind, and a later ``git commit -a`` would revert it. So before a
-write the touched paths are checked for uncommitted work (read from the index file
-directly where that is safe: one process fewer per write), and after it they are synced.
-A write killed between moving the ref and the sync leaves a journal the next writer
-finishes from.
+When the store branch is checked out, the touched paths are checked for uncommitted
+work before anything is written (their index entries read from the index file directly
+where that is safe: one process fewer per write), holding git's ``index.lock``
+(``indexlock``). ``staging`` then changes the work tree and index before the ref moves.
+A write interrupted on the way (killed, or the disk filled up) leaves its journal and
+the lock: git refuses to write the index meanwhile, and the next proctor operation
+finishes the write or rolls it back (``recover``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from proctor.core.errors import StoreError
+from proctor.store import fs, journal, staging
 from proctor.store.change import Change
+from proctor.store.checkout import Checkout
 from proctor.store.git import run_git
-from proctor.store.locks import ref_file
-from proctor.store.objects import MODE_EXEC, MODE_TREE, blob_sha
+from proctor.store.indexlock import IndexLock
+from proctor.store.locks import state_dir
+from proctor.store.objects import MODE_TREE, blob_sha
 from proctor.store.odb import ObjectStore
 from proctor.store.refs import read_ref
 
-
-def checked_out_in(cwd: str, ref: str) -> str | None:
-    """The work tree that has ``ref`` checked out, if any (git allows at most one)."""
-    found: str | None = None
-    proc = run_git(["worktree", "list", "--porcelain"], cwd)
-    current: str | None = None
-    for line in proc.stdout.decode().splitlines():
-        if line.startswith("worktree "):
-            current = line[9:]
-        elif line == "bare":
-            current = None
-        elif line.startswith("branch ") and line[7:] == ref and current:
-            found = current
-    return found
+__all__ = [
+    "IndexEntry",
+    "Recovery",
+    "dirty_paths",
+    "index_entries",
+    "index_lookup",
+    "local_state",
+    "recover",
+    "repair_hint",
+    "staged_entries",
+    "staged_ids",
+]
 
 
-def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the index holds for a path: its blob id, and whether it is outside a sparse
+    checkout (skip-worktree: git keeps no file for it in the work tree)."""
+
+    sha: str
+    skip_worktree: bool = False
+
+
+def index_entries(data: bytes, paths: list[str]) -> dict[str, IndexEntry] | None:
     """Find the entries of ``paths`` in the bytes of a git index, without parsing it all.
 
     Entries of a version 2/3 index are padded to multiples of 8 bytes after a 12-byte
@@ -54,7 +64,7 @@ def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
         return {}
     if len(data) < 12 or data[:4] != b"DIRC" or data[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
         return None
-    found: dict[str, str] = {}
+    found: dict[str, IndexEntry] = {}
     for path in paths:
         raw = path.encode("utf-8", "surrogateescape")
         needle = raw + b"\0"
@@ -68,76 +78,130 @@ def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
                 flags = int.from_bytes(data[start + 60 : start + 62], "big")
                 if flags & 0xFFF != want or bool(flags & 0x4000) != (fixed == 64):
                     continue
-                found[path] = data[start + 40 : start + 60].hex()
+                extended = (
+                    int.from_bytes(data[start + 62 : start + 64], "big") if fixed == 64 else 0
+                )
+                found[path] = IndexEntry(
+                    data[start + 40 : start + 60].hex(), bool(extended & 0x4000)
+                )
             pos = data.find(needle, pos + 1)
     return found
 
 
-def staged_ids(store: ObjectStore, work_tree: str, paths: list[str]) -> dict[str, str]:
-    """The blob ids the index of ``work_tree`` holds for ``paths`` (absent: not staged).
+def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
+    """``index_entries`` as path -> blob id."""
+    entries = index_entries(data, paths)
+    return None if entries is None else {p: e.sha for p, e in entries.items()}
 
-    Read from the index file directly when it is a plain version 2 or 3 index of this
-    work tree (one process fewer per write); ``git ls-files`` otherwise.
+
+def read_index(store: ObjectStore, checkout: Checkout) -> bytes:
+    """The bytes of the work tree's index (empty when there is none yet)."""
+    try:
+        return checkout.index.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def staged_entries(
+    store: ObjectStore, checkout: Checkout, paths: list[str], data: bytes | None = None
+) -> dict[str, IndexEntry]:
+    """The index entries of ``paths`` in ``checkout`` (absent: not staged).
+
+    Read from the index bytes directly when they are a plain version 2 or 3 index
+    (one process fewer per write); ``git ls-files`` otherwise (version 4, a split or
+    sparse index).
     """
-    staged = None
-    if (
-        work_tree == store.work_tree
-        and "GIT_INDEX_FILE" not in os.environ
-        and not any(Path(store.common_dir).glob("sharedindex.*"))
+    found = None
+    if store.config.get("index.sparse", "").lower() != "true" and not any(
+        Path(store.common_dir).glob("sharedindex.*")
     ):
-        try:
-            data = (Path(store.git_dir) / "index").read_bytes()
-        except FileNotFoundError:
-            data = b""
-        staged = index_lookup(data, paths)
-    if staged is not None:
-        return staged
-    staged = {}
-    proc = run_git(["ls-files", "-s", "-z", "--", *[":(literal)" + p for p in paths]], work_tree)
+        found = index_entries(read_index(store, checkout) if data is None else data, paths)
+    if found is not None:
+        return found
+    found = {}
+    proc = run_git(
+        ["ls-files", "-s", "-t", "-z", "--", *[":(literal)" + p for p in paths]],
+        checkout.work_tree,
+    )
     if proc.returncode != 0:
         raise StoreError(f"git ls-files failed: {proc.stderr.decode(errors='replace').strip()}")
     for record in proc.stdout.split(b"\0"):
         if record:
             meta, _, raw_path = record.partition(b"\t")
-            staged[raw_path.decode("utf-8", "surrogateescape")] = meta.split()[1].decode()
-    return staged
+            tag, _mode, sha = meta.split()[:3]
+            found[raw_path.decode("utf-8", "surrogateescape")] = IndexEntry(
+                sha.decode(), tag == b"S"
+            )
+    return found
+
+
+def staged_ids(store: ObjectStore, work_tree: str, paths: list[str]) -> dict[str, str]:
+    """The blob ids the index of ``work_tree`` holds for ``paths`` (absent: not staged)."""
+    checkout = Checkout(work_tree, _git_dir_of(store, work_tree))
+    return {p: e.sha for p, e in staged_entries(store, checkout, paths).items()}
+
+
+def _git_dir_of(store: ObjectStore, work_tree: str) -> str:
+    if work_tree == store.work_tree:
+        return store.git_dir
+    gitfile = Path(work_tree) / ".git"
+    if gitfile.is_file():
+        return str(Path(work_tree) / gitfile.read_text().strip().removeprefix("gitdir: "))
+    return str(gitfile)
 
 
 def local_state(
-    store: ObjectStore, work_tree: str, paths: list[str]
-) -> dict[str, tuple[str | None, bytes | None]]:
-    """For each path: (id staged in the index or None, bytes in the work tree or None)."""
-    staged = staged_ids(store, work_tree, paths)
-    state: dict[str, tuple[str | None, bytes | None]] = {}
-    base = Path(work_tree)
-    for path in paths:
-        try:
-            local: bytes | None = (base / path).read_bytes()
-        except FileNotFoundError:
-            local = None
-        except OSError:  # a directory or something unreadable stands there
-            local = b"\0<not a regular file>"
-        state[path] = (staged.get(path), local)
-    return state
+    store: ObjectStore,
+    checkout: Checkout,
+    paths: list[str],
+    data: bytes | None = None,
+) -> dict[str, tuple[IndexEntry | None, bytes | None]]:
+    """For each path: (its index entry or None, bytes in the work tree or None)."""
+    staged = staged_entries(store, checkout, paths, data)
+    return {p: (staged.get(p), fs.read_local(checkout.work_tree, p)) for p in paths}
 
 
-def dirty_paths(store: ObjectStore, work_tree: str, tip: str | None, change: Change) -> list[str]:
+def _local_ids(
+    store: ObjectStore, checkout: Checkout, state: dict[str, tuple[IndexEntry | None, bytes | None]]
+) -> dict[str, str | None]:
+    """The blob id each work-tree file would be staged as (None: no file)."""
+    return {p: None if local is None else blob_sha(local) for p, (_e, local) in state.items()}
+
+
+def dirty_paths(
+    store: ObjectStore,
+    checkout: Checkout,
+    tip: str | None,
+    change: Change,
+    data: bytes | None = None,
+    local_ids: Callable[[dict[str, bytes]], dict[str, str]] | None = None,
+) -> list[str]:
     """Touched paths whose local state the write would lose.
 
-    A path is clean when its index entry and work-tree file both match the tip. A file
-    edited in place and then handed to proctor (``--code procedures/x/main.py``, see
-    ``Change.consumed``) holds exactly what is being committed or what was read to
-    build it: nothing of the user's is lost, so it is not a conflict either, as long
-    as the index holds nothing else.
+    A path is clean when its index entry and work-tree file both match the tip (a
+    skip-worktree entry has no file by design: the index alone decides). A file edited
+    in place and then handed to proctor (``--code procedures/x/main.py``, see
+    ``Change.consumed``) holds exactly what is being committed or what was read to build
+    it: nothing of the user's is lost, so it is not a conflict either, as long as the
+    index holds nothing else. ``local_ids`` hashes work-tree files as git would stage
+    them (line-ending conversion); plain ``blob_sha`` without it.
     """
     if not change.edits:
         return []
     tip_tree = store.commit_tree(tip) if tip else None
+    state = local_state(store, checkout, change.paths, data)
+    ids = _local_ids(store, checkout, state)
+    if local_ids is not None:
+        present = {p: b for p, (_e, b) in state.items() if b is not None and b != fs.NOT_REGULAR}
+        ids.update(local_ids(present))
     lost = []
-    for path, (index_sha, local) in local_state(store, work_tree, change.paths).items():
-        entry = store.entry_at(tip_tree, path)
-        tip_sha = entry[1] if entry and entry[0] != MODE_TREE else None
-        local_sha = None if local is None else blob_sha(local)
+    for path, (entry, local) in state.items():
+        tip_entry = store.entry_at(tip_tree, path)
+        tip_sha = tip_entry[1] if tip_entry and tip_entry[0] != MODE_TREE else None
+        index_sha = entry.sha if entry else None
+        local_sha = ids[path]
+        if entry is not None and entry.skip_worktree and local is None:
+            local_sha = index_sha  # outside the sparse checkout: no file, by design
         if index_sha == tip_sha and local_sha == tip_sha:
             continue
         new = change.edits.get(path)
@@ -152,80 +216,60 @@ def dirty_paths(store: ObjectStore, work_tree: str, tip: str | None, change: Cha
     return sorted(lost)
 
 
-def sync_worktree(store: ObjectStore, work_tree: str, root_tree: str, paths: list[str]) -> None:
-    """Bring ``paths`` in the work tree and index up to date with ``root_tree``."""
-    base = Path(work_tree)
-    for path in paths:
-        target = base / path
-        entry = store.entry_at(root_tree, path)
-        if entry is None or entry[0] == MODE_TREE:
-            try:
-                target.unlink()
-            except FileNotFoundError:
-                pass
-            parent = target.parent
-            while parent != base:
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.proctor-tmp")
-        tmp.write_bytes(store.read_object(entry[1])[1])
-        os.chmod(tmp, 0o755 if entry[0] == MODE_EXEC else 0o644)
-        os.replace(tmp, target)
-    listing = "".join(p + "\0" for p in paths).encode()
-    proc = run_git(["update-index", "--add", "--remove", "-z", "--stdin"], work_tree, input=listing)
-    if proc.returncode != 0:
-        raise StoreError(
-            f"committed, but the index was not updated: {proc.stderr.decode(errors='replace').strip()}"
-        )
+def repair_hint(lock: Path) -> str:
+    """How a user finishes what an interrupted write left: the next proctor command
+    does it, or git by hand."""
+    return (
+        "run any proctor command (e.g. `proctor status`) and it finishes or rolls back the "
+        f"interrupted write; by hand: check `git status`, then rm '{lock}'"
+    )
 
 
-# The journal is written under the writer lock before the ref moves and removed after the
-# sync, so a write killed in between is finished by the next writer (``recover``).
+@dataclass
+class Recovery:
+    """What ``recover`` did: the paths it finished or rolled back, and what to tell."""
+
+    fixed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rolled_back: bool = False
 
 
-def write_journal(common_dir: str, ref: str, old: str | None, new: str, paths: list[str]) -> Path:
-    """Record a sync about to be owed: ``ref`` moves from ``old`` to ``new`` over ``paths``."""
-    path = ref_file(common_dir, ref, "sync")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"ref": ref, "old": old, "new": new, "paths": paths}))
-    os.replace(tmp, path)
-    return path
+def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
+    """Finish or roll back a write to ``ref`` that was interrupted, from its journal (the
+    caller holds the writer lock of ``ref``, so the writer that left it is gone).
 
-
-def recover(store: ObjectStore, ref: str, checked_out: Callable[[str], str | None]) -> list[str]:
-    """Finish an interrupted work-tree sync; returns the paths brought up to date.
-
-    Only paths still exactly as the interrupted writer left them (old or new version,
-    in both index and file) are touched; anything the user changed since stays.
-    ``checked_out`` finds the work tree of ``ref``; it is asked only when a journal exists.
+    The ref moved: the write is complete but for its backups and ``index.lock``, which
+    are removed. It did not: what the write changed in the work tree and index is put
+    back where it is still as the write left it (``staging.rollback``). An unreadable
+    journal raises JournalError and is left in place.
     """
-    journal = ref_file(store.common_dir, ref, "sync")
+    record = journal.load(store.common_dir, ref)
+    if record is None:
+        return Recovery()
+    if record.index is None or record.work_tree is None:
+        journal.remove(store.common_dir, ref)
+        return Recovery()
+    index = Path(record.index)
+    lock = IndexLock.adopt(index, ref)
+    if lock is None:
+        if record.new is None:  # nothing was touched (and no lock of its own is left)
+            journal.remove(store.common_dir, ref)
+            return Recovery()
+        lock = IndexLock.acquire(
+            index, lock_timeout, ref, state_dir(store.common_dir), tip=record.new
+        )
+    result = Recovery(fixed=list(record.paths))
     try:
-        data = json.loads(journal.read_text())
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError):
-        journal.unlink(missing_ok=True)
-        return []
-    work_tree = checked_out(ref)
-    fixed: list[str] = []
-    if work_tree is not None and read_ref(store.common_dir, ref) == data.get("new"):
-        old_tree = store.commit_tree(data["old"]) if data.get("old") else None
-        new_tree = store.commit_tree(data["new"])
-        for path, (index_sha, local) in local_state(store, work_tree, data["paths"]).items():
-            versions = set()
-            for tree in (old_tree, new_tree):
-                entry = store.entry_at(tree, path)
-                versions.add(entry[1] if entry and entry[0] != MODE_TREE else None)
-            local_sha = None if local is None else blob_sha(local)
-            if index_sha in versions and local_sha in versions:
-                fixed.append(path)
-        if fixed:
-            sync_worktree(store, work_tree, new_tree, fixed)
-    journal.unlink(missing_ok=True)
-    return fixed
+        if record.new is not None and read_ref(store.common_dir, ref) == record.new:
+            result.warnings += staging.finish(store, record)
+        elif record.new is not None:
+            result.warnings += staging.rollback(store, record)
+            result.rolled_back = True
+        else:
+            result.fixed = []
+    except BaseException:
+        lock.abandon()
+        raise
+    lock.release()
+    journal.remove(store.common_dir, ref)
+    return result

@@ -1,0 +1,145 @@
+"""Where the store branch is checked out, asked afresh before every write.
+
+git lets a branch be checked out in at most one work tree, and that can change at any
+time (``git switch``, ``git worktree add``); a long-lived store that remembered the answer
+would write into another branch's work tree. The list of work trees comes from
+``git worktree list`` once, and again only when ``.git/worktrees/`` changes; which one
+has the branch is read from their ``HEAD`` files on every write (no process). A failing
+``git worktree list`` is an error, never "not checked out" (that would skip the check
+for uncommitted work).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from proctor.core.errors import StoreError
+from proctor.store.errors import OperationInProgressError
+from proctor.store.git import run_git
+
+__all__ = ["Checkout", "Worktrees"]
+
+#: Files in a work tree's git dir that mean an operation is half done, with what
+#: finishes or abandons it.
+_OPERATIONS = (
+    ("MERGE_HEAD", "a merge", "git merge --continue", "git merge --abort"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick", "git cherry-pick --continue", "git cherry-pick --abort"),
+    ("REVERT_HEAD", "a revert", "git revert --continue", "git revert --abort"),
+    ("rebase-merge", "a rebase", "git rebase --continue", "git rebase --abort"),
+    ("rebase-apply", "a rebase or am", "git rebase --continue", "git rebase --abort"),
+    (
+        "sequencer",
+        "a cherry-pick or revert",
+        "git cherry-pick --continue",
+        "git cherry-pick --abort",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A work tree with the store branch checked out (or being rebased)."""
+
+    work_tree: str
+    git_dir: str  # that work tree's own git dir: its index, HEAD and MERGE_HEAD live here
+    rebasing: bool = False
+
+    @property
+    def index(self) -> Path:
+        return Path(self.git_dir) / "index"
+
+    def operation(self) -> tuple[str, str, str] | None:
+        """(what, continue, abort) of an operation in progress, or None."""
+        for name, what, cont, abort in _OPERATIONS:
+            if os.path.lexists(os.path.join(self.git_dir, name)):
+                return what, cont, abort
+        return None
+
+    def refuse_if_busy(self, ref: str) -> None:
+        """OperationInProgressError when a merge, rebase, cherry-pick or revert is under way."""
+        busy = self.operation()
+        if busy is None and not self.rebasing:
+            return
+        what, cont, abort = busy or _OPERATIONS[3][1:]
+        raise OperationInProgressError(
+            f"{what} is in progress on {ref} in {self.work_tree}; finish it ({cont}) or "
+            f"abort it ({abort}) first (nothing was written)"
+        )
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+class Worktrees:
+    """The work trees of one repository, listed by git and re-listed when they change."""
+
+    def __init__(self, cwd: str, common_dir: str) -> None:
+        self.cwd = cwd
+        self.common_dir = common_dir
+        self._key: tuple[str, ...] | None = None
+        self._entries: list[tuple[str, str]] = []
+
+    def _listing_key(self) -> tuple[str, ...]:
+        try:
+            return tuple(sorted(os.listdir(os.path.join(self.common_dir, "worktrees"))))
+        except (FileNotFoundError, NotADirectoryError):
+            return ()
+
+    def entries(self) -> list[tuple[str, str]]:
+        """(work tree, its git dir) for every work tree that exists."""
+        key = self._listing_key()
+        if key != self._key:
+            self._entries = self._list()
+            self._key = key
+        return self._entries
+
+    def _list(self) -> list[tuple[str, str]]:
+        proc = run_git(["worktree", "list", "--porcelain", "-z"], self.cwd)
+        if proc.returncode != 0:
+            raise StoreError(
+                "git worktree list failed, so proctor cannot tell where the store branch is "
+                f"checked out: {proc.stderr.decode(errors='replace').strip()}"
+            )
+        admin_of: dict[str, str] = {}
+        for name in self._listing_key():
+            linked = os.path.join(self.common_dir, "worktrees", name)
+            gitfile = _read(os.path.join(linked, "gitdir"))
+            if gitfile:
+                admin_of[os.path.realpath(os.path.dirname(gitfile))] = linked
+        out: list[tuple[str, str]] = []
+        first = True
+        for block in proc.stdout.split(b"\0\0"):
+            fields = [f.decode("utf-8", "surrogateescape") for f in block.split(b"\0") if f]
+            if not fields or not fields[0].startswith("worktree "):
+                continue
+            path = fields[0][9:]
+            is_main, first = first, False
+            if "bare" in fields or not os.path.isdir(path):
+                continue
+            admin: str | None = self.common_dir if is_main else admin_of.get(os.path.realpath(path))
+            if admin is None:
+                gitfile = _read(os.path.join(path, ".git")) or ""
+                if not gitfile.startswith("gitdir: "):
+                    continue
+                admin = os.path.join(path, gitfile[8:])
+            out.append((path, admin))
+        return out
+
+    def find(self, ref: str) -> Checkout | None:
+        """The work tree that has ``ref`` checked out or is rebasing it, read now."""
+        want = f"ref: {ref}"
+        for path, admin in self.entries():
+            head = _read(os.path.join(admin, "HEAD"))
+            if head == want:
+                return Checkout(path, admin)
+            for state in ("rebase-merge", "rebase-apply"):
+                if _read(os.path.join(admin, state, "head-name")) == ref:
+                    return Checkout(path, admin, rebasing=True)
+        return None

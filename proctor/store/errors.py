@@ -1,0 +1,49 @@
+"""The store's typed errors: what a face maps to an exit code and a one-line message.
+
+Each subclasses an error of ``core.errors``, so a face that knows only those already
+reports the right exit code; the subclasses let a caller tell the cases apart. Every one
+raised before a ref moves means nothing was written.
+"""
+
+from __future__ import annotations
+
+from proctor.core.errors import ConcurrencyError, StoreError, UsageError
+
+__all__ = [
+    "IdentityError",
+    "IndexLockedError",
+    "JournalError",
+    "OperationInProgressError",
+    "TrailerError",
+    "UnsafePathError",
+]
+
+
+class IdentityError(UsageError):
+    """git's identity is missing or would not make a valid header (exit 2)."""
+
+
+class TrailerError(UsageError):
+    """A trailer key or value that is not one printable ``Key: value`` line (exit 2)."""
+
+
+class UnsafePathError(UsageError):
+    """A path the write touches runs through a symbolic link, or a file stands where a
+    directory is needed (exit 2, nothing written)."""
+
+
+class OperationInProgressError(UsageError):
+    """A merge, rebase, cherry-pick or revert is in progress on the checked-out store
+    branch; writing now would mix proctor's commit into it (exit 2, nothing written)."""
+
+
+class IndexLockedError(ConcurrencyError):
+    """Another git process holds the work tree's ``index.lock`` (exit 3, nothing written).
+
+    It is a concurrency conflict that outlived the wait; a stale lock left by a crashed
+    git is named in the message with the command that clears it.
+    """
+
+
+class JournalError(StoreError):
+    """A sync journal that cannot be read is left in place and reported (exit 1)."""

@@ -1,0 +1,287 @@
+"""The work tree's file system, touched as git touches it: never through a symbolic link.
+
+A committed ``procedures -> /elsewhere`` link, or an untracked ``procedures/x`` link a
+user (or an attacker) left, would otherwise make a write land outside the repository.
+Paths are checked with ``lstat`` along every component before anything is written (so a
+refusal leaves nothing behind), and the writes themselves walk directory file
+descriptors opened with ``O_NOFOLLOW``, so a link swapped in between is not followed
+either. Temporary files are removed on every path, a full disk included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Iterable
+
+from proctor.store.errors import UnsafePathError
+
+__all__ = [
+    "NOT_REGULAR",
+    "check_path",
+    "check_work_tree_paths",
+    "read_local",
+    "remove_file",
+    "write_file",
+]
+
+#: What ``read_local`` returns for something that is not a regular file (never equal to
+#: any content, so the write sees it as not clean).
+NOT_REGULAR = b"\0<not a regular file>"
+
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def check_path(path: str) -> str:
+    """Refuse a path git would refuse in a tree (``verify_path``): empty components,
+    ``.`` and ``..``, ``.git``, a leading or trailing slash, NUL."""
+    if not isinstance(path, str) or not path or "\0" in path or "\n" in path:
+        raise UnsafePathError(f"invalid path {path!r}")
+    for part in path.split("/"):
+        if part in ("", ".", "..") or part.lower().rstrip(". ") == ".git":
+            raise UnsafePathError(f"invalid path {path!r}: git refuses {part or 'an empty'!r}")
+    return path
+
+
+def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
+    """Refuse, before anything is written, a path whose components in the work tree
+    include a symbolic link, a file where a directory is needed, or a directory (or
+    anything but a regular file) where the file goes."""
+    seen: set[str] = set()
+    for path in paths:
+        check_path(path)
+        parts = path.split("/")
+        for i in range(len(parts)):
+            prefix = "/".join(parts[: i + 1])
+            last = i == len(parts) - 1
+            if prefix in seen and not last:
+                continue
+            seen.add(prefix)
+            try:
+                st = os.lstat(os.path.join(base, prefix))
+            except FileNotFoundError:
+                break
+            except NotADirectoryError:
+                raise UnsafePathError(
+                    f"{path}: a file stands where a directory is needed in the work tree "
+                    f"{base} (nothing was written)"
+                ) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePathError(
+                    f"{prefix} is a symbolic link in the work tree {base}; proctor does not "
+                    "write through symbolic links (nothing was written)"
+                )
+            if not last and not stat.S_ISDIR(st.st_mode):
+                raise UnsafePathError(
+                    f"{prefix} is not a directory in the work tree {base}, but {path} needs "
+                    "it to be one (nothing was written)"
+                )
+            if last and not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(
+                    f"{path} is not a regular file in the work tree {base} (nothing was written)"
+                )
+
+
+def _open_dir(base: str, parts: list[str], create: bool) -> int:
+    """A descriptor of ``base/parts...``, each component opened without following links."""
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for part in parts:
+            try:
+                child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError(
+                        f"{'/'.join(parts)}: {part} is a symbolic link or a file in the work "
+                        f"tree {base}; not written through"
+                    ) from None
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def tmp_name(name: str) -> str:
+    """The temporary file a work-tree file is written to before it is renamed in place."""
+    return f".{name}.proctor-tmp"
+
+
+def write_file(base: str, path: str, data: bytes, executable: bool) -> os.stat_result:
+    """Write ``base/path`` atomically (temporary file, then rename), creating folders;
+    returns the new file's ``lstat`` (what the index records).
+
+    The mode is git's: 0666 or 0777 less the umask. The temporary file is removed if
+    anything fails, a full disk or a file size limit included.
+    """
+    parts = path.split("/")
+    name = parts[-1]
+    tmp = tmp_name(name)
+    dfd = _open_dir(base, parts[:-1], create=True)
+    try:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(tmp, flags, 0o777 if executable else 0o666, dir_fd=dfd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(dfd)
+
+
+def remove_file(base: str, path: str, prune: bool = True) -> None:
+    """Remove ``base/path`` if it is there, then (``prune``) the folders it leaves empty,
+    as git does."""
+    parts = path.split("/")
+    try:
+        dfd = _open_dir(base, parts[:-1], create=False)
+    except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+        return
+    try:
+        os.unlink(parts[-1], dir_fd=dfd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(dfd)
+    if prune:
+        prune_empty_parents(base, path)
+
+
+def prune_empty_parents(base: str, path: str) -> None:
+    """Remove the folders above ``path`` that are empty, deepest first."""
+    parts = path.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            os.rmdir(os.path.join(base, *parts[:i]))
+        except OSError:
+            break
+
+
+def backup_name(name: str) -> str:
+    """Where a work-tree file's previous version is kept (a hard link) until the write
+    that replaces it is committed or rolled back."""
+    return f".{name}.proctor-old"
+
+
+def _in_dir(base: str, path: str, action: str) -> bool:
+    """Run one of the backup actions on ``path``'s folder; False if the folder is gone."""
+    parts = path.split("/")
+    name = parts[-1]
+    try:
+        dfd = _open_dir(base, parts[:-1], create=False)
+    except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+        return False
+    try:
+        backup = backup_name(name)
+        if action == "link":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup, dir_fd=dfd)
+            os.link(name, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        elif action == "restore":
+            os.rename(backup, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            with contextlib.suppress(FileNotFoundError):  # it was the same file: rename kept it
+                os.unlink(backup, dir_fd=dfd)
+        elif action == "drop":
+            os.unlink(backup, dir_fd=dfd)
+        elif action == "exists":
+            os.stat(backup, dir_fd=dfd, follow_symlinks=False)
+        elif action == "unchanged":  # the backup is the file itself: nothing was written
+            a = os.stat(backup, dir_fd=dfd, follow_symlinks=False)
+            b = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        elif action == "tmp":
+            os.unlink(tmp_name(name), dir_fd=dfd)
+        return True
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(dfd)
+
+
+def keep_backup(base: str, path: str) -> None:
+    """Hard-link the file at ``path`` to its backup name (no data copied)."""
+    _in_dir(base, path, "link")
+
+
+def restore_backup(base: str, path: str) -> bool:
+    """Put the backup back in place (a rename: needs no free space)."""
+    return _in_dir(base, path, "restore")
+
+
+def drop_backup(base: str, path: str) -> None:
+    _in_dir(base, path, "drop")
+
+
+def has_backup(base: str, path: str) -> bool:
+    return _in_dir(base, path, "exists")
+
+
+def backup_is_current(base: str, path: str) -> bool:
+    return _in_dir(base, path, "unchanged")
+
+
+def remove_tmp(base: str, path: str) -> None:
+    """Remove a temporary file a killed write may have left for ``path``."""
+    _in_dir(base, path, "tmp")
+
+
+def read_local(base: str, path: str, limit: int | None = None) -> bytes | None:
+    """The bytes of the regular file ``base/path``; None if absent; ``NOT_REGULAR`` for a
+    link, a folder, a device or a FIFO (never opened for reading), or one over ``limit``."""
+    parts = path.split("/")
+    try:
+        dfd = _open_dir(base, parts[:-1], create=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except UnsafePathError:
+        return NOT_REGULAR
+    try:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(parts[-1], flags, dir_fd=dfd)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return NOT_REGULAR
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
+                return NOT_REGULAR
+            chunks = []
+            while True:
+                chunk = os.read(fd, max(st.st_size, 65536))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dfd)

@@ -1,0 +1,127 @@
+"""The sync journal: what a write owes the work tree, kept until it is paid.
+
+Written under the writer lock before ``index.lock`` is taken, again with the new
+commit and what the work tree held
+before the work tree is touched, once more with the new index's checksum before it is
+put in place, and cleared once the ref moved and the lock is released. A writer killed
+in between leaves it; the next proctor operation reads it to finish the write (the ref
+moved) or roll it back (it did not): ``worktree.recover``. A journal
+that cannot be read is reported and left where it is, never deleted: it is the only
+record of which paths are behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from proctor.store.errors import JournalError
+from proctor.store.locks import ref_file
+
+__all__ = ["Record", "load", "pending", "remove", "save"]
+
+
+@dataclass
+class Record:
+    """One owed sync: ``ref`` moves (or moved) from ``old`` to ``new`` over ``paths``."""
+
+    ref: str
+    old: str | None
+    new: str | None
+    paths: list[str]
+    work_tree: str | None = None
+    index: str | None = None
+    pid: int = field(default_factory=os.getpid)
+    # Set before the work tree is touched: which paths had a file, and the checksums of
+    # the index before and after (what tells a rollback which index it is looking at).
+    existed: dict[str, bool] = field(default_factory=dict)
+    index_old: str | None = None
+    index_new: str | None = None
+
+
+def path(common_dir: str, ref: str) -> Path:
+    return ref_file(common_dir, ref, "sync", ".json")
+
+
+def save(common_dir: str, record: Record) -> Path:
+    """Write the journal in one ``pwrite`` into its file (kept from write to write, so no
+    file is created per write): a kill leaves it whole, before or after. A write cut
+    short (a full disk) raises, and the caller clears it (``remove``)."""
+    target = path(common_dir, record.ref)
+    payload = json.dumps(asdict(record)).encode()
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if len(payload) < size:  # longer than the last save: pad, never truncate first
+            payload += b" " * (size - len(payload))
+        written = os.pwrite(fd, payload, 0)
+        if written != len(payload):
+            raise OSError(errno.ENOSPC, f"{target}: only {written} of {len(payload)} bytes written")
+    finally:
+        os.close(fd)
+    return target
+
+
+def load(common_dir: str, ref: str) -> Record | None:
+    """The journal of ``ref``, None if there is none; JournalError if it cannot be read."""
+    target = path(common_dir, ref)
+    try:
+        text = target.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _unreadable(target, exc) from None
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+        record = Record(
+            ref=str(data["ref"]),
+            old=data.get("old"),
+            new=data.get("new"),
+            paths=[str(p) for p in data["paths"]],
+            work_tree=data.get("work_tree"),
+            index=data.get("index"),
+            pid=int(data.get("pid", 0)),
+            existed={str(k): bool(v) for k, v in dict(data.get("existed") or {}).items()},
+            index_old=data.get("index_old"),
+            index_new=data.get("index_new"),
+        )
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise _unreadable(target, exc) from None
+    if record.ref != ref:
+        raise _unreadable(target, ValueError(f"it names {record.ref!r}, not {ref!r}"))
+    return record
+
+
+def _unreadable(target: Path, exc: BaseException) -> JournalError:
+    return JournalError(
+        f"the sync journal {target} cannot be read ({exc}); it records work-tree paths an "
+        "interrupted write left behind. Check `git status` in the work tree, then remove "
+        "the file; proctor leaves it in place and writes nothing to this branch until then"
+    )
+
+
+def remove(common_dir: str, ref: str) -> None:
+    """Clear the journal (truncated to nothing: needs no free space, creates no file)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.truncate(path(common_dir, ref), 0)
+
+
+def pending(common_dir: str) -> bool:
+    """Whether any journal holds a record (what a read asks on open: one listing)."""
+    folder = Path(common_dir) / "proctor"
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    for name in names:
+        if name.startswith("sync-"):
+            with contextlib.suppress(OSError):
+                if os.stat(folder / name).st_size > 0:
+                    return True
+    return False

@@ -1,0 +1,230 @@
+"""The store and the file system: no write through a symbolic link, modes kept, line
+endings as git normalises them, sparse checkouts, and where the branch is checked out
+asked afresh on every write."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from proctor.core.errors import EXIT_USAGE, StoreError
+from proctor.store import Change, GitStore, format_ident
+from proctor.store.errors import UnsafePathError
+
+REF = "refs/heads/main"
+AUTHOR = format_ident("Test Author", "author@example.com")
+
+
+def write(store: GitStore, edits: dict[str, bytes | None], **kw: object):
+    return store.write(REF, lambda _t: Change(edits=edits, message="m", **kw), author=AUTHOR)
+
+
+def objects(repo: Path) -> set[str]:
+    return {str(p) for p in (repo / ".git/objects").rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def checkout(repo: Path) -> Path:
+    (repo / "README.md").write_text("store\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "init")
+    return repo
+
+
+def assert_refused_untouched(repo: Path, elsewhere: Path, edits: dict[str, bytes | None]) -> None:
+    head = git(repo, "rev-parse", REF)
+    status = git(repo, "status", "--porcelain", "--untracked-files=all")
+    before = objects(repo)
+    with GitStore(repo) as store, pytest.raises(UnsafePathError) as info:
+        write(store, edits)
+    assert info.value.exit_code == EXIT_USAGE
+    assert "symbolic link" in str(info.value) and "nothing was written" in str(info.value)
+    assert list(elsewhere.iterdir()) == []
+    assert git(repo, "rev-parse", REF) == head
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == status
+    assert objects(repo) == before
+    assert not (repo / ".git/index.lock").exists()
+
+
+def test_committed_symlinked_directory_is_not_written_through(
+    checkout: Path, tmp_path: Path
+) -> None:
+    repo = checkout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, repo / "procedures")
+    git(repo, "add", "procedures")
+    git(repo, "commit", "-q", "-m", "a link")
+    assert_refused_untouched(repo, elsewhere, {"procedures/x/main.py": b"x"})
+    assert_refused_untouched(repo, elsewhere, {"procedures/x/main.py": None})
+
+
+def test_untracked_symlink_below_is_not_written_through(checkout: Path, tmp_path: Path) -> None:
+    repo = checkout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / "procedures").mkdir()
+    os.symlink(elsewhere, repo / "procedures" / "x")
+    assert_refused_untouched(repo, elsewhere, {"procedures/x/main.py": b"x"})
+
+
+def test_symlink_in_place_of_the_file_is_not_followed(checkout: Path, tmp_path: Path) -> None:
+    repo = checkout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / "procedures/x").mkdir(parents=True)
+    os.symlink(elsewhere / "target", repo / "procedures/x/main.py")
+    assert_refused_untouched(repo, elsewhere, {"procedures/x/main.py": b"x"})
+
+
+def test_symlink_in_the_tree_refused_in_a_bare_store(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    with GitStore(bare) as store:
+        link = store.write_object("blob", b"/elsewhere")
+        tree = store.write_tree({"procedures": ("120000", link)})
+        commit = store.write_commit(tree, [], "link\n", AUTHOR, AUTHOR)
+        store.update_refs([(REF, commit, None)], "test")
+        before = {str(p) for p in (bare / "objects").rglob("*") if p.is_file()}
+        with pytest.raises(UnsafePathError, match="symbolic link in the tree"):
+            write(store, {"procedures/x/main.py": b"x"})
+        with pytest.raises(UnsafePathError):
+            write(store, {"procedures/x/main.py": None})
+        assert store.read_ref(REF) == commit
+    assert {str(p) for p in (bare / "objects").rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("path", ["../x", "a/../b", ".git/config", "a//b", "/abs", "a/.GIT/x"])
+def test_paths_git_refuses_are_refused(checkout: Path, path: str) -> None:
+    with GitStore(checkout) as store, pytest.raises(UnsafePathError):
+        write(store, {path: b"x"})
+    assert git(checkout, "status", "--porcelain") == ""
+
+
+def test_executable_main_py_stays_executable_on_update(checkout: Path) -> None:
+    repo = checkout
+    (repo / "procedures/x").mkdir(parents=True)
+    (repo / "procedures/x/main.py").write_text("#!/usr/bin/env python3\n")
+    os.chmod(repo / "procedures/x/main.py", 0o755)
+    git(repo, "add", "procedures/x/main.py")
+    git(repo, "commit", "-q", "-m", "exec")
+    with GitStore(repo) as store:
+        write(store, {"procedures/x/main.py": b"#!/usr/bin/env python3\nprint(1)\n"})
+        assert git(repo, "ls-tree", "HEAD", "procedures/x/main.py").startswith("100755 ")
+        assert os.stat(repo / "procedures/x/main.py").st_mode & 0o111
+        assert git(repo, "status", "--porcelain") == ""
+        # Said explicitly, the mode changes; a new file defaults to 100644.
+        write(
+            store, {"procedures/x/main.py": b"print(2)\n"}, modes={"procedures/x/main.py": "100644"}
+        )
+        assert git(repo, "ls-tree", "HEAD", "procedures/x/main.py").startswith("100644 ")
+        write(store, {"procedures/y/main.py": b"print(3)\n"})
+        assert git(repo, "ls-tree", "HEAD", "procedures/y/main.py").startswith("100644 ")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("setting", ["true", "input"])
+def test_autocrlf_content_committed_as_git_normalises_it(checkout: Path, setting: str) -> None:
+    repo = checkout
+    git(repo, "config", "core.autocrlf", setting)
+    with GitStore(repo) as store:
+        write(store, {"procedures/x/main.py": b"def run():\r\n    return 1\r\n"})
+    assert (
+        git(repo, "cat-file", "blob", "HEAD:procedures/x/main.py") == "def run():\n    return 1\n"
+    )
+    assert git(repo, "status", "--porcelain") == ""
+    # What `git add` of the same bytes would have staged.
+    expected = (
+        subprocess.run(
+            ["git", "hash-object", "--path", "procedures/x/main.py", "--stdin"],
+            cwd=repo,
+            input=b"def run():\r\n    return 1\r\n",
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    assert git(repo, "rev-parse", "HEAD:procedures/x/main.py").strip() == expected
+
+
+def test_autocrlf_checkout_is_not_an_uncommitted_change(checkout: Path) -> None:
+    """A file git checked out with CRLF (autocrlf=true) holds no local change."""
+    repo = checkout
+    (repo / "procedures/x").mkdir(parents=True)
+    (repo / "procedures/x/main.py").write_bytes(b"def run():\n    return 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "lf")
+    git(repo, "config", "core.autocrlf", "true")
+    (repo / "procedures/x/main.py").unlink()
+    git(repo, "checkout", "--", "procedures/x/main.py")
+    assert b"\r\n" in (repo / "procedures/x/main.py").read_bytes()
+    assert git(repo, "status", "--porcelain") == ""
+    with GitStore(repo) as store:
+        write(store, {"procedures/x/main.py": b"def run():\n    return 2\n"})
+    assert git(repo, "show", "HEAD:procedures/x/main.py") == "def run():\n    return 2\n"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_sparse_checkout_paths_outside_the_cone_are_not_dirty(checkout: Path) -> None:
+    repo = checkout
+    for name in ("a", "b"):
+        (repo / f"procedures/{name}").mkdir(parents=True)
+        (repo / f"procedures/{name}/main.py").write_text(f"{name}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "two")
+    git(repo, "sparse-checkout", "set", "procedures/a")
+    assert not (repo / "procedures/b").exists()
+    with GitStore(repo) as store:
+        write(store, {"procedures/b/main.py": b"b2\n", "procedures/a/main.py": b"a2\n"})
+    assert git(repo, "show", "HEAD:procedures/b/main.py") == "b2\n"
+    assert not (repo / "procedures/b").exists()  # still outside the cone
+    assert (repo / "procedures/a/main.py").read_text() == "a2\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "ls-files", "-t", "procedures/b/main.py").startswith("S ")
+    git(repo, "sparse-checkout", "disable")
+    assert (repo / "procedures/b/main.py").read_text() == "b2\n"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_git_switch_is_seen_by_a_long_lived_store(checkout: Path) -> None:
+    """After ``git switch`` the store branch is no longer checked out: its next write
+    must not touch the work tree (another branch's files) or its index."""
+    repo = checkout
+    with GitStore(repo) as store:
+        write(store, {"procedures/x/main.py": b"1\n"})
+        git(repo, "switch", "-q", "-c", "other")
+        git(repo, "rm", "-q", "-r", "procedures")
+        git(repo, "commit", "-q", "-m", "other has none")
+        write(store, {"procedures/x/main.py": b"2\n"})
+        assert not (repo / "procedures").exists()
+        assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+        assert git(repo, "show", "main:procedures/x/main.py") == "2\n"
+        git(repo, "switch", "-q", "main")
+        assert (repo / "procedures/x/main.py").read_text() == "2\n"
+        (repo / "procedures/x/main.py").write_text("mine\n")
+        # Checked out again: the check for uncommitted work is back.
+        with pytest.raises(Exception, match="uncommitted changes"):
+            write(store, {"procedures/x/main.py": b"3\n"})
+        assert (repo / "procedures/x/main.py").read_text() == "mine\n"
+
+
+def test_worktree_list_failing_is_an_error_not_not_checked_out(checkout: Path) -> None:
+    repo = checkout
+    with GitStore(repo) as store:
+        head = git(repo, "rev-parse", REF)
+        before = objects(repo)
+        config = (repo / ".git/config").read_text()
+        (repo / ".git/config").write_text(config + "\n[broken\n")
+        try:
+            with pytest.raises(StoreError, match="worktree list"):
+                write(store, {"f": b"1"})
+        finally:
+            (repo / ".git/config").write_text(config)
+        assert git(repo, "rev-parse", REF) == head
+        assert objects(repo) == before
+        assert not (repo / "f").exists()

@@ -1,0 +1,141 @@
+"""The in-process index update (``indexfile``) against git: the index proctor writes for
+an update is the one ``git update-index`` would write, stat data and cache-tree included,
+and a plain ``git commit`` after it commits proctor's files, not a stale tree."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import IDENTITY, git
+
+from proctor.store import Change, GitStore, format_ident
+
+REF = "refs/heads/main"
+AUTHOR = format_ident("Test Author", "author@example.com")
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", **extra}
+
+
+@pytest.fixture
+def populated(repo: Path) -> Path:
+    for name in ("alpha", "beta", "gamma"):
+        for leaf in ("main.py", "metadata.json"):
+            path = repo / "procedures" / name / leaf
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{name} {leaf}\n")
+    (repo / "deep/a/b").mkdir(parents=True)
+    (repo / "deep/a/b/c.txt").write_text("c\n")
+    (repo / "z.txt").write_text("z\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "init")
+    assert b"TREE" in (repo / ".git/index").read_bytes()  # a cache-tree to keep right
+    return repo
+
+
+def ls_debug(repo: Path, index: Path) -> str:
+    return subprocess.run(
+        ["git", "ls-files", "-s", "--debug"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env(GIT_INDEX_FILE=str(index)),
+        check=True,
+    ).stdout
+
+
+def traced(repo: Path, tmp_path: Path, edits: dict[str, bytes | None]) -> str:
+    trace = tmp_path / "trace.txt"
+    trace.unlink(missing_ok=True)
+    os.environ["GIT_TRACE"] = str(trace)
+    try:
+        with GitStore(repo) as store:
+            store.write(REF, lambda _t: Change(edits=edits, message="m"), author=AUTHOR)
+    finally:
+        del os.environ["GIT_TRACE"]
+    return trace.read_text() if trace.exists() else ""
+
+
+def test_update_writes_the_index_git_would(populated: Path, tmp_path: Path) -> None:
+    repo = populated
+    before = tmp_path / "index.before"
+    shutil.copy(repo / ".git/index", before)
+    paths = ["procedures/beta/main.py", "procedures/beta/metadata.json", "deep/a/b/c.txt"]
+    trace = traced(repo, tmp_path, {p: f"new {p}\n".encode() for p in paths})
+    assert "update-index" not in trace  # done in-process
+    # git, from the same old index and the same files, writes the same entries.
+    theirs = tmp_path / "index.git"
+    shutil.copy(before, theirs)
+    subprocess.run(
+        ["git", "update-index", "--", *paths],
+        cwd=repo,
+        env=env(GIT_INDEX_FILE=str(theirs)),
+        check=True,
+    )
+    assert ls_debug(repo, repo / ".git/index") == ls_debug(repo, theirs)
+    assert subprocess.run(["git", "diff-files", "--quiet"], cwd=repo).returncode == 0  # stat-clean
+    assert git(repo, "write-tree").strip() == git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_plain_commit_after_an_in_process_update_keeps_proctor_files(populated: Path) -> None:
+    """A stale cache-tree would make the next ``git commit`` write the old folders back."""
+    repo = populated
+    with GitStore(repo) as store:
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/alpha/main.py": b"v2\n"}, message="m"),
+            author=AUTHOR,
+        )
+    (repo / "user.txt").write_text("user\n")
+    git(repo, "add", "user.txt")
+    git(repo, "commit", "-q", "-m", "user")
+    assert git(repo, "show", "HEAD:procedures/alpha/main.py") == "v2\n"
+    assert git(repo, "diff", "--name-only", "HEAD~1", "HEAD") == "user.txt\n"
+
+
+def test_new_or_deleted_paths_are_left_to_git(populated: Path, tmp_path: Path) -> None:
+    repo = populated
+    trace = traced(repo, tmp_path, {"procedures/delta/main.py": b"d\n"})
+    assert "update-index" in trace
+    trace = traced(repo, tmp_path, {"procedures/gamma/main.py": None})
+    assert "update-index" in trace
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "write-tree").strip() == git(repo, "rev-parse", "HEAD^{tree}").strip()
+
+
+def test_untracked_cache_and_other_optional_extensions(populated: Path, tmp_path: Path) -> None:
+    repo = populated
+    git(repo, "config", "core.untrackedCache", "true")
+    git(repo, "update-index", "--untracked-cache")
+    git(repo, "status", "--porcelain")  # fills the untracked cache
+    (repo / "untracked.txt").write_text("u\n")
+    traced(repo, tmp_path, {"procedures/alpha/main.py": b"v3\n"})
+    assert git(repo, "status", "--porcelain") == "?? untracked.txt\n"
+    assert git(repo, "write-tree").strip() == git(repo, "rev-parse", "HEAD^{tree}").strip()
+
+
+def test_invalidate_walks_nested_folders() -> None:
+    from proctor.store.indexfile import _invalidate
+
+    sha = b"\x01" * 20
+    body = (
+        b"\x005 2\n"
+        + sha  # root: 5 entries, 2 subtrees
+        + b"a\x002 1\n"
+        + sha
+        + b"b\x001 0\n"
+        + sha  # a/b
+        + b"c\x002 0\n"
+        + sha  # c
+    )
+    out = _invalidate(body, ["a/b/x.txt"])
+    assert out == b"\x00-1 2\n" + b"a\x00-1 1\n" + b"b\x00-1 0\n" + b"c\x002 0\n" + sha
+    assert _invalidate(body, ["c/y"]) == (
+        b"\x00-1 2\n" + b"a\x002 1\n" + sha + b"b\x001 0\n" + sha + b"c\x00-1 0\n"
+    )
