@@ -35,6 +35,7 @@ from proctor.core.hookspecs import hookimpl
 from proctor.plugins.safety.checker import SafetyChecker
 from proctor.plugins.safety.modules import CAPABILITY_MODULES, DEFAULT_ALLOWED_IMPORTS
 from proctor.plugins.safety.rules import RULES
+from proctor.plugins.safety.watch import BIDI_CHARACTERS
 
 if TYPE_CHECKING:
     from proctor.checks.settings import CheckSettings
@@ -91,6 +92,24 @@ class SafetyValidator(Validator):
         tree = source.tree
         checker = SafetyChecker(self, source, context)
         checker.run(tree)
+        text = source.text
+        if not text.isascii():
+            for char in BIDI_CHARACTERS:
+                index = text.find(char)
+                if index != -1:
+                    line = text.count("\n", 0, index) + 1
+                    col = index - (text.rfind("\n", 0, index) + 1) + 1
+                    checker.findings.append(
+                        self.finding(
+                            source,
+                            (line, col),
+                            "PS604",
+                            f"U+{ord(char):04X}, a bidirectional control character, makes "
+                            f"the code display in another order than it runs. "
+                            f"{self.rule('PS604').fix}",
+                        )
+                    )
+                    break
         return checker.findings
 
 

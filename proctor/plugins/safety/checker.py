@@ -8,6 +8,7 @@ The tables it consults are in :mod:`.watch` (names and attributes) and :mod:`.mo
 from __future__ import annotations
 
 import ast
+import builtins as _builtins
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -16,14 +17,17 @@ from proctor.checks.validation import CheckContext, Finding, SourceFile
 from proctor.checks.values import (
     ABSENT,
     CallArgs,
+    Computed,
     LocalClass,
     MapValue,
     Qual,
     SeqValue,
     canonical_module,
+    const_str,
     const_value,
     is_const,
 )
+from proctor.plugins.safety.families import FamilyChecks
 from proctor.plugins.safety.modules import (
     CAPABILITY_MODULES,
     DEBUG_MODULES,
@@ -34,13 +38,21 @@ from proctor.plugins.safety.modules import (
 )
 from proctor.plugins.safety.rules import REASONS
 from proctor.plugins.safety.watch import (
+    CALL_RESULTS,
     CALLS,
     GLOBALS_ATTRS,
     INTERPRETER_FLAGS,
+    KEYWORDS,
+    METADATA_KEYS,
+    METHODS,
     PROCEDURE_DUNDERS,
     REFS,
+    SAFE_YAML_BASES,
     SAFE_YAML_LOADERS,
+    SESSION_RESULTS,
     SHELLS,
+    UNSAFE_YAML,
+    UNSAFE_YAML_NAMES,
     WALK_ATTRS,
     WATCH_ATTRS,
 )
@@ -129,11 +141,34 @@ def _argv_items(value: Any) -> tuple[Any, ...] | None:
     return None
 
 
+def _literal_argv(items: Any) -> bool:
+    """An argument list fixed in the source: constant strings (the first may be
+    ``sys.executable``), or one constant command string run without a shell."""
+    if const_str(items) is not None:
+        return True
+    if type(items) is SeqValue:
+        if items.open:
+            return False
+        items = items.items
+    if not isinstance(items, (list, tuple)) or not items:
+        return False
+    for i, item in enumerate(items):
+        if const_str(item) is not None:
+            continue
+        if i == 0 and type(item) is Qual and item.name == "sys.executable":
+            continue
+        return False
+    return True
+
+
+_PROCESS_CODES = frozenset({"PS201", "PS202", "PS203", "PS204", "PS205"})
+
+
 def _display(name: str) -> str:
     return name.removeprefix("builtins.")
 
 
-class SafetyChecker(Resolver):
+class SafetyChecker(FamilyChecks, Resolver):
     """One file's walk: the resolver's events turned into findings."""
 
     builtin_names = frozenset(
@@ -142,23 +177,33 @@ class SafetyChecker(Resolver):
     watch_refs = REFS
     watch_calls = CALLS
     watch_attrs = WATCH_ATTRS
-    extra_known = frozenset(
-        {
-            "os.path",
-            "ast.PyCF_ONLY_AST",
-            "yaml.SafeLoader",
-            "yaml.CSafeLoader",
-            "yaml.BaseLoader",
-            "yaml.CBaseLoader",
-            "yaml.Loader",
-            "yaml.FullLoader",
-            "yaml.CLoader",
-            "yaml.CFullLoader",
-            "yaml.loader.SafeLoader",
-            "yaml.cyaml.CSafeLoader",
-            "sys.executable",
-            "logging.config",
-        }
+    watch_methods = METHODS
+    watch_keywords = KEYWORDS
+    call_results = CALL_RESULTS
+    extra_known = (
+        UNSAFE_YAML
+        | SAFE_YAML_BASES
+        | frozenset(
+            {
+                "ssl.CERT_NONE",
+                "stat.S_IWOTH",
+                "stat.S_IRWXO",
+                "os.path",
+                "ast.PyCF_ONLY_AST",
+                "yaml.SafeLoader",
+                "yaml.CSafeLoader",
+                "yaml.BaseLoader",
+                "yaml.CBaseLoader",
+                "yaml.Loader",
+                "yaml.FullLoader",
+                "yaml.CLoader",
+                "yaml.CFullLoader",
+                "yaml.loader.SafeLoader",
+                "yaml.cyaml.CSafeLoader",
+                "sys.executable",
+                "logging.config",
+            }
+        )
     )
 
     def __init__(
@@ -172,6 +217,17 @@ class SafetyChecker(Resolver):
         self.findings: list[Finding] = []
         self._seen: set[tuple[int, str]] = set()
         self._allowed: frozenset[str] | None = None
+        # Debugger imports, judged once the whole file has been read (a helper that
+        # only patches pdb is not a leftover).
+        self._debug_imports: list[tuple[ast.AST, str]] = []
+
+    def _tree(self) -> ast.AST:
+        return self.source.tree
+
+    def run(self, tree: ast.Module) -> None:
+        super().run(tree)
+        if self._debug_imports:
+            self._judge_debug_imports(tree)
 
     # -- output -------------------------------------------------------------------------
 
@@ -188,6 +244,15 @@ class SafetyChecker(Resolver):
         text = f"{subject} {detail or REASONS[code]}."
         if with_fix:
             text += f" {rule.fix}"
+            if (
+                self.procedure
+                and code in _PROCESS_CODES
+                and not self.context.capabilities.subprocess
+            ):
+                text += (
+                    " Procedure code also needs the `subprocess` capability: declare "
+                    "capabilities.subprocess in the procedure's metadata.json."
+                )
         self.findings.append(self.validator.finding(self.source, (line, col), code, text))
 
     @staticmethod
@@ -210,7 +275,7 @@ class SafetyChecker(Resolver):
 
     def on_ref(self, node: ast.expr, value: Qual, called: bool) -> None:
         code, kind = REFS[value.name]
-        if kind == "uncalled" and called:
+        if (kind == "uncalled" and called) or (kind == "called" and not called):
             return
         detail = ""
         if kind == "uncalled":
@@ -227,19 +292,39 @@ class SafetyChecker(Resolver):
         if store:
             if attr == "__code__":
                 self.emit(node, "PS503", "assigning `__code__`")
+            elif attr == "check_hostname":
+                if is_const(result) and const_value(result) is False:
+                    self.emit(node, "PS701", "`check_hostname = False`")
+            elif attr == "verify_mode":
+                if (type(result) is Qual and result.name == "ssl.CERT_NONE") or (
+                    is_const(result) and const_value(result) == 0
+                ):
+                    self.emit(node, "PS701", "`verify_mode = CERT_NONE`")
+            elif attr == "verify":
+                if (
+                    type(base) is Qual
+                    and base.name in SESSION_RESULTS
+                    and is_const(result)
+                    and const_value(result) is False
+                ):
+                    self.emit(node, "PS701", "`session.verify = False`")
             return result
         if attr == "__subclasses__":
-            self.emit(node, "PS501", "`__subclasses__`")
+            if self._walk_start(node, base):
+                self.emit(node, "PS501", "`__subclasses__`")
+            elif self.procedure:
+                self.emit(node, "PS505", f"`{attr}`")
             return result
         if attr in GLOBALS_ATTRS:
-            self.emit(node, "PS502", f"`{attr}`")
+            if attr == "__builtins__" or attr == "f_builtins" or not self._metadata_read(node):
+                self.emit(node, "PS502", f"`{attr}`")
             return result
         if attr == "subprocess_shell":
             self.emit(node, "PS201", "`subprocess_shell`")
             return result
         literal = (
             base is _WALK
-            or is_const(base)
+            or (is_const(base) and (const_value(base) is not None or self._written(node)))
             or type(base) in (SeqValue, MapValue)
             or (type(node) is ast.Attribute and isinstance(node.value, _LITERALS))
         )
@@ -253,6 +338,81 @@ class SafetyChecker(Resolver):
         if self.procedure and attr in PROCEDURE_DUNDERS:
             self.emit(node, "PS505", f"`{attr}`")
         return result
+
+    @staticmethod
+    def _written(node: ast.AST) -> bool:
+        """Whether the object of ``node`` (an attribute) is a constant written in place."""
+        return type(node) is ast.Attribute and type(node.value) is ast.Constant
+
+    def _walk_start(self, node: ast.AST, base: Any) -> bool:
+        """Whether ``base`` is where a walk to every class starts: a literal or a class
+        reached from one, ``object``, ``type`` or another builtin type."""
+        if base is _WALK or is_const(base) or type(base) in (SeqValue, MapValue):
+            return True
+        if type(base) is Qual:
+            tail = base.name.removeprefix("builtins.")
+            return base.name.startswith("builtins.") and isinstance(
+                getattr(_builtins, tail, None), type
+            )
+        if type(node) is ast.Attribute:
+            value = node.value
+            if isinstance(value, _LITERALS):
+                return True
+            if type(value) is ast.Name and self.is_unbound_builtin(value.id):
+                return isinstance(getattr(_builtins, value.id, None), type)
+            # `x.__class__.__mro__[1].__subclasses__()`: a walk up the hierarchy first.
+            while True:
+                t = type(value)
+                if t is ast.Attribute:
+                    if value.attr in WALK_ATTRS or value.attr == "__class__":  # type: ignore[attr-defined]
+                        return True
+                    value = value.value  # type: ignore[attr-defined]
+                elif t is ast.Subscript:
+                    value = value.value  # type: ignore[attr-defined]
+                elif t is ast.Call:
+                    value = value.func  # type: ignore[attr-defined]
+                else:
+                    break
+        return False
+
+    def _metadata_read(self, node: ast.AST) -> bool:
+        """Whether a namespace reached at ``node`` (``frame.f_globals``) is only read for
+        module metadata (``["__name__"]``, ``.get("__file__")``, ``"__package__" in``),
+        directly or through a plain name it is assigned to."""
+        stmt = self.stmt
+        if stmt is None:
+            return False
+        parents = _parents(stmt)
+        flow = _flows_into(node, parents)
+        if flow is None:
+            return True
+        if type(flow) is not ast.Assign:
+            return False
+        targets = flow.targets
+        if len(targets) != 1 or type(targets[0]) is not ast.Name:
+            return False
+        name = targets[0].id
+        body = self._function_node() or self.source.tree
+        uses = [
+            sub
+            for sub in ast.walk(body)
+            if type(sub) is ast.Name and sub.id == name and type(sub.ctx) is ast.Load
+        ]
+        if not uses:
+            return False
+        parents = _parents(body)
+        return all(_flows_into(use, parents) is None for use in uses)
+
+    def on_class(self, node: ast.ClassDef, bases: tuple[Any, ...]) -> None:
+        for base in bases:
+            if type(base) is Qual and base.name in UNSAFE_YAML:
+                self.emit(
+                    node,
+                    "PS302",
+                    f"the loader class `{node.name}` built on `{base.name}`",
+                    "constructs arbitrary Python objects wherever it is used",
+                )
+                return
 
     def on_import(
         self, node: ast.AST, module: str | None, names: tuple[str, ...], dynamic: bool
@@ -276,16 +436,45 @@ class SafetyChecker(Resolver):
         if top in NATIVE_MODULES:
             self.emit(node, "PS401", f"the import of `{module}`")
         if top in DEBUG_MODULES:
-            self.emit(node, "PS603", f"the import of `{module}`")
+            if dynamic or type(node) is not ast.Import:
+                self.emit(node, "PS603", f"the import of `{module}`")
+            else:
+                self._debug_imports.append((node, module))
         if dynamic:
             if canonical_module(top) in SENSITIVE_MODULES or top in SENSITIVE_MODULES:
                 self.emit(node, "PS105", f"the dynamic import of `{module}`")
         if self.procedure:
             self._check_allowed(node, module, names)
 
-    def on_dynamic_getattr(self, node: ast.Call, base: Any) -> None:
+    def on_dynamic_getattr(self, node: ast.Call, base: Any, name: Any) -> None:
         if type(base) is Qual and base.name in GETATTR_SENSITIVE:
-            self.emit(node, "PS108", f"`getattr({base.name}, <computed>)`")
+            if type(name) is Computed:
+                self.emit(node, "PS109", f"`getattr({base.name}, <{name.how} name>)`")
+            else:
+                self.emit(node, "PS108", f"`getattr({base.name}, <computed>)`")
+
+    def _judge_debug_imports(self, tree: ast.Module) -> None:
+        """Flag each ``import pdb`` unless every use of the name patches the module."""
+        parents = _parents(tree)
+        for node, module in self._debug_imports:
+            bound = {
+                alias.asname or alias.name.partition(".")[0]
+                for alias in node.names  # type: ignore[attr-defined]
+                if alias.name.partition(".")[0] == module.partition(".")[0]
+            }
+            uses = [
+                sub
+                for sub in ast.walk(tree)
+                if type(sub) is ast.Name and sub.id in bound and type(sub.ctx) is ast.Load
+            ]
+            patched = {
+                parents[use].attr  # type: ignore[attr-defined]
+                for use in uses
+                if type(parents.get(use)) is ast.Attribute and type(parents[use].ctx) is ast.Store  # type: ignore[attr-defined]
+            }
+            if uses and all(_patches(use, parents, patched) for use in uses):
+                continue
+            self.emit(node, "PS603", f"the import of `{module}`")
 
     # -- procedure allowlist ------------------------------------------------------------
 
@@ -347,6 +536,13 @@ class SafetyChecker(Resolver):
         """``type(())`` starts a walk just as ``().__class__`` does."""
         if len(args.pos) == 1 and not args.kw:
             value = args.pos[0]
+            arg = args.node(0, None)
+            if type(arg) is ast.Lambda:
+                return Qual("types.FunctionType")
+            if type(arg) is ast.Attribute and arg.attr == "__code__":
+                return Qual("types.CodeType")
+            if is_const(value) and const_value(value) is None and type(arg) is not ast.Constant:
+                return None  # `type(x)` of a name that may be None: NoneType, not a walk
             if is_const(value) or type(value) in (SeqValue, MapValue) or value is _WALK:
                 return _WALK
         return None
@@ -411,14 +607,16 @@ class SafetyChecker(Resolver):
                 "starts a child process and may pass the command to the shell",
             )
             return
-        self.emit(node, "PS205", f"`{func.name}`")
+        if _literal_argv(args.get(0, "args")):
+            return
+        self.emit(node, "PS205", f"`{func.name}` with an argument list computed at run time")
 
     def _call_subprocess_exec(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         program = _inline_command_argv(args.pos)
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
-        else:
-            self.emit(node, "PS205", f"`{func.name}`")
+        elif args.star or not _literal_argv(args.pos):
+            self.emit(node, "PS205", f"`{func.name}` with an argument list computed at run time")
 
     def _exec_like(self, node: ast.AST, func: Qual, path: Any, argv: Any) -> None:
         items: list[Any] | None = None
@@ -461,7 +659,19 @@ class SafetyChecker(Resolver):
         if loader is ABSENT:
             self.emit(node, "PS302", f"`{func.name}` without a Loader")
             return
+        loader_node = args.node(1, "Loader")
+        if type(loader_node) is ast.Name and self._is_parameter(loader_node.id):
+            self.emit(
+                node,
+                "PS302",
+                f"`{func.name}` with the Loader parameter `{loader_node.id}`",
+                "lets the caller pass any loader, whatever the default; an unsafe one "
+                "constructs arbitrary Python objects",
+            )
+            return
         if _safe_yaml_loader(loader):
+            return
+        if loader is None and loader_node is not None and self._trusted_loader(loader_node, 0):
             return
         shown = (
             _display(loader.name)
@@ -469,6 +679,81 @@ class SafetyChecker(Resolver):
             else "a Loader that is not known to be safe"
         )
         self.emit(node, "PS302", f"`{func.name}` with {shown}")
+
+    def _is_parameter(self, name: str) -> bool:
+        """Whether ``name`` is a parameter of the function being walked."""
+        fn = self.scope.node
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return False
+        a = fn.args
+        params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
+        return any(p.arg == name for p in params)
+
+    def _trusted_loader(self, node: ast.AST, depth: int) -> bool:
+        """A loader this file takes from another module (not yaml's own names, such as
+        ``yamlordereddictloader.Loader``): checked where that module defines it, where a
+        loader class on an unsafe base is reported. Followed through plain assignments."""
+        if depth > 3:
+            return False
+        tree = self.source.tree
+        if type(node) is ast.Attribute:
+            root: ast.AST = node
+            while type(root) is ast.Attribute:
+                root = root.value
+            return (
+                type(root) is ast.Name
+                and node.attr not in UNSAFE_YAML_NAMES
+                and self._imported_module(root.id, tree) not in (None, "yaml")
+            )
+        if type(node) is not ast.Name:
+            return False
+        name = node.id
+        imported = self._imported_name(name, tree)
+        if imported is not None:
+            module, original = imported
+            return module.partition(".")[0] not in ("yaml", "ruamel") and (
+                original not in UNSAFE_YAML_NAMES
+            )
+        values: list[ast.AST] = []
+        for sub in ast.walk(self._function_node() or tree):
+            if type(sub) is ast.Assign and any(
+                type(t) is ast.Name and t.id == name for t in sub.targets
+            ):
+                values.append(sub.value)
+        return bool(values) and all(
+            _safe_yaml_loader(self._quiet_value(v)) or self._trusted_loader(v, depth + 1)
+            for v in values
+        )
+
+    def _quiet_value(self, node: ast.AST) -> Any:
+        if type(node) is ast.Name:
+            return self.resolve_name(node.id)
+        if type(node) is ast.Attribute:
+            base = self._quiet_value(node.value)
+            return self._qual_attr(base, node.attr) if type(base) is Qual else None
+        return None
+
+    @staticmethod
+    def _imported_name(name: str, tree: ast.AST) -> tuple[str, str] | None:
+        for sub in ast.walk(tree):
+            if type(sub) is ast.ImportFrom:
+                for alias in sub.names:
+                    if (alias.asname or alias.name) == name:
+                        return ("." * sub.level + (sub.module or ""), alias.name)
+        return None
+
+    @staticmethod
+    def _imported_module(name: str, tree: ast.AST) -> str | None:
+        for sub in ast.walk(tree):
+            if type(sub) is ast.Import:
+                for alias in sub.names:
+                    if (alias.asname or alias.name.partition(".")[0]) == name:
+                        return alias.name.partition(".")[0]
+            elif type(sub) is ast.ImportFrom:
+                for alias in sub.names:
+                    if (alias.asname or alias.name) == name:
+                        return (sub.module or ".").partition(".")[0]
+        return None
 
     def _call_ruamel(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         typ = const_value(args.get(None, "typ"))
@@ -506,8 +791,85 @@ def _safe_yaml_loader(loader: Any) -> bool:
     def safe(q: Qual) -> bool:
         return q.name.startswith("yaml.") and q.name.rpartition(".")[2] in SAFE_YAML_LOADERS
 
+    def safe_base(q: Qual) -> bool:
+        return safe(q) or q.name in SAFE_YAML_BASES
+
+    def unsafe(q: Qual) -> bool:
+        return q.name in UNSAFE_YAML
+
     if type(loader) is Qual:
         return safe(loader)
     if type(loader) is LocalClass:
-        return loader.derives_from(safe)
+        return not loader.derives_from(unsafe) and loader.derives_from(safe_base)
+    return False
+
+
+def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
+    parents: dict[ast.AST, ast.AST] = {}
+    for node in ast.walk(root):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    return parents
+
+
+def _metadata_key(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value in METADATA_KEYS
+
+
+def _flows_into(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.AST | None:
+    """None when the namespace value of ``node`` is only tested or read for metadata;
+    otherwise the node it flows into (an assignment, a call argument...)."""
+    for _ in range(8):
+        parent = parents.get(node)
+        t = type(parent)
+        if t is ast.Subscript:
+            if parent.value is node and _metadata_key(parent.slice):  # type: ignore[union-attr]
+                return None
+            return parent
+        if t is ast.Attribute and parent.attr == "get":  # type: ignore[union-attr]
+            call = parents.get(parent)  # type: ignore[arg-type]
+            if type(call) is ast.Call and call.func is parent and call.args:
+                return None if _metadata_key(call.args[0]) else call
+            return parent
+        if t is ast.Compare:
+            assert isinstance(parent, ast.Compare)
+            if all(type(op) in (ast.In, ast.NotIn) for op in parent.ops):
+                return None if _metadata_key(parent.left) else parent
+            if all(type(op) in (ast.Is, ast.IsNot) for op in parent.ops):
+                return None
+            return parent
+        if t in (ast.If, ast.While, ast.Assert) and parent.test is node:  # type: ignore[union-attr]
+            return None
+        if t is ast.UnaryOp and type(parent.op) is ast.Not:  # type: ignore[union-attr]
+            return None
+        if t is ast.BoolOp:
+            assert isinstance(parent, ast.BoolOp)
+            if parent.values[-1] is not node:
+                return None  # a truth test; the value flows on only from the last operand
+            node = parent
+            continue
+        if t is ast.IfExp:
+            assert isinstance(parent, ast.IfExp)
+            if parent.test is node:
+                return None
+            node = parent
+            continue
+        return parent
+    return None
+
+
+def _patches(use: ast.AST, parents: dict[ast.AST, ast.AST], patched: set[str]) -> bool:
+    """Whether a use of a module name patches it: ``pdb.set_trace = fake``,
+    ``setattr(pdb, ...)``, ``monkeypatch.setattr(pdb, ...)``, ``mock.patch.object(pdb, ...)``,
+    or keeps the original of an attribute the file patches (``orig = pdb.set_trace``)."""
+    parent = parents.get(use)
+    if type(parent) is ast.Attribute:
+        if type(parent.ctx) is ast.Store:
+            return True
+        call = parents.get(parent)
+        return parent.attr in patched and not (type(call) is ast.Call and call.func is parent)
+    if type(parent) is ast.Call and parent.args and parent.args[0] is use:
+        func = parent.func
+        name = func.id if type(func) is ast.Name else getattr(func, "attr", None)
+        return name in ("setattr", "object")
     return False
