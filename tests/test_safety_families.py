@@ -268,6 +268,11 @@ FAMILIES_BENIGN: list[tuple[str, str]] = [
     ("bidi-escape", "s = '\\u202e'"),
     ("flask-run", "from flask import Flask\napp = Flask(__name__)\napp.run(debug=False)"),
     ("pathlib-bind-method", "server.bind(address)"),
+    # import machinery: the loader, not the spec, is what runs code
+    (
+        "spec-from-loader",
+        "from importlib.util import spec_from_loader\ns = spec_from_loader('m', self)",
+    ),
 ]
 
 # -- evasions the older rules missed ------------------------------------------------------
@@ -295,11 +300,6 @@ EVASIONS: list[tuple[str, str, set[tuple[str, int]]]] = [
         "from importlib.util import find_spec, module_from_spec\n"
         "m = module_from_spec(find_spec(name))",
         {("PS106", 2)},
-    ),
-    (
-        "spec-from-loader",
-        "from importlib.util import spec_from_loader\ns = spec_from_loader('m', loader)",
-        {("PS104", 2)},
     ),
     ("match-capture", "import os\nmatch os:\n    case x:\n        x.system('id')", {("PS201", 4)}),
     (

@@ -234,6 +234,21 @@ _PURE_CODECS = frozenset(
 )
 
 
+def _decoder(name: str) -> Callable[[Any, ast.Call, CallArgs], Any]:
+    """The special for decoder ``name``: folds a constant input, else Computed."""
+
+    def decode(resolver: Any, node: ast.Call, args: CallArgs) -> Any:
+        inner = const_value(args.get(0, None), _MISSING)
+        if inner is not _MISSING and not args.star:
+            extra = args.get(1, "encoding")
+            out = _decode_const(name, inner, extra if extra is ABSENT else const_value(extra))
+            if out is not _MISSING:
+                return Const(out)
+        return Computed("decoded")
+
+    return decode
+
+
 def _decode_const(name: str, value: object, extra: object) -> object:
     """Run a decoder of :data:`_DECODERS` on a constant; ``_MISSING`` when it cannot be."""
     if type(value) not in (str, bytes) or len(value) > _MAX_FOLD:  # type: ignore[arg-type]
@@ -352,6 +367,12 @@ class Resolver:
     _known: frozenset[str]
     _stars: dict[str, frozenset[str]]
     _builtin_quals: dict[str, Qual]
+    # Attribute names that mean something even on an unknown object.
+    _slow_attrs: frozenset[str]
+    # Dispatch tables of unbound methods, by node type or canonical name.
+    _expr_table: dict[type, Callable[[Any, Any], Any]]
+    _stmt_table: dict[type, Callable[[Any, Any], None]]
+    _special_table: dict[str, Callable[[Any, ast.Call, CallArgs], Any]]
     _prepared_for: type | None = None
 
     @classmethod
@@ -381,10 +402,101 @@ class Resolver:
         builtin = cls.builtin_names | _CORE_BUILTINS
         cls._builtin_quals = {n: Qual("builtins." + n) for n in builtin}
         cls._builtin_quals["__builtins__"] = Qual("builtins")
+        cls._slow_attrs = (
+            frozenset(cls.watch_attrs)
+            | frozenset(cls.watch_methods)
+            | {"__self__", "__globals__", "func_globals", "__builtins__"}
+        )
+        cls._expr_table = {
+            ast.Name: cls._name,
+            ast.Attribute: cls._attribute,
+            ast.Call: cls._call,
+            ast.Subscript: cls._subscript,
+            ast.BinOp: cls._binop,
+            ast.JoinedStr: cls._joinedstr,
+            ast.List: cls._sequence,
+            ast.Tuple: cls._sequence,
+            ast.Dict: cls._dict,
+            ast.Lambda: cls._lambda,
+            ast.ListComp: cls._comprehension,
+            ast.SetComp: cls._comprehension,
+            ast.GeneratorExp: cls._comprehension,
+            ast.DictComp: cls._comprehension,
+            ast.NamedExpr: cls._namedexpr,
+            ast.IfExp: cls._ifexp,
+            ast.BoolOp: cls._boolop,
+            ast.Compare: cls._compare,
+            ast.UnaryOp: cls._unaryop,
+            ast.Starred: cls._starred,
+            ast.Await: cls._single_value,
+            ast.FormattedValue: cls._single_value,
+            ast.YieldFrom: cls._single_value,
+        }
+        cls._stmt_table = {
+            ast.Expr: cls._s_expr,
+            ast.Assign: cls._s_assign,
+            ast.AugAssign: cls._s_augassign,
+            ast.AnnAssign: cls._s_annassign,
+            ast.Return: cls._s_return,
+            ast.If: cls._s_if,
+            ast.For: cls._s_for,
+            ast.AsyncFor: cls._s_for,
+            ast.While: cls._s_while,
+            ast.With: cls._s_with,
+            ast.AsyncWith: cls._s_with,
+            ast.Try: cls._s_try,
+            ast.FunctionDef: cls._s_def,
+            ast.AsyncFunctionDef: cls._s_def,
+            ast.ClassDef: cls._s_class,
+            ast.Import: cls._s_import,
+            ast.ImportFrom: cls._s_importfrom,
+            ast.Raise: cls._s_raise,
+            ast.Global: cls._s_global,
+            ast.Nonlocal: cls._s_nonlocal,
+            ast.Pass: cls._s_nothing,
+            ast.Break: cls._s_nothing,
+            ast.Continue: cls._s_nothing,
+            ast.Delete: cls._s_nothing,
+            ast.Match: cls._s_match,
+        }
+        try_star = getattr(ast, "TryStar", None)
+        if try_star is not None:
+            cls._stmt_table[try_star] = cls._s_try
+        cls._special_table = {
+            "builtins.getattr": cls._sp_getattr,
+            "builtins.setattr": cls._sp_setattr,
+            "builtins.__import__": cls._sp_dunder_import,
+            "importlib.__import__": cls._sp_dunder_import,
+            "importlib.import_module": cls._sp_import_module,
+            "builtins.vars": cls._sp_vars,
+            "builtins.globals": cls._sp_globals,
+            "builtins.locals": cls._sp_locals,
+            "builtins.dict": cls._sp_dict,
+            "builtins.chr": cls._sp_chr,
+            "builtins.reversed": cls._sp_reversed,
+            "operator.attrgetter": cls._sp_attrgetter,
+            "_operator.attrgetter": cls._sp_attrgetter,
+            "operator.methodcaller": cls._sp_methodcaller,
+            "_operator.methodcaller": cls._sp_methodcaller,
+            "functools.partial": cls._sp_partial,
+            "_functools.partial": cls._sp_partial,
+            "sys.modules.get": cls._sp_modules_get,
+            "sys.modules.__getitem__": cls._sp_modules_get,
+            "functools.reduce": cls._sp_reduce,
+            "_functools.reduce": cls._sp_reduce,
+            "builtins.object.__getattribute__": cls._sp_getattr,
+            "builtins.type.__getattribute__": cls._sp_getattr,
+            "importlib.util.find_spec": cls._sp_find_spec,
+            "importlib.util.module_from_spec": cls._sp_module_from_spec,
+            "importlib._bootstrap.module_from_spec": cls._sp_module_from_spec,
+        }
+        for name in _DECODERS:
+            cls._special_table[name] = _decoder(name)
         cls._prepared_for = cls
 
     def __init__(self) -> None:
-        type(self)._prepare()
+        cls = type(self)
+        cls._prepare()
         self.module_scope = Scope(MODULE, None)
         self.scope = self.module_scope
         self.branch = 0
@@ -398,91 +510,9 @@ class Resolver:
         # The statement being walked: hooks that need the context of an expression
         # (what a namespace read is used for) look inside it, on the rare paths only.
         self.stmt: ast.stmt | None = None
-        self._expr: dict[type, Callable[[Any], Any]] = {
-            ast.Name: self._name,
-            ast.Attribute: self._attribute,
-            ast.Call: self._call,
-            ast.Subscript: self._subscript,
-            ast.BinOp: self._binop,
-            ast.JoinedStr: self._joinedstr,
-            ast.List: self._sequence,
-            ast.Tuple: self._sequence,
-            ast.Dict: self._dict,
-            ast.Lambda: self._lambda,
-            ast.ListComp: self._comprehension,
-            ast.SetComp: self._comprehension,
-            ast.GeneratorExp: self._comprehension,
-            ast.DictComp: self._comprehension,
-            ast.NamedExpr: self._namedexpr,
-            ast.IfExp: self._ifexp,
-            ast.BoolOp: self._boolop,
-            ast.Compare: self._compare,
-            ast.UnaryOp: self._unaryop,
-            ast.Starred: self._starred,
-            ast.Await: self._single_value,
-            ast.FormattedValue: self._single_value,
-            ast.YieldFrom: self._single_value,
-        }
-        self._stmt: dict[type, Callable[[Any], None]] = {
-            ast.Expr: self._s_expr,
-            ast.Assign: self._s_assign,
-            ast.AugAssign: self._s_augassign,
-            ast.AnnAssign: self._s_annassign,
-            ast.Return: self._s_return,
-            ast.If: self._s_if,
-            ast.For: self._s_for,
-            ast.AsyncFor: self._s_for,
-            ast.While: self._s_while,
-            ast.With: self._s_with,
-            ast.AsyncWith: self._s_with,
-            ast.Try: self._s_try,
-            ast.FunctionDef: self._s_def,
-            ast.AsyncFunctionDef: self._s_def,
-            ast.ClassDef: self._s_class,
-            ast.Import: self._s_import,
-            ast.ImportFrom: self._s_importfrom,
-            ast.Raise: self._s_raise,
-            ast.Global: self._s_global,
-            ast.Nonlocal: self._s_nonlocal,
-            ast.Pass: self._s_nothing,
-            ast.Break: self._s_nothing,
-            ast.Continue: self._s_nothing,
-            ast.Delete: self._s_nothing,
-            ast.Match: self._s_match,
-        }
-        try_star = getattr(ast, "TryStar", None)
-        if try_star is not None:
-            self._stmt[try_star] = self._s_try
-        self._special: dict[str, Callable[[ast.Call, CallArgs], Any]] = {
-            "builtins.getattr": self._sp_getattr,
-            "builtins.setattr": self._sp_setattr,
-            "builtins.__import__": self._sp_dunder_import,
-            "importlib.__import__": self._sp_dunder_import,
-            "importlib.import_module": self._sp_import_module,
-            "builtins.vars": self._sp_vars,
-            "builtins.globals": self._sp_globals,
-            "builtins.locals": self._sp_locals,
-            "builtins.dict": self._sp_dict,
-            "builtins.chr": self._sp_chr,
-            "builtins.reversed": self._sp_reversed,
-            "operator.attrgetter": self._sp_attrgetter,
-            "_operator.attrgetter": self._sp_attrgetter,
-            "operator.methodcaller": self._sp_methodcaller,
-            "_operator.methodcaller": self._sp_methodcaller,
-            "functools.partial": self._sp_partial,
-            "_functools.partial": self._sp_partial,
-            "sys.modules.get": self._sp_modules_get,
-            "sys.modules.__getitem__": self._sp_modules_get,
-            "functools.reduce": self._sp_reduce,
-            "_functools.reduce": self._sp_reduce,
-            "builtins.object.__getattribute__": self._sp_getattr,
-            "builtins.type.__getattribute__": self._sp_getattr,
-            "importlib.util.find_spec": self._sp_find_spec,
-            "importlib.util.module_from_spec": self._sp_module_from_spec,
-            "importlib._bootstrap.module_from_spec": self._sp_module_from_spec,
-        }
-        for name in _DECODERS:
-            self._special[name] = self._decoder(name)
+        self._expr = cls._expr_table
+        self._stmt = cls._stmt_table
+        self._special = cls._special_table
 
     # -- hooks (override) -------------------------------------------------------------
 
@@ -643,7 +673,7 @@ class Resolver:
             if handler is None:
                 self._generic(stmt)
             else:
-                handler(stmt)
+                handler(self, stmt)
         self.stmt = saved
 
     def _branch(self, stmts: list[ast.stmt]) -> None:
@@ -980,7 +1010,7 @@ class Resolver:
             if handler is None:
                 self._generic(node)
                 return None
-            value = handler(node)
+            value = handler(self, node)
         if type(value) is Qual and value.name in self._watch_refs:
             self.on_ref(node, value, False)
         return value
@@ -993,7 +1023,7 @@ class Resolver:
         handler = self._expr.get(t)
         if handler is None:
             return self.ev(node)
-        return handler(node)
+        return handler(self, node)
 
     def _name(self, node: ast.Name) -> Any:
         return self.resolve_name(node.id)
@@ -1365,6 +1395,14 @@ class Resolver:
         base: Any = None
         if type(func) is ast.Attribute:
             base = self.ev(func.value)
+            if base is None and func.attr not in self._slow_attrs:
+                # `obj.method(...)` on an object nothing is known about: the common case.
+                ev = self.ev
+                for a in node.args:
+                    ev(a)
+                for k in node.keywords:
+                    ev(k.value)
+                return None
             fv = self.attribute_of(func, base, func.attr)
             if fv is None and func.attr in self._watch_methods:
                 margs = self.call_args(node)
@@ -1453,7 +1491,7 @@ class Resolver:
         result = None
         special = self._special.get(name)
         if special is not None:
-            result = special(node, args)  # type: ignore[arg-type]
+            result = special(self, node, args)  # type: ignore[arg-type]
         if name in self._watch_calls:
             hooked = self.on_call(node, func, args)
             if hooked is not None:
@@ -1706,17 +1744,3 @@ class Resolver:
         if type(spec) is not Spec:
             return None
         return self._import_value(node, Const(spec.name) if spec.name else None, True, False)
-
-    def _decoder(self, name: str) -> Callable[[ast.Call, CallArgs], Any]:
-        """The special for decoder ``name``: folds a constant input, else Computed."""
-
-        def decode(node: ast.Call, args: CallArgs) -> Any:
-            inner = const_value(args.get(0, None), _MISSING)
-            if inner is not _MISSING and not args.star:
-                extra = args.get(1, "encoding")
-                out = _decode_const(name, inner, extra if extra is ABSENT else const_value(extra))
-                if out is not _MISSING:
-                    return Const(out)
-            return Computed("decoded")
-
-        return decode

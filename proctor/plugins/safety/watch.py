@@ -76,7 +76,6 @@ _refs(
         for cls in ("profile.Profile", "cProfile.Profile", "trace.Trace")
         for meth in ("run", "runctx")
     ),
-    "importlib.util.spec_from_loader",
 )
 _refs("PS103", "always", "timeit.main")
 _refs(
