@@ -38,7 +38,7 @@ class Noqa:
     def __init__(self) -> None:
         self.codes: dict[int, tuple[str, ...]] = {}
         self.bare: list[tuple[int, int]] = []
-        # Code-like words in the text of each bare noqa (``# noqa PS101``), by position.
+        # Code-like words in the text of each bare noqa (codes without the colon), by place.
         self.mentioned: dict[tuple[int, int], tuple[str, ...]] = {}
 
 
