@@ -570,15 +570,23 @@ class Resolver:
         saved_scope, saved_branch = self.scope, self.branch
         self.scope, self.branch = scope, 0
         args = node.args
-        bind = self.bind
-        defaults = scope.defaults or {}
+        defaults = scope.defaults
+        live = self.live
+        names = scope.names
+        # A fresh scope, not in a branch: a parameter is its default when one is known,
+        # and otherwise recorded only when it shadows a live name (as bind() would).
         for group in (args.posonlyargs, args.args, args.kwonlyargs):
             for a in group:
-                bind(a.arg, defaults.get(a.arg))
-        if args.vararg is not None:
-            bind(args.vararg.arg, None)
-        if args.kwarg is not None:
-            bind(args.kwarg.arg, None)
+                name = a.arg
+                value = defaults.get(name) if defaults else None
+                if value is not None:
+                    live.add(name)
+                    names[name] = value
+                elif name in live:
+                    names[name] = None
+        for extra in (args.vararg, args.kwarg):
+            if extra is not None and extra.arg in live:
+                names[extra.arg] = None
         if type(node) is ast.Lambda:
             self.ev(node.body)
         else:
@@ -776,7 +784,10 @@ class Resolver:
 
     def _s_assign(self, node: ast.Assign) -> None:
         value = self.ev(node.value)
+        live = self.live
         for target in node.targets:
+            if value is None and type(target) is ast.Name and target.id not in live:
+                continue  # an unknown value for a name nothing watches: nothing to record
             self.bind_target(target, value)
 
     def _s_augassign(self, node: ast.AugAssign) -> None:
@@ -1070,7 +1081,10 @@ class Resolver:
         return None
 
     def _attribute(self, node: ast.Attribute) -> Any:
-        return self.attribute_of(node, self.ev(node.value), node.attr)
+        base = self.ev(node.value)
+        if base is None and node.attr not in self._slow_attrs:
+            return None  # `obj.attr` of an object nothing is known about
+        return self.attribute_of(node, base, node.attr)
 
     def subscript_of(self, base: Any, key: Any) -> Any:
         """The value of ``base[key]`` for the namespaces and literals the resolver knows."""
