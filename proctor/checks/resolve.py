@@ -110,6 +110,7 @@ _REEXPORTED: dict[str, str] = {
 }
 
 _MAX_FOLD = 10_000
+_BUILTIN_CALLABLES = frozenset(n for n, v in vars(_builtins_module).items() if callable(v))
 
 
 MODULE, CLASS, FUNCTION, COMPREHENSION = 0, 1, 2, 3
@@ -655,7 +656,7 @@ class Resolver:
 
     def is_unbound_builtin(self, name: str) -> bool:
         """Whether ``name`` is a builtin function no scope of this file is known to bind."""
-        if not callable(getattr(_builtins_module, name, None)):
+        if name not in _BUILTIN_CALLABLES:
             return False
         scope: Scope | None = self.scope
         while scope is not None:

@@ -161,6 +161,7 @@ def _literal_argv(items: Any) -> bool:
     return True
 
 
+_BUILTIN_TYPES = frozenset(n for n, v in vars(_builtins).items() if isinstance(v, type))
 _PROCESS_CODES = frozenset({"PS201", "PS202", "PS203", "PS204", "PS205"})
 
 
@@ -351,15 +352,13 @@ class SafetyChecker(FamilyChecks, Resolver):
             return True
         if type(base) is Qual:
             tail = base.name.removeprefix("builtins.")
-            return base.name.startswith("builtins.") and isinstance(
-                getattr(_builtins, tail, None), type
-            )
+            return base.name.startswith("builtins.") and tail in _BUILTIN_TYPES
         if type(node) is ast.Attribute:
             value = node.value
             if isinstance(value, _LITERALS):
                 return True
             if type(value) is ast.Name and self.is_unbound_builtin(value.id):
-                return isinstance(getattr(_builtins, value.id, None), type)
+                return value.id in _BUILTIN_TYPES
             # `x.__class__.__mro__[1].__subclasses__()`: a walk up the hierarchy first.
             while True:
                 t = type(value)
