@@ -11,7 +11,9 @@ follows imports, aliases, assignments, ``getattr`` with folded constant names,
 
 Families (see ``docs/checks-safety.md``): PS1xx dynamic code, PS2xx process execution,
 PS3xx deserialisation, PS4xx native code, PS5xx introspection escapes, PS6xx leftovers
-(``logging.config.listen``, debuggers), PS9xx procedure-mode imports and capabilities.
+(``logging.config.listen``, debuggers, bidirectional characters), PS7xx transport and
+cryptography, PS8xx data, files and templates, PS9xx procedure-mode imports and
+capabilities.
 
 Severity: ``error`` when the code can run arbitrary code or commands as written;
 ``warning`` for weaker signals that are fine when reviewed (a subprocess with a fixed
@@ -19,8 +21,10 @@ argument list, importing ``ctypes``, an import by computed name, ``getattr`` on 
 with a computed name).
 
 The package: this module is the plugin (the validator, its ``[safety]`` options and the
-hook); :mod:`.checker` is the walk, :mod:`.rules`, :mod:`.watch` and :mod:`.modules` the
-tables it reads.
+hook); :mod:`.checker` is the walk, with the checks of the PS7xx/PS8xx families in
+:mod:`.families` and of yaml loaders in :mod:`.loaders` (mixins of the checker),
+:mod:`.syntax` the helpers that read argument lists and what an expression is used for,
+and :mod:`.rules`, :mod:`.watch` and :mod:`.modules` the tables it reads.
 
 Standard library only, and nothing heavy at import: this runs on the pre-commit path.
 """

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import builtins as _builtins
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from proctor.checks.resolve import Resolver
@@ -18,16 +17,15 @@ from proctor.checks.values import (
     ABSENT,
     CallArgs,
     Computed,
-    LocalClass,
     MapValue,
     Qual,
     SeqValue,
     canonical_module,
-    const_str,
     const_value,
     is_const,
 )
 from proctor.plugins.safety.families import FamilyChecks
+from proctor.plugins.safety.loaders import LoaderChecks
 from proctor.plugins.safety.modules import (
     CAPABILITY_MODULES,
     DEBUG_MODULES,
@@ -37,22 +35,25 @@ from proctor.plugins.safety.modules import (
     capability_for,
 )
 from proctor.plugins.safety.rules import REASONS
+from proctor.plugins.safety.syntax import (
+    argv_items,
+    flows_into,
+    inline_command_argv,
+    literal_argv,
+    parents_of,
+    patches,
+)
 from proctor.plugins.safety.watch import (
     CALL_RESULTS,
     CALLS,
     GLOBALS_ATTRS,
-    INTERPRETER_FLAGS,
     KEYWORDS,
-    METADATA_KEYS,
     METHODS,
     PROCEDURE_DUNDERS,
     REFS,
     SAFE_YAML_BASES,
-    SAFE_YAML_LOADERS,
     SESSION_RESULTS,
-    SHELLS,
     UNSAFE_YAML,
-    UNSAFE_YAML_NAMES,
     WALK_ATTRS,
     WATCH_ATTRS,
 )
@@ -84,83 +85,6 @@ _LITERALS = (
 )
 
 
-def _basename(program: str) -> str:
-    name = program.replace("\\", "/").rsplit("/", 1)[-1].lower()
-    return name.removesuffix(".exe")
-
-
-def _inline_flag(arg: object, letter: str) -> bool:
-    """``-c``, or a short-option cluster containing it (``-lc``, ``-ec``), or ``/c``."""
-    if type(arg) is not str or len(arg) < 2:
-        return False
-    if arg[0] == "-" and arg[1] != "-":
-        body = arg[1:]
-        if len(body) <= 5 and body.isalpha() and letter in body:
-            return True
-        return letter == "c" and arg.lower() in ("-command", "-encodedcommand")
-    return letter == "c" and arg.lower() in ("/c", "/k")
-
-
-def _inline_command_argv(items: Iterable[Any]) -> str | None:
-    """The program if ``items`` is an argv running a shell/interpreter with inline code."""
-    items = list(items)
-    values = [const_value(v, None) for v in items]
-    if not values:
-        return None
-    if items and type(items[0]) is Qual and items[0].name == "sys.executable":
-        values[0] = "python"
-    first = values[0]
-    if type(first) is str and _basename(first) == "env" and len(values) > 1:
-        values = values[1:]
-        first = values[0]
-    if type(first) is not str:
-        return None
-    program = _basename(first)
-    letter: str | None = None
-    if program in SHELLS:
-        letter = "c"
-    else:
-        for interpreter, flag in INTERPRETER_FLAGS.items():
-            if program == interpreter or (
-                program.startswith(interpreter)
-                and program[len(interpreter) :].replace(".", "").isdigit()
-            ):
-                letter = flag
-                break
-    if letter is None:
-        return None
-    for arg in values[1:]:
-        if _inline_flag(arg, letter):
-            return program
-    return None
-
-
-def _argv_items(value: Any) -> tuple[Any, ...] | None:
-    if type(value) is SeqValue:
-        return value.items
-    return None
-
-
-def _literal_argv(items: Any) -> bool:
-    """An argument list fixed in the source: constant strings (the first may be
-    ``sys.executable``), or one constant command string run without a shell."""
-    if const_str(items) is not None:
-        return True
-    if type(items) is SeqValue:
-        if items.open:
-            return False
-        items = items.items
-    if not isinstance(items, (list, tuple)) or not items:
-        return False
-    for i, item in enumerate(items):
-        if const_str(item) is not None:
-            continue
-        if i == 0 and type(item) is Qual and item.name == "sys.executable":
-            continue
-        return False
-    return True
-
-
 _BUILTIN_TYPES = frozenset(n for n, v in vars(_builtins).items() if isinstance(v, type))
 _PROCESS_CODES = frozenset({"PS201", "PS202", "PS203", "PS204", "PS205"})
 
@@ -169,7 +93,7 @@ def _display(name: str) -> str:
     return name.removeprefix("builtins.")
 
 
-class SafetyChecker(FamilyChecks, Resolver):
+class SafetyChecker(LoaderChecks, FamilyChecks, Resolver):
     """One file's walk: the resolver's events turned into findings."""
 
     builtin_names = frozenset(
@@ -381,8 +305,8 @@ class SafetyChecker(FamilyChecks, Resolver):
         stmt = self.stmt
         if stmt is None:
             return False
-        parents = _parents(stmt)
-        flow = _flows_into(node, parents)
+        parents = parents_of(stmt)
+        flow = flows_into(node, parents)
         if flow is None:
             return True
         if type(flow) is not ast.Assign:
@@ -399,8 +323,8 @@ class SafetyChecker(FamilyChecks, Resolver):
         ]
         if not uses:
             return False
-        parents = _parents(body)
-        return all(_flows_into(use, parents) is None for use in uses)
+        parents = parents_of(body)
+        return all(flows_into(use, parents) is None for use in uses)
 
     def on_class(self, node: ast.ClassDef, bases: tuple[Any, ...]) -> None:
         for base in bases:
@@ -454,7 +378,7 @@ class SafetyChecker(FamilyChecks, Resolver):
 
     def _judge_debug_imports(self, tree: ast.Module) -> None:
         """Flag each ``import pdb`` unless every use of the name patches the module."""
-        parents = _parents(tree)
+        parents = parents_of(tree)
         for node, module in self._debug_imports:
             bound = {
                 alias.asname or alias.name.partition(".")[0]
@@ -471,7 +395,7 @@ class SafetyChecker(FamilyChecks, Resolver):
                 for use in uses
                 if type(parents.get(use)) is ast.Attribute and type(parents[use].ctx) is ast.Store  # type: ignore[attr-defined]
             }
-            if uses and all(_patches(use, parents, patched) for use in uses):
+            if uses and all(patches(use, parents, patched) for use in uses):
                 continue
             self.emit(node, "PS603", f"the import of `{module}`")
 
@@ -592,9 +516,9 @@ class SafetyChecker(FamilyChecks, Resolver):
                 self.emit(node, "PS202", f"`{func.name}` with shell=True")
                 return
         program = None
-        argv = _argv_items(args.get(0, "args"))
+        argv = argv_items(args.get(0, "args"))
         if argv is not None:
-            program = _inline_command_argv(argv)
+            program = inline_command_argv(argv)
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
             return
@@ -606,15 +530,15 @@ class SafetyChecker(FamilyChecks, Resolver):
                 "starts a child process and may pass the command to the shell",
             )
             return
-        if _literal_argv(args.get(0, "args")):
+        if literal_argv(args.get(0, "args")):
             return
         self.emit(node, "PS205", f"`{func.name}` with an argument list computed at run time")
 
     def _call_subprocess_exec(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
-        program = _inline_command_argv(args.pos)
+        program = inline_command_argv(args.pos)
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
-        elif args.star or not _literal_argv(args.pos):
+        elif args.star or not literal_argv(args.pos):
             self.emit(node, "PS205", f"`{func.name}` with an argument list computed at run time")
 
     def _exec_like(self, node: ast.AST, func: Qual, path: Any, argv: Any) -> None:
@@ -625,10 +549,10 @@ class SafetyChecker(FamilyChecks, Resolver):
             items = argv
         program = None
         if items is not None:
-            program = _inline_command_argv(items)
+            program = inline_command_argv(items)
             path_text = const_value(path)
             if program is None and type(path_text) is str and items:
-                program = _inline_command_argv([path, *items[1:]])
+                program = inline_command_argv([path, *items[1:]])
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
         else:
@@ -652,107 +576,6 @@ class SafetyChecker(FamilyChecks, Resolver):
     def _call_pty_spawn(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         argv = args.get(0, "argv")
         self._exec_like(node, func, None, argv)
-
-    def _call_yaml_load(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
-        loader = args.get(1, "Loader")
-        if loader is ABSENT:
-            self.emit(node, "PS302", f"`{func.name}` without a Loader")
-            return
-        loader_node = args.node(1, "Loader")
-        if type(loader_node) is ast.Name and self._is_parameter(loader_node.id):
-            self.emit(
-                node,
-                "PS302",
-                f"`{func.name}` with the Loader parameter `{loader_node.id}`",
-                "lets the caller pass any loader, whatever the default; an unsafe one "
-                "constructs arbitrary Python objects",
-            )
-            return
-        if _safe_yaml_loader(loader):
-            return
-        if loader is None and loader_node is not None and self._trusted_loader(loader_node, 0):
-            return
-        shown = (
-            _display(loader.name)
-            if type(loader) is Qual
-            else "a Loader that is not known to be safe"
-        )
-        self.emit(node, "PS302", f"`{func.name}` with {shown}")
-
-    def _is_parameter(self, name: str) -> bool:
-        """Whether ``name`` is a parameter of the function being walked."""
-        fn = self.scope.node
-        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return False
-        a = fn.args
-        params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
-        return any(p.arg == name for p in params)
-
-    def _trusted_loader(self, node: ast.AST, depth: int) -> bool:
-        """A loader this file takes from another module (not yaml's own names, such as
-        ``yamlordereddictloader.Loader``): checked where that module defines it, where a
-        loader class on an unsafe base is reported. Followed through plain assignments."""
-        if depth > 3:
-            return False
-        tree = self.source.tree
-        if type(node) is ast.Attribute:
-            root: ast.AST = node
-            while type(root) is ast.Attribute:
-                root = root.value
-            return (
-                type(root) is ast.Name
-                and node.attr not in UNSAFE_YAML_NAMES
-                and self._imported_module(root.id, tree) not in (None, "yaml")
-            )
-        if type(node) is not ast.Name:
-            return False
-        name = node.id
-        imported = self._imported_name(name, tree)
-        if imported is not None:
-            module, original = imported
-            return module.partition(".")[0] not in ("yaml", "ruamel") and (
-                original not in UNSAFE_YAML_NAMES
-            )
-        values: list[ast.AST] = []
-        for sub in ast.walk(self._function_node() or tree):
-            if type(sub) is ast.Assign and any(
-                type(t) is ast.Name and t.id == name for t in sub.targets
-            ):
-                values.append(sub.value)
-        return bool(values) and all(
-            _safe_yaml_loader(self._quiet_value(v)) or self._trusted_loader(v, depth + 1)
-            for v in values
-        )
-
-    def _quiet_value(self, node: ast.AST) -> Any:
-        if type(node) is ast.Name:
-            return self.resolve_name(node.id)
-        if type(node) is ast.Attribute:
-            base = self._quiet_value(node.value)
-            return self._qual_attr(base, node.attr) if type(base) is Qual else None
-        return None
-
-    @staticmethod
-    def _imported_name(name: str, tree: ast.AST) -> tuple[str, str] | None:
-        for sub in ast.walk(tree):
-            if type(sub) is ast.ImportFrom:
-                for alias in sub.names:
-                    if (alias.asname or alias.name) == name:
-                        return ("." * sub.level + (sub.module or ""), alias.name)
-        return None
-
-    @staticmethod
-    def _imported_module(name: str, tree: ast.AST) -> str | None:
-        for sub in ast.walk(tree):
-            if type(sub) is ast.Import:
-                for alias in sub.names:
-                    if (alias.asname or alias.name.partition(".")[0]) == name:
-                        return alias.name.partition(".")[0]
-            elif type(sub) is ast.ImportFrom:
-                for alias in sub.names:
-                    if (alias.asname or alias.name) == name:
-                        return (sub.module or ".").partition(".")[0]
-        return None
 
     def _call_ruamel(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         typ = const_value(args.get(None, "typ"))
@@ -784,91 +607,3 @@ class SafetyChecker(FamilyChecks, Resolver):
             self.emit(node, "PS903", f"`{_display(func.name)}(..., {text!r})`")
         else:
             self.emit(node, "PS903", f"`{_display(func.name)}` with a computed mode")
-
-
-def _safe_yaml_loader(loader: Any) -> bool:
-    def safe(q: Qual) -> bool:
-        return q.name.startswith("yaml.") and q.name.rpartition(".")[2] in SAFE_YAML_LOADERS
-
-    def safe_base(q: Qual) -> bool:
-        return safe(q) or q.name in SAFE_YAML_BASES
-
-    def unsafe(q: Qual) -> bool:
-        return q.name in UNSAFE_YAML
-
-    if type(loader) is Qual:
-        return safe(loader)
-    if type(loader) is LocalClass:
-        return not loader.derives_from(unsafe) and loader.derives_from(safe_base)
-    return False
-
-
-def _parents(root: ast.AST) -> dict[ast.AST, ast.AST]:
-    parents: dict[ast.AST, ast.AST] = {}
-    for node in ast.walk(root):
-        for child in ast.iter_child_nodes(node):
-            parents[child] = node
-    return parents
-
-
-def _metadata_key(node: ast.AST | None) -> bool:
-    return isinstance(node, ast.Constant) and node.value in METADATA_KEYS
-
-
-def _flows_into(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.AST | None:
-    """None when the namespace value of ``node`` is only tested or read for metadata;
-    otherwise the node it flows into (an assignment, a call argument...)."""
-    for _ in range(8):
-        parent = parents.get(node)
-        t = type(parent)
-        if t is ast.Subscript:
-            if parent.value is node and _metadata_key(parent.slice):  # type: ignore[union-attr]
-                return None
-            return parent
-        if t is ast.Attribute and parent.attr == "get":  # type: ignore[union-attr]
-            call = parents.get(parent)  # type: ignore[arg-type]
-            if type(call) is ast.Call and call.func is parent and call.args:
-                return None if _metadata_key(call.args[0]) else call
-            return parent
-        if t is ast.Compare:
-            assert isinstance(parent, ast.Compare)
-            if all(type(op) in (ast.In, ast.NotIn) for op in parent.ops):
-                return None if _metadata_key(parent.left) else parent
-            if all(type(op) in (ast.Is, ast.IsNot) for op in parent.ops):
-                return None
-            return parent
-        if t in (ast.If, ast.While, ast.Assert) and parent.test is node:  # type: ignore[union-attr]
-            return None
-        if t is ast.UnaryOp and type(parent.op) is ast.Not:  # type: ignore[union-attr]
-            return None
-        if t is ast.BoolOp:
-            assert isinstance(parent, ast.BoolOp)
-            if parent.values[-1] is not node:
-                return None  # a truth test; the value flows on only from the last operand
-            node = parent
-            continue
-        if t is ast.IfExp:
-            assert isinstance(parent, ast.IfExp)
-            if parent.test is node:
-                return None
-            node = parent
-            continue
-        return parent
-    return None
-
-
-def _patches(use: ast.AST, parents: dict[ast.AST, ast.AST], patched: set[str]) -> bool:
-    """Whether a use of a module name patches it: ``pdb.set_trace = fake``,
-    ``setattr(pdb, ...)``, ``monkeypatch.setattr(pdb, ...)``, ``mock.patch.object(pdb, ...)``,
-    or keeps the original of an attribute the file patches (``orig = pdb.set_trace``)."""
-    parent = parents.get(use)
-    if type(parent) is ast.Attribute:
-        if type(parent.ctx) is ast.Store:
-            return True
-        call = parents.get(parent)
-        return parent.attr in patched and not (type(call) is ast.Call and call.func is parent)
-    if type(parent) is ast.Call and parent.args and parent.args[0] is use:
-        func = parent.func
-        name = func.id if type(func) is ast.Name else getattr(func, "attr", None)
-        return name in ("setattr", "object")
-    return False

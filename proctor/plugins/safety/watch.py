@@ -10,20 +10,34 @@ inline code (``["sh", "-c", cmd]``) from one that runs a program.
 from __future__ import annotations
 
 __all__ = [
+    "ALL_INTERFACES",
+    "BIDI_CHARACTERS",
     "CALLS",
+    "CALL_RESULTS",
     "GLOBALS_ATTRS",
+    "HTTP_METHODS",
+    "HTTP_PACKAGES",
     "INTERPRETER_FLAGS",
+    "KEYWORDS",
+    "METADATA_KEYS",
+    "METHODS",
     "OS_EXEC_L",
     "OS_EXEC_V",
     "OS_SPAWN_L",
     "OS_SPAWN_V",
     "PROCEDURE_DUNDERS",
     "REFS",
+    "SAFE_YAML_BASES",
     "SAFE_YAML_LOADERS",
+    "SESSION_RESULTS",
     "SHELLS",
     "SUBPROCESS_CALLS",
+    "TAR_OPENERS",
+    "UNSAFE_YAML",
+    "UNSAFE_YAML_NAMES",
     "WALK_ATTRS",
     "WATCH_ATTRS",
+    "WEAK_HASH_NAMES",
 ]
 
 # -- what the resolver watches -----------------------------------------------------------
