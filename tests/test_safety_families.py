@@ -8,6 +8,7 @@ Same shape as test_safety.py: (id, snippet, expected findings as (code, line)).
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -684,3 +685,25 @@ def test_computed_argv_still_warns() -> None:
     (finding,) = check("import subprocess\nsubprocess.run(['git', 'log', ref])")
     assert (finding.code, finding.severity) == ("PS205", "warning")
     assert "computed" in finding.message
+
+
+# -- the same cases as corpus files (tests/data/safety), as the shared corpora are read ----
+
+DATA = Path(__file__).resolve().parent / "data" / "safety"
+
+
+@pytest.mark.parametrize("path", sorted((DATA / "dangerous").glob("*.py")), ids=lambda p: p.name)
+def test_evasion_corpus_gives_an_error(path: Path) -> None:
+    findings = SafetyValidator().check(SourceFile(str(path), path.read_text()), CheckContext())
+    assert any(f.severity == "error" for f in findings)
+
+
+@pytest.mark.parametrize("path", sorted((DATA / "benign").glob("*.py")), ids=lambda p: p.name)
+def test_real_code_corpus_gives_nothing(path: Path) -> None:
+    findings = SafetyValidator().check(SourceFile(str(path), path.read_text()), CheckContext())
+    assert list(findings) == []
+
+
+def test_corpus_files_are_there() -> None:
+    assert len(list((DATA / "dangerous").glob("*.py"))) >= 30
+    assert len(list((DATA / "benign").glob("*.py"))) >= 15
