@@ -718,14 +718,29 @@ def action_run(state: State, api_name: str, params: tuple[str, ...]) -> int:
     show_default=True,
     help="Worker processes.",
 )
+@click.option(
+    "--fail-on",
+    "fail_on",
+    type=click.Choice(["error", "warning", "info"]),
+    default=None,
+    help="Lowest severity that fails the run (exit 1). Default: [check] fail-on from the "
+    "config, else info (any finding fails).",
+)
 @click.pass_obj
 def check(
-    state: State, paths: tuple[str, ...], select: tuple[str, ...], mode: str, fmt: str, jobs: int
+    state: State,
+    paths: tuple[str, ...],
+    select: tuple[str, ...],
+    mode: str,
+    fmt: str,
+    jobs: int,
+    fail_on: str | None,
 ) -> int:
     """Check Python files for unsafe code and log-message wording.
 
     Directories are searched for *.py files, honouring [check] exclude from the config.
-    Prints path:line:col: CODE message. Exit 0 clean, 1 findings, 2 bad usage.
+    Prints path:line:col: CODE [severity] message. Exit 0 when no finding is at or above
+    --fail-on (default: any finding fails), 1 otherwise, 2 bad usage.
     """
     from proctor.checks.runner import run_cli
     from proctor.procedures.capabilities import capabilities_for
@@ -741,6 +756,7 @@ def check(
         jobs=jobs,
         out=sys.stdout,
         capabilities_for=capabilities_for,
+        fail_on=fail_on,
     )
     return int(code)
 

@@ -119,7 +119,10 @@ def test_the_hook_and_the_pipeline_agree(tmp_path: Path, repo: Path, block: Any)
         assert outcome == "refused", message
         assert f"invalid metadata: capabilities: {bare}" in message
         assert status == 1
-        assert f"procedures/fetch/metadata.json:1:1: {UNREADABLE} metadata.json: {in_file}" in lines
+        assert (
+            f"procedures/fetch/metadata.json:1:1: {UNREADABLE} [error] metadata.json: {in_file}"
+            in lines
+        )
         # A broken declaration grants nothing: the import is refused as without one.
         assert any(" PS901 " in line for line in lines), lines
     elif declared.network:
@@ -167,5 +170,5 @@ def test_metadata_that_is_not_an_object_is_reported(
     monkeypatch.chdir(tmp_path)
     assert procedure_code.main(["procedures/x/main.py"]) == 1
     assert capsys.readouterr().out == (
-        "procedures/x/metadata.json:1:1: PC003 metadata.json must hold a JSON object, got [1, 2]\n"
+        "procedures/x/metadata.json:1:1: PC003 [error] metadata.json must hold a JSON object, got [1, 2]\n"
     )

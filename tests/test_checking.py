@@ -308,8 +308,11 @@ def test_unknown_config_select_is_a_usage_error_but_unknown_ignore_is_not() -> N
 
 
 def test_runner_codes_are_always_selected_but_can_be_ignored() -> None:
+    assert codes(check_text("a.py", "def f(:\n", select=["other"], validators=demo())) == [
+        SYNTAX_ERROR
+    ]
     text = "danger()  # noqa\n"
-    assert codes(check_text("a.py", text, select=["other"], validators=demo())) == [BARE_NOQA]
+    assert codes(check_text("a.py", text, validators=demo())) == ["DM101", BARE_NOQA]
     assert codes(
         check_text("a.py", text, settings=CheckSettings(ignore=["PC002"]), validators=demo())
     ) == ["DM101"]
@@ -758,8 +761,9 @@ def test_jobs_2_with_validators_from_the_plugin_manager(
 ) -> None:
     make_many(tmp_path)
     settings = CheckSettings(root=str(tmp_path))
-    one = check_paths([str(tmp_path)], settings=settings, select=["demo", "other"], jobs=1)
-    two = check_paths([str(tmp_path)], settings=settings, select=["demo", "other"], jobs=3)
+    select = ["demo", "other", "PC"]
+    one = check_paths([str(tmp_path)], settings=settings, select=select, jobs=1)
+    two = check_paths([str(tmp_path)], settings=settings, select=select, jobs=3)
     assert one == two and {"DM101", "OT1", SYNTAX_ERROR, BARE_NOQA, UNREADABLE} <= set(codes(one))
 
 
@@ -775,9 +779,9 @@ SAMPLE = [
 
 def test_text_format_is_one_line_per_finding() -> None:
     assert format_findings(SAMPLE, "text") == (
-        "pkg/a.py:2:5: DM101 call to danger()\n"
-        "pkg/a.py:3:1: DM102 shady name\n"
-        "b.py:1:1: OT1 print() call\n"
+        "pkg/a.py:2:5: DM101 [error] call to danger()\n"
+        "pkg/a.py:3:1: DM102 [warning] shady name\n"
+        "b.py:1:1: OT1 [info] print() call\n"
     )
     assert format_findings([], "text") == ""
 
@@ -880,11 +884,11 @@ def test_run_cli_exit_codes(
     assert cli(["clean.py"]) == (0, "", "No findings.\n")
     assert cli(["bad.py", "clean.py"]) == (
         1,
-        "bad.py:1:1: DM101 call to danger()\n",
-        "Found 1 finding in 1 file.\n",
+        "bad.py:1:1: DM101 [error] call to danger()\n",
+        "Found 1 finding in 1 file: 1 error.\n",
     )
     code, out, _ = cli(["warn.py"])
-    assert code == 1 and out.startswith("warn.py:1:8: PC002 ")
+    assert code == 1 and out.startswith("warn.py:1:8: PC002 [warning] ")
     assert cli(["bad.py"], select=["other"])[0] == 0
 
 
@@ -969,7 +973,10 @@ def test_run_cli_reads_config_found_from_the_first_path(
     write(tmp_path / "src/gen/b.py", "danger()\n")
     write(tmp_path / "legacy/c.py", "danger()\n")
     monkeypatch.chdir(tmp_path / "src")
-    assert cli(["a.py", "gen", "../legacy"])[:2] == (1, "a.py:1:1: DM101 call to danger()\n")
+    assert cli(["a.py", "gen", "../legacy"])[:2] == (
+        1,
+        "a.py:1:1: DM101 [error] call to danger()\n",
+    )
     assert check_settings(find_config("a.py")).root == str(tmp_path)
 
 
@@ -1023,10 +1030,13 @@ def test_proctor_check_in_process(
     write(tmp_path / "a.py", "danger()\nprint()\n")
     assert main(["check", "--select", "DM1,other", "a.py"]) == 1
     captured = capsys.readouterr()
-    assert captured.out == "a.py:1:1: DM101 call to danger()\na.py:2:1: OT1 print() call\n"
-    assert captured.err == "Found 2 findings in 1 file.\n"
+    assert (
+        captured.out
+        == "a.py:1:1: DM101 [error] call to danger()\na.py:2:1: OT1 [info] print() call\n"
+    )
+    assert captured.err == "Found 2 findings in 1 file: 1 error, 1 info.\n"
     assert main(["check", "--select", "demo", "-j", "2", "a.py"]) == 1
-    assert capsys.readouterr().out == "a.py:1:1: DM101 call to danger()\n"
+    assert capsys.readouterr().out == "a.py:1:1: DM101 [error] call to danger()\n"
     assert main(["check", "--select", "bogus", "a.py"]) == 2
     assert "unknown check or rule 'bogus'" in capsys.readouterr().err
     assert main(["--json", "check", "a.py"]) == 1
@@ -1050,12 +1060,12 @@ def test_installed_proctor_script_exit_codes(tmp_path: Path) -> None:
     done = run_proctor("check", "--select", "PC", ".", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "./bin.py:1:1: PC003 binary file (contains NUL bytes), not Python source",
-        "./broken.py:1:7: PC001 syntax error: invalid syntax",
-        "./noqa.py:1:8: PC002 bare `# noqa` suppresses nothing; name the codes, "
+        "./bin.py:1:1: PC003 [error] binary file (contains NUL bytes), not Python source",
+        "./broken.py:1:7: PC001 [error] syntax error: invalid syntax",
+        "./noqa.py:1:8: PC002 [warning] bare `# noqa` suppresses nothing; name the codes, "
         "e.g. `# noqa: PS101`",
     ]
-    assert done.stderr == "Found 3 findings in 3 files.\n"
+    assert done.stderr == "Found 3 findings in 3 files: 2 errors, 1 warning.\n"
     done = run_proctor("check", "missing.py", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert "no such file or directory: missing.py" in done.stderr
@@ -1234,3 +1244,97 @@ def test_real_log_lint_config_phrases_through_check_text() -> None:
         "a.py", code, settings=settings, select=["log-lint"], validators=builtin_validators()
     )
     assert [(f.code, f.line) for f in found] == [("PL101", 2)]
+
+
+# -- bare noqa only when asked; severity in text; --fail-on ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("select", "comment", "reported"),
+    [
+        (["demo"], "# noqa", False),  # a narrowed run: another linter's comment
+        (["demo", "PC002"], "# noqa", True),
+        (["demo", "PC"], "# noqa", True),
+        (["demo", "PC0"], "# noqa", True),
+        (None, "# noqa", True),  # everything selected
+        (["demo"], "# noqa DM101", True),  # meant for us, without the colon
+        (["demo"], "# noqa - OT1 is fine here", True),
+        (["demo"], "# noqa E501", False),
+    ],
+)
+def test_bare_noqa_is_reported_when_asked_or_meant_for_us(
+    select: list[str] | None, comment: str, reported: bool
+) -> None:
+    found = check_text("a.py", f"x = 1  {comment}\n", select=select, validators=demo())
+    assert (codes(found) == [BARE_NOQA]) is reported
+    assert reported or found == []
+
+
+def test_bare_noqa_asked_for_can_still_be_ignored() -> None:
+    settings = CheckSettings(ignore=["PC002"])
+    text = "x = 1  # noqa DM101\n"
+    assert check_text("a.py", text, select=["demo"], settings=settings, validators=demo()) == []
+
+
+def test_text_lines_show_the_severity() -> None:
+    findings = check_text("a.py", "danger()\nshady = 1\nprint(1)\n", validators=demo())
+    from proctor.checks.formats import TEXT
+
+    assert TEXT.render(findings, demo()).splitlines() == [
+        "a.py:1:1: DM101 [error] call to danger()",
+        "a.py:2:1: DM102 [warning] shady name",
+        "a.py:3:1: OT1 [info] print() call",
+    ]
+
+
+def test_fail_on_decides_the_exit_status(
+    tmp_path: Path, with_demo_plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "warn.py", "shady = 1\n")
+    write(tmp_path / "err.py", "danger()\n")
+    # default: any finding fails, and the summary counts them by severity
+    assert cli(["warn.py"]) == (
+        1,
+        "warn.py:1:1: DM102 [warning] shady name\n",
+        "Found 1 finding in 1 file: 1 warning.\n",
+    )
+    code, _, err = cli(["warn.py"], fail_on="error")
+    assert code == 0
+    assert err == (
+        "Found 1 finding in 1 file: 1 warning. None is at or above --fail-on error, "
+        "so the run passes.\n"
+    )
+    assert cli(["warn.py"], fail_on="warning")[0] == 1
+    assert cli(["err.py", "warn.py"], fail_on="error")[0] == 1
+    # the config's [check] fail-on, and the command line over it
+    write(tmp_path / "proctor.toml", '[check]\nfail-on = "error"\n')
+    assert cli(["warn.py"])[0] == 0
+    assert cli(["warn.py"], fail_on="info")[0] == 1
+    write(tmp_path / "proctor.toml", '[check]\nfail-on = "sometimes"\n')
+    code, out, err = cli(["warn.py"])
+    assert (code, out) == (2, "")
+    assert "fail-on" in err and "error, warning, info" in err
+
+
+def test_hook_fails_on_warnings_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proctor.precommit import safety as safety_hook
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "a.py", "import subprocess\nsubprocess.run(['git', 'log', ref])\n")
+    assert safety_hook.main(["a.py"]) == 1
+    write(tmp_path / "proctor.toml", '[check]\nfail-on = "error"\n')
+    assert safety_hook.main(["a.py"]) == 0
+
+
+def test_cli_fail_on_option(tmp_path: Path) -> None:
+    write(tmp_path / "a.py", "import subprocess\nsubprocess.run(['git', 'log', ref])\n")
+    done = run_proctor("check", "--select", "safety", "--fail-on", "error", "a.py", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.startswith("a.py:2:1: PS205 [warning] ")
+    assert "None is at or above --fail-on error" in done.stderr
+    done = run_proctor("check", "--fail-on", "nope", "a.py", cwd=tmp_path)
+    assert done.returncode == 2

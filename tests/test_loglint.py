@@ -653,3 +653,56 @@ def test_long_concatenation_chain() -> None:
     except RecursionError:
         pytest.skip("this interpreter cannot parse a chain that long")
     assert sorted(codes(code)) == [("PL101", 1), ("PL204", 1)]
+
+
+# -- inflected retry language ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Trying again",
+        "Not trying again",
+        "Connection refused; sleeping 5s before trying again",
+        "tried again after %d seconds",
+        "the worker tries again later",
+        "try again",
+        "TRY  AGAIN",
+        "Retrying in 3s",
+        "retried twice",
+        "will re-try the upload",
+        "re-trying",
+        "re-tried 3 times",
+        "re-attempting",
+        "reattempted",
+    ],
+)
+def test_inflected_retry_wording_is_reported(message: str) -> None:
+    assert codes(f"logger.warning({message!r})\n") == [("PL101", 1)]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "trying the next mirror",
+        "again and again",
+        "entry again",
+        "retrying_count",  # one identifier-like word, not the word retrying
+        "attempt 2 of 5 failed",
+        "tryagain",
+    ],
+)
+def test_neighbouring_words_are_not_reported(message: str) -> None:
+    assert codes(f"logger.warning({message!r})\n") == []
+
+
+def test_ansible_display_as_a_configured_logger() -> None:
+    code = (
+        "from ansible.utils.display import Display\n"
+        "display = Display()\n"
+        "def f():\n"
+        '    display.warning("Failed, trying again in 5s")\n'
+        '    display.vvv("Not trying again")\n'
+    )
+    assert codes(code) == []
+    assert codes(code, settings(logger_objects=["display"])) == [("PL101", 4)]

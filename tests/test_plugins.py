@@ -806,7 +806,7 @@ def test_validator_hook_in_proctor_check(plugin_dirs: dict[str, Path], tmp_path:
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.splitlines() == [
-        f"{flagged}:2:6: DM001 the DEMO-FORBIDDEN marker must not be committed"
+        f"{flagged}:2:6: DM001 [error] the DEMO-FORBIDDEN marker must not be committed"
     ]
 
     js = run_proctor(

@@ -199,9 +199,9 @@ def test_try_repo_log_lint(try_repo_runs: dict[str, Run]) -> None:
     assert "- hook id: proctor-log-lint" in section
     assert "- exit code: 1" in section
     assert hook_lines(section) == [
-        "lib/fetch.py:7:17: PL101 log message contains disallowed phrase 'retry' "
+        "lib/fetch.py:7:17: PL101 [error] log message contains disallowed phrase 'retry' "
         "(configured entry 'retry')",
-        "svc/fetch.py:7:17: PL101 log message contains disallowed phrase 'retry' "
+        "svc/fetch.py:7:17: PL101 [error] log message contains disallowed phrase 'retry' "
         "(configured entry 'retry')",
     ]
     # The suppression counts outside procedure mode; clean files and non-Python stay quiet.

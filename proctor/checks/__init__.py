@@ -4,7 +4,8 @@ validators share.
 
 Modules: ``validation`` (the contract), ``selection``, ``files``, ``noqa``, ``settings``,
 ``formats`` (the format contract and the built-in formats), ``runner`` (applies all of
-them, for the CLI, the hooks and the action pipeline alike), ``values`` and ``resolve``.
+them, for the CLI, the hooks and the action pipeline alike), ``values``, ``resolve`` and
+``decoding`` (the name resolver, its value model and the decoders it folds).
 
 This package sits on the pre-commit hot path: it imports the standard library and
 ``core`` only, never pydantic or the store. It knows no check (safety and log lint are

@@ -59,15 +59,19 @@ class OutputFormat:
 
 
 class TextFormat(OutputFormat):
-    """One ``path:line:col: CODE message`` line per finding: what editors and pre-commit
-    show, and a contract (DESIGN.md, section 5)."""
+    """One ``path:line:col: CODE [severity] message`` line per finding: what editors and
+    pre-commit show. The ``path:line:col: CODE message`` shape is a contract (DESIGN.md,
+    section 5); the severity leads the message, so a warning never reads as an error and
+    tools that split on the code keep working."""
 
     name = "text"
-    description = "path:line:col: CODE message, one finding per line"
+    description = "path:line:col: CODE [severity] message, one finding per line"
     summary = True
 
     def render(self, findings: Sequence[Finding], validators: Mapping[str, Validator]) -> str:
-        return "".join(f.format_text() + "\n" for f in findings)
+        return "".join(
+            f"{f.path}:{f.line}:{f.col}: {f.code} [{f.severity}] {f.message}\n" for f in findings
+        )
 
 
 class JsonFormat(OutputFormat):

@@ -1,7 +1,9 @@
 """Inline suppressions: ``# noqa: CODE[, CODE...]`` comments, read from the AST.
 
-A noqa must name codes or prefixes; a bare one suppresses nothing and the runner reports
-it as ``PC002``. A suppression on a statement's first or last line covers the whole
+A noqa must name codes or prefixes; a bare one suppresses nothing, and the runner reports
+it as ``PC002`` when the run asks for that code or the comment mentions one of the run's
+codes (``# noqa PS101`` without the colon): a bare ``# noqa`` written for another tool is
+that tool's business. A suppression on a statement's first or last line covers the whole
 statement (the header only, for a compound statement), as flake8 users expect of a
 multi-line call. Comments are told from ``#`` inside strings with the string spans the
 AST already has, visiting only the statements on that line, so files that never say
@@ -25,16 +27,19 @@ _NOQA_HINT = re.compile(r"#\s*noqa", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa\b(?P<rest>[^#]*)", re.IGNORECASE)
 _NOQA_CODES = re.compile(r"\s*:\s*(?P<codes>[A-Z]+[0-9]*(?:(?:\s*,\s*|\s+)[A-Z]+[0-9]*)*)")
 _CODE = re.compile(r"[A-Z]+[0-9]*")
+_MENTIONED = re.compile(r"\b[A-Z]{1,4}[0-9]{1,4}\b")
 
 
 class Noqa:
     """Inline suppressions of one file: codes per physical line and the bare ones."""
 
-    __slots__ = ("codes", "bare")
+    __slots__ = ("codes", "bare", "mentioned")
 
     def __init__(self) -> None:
         self.codes: dict[int, tuple[str, ...]] = {}
         self.bare: list[tuple[int, int]] = []
+        # Code-like words in the text of each bare noqa (codes without the colon), by place.
+        self.mentioned: dict[tuple[int, int], tuple[str, ...]] = {}
 
 
 # Physical line breaks as the parser counts them (str.splitlines also splits on \f, \x1c...).
@@ -181,7 +186,11 @@ def scan_noqa(text: str, tree: ast.Module) -> Noqa:
         for match in _NOQA.finditer(comment):
             codes = _NOQA_CODES.match(match.group("rest"))
             if codes is None:
-                result.bare.append((number, start + match.start() + 1))
+                where = (number, start + match.start() + 1)
+                result.bare.append(where)
+                words = tuple(_MENTIONED.findall(match.group("rest")))
+                if words:
+                    result.mentioned[where] = words
                 continue
             found = tuple(_CODE.findall(codes.group("codes")))
             result.codes[number] = result.codes.get(number, ()) + found

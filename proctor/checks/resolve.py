@@ -42,11 +42,13 @@ from collections.abc import Callable
 from collections.abc import Mapping as _MappingABC
 from typing import Any, Final
 
+from proctor.checks.decoding import DECODERS, decoder
 from proctor.checks.values import (
     ABSENT,
     CANONICAL_MODULES,
     AttrGetter,
     CallArgs,
+    Computed,
     Const,
     LocalClass,
     MapValue,
@@ -56,6 +58,7 @@ from proctor.checks.values import (
     Qual,
     Sentinel,
     SeqValue,
+    Spec,
     Value,
     canonical_module,
     const_str,
@@ -67,6 +70,7 @@ __all__ = [
     "ABSENT",
     "AttrGetter",
     "CallArgs",
+    "Computed",
     "Const",
     "LocalClass",
     "MapValue",
@@ -77,6 +81,7 @@ __all__ = [
     "Resolver",
     "Scope",
     "SeqValue",
+    "Spec",
     "Value",
     "canonical_module",
     "const_value",
@@ -106,6 +111,7 @@ _REEXPORTED: dict[str, str] = {
 }
 
 _MAX_FOLD = 10_000
+_BUILTIN_CALLABLES = frozenset(n for n, v in vars(_builtins_module).items() if callable(v))
 
 
 MODULE, CLASS, FUNCTION, COMPREHENSION = 0, 1, 2, 3
@@ -140,6 +146,9 @@ _CORE_BUILTINS = frozenset(
         "dict",
         "chr",
         "reversed",
+        "bytes",
+        "object",
+        "type",
         "__builtins__",
     }
 )
@@ -165,9 +174,19 @@ _CORE_SPECIAL = frozenset(
         "_operator.attrgetter",
         "_operator.methodcaller",
         "_functools.partial",
+        "functools.reduce",
+        "_functools.reduce",
+        "builtins.object.__getattribute__",
+        "builtins.type.__getattribute__",
+        "importlib.util.find_spec",
+        "importlib.util.module_from_spec",
+        "importlib._bootstrap.module_from_spec",
         "os.path",  # a module people import by from-import and walk back to os through
     }
 )
+
+_CORE_SPECIAL = _CORE_SPECIAL | frozenset(DECODERS)
+
 
 _STR_METHODS = frozenset(
     {
@@ -231,6 +250,11 @@ class Resolver:
       such as ``ast.PyCF_ONLY_AST`` that a check compares against).
     * ``call_results``: canonical names whose call result should resolve to
       ``Qual(name + "()")`` (``logging.getLogger`` -> ``logging.getLogger()``).
+    * ``watch_methods``: method names for which :meth:`on_method` fires when they are
+      called on an object the resolver does not know (``cursor.execute(...)``,
+      ``sock.bind(...)``): checks that can only go by the method's name.
+    * ``watch_keywords``: keyword-argument names for which :meth:`on_keyword` fires at
+      every call that passes them (``verify=False``, ``host="0.0.0.0"``).
 
     :meth:`run` walks the tree; :meth:`resolve_name` and friends can be used from hooks.
     """
@@ -241,11 +265,19 @@ class Resolver:
     watch_attrs: frozenset[str] = frozenset()
     extra_known: frozenset[str] = frozenset()
     call_results: frozenset[str] = frozenset()
+    watch_methods: frozenset[str] = frozenset()
+    watch_keywords: frozenset[str] = frozenset()
 
     # Computed once per subclass by _prepare().
     _known: frozenset[str]
     _stars: dict[str, frozenset[str]]
     _builtin_quals: dict[str, Qual]
+    # Attribute names that mean something even on an unknown object.
+    _slow_attrs: frozenset[str]
+    # Dispatch tables of unbound methods, by node type or canonical name.
+    _expr_table: dict[type, Callable[[Any, Any], Any]]
+    _stmt_table: dict[type, Callable[[Any, Any], None]]
+    _special_table: dict[str, Callable[[Any, ast.Call, CallArgs], Any]]
     _prepared_for: type | None = None
 
     @classmethod
@@ -275,10 +307,101 @@ class Resolver:
         builtin = cls.builtin_names | _CORE_BUILTINS
         cls._builtin_quals = {n: Qual("builtins." + n) for n in builtin}
         cls._builtin_quals["__builtins__"] = Qual("builtins")
+        cls._slow_attrs = (
+            frozenset(cls.watch_attrs)
+            | frozenset(cls.watch_methods)
+            | {"__self__", "__globals__", "func_globals", "__builtins__"}
+        )
+        cls._expr_table = {
+            ast.Name: cls._name,
+            ast.Attribute: cls._attribute,
+            ast.Call: cls._call,
+            ast.Subscript: cls._subscript,
+            ast.BinOp: cls._binop,
+            ast.JoinedStr: cls._joinedstr,
+            ast.List: cls._sequence,
+            ast.Tuple: cls._sequence,
+            ast.Dict: cls._dict,
+            ast.Lambda: cls._lambda,
+            ast.ListComp: cls._comprehension,
+            ast.SetComp: cls._comprehension,
+            ast.GeneratorExp: cls._comprehension,
+            ast.DictComp: cls._comprehension,
+            ast.NamedExpr: cls._namedexpr,
+            ast.IfExp: cls._ifexp,
+            ast.BoolOp: cls._boolop,
+            ast.Compare: cls._compare,
+            ast.UnaryOp: cls._unaryop,
+            ast.Starred: cls._starred,
+            ast.Await: cls._single_value,
+            ast.FormattedValue: cls._single_value,
+            ast.YieldFrom: cls._single_value,
+        }
+        cls._stmt_table = {
+            ast.Expr: cls._s_expr,
+            ast.Assign: cls._s_assign,
+            ast.AugAssign: cls._s_augassign,
+            ast.AnnAssign: cls._s_annassign,
+            ast.Return: cls._s_return,
+            ast.If: cls._s_if,
+            ast.For: cls._s_for,
+            ast.AsyncFor: cls._s_for,
+            ast.While: cls._s_while,
+            ast.With: cls._s_with,
+            ast.AsyncWith: cls._s_with,
+            ast.Try: cls._s_try,
+            ast.FunctionDef: cls._s_def,
+            ast.AsyncFunctionDef: cls._s_def,
+            ast.ClassDef: cls._s_class,
+            ast.Import: cls._s_import,
+            ast.ImportFrom: cls._s_importfrom,
+            ast.Raise: cls._s_raise,
+            ast.Global: cls._s_global,
+            ast.Nonlocal: cls._s_nonlocal,
+            ast.Pass: cls._s_nothing,
+            ast.Break: cls._s_nothing,
+            ast.Continue: cls._s_nothing,
+            ast.Delete: cls._s_nothing,
+            ast.Match: cls._s_match,
+        }
+        try_star = getattr(ast, "TryStar", None)
+        if try_star is not None:
+            cls._stmt_table[try_star] = cls._s_try
+        cls._special_table = {
+            "builtins.getattr": cls._sp_getattr,
+            "builtins.setattr": cls._sp_setattr,
+            "builtins.__import__": cls._sp_dunder_import,
+            "importlib.__import__": cls._sp_dunder_import,
+            "importlib.import_module": cls._sp_import_module,
+            "builtins.vars": cls._sp_vars,
+            "builtins.globals": cls._sp_globals,
+            "builtins.locals": cls._sp_locals,
+            "builtins.dict": cls._sp_dict,
+            "builtins.chr": cls._sp_chr,
+            "builtins.reversed": cls._sp_reversed,
+            "operator.attrgetter": cls._sp_attrgetter,
+            "_operator.attrgetter": cls._sp_attrgetter,
+            "operator.methodcaller": cls._sp_methodcaller,
+            "_operator.methodcaller": cls._sp_methodcaller,
+            "functools.partial": cls._sp_partial,
+            "_functools.partial": cls._sp_partial,
+            "sys.modules.get": cls._sp_modules_get,
+            "sys.modules.__getitem__": cls._sp_modules_get,
+            "functools.reduce": cls._sp_reduce,
+            "_functools.reduce": cls._sp_reduce,
+            "builtins.object.__getattribute__": cls._sp_getattr,
+            "builtins.type.__getattribute__": cls._sp_getattr,
+            "importlib.util.find_spec": cls._sp_find_spec,
+            "importlib.util.module_from_spec": cls._sp_module_from_spec,
+            "importlib._bootstrap.module_from_spec": cls._sp_module_from_spec,
+        }
+        for name in DECODERS:
+            cls._special_table[name] = decoder(name)
         cls._prepared_for = cls
 
     def __init__(self) -> None:
-        type(self)._prepare()
+        cls = type(self)
+        cls._prepare()
         self.module_scope = Scope(MODULE, None)
         self.scope = self.module_scope
         self.branch = 0
@@ -287,81 +410,14 @@ class Resolver:
         self._watch_refs = self.watch_refs
         self._watch_calls = self.watch_calls
         self._watch_attrs = self.watch_attrs
-        self._expr: dict[type, Callable[[Any], Any]] = {
-            ast.Name: self._name,
-            ast.Attribute: self._attribute,
-            ast.Call: self._call,
-            ast.Subscript: self._subscript,
-            ast.BinOp: self._binop,
-            ast.JoinedStr: self._joinedstr,
-            ast.List: self._sequence,
-            ast.Tuple: self._sequence,
-            ast.Dict: self._dict,
-            ast.Lambda: self._lambda,
-            ast.ListComp: self._comprehension,
-            ast.SetComp: self._comprehension,
-            ast.GeneratorExp: self._comprehension,
-            ast.DictComp: self._comprehension,
-            ast.NamedExpr: self._namedexpr,
-            ast.IfExp: self._ifexp,
-            ast.BoolOp: self._boolop,
-            ast.Compare: self._compare,
-            ast.UnaryOp: self._unaryop,
-            ast.Starred: self._starred,
-            ast.Await: self._single_value,
-            ast.FormattedValue: self._single_value,
-            ast.YieldFrom: self._single_value,
-        }
-        self._stmt: dict[type, Callable[[Any], None]] = {
-            ast.Expr: self._s_expr,
-            ast.Assign: self._s_assign,
-            ast.AugAssign: self._s_augassign,
-            ast.AnnAssign: self._s_annassign,
-            ast.Return: self._s_return,
-            ast.If: self._s_if,
-            ast.For: self._s_for,
-            ast.AsyncFor: self._s_for,
-            ast.While: self._s_while,
-            ast.With: self._s_with,
-            ast.AsyncWith: self._s_with,
-            ast.Try: self._s_try,
-            ast.FunctionDef: self._s_def,
-            ast.AsyncFunctionDef: self._s_def,
-            ast.ClassDef: self._s_class,
-            ast.Import: self._s_import,
-            ast.ImportFrom: self._s_importfrom,
-            ast.Raise: self._s_raise,
-            ast.Global: self._s_global,
-            ast.Nonlocal: self._s_nonlocal,
-            ast.Pass: self._s_nothing,
-            ast.Break: self._s_nothing,
-            ast.Continue: self._s_nothing,
-            ast.Delete: self._s_nothing,
-        }
-        try_star = getattr(ast, "TryStar", None)
-        if try_star is not None:
-            self._stmt[try_star] = self._s_try
-        self._special: dict[str, Callable[[ast.Call, CallArgs], Any]] = {
-            "builtins.getattr": self._sp_getattr,
-            "builtins.setattr": self._sp_setattr,
-            "builtins.__import__": self._sp_dunder_import,
-            "importlib.__import__": self._sp_dunder_import,
-            "importlib.import_module": self._sp_import_module,
-            "builtins.vars": self._sp_vars,
-            "builtins.globals": self._sp_globals,
-            "builtins.locals": self._sp_locals,
-            "builtins.dict": self._sp_dict,
-            "builtins.chr": self._sp_chr,
-            "builtins.reversed": self._sp_reversed,
-            "operator.attrgetter": self._sp_attrgetter,
-            "_operator.attrgetter": self._sp_attrgetter,
-            "operator.methodcaller": self._sp_methodcaller,
-            "_operator.methodcaller": self._sp_methodcaller,
-            "functools.partial": self._sp_partial,
-            "_functools.partial": self._sp_partial,
-            "sys.modules.get": self._sp_modules_get,
-            "sys.modules.__getitem__": self._sp_modules_get,
-        }
+        self._watch_methods = self.watch_methods
+        self._watch_keywords = self.watch_keywords
+        # The statement being walked: hooks that need the context of an expression
+        # (what a namespace read is used for) look inside it, on the rare paths only.
+        self.stmt: ast.stmt | None = None
+        self._expr = cls._expr_table
+        self._stmt = cls._stmt_table
+        self._special = cls._special_table
 
     # -- hooks (override) -------------------------------------------------------------
 
@@ -376,7 +432,9 @@ class Resolver:
         return None
 
     def on_attr(self, node: ast.AST, base: Any, attr: str, result: Any, store: bool) -> Any:
-        """A watched attribute name is read or stored; return the value the read yields."""
+        """A watched attribute name is read or stored; return the value the read yields.
+
+        For a store, ``result`` is the value stored (None when unknown)."""
         return result
 
     def on_import(
@@ -386,8 +444,19 @@ class Resolver:
         or relative), ``names`` the imported names of a ``from`` import, ``dynamic`` True for
         ``__import__``/``importlib`` calls."""
 
-    def on_dynamic_getattr(self, node: ast.Call, base: Any) -> None:
-        """``getattr(base, <computed name>)`` on a known object."""
+    def on_dynamic_getattr(self, node: ast.Call, base: Any, name: Any) -> None:
+        """``getattr(base, <computed name>)`` on a known object; ``name`` is the name's
+        value (a :class:`Computed` when it was decoded or rotated, else None)."""
+
+    def on_method(self, node: ast.Call, base: Any, method: str, args: CallArgs) -> Any:
+        """A ``watch_methods`` method called on an object the resolver does not know."""
+        return None
+
+    def on_keyword(self, node: ast.Call, keyword: ast.keyword) -> None:
+        """A call passes a ``watch_keywords`` keyword (the value is not evaluated yet)."""
+
+    def on_class(self, node: ast.ClassDef, bases: tuple[Any, ...]) -> None:
+        """A class statement, with the values of its bases."""
 
     # -- driving ------------------------------------------------------------------------
 
@@ -406,15 +475,23 @@ class Resolver:
         saved_scope, saved_branch = self.scope, self.branch
         self.scope, self.branch = scope, 0
         args = node.args
-        bind = self.bind
-        defaults = scope.defaults or {}
+        defaults = scope.defaults
+        live = self.live
+        names = scope.names
+        # A fresh scope, not in a branch: a parameter is its default when one is known,
+        # and otherwise recorded only when it shadows a live name (as bind() would).
         for group in (args.posonlyargs, args.args, args.kwonlyargs):
             for a in group:
-                bind(a.arg, defaults.get(a.arg))
-        if args.vararg is not None:
-            bind(args.vararg.arg, None)
-        if args.kwarg is not None:
-            bind(args.kwarg.arg, None)
+                name = a.arg
+                value = defaults.get(name) if defaults else None
+                if value is not None:
+                    live.add(name)
+                    names[name] = value
+                elif name in live:
+                    names[name] = None
+        for extra in (args.vararg, args.kwarg):
+            if extra is not None and extra.arg in live:
+                names[extra.arg] = None
         if type(node) is ast.Lambda:
             self.ev(node.body)
         else:
@@ -483,7 +560,7 @@ class Resolver:
 
     def is_unbound_builtin(self, name: str) -> bool:
         """Whether ``name`` is a builtin function no scope of this file is known to bind."""
-        if not callable(getattr(_builtins_module, name, None)):
+        if name not in _BUILTIN_CALLABLES:
             return False
         scope: Scope | None = self.scope
         while scope is not None:
@@ -502,12 +579,15 @@ class Resolver:
 
     def _body(self, stmts: list[ast.stmt]) -> None:
         table = self._stmt
+        saved = self.stmt
         for stmt in stmts:
+            self.stmt = stmt
             handler = table.get(type(stmt))
             if handler is None:
                 self._generic(stmt)
             else:
-                handler(stmt)
+                handler(self, stmt)
+        self.stmt = saved
 
     def _branch(self, stmts: list[ast.stmt]) -> None:
         if stmts:
@@ -535,13 +615,56 @@ class Resolver:
         elif isinstance(node, ast.AST) and not isinstance(node, (ast.expr_context, ast.pattern)):
             self._generic(node)
 
-    def _match_case(self, case: ast.match_case) -> None:
-        for sub in ast.walk(case.pattern):
-            name = getattr(sub, "name", None) or getattr(sub, "rest", None)
-            if isinstance(name, str):
-                self.bind(name, None)
-            if isinstance(sub, ast.MatchValue):
-                self.ev(sub.value)
+    def _s_match(self, node: ast.Match) -> None:
+        subject = self.ev(node.subject)
+        for case in node.cases:
+            self._match_case(case, subject)
+
+    def _bind_pattern(self, pattern: ast.pattern, value: Any) -> None:
+        """Bind the captures of a ``case`` pattern; a capture of the whole subject (or of
+        an element of a known sequence or mapping) gets that value."""
+        t = type(pattern)
+        if t is ast.MatchAs:
+            inner = pattern.pattern  # type: ignore[attr-defined]
+            if inner is not None:
+                self._bind_pattern(inner, value)
+            if pattern.name is not None:  # type: ignore[attr-defined]
+                self.bind(pattern.name, value)  # type: ignore[attr-defined]
+        elif t is ast.MatchOr:
+            for alt in pattern.patterns:  # type: ignore[attr-defined]
+                self._bind_pattern(alt, value)
+        elif t is ast.MatchSequence:
+            items = value.items if type(value) is SeqValue and not value.open else None
+            subs = pattern.patterns  # type: ignore[attr-defined]
+            starred = any(type(p) is ast.MatchStar for p in subs)
+            for i, sub in enumerate(subs):
+                item = items[i] if items is not None and not starred and i < len(items) else None
+                if type(sub) is ast.MatchStar:
+                    if sub.name is not None:
+                        self.bind(sub.name, None)
+                else:
+                    self._bind_pattern(sub, item)
+        elif t is ast.MatchMapping:
+            for key, sub in zip(pattern.keys, pattern.patterns):  # type: ignore[attr-defined]
+                k = const_str(self.ev(key))
+                item = value.items.get(k) if type(value) is MapValue and k is not None else None
+                self._bind_pattern(sub, item)
+            if pattern.rest is not None:  # type: ignore[attr-defined]
+                self.bind(pattern.rest, None)  # type: ignore[attr-defined]
+        elif t is ast.MatchClass:
+            self.ev(pattern.cls)  # type: ignore[attr-defined]
+            for sub in (*pattern.patterns, *pattern.kwd_patterns):  # type: ignore[attr-defined]
+                self._bind_pattern(sub, None)
+        elif t is ast.MatchValue:
+            self.ev(pattern.value)  # type: ignore[attr-defined]
+        elif t is ast.MatchStar:
+            if pattern.name is not None:  # type: ignore[attr-defined]
+                self.bind(pattern.name, None)  # type: ignore[attr-defined]
+
+    def _match_case(self, case: ast.match_case, subject: Any = None) -> None:
+        self.branch += 1
+        self._bind_pattern(case.pattern, subject)
+        self.branch -= 1
         if case.guard is not None:
             self.ev(case.guard)
         self._branch(case.body)
@@ -566,7 +689,10 @@ class Resolver:
 
     def _s_assign(self, node: ast.Assign) -> None:
         value = self.ev(node.value)
+        live = self.live
         for target in node.targets:
+            if value is None and type(target) is ast.Name and target.id not in live:
+                continue  # an unknown value for a name nothing watches: nothing to record
             self.bind_target(target, value)
 
     def _s_augassign(self, node: ast.AugAssign) -> None:
@@ -602,9 +728,13 @@ class Resolver:
 
     def _s_with(self, node: ast.With | ast.AsyncWith) -> None:
         for item in node.items:
-            self.ev(item.context_expr)
+            value = self.ev(item.context_expr)
             if item.optional_vars is not None:
-                self.bind_target(item.optional_vars, None)
+                # `with tarfile.open(p) as tf`: a watched call result is its own context
+                # (file-like objects return themselves from __enter__).
+                if type(value) is not Qual or not value.name.endswith("()"):
+                    value = None
+                self.bind_target(item.optional_vars, value)
         self._body(node.body)
 
     def _s_try(self, node: Any) -> None:
@@ -691,6 +821,7 @@ class Resolver:
         self.scope, self.branch = Scope(CLASS, saved_scope, node), 0
         self._body(node.body)
         self.scope, self.branch = saved_scope, saved_branch
+        self.on_class(node, bases)
         known = False
         for b in bases:
             if b is not None:
@@ -759,7 +890,7 @@ class Resolver:
             base = self.ev(target.value)  # type: ignore[attr-defined]
             attr = target.attr  # type: ignore[attr-defined]
             if attr in self._watch_attrs:
-                self.on_attr(target, base, attr, None, True)
+                self.on_attr(target, base, attr, value, True)
         elif t is ast.Subscript:
             self._store_subscript(target, value)  # type: ignore[arg-type]
         else:
@@ -795,7 +926,7 @@ class Resolver:
             if handler is None:
                 self._generic(node)
                 return None
-            value = handler(node)
+            value = handler(self, node)
         if type(value) is Qual and value.name in self._watch_refs:
             self.on_ref(node, value, False)
         return value
@@ -808,7 +939,7 @@ class Resolver:
         handler = self._expr.get(t)
         if handler is None:
             return self.ev(node)
-        return handler(node)
+        return handler(self, node)
 
     def _name(self, node: ast.Name) -> Any:
         return self.resolve_name(node.id)
@@ -855,7 +986,10 @@ class Resolver:
         return None
 
     def _attribute(self, node: ast.Attribute) -> Any:
-        return self.attribute_of(node, self.ev(node.value), node.attr)
+        base = self.ev(node.value)
+        if base is None and node.attr not in self._slow_attrs:
+            return None  # `obj.attr` of an object nothing is known about
+        return self.attribute_of(node, base, node.attr)
 
     def subscript_of(self, base: Any, key: Any) -> Any:
         """The value of ``base[key]`` for the namespaces and literals the resolver knows."""
@@ -922,6 +1056,8 @@ class Resolver:
                         return Const(value[slice(*numbers)])  # type: ignore[arg-type]
                     except ValueError:
                         return None
+            if type(base) is Computed or const_value(bounds[2], None) == -1:
+                return Computed("reversed")
             return None
         key = self.ev(index)
         if base is None:
@@ -940,6 +1076,11 @@ class Resolver:
     def _binop(self, node: ast.BinOp) -> Any:
         left = self.ev(node.left)
         right = self.ev(node.right)
+        if type(left) is Computed or type(right) is Computed:
+            op = type(node.op)
+            if op is ast.Add or op is ast.Mod:
+                return left if type(left) is Computed else right
+            return None
         if left is None:
             return None
         lv = const_value(left, _MISSING)
@@ -1056,14 +1197,56 @@ class Resolver:
             self.bind_target(gen.target, element)
             for cond in gen.ifs:
                 self.ev(cond)
-        if type(node) is ast.DictComp:
-            self.ev(node.key)
-            self.ev(node.value)
+        dict_comp = type(node) is ast.DictComp
+        if dict_comp:
+            key = self.ev(node.key)
+            elt = self.ev(node.value)
         else:
-            self.ev(node.elt)
+            key = None
+            elt = self.ev(node.elt)
+        result: Any = None
+        if elt is not None or key is not None:
+            result = self._comprehension_value(node, first_iter, key, elt)
         self.branch -= 1
         self.scope = saved
-        return None
+        return result
+
+    def _comprehension_value(self, node: Any, first_iter: Any, key: Any, elt: Any) -> Any:
+        """What a comprehension builds, when one element was known: over a short literal
+        sequence with a single ``for`` and no ``if``, every element (so
+        ``[globals()[n] for n in ["os"]][0]`` is ``os``); otherwise an open list holding
+        the known element (a ``"".join`` of it is still a computed string)."""
+        gens = node.generators
+        seq = first_iter if type(first_iter) is SeqValue and not first_iter.open else None
+        if (
+            seq is not None
+            and len(gens) == 1
+            and not gens[0].ifs
+            and 0 < len(seq.items) <= 32
+            and type(node) is not ast.GeneratorExp
+        ):
+            keys: list[Any] = [key]
+            elts: list[Any] = [elt]
+            target = gens[0].target
+            for item in seq.items[1:]:
+                self.bind_target(target, item)
+                if type(node) is ast.DictComp:
+                    keys.append(self.ev(node.key))
+                    elts.append(self.ev(node.value))
+                else:
+                    elts.append(self.ev(node.elt))
+            if type(node) is ast.DictComp:
+                items: dict[str, Any] = {}
+                for k, v in zip(keys, elts):
+                    ks = const_str(k)
+                    if ks is None:
+                        return MapValue(items, False)
+                    items[ks] = v
+                return MapValue(items, True)
+            return SeqValue(tuple(elts))
+        if type(node) is ast.DictComp:
+            return None
+        return SeqValue((elt,), True)
 
     def _namedexpr(self, node: ast.NamedExpr) -> Any:
         value = self.ev(node.value)
@@ -1123,10 +1306,29 @@ class Resolver:
 
     def _call(self, node: ast.Call) -> Any:
         func = node.func
+        if node.keywords and self._watch_keywords:
+            watched = self._watch_keywords
+            for k in node.keywords:
+                if k.arg in watched:
+                    self.on_keyword(node, k)
         base: Any = None
         if type(func) is ast.Attribute:
             base = self.ev(func.value)
+            if base is None and func.attr not in self._slow_attrs:
+                # `obj.method(...)` on an object nothing is known about: the common case.
+                ev = self.ev
+                for a in node.args:
+                    ev(a)
+                for k in node.keywords:
+                    ev(k.value)
+                return None
             fv = self.attribute_of(func, base, func.attr)
+            if fv is None and func.attr in self._watch_methods:
+                margs = self.call_args(node)
+                hooked = self.on_method(node, base, func.attr, margs)
+                if hooked is not None:
+                    return hooked
+                return self._method_on_value(base, func.attr, margs)
         else:
             fv = self._raw(func)
         if fv is None and (base is None or not self._may_fold(base, func)):
@@ -1176,12 +1378,25 @@ class Resolver:
             return None
         if tf is Partial:
             return self.dispatch_call(node, fv.func, fv.args.merged(args))
+        if tf is LocalClass and self.call_results:
+            # An instance of a local subclass of a followed class: `class T(tarfile.TarFile)`.
+            results = self.call_results
+            found: list[str] = []
+
+            def followed(q: Qual) -> bool:
+                if q.name in results:
+                    found.append(q.name)
+                    return True
+                return False
+
+            if fv.derives_from(followed):
+                return Qual(found[0] + "()")
         return None
 
     def _may_fold(self, base: Any, func: ast.expr) -> bool:
         """Whether a method call on ``base`` is one the resolver evaluates."""
         tb = type(base)
-        if tb is ast.Constant or tb is Const:
+        if tb is ast.Constant or tb is Const or tb is Computed:
             return type(func) is ast.Attribute and func.attr in _STR_METHODS
         if tb is Namespace or tb is MapValue or tb is Qual:
             return type(func) is ast.Attribute and (
@@ -1195,7 +1410,7 @@ class Resolver:
         result = None
         special = self._special.get(name)
         if special is not None:
-            result = special(node, args)  # type: ignore[arg-type]
+            result = special(self, node, args)  # type: ignore[arg-type]
         if name in self._watch_calls:
             hooked = self.on_call(node, func, args)
             if hooked is not None:
@@ -1245,6 +1460,8 @@ class Resolver:
             if type(value) in (str, bytes) and method in _STR_METHODS:
                 return self._fold_str_method(value, method, args)
             return None
+        if tb is Computed:
+            return base if method in _STR_METHODS else None
         if method in _MAPPING_GETTERS and (tb is Namespace or tb is MapValue or tb is Qual):
             key = const_str(args.get(0, None))
             if key is None:
@@ -1262,7 +1479,12 @@ class Resolver:
             if len(pos) != 1 or args.kw:
                 return None
             seq = args.pos[0]
+            if type(seq) is Computed:
+                return Computed("joined")
             if type(seq) is SeqValue:
+                for item in seq.items:
+                    if type(item) is Computed:
+                        return Computed("joined")
                 if seq.open:
                     return None
                 items = [const_value(i, _MISSING) for i in seq.items]
@@ -1275,6 +1497,8 @@ class Resolver:
             out = value.join(items)  # type: ignore[arg-type]
             return Const(out) if len(out) <= _MAX_FOLD else None
         if _MISSING in pos:
+            if method == "format" and any(type(a) is Computed for a in args.pos):
+                return Computed("formatted")
             return None
         kw = {k: const_value(v, _MISSING) for k, v in args.kw.items()}
         if _MISSING in kw.values():
@@ -1302,17 +1526,18 @@ class Resolver:
 
     def _sp_getattr(self, node: ast.Call, args: CallArgs) -> Any:
         base = args.get(0, None)
-        name = const_str(args.get(1, None))
+        raw = args.get(1, None)
+        name = const_str(raw)
         if name is None:
             if base is not None:
-                self.on_dynamic_getattr(node, base)
+                self.on_dynamic_getattr(node, base, raw if type(raw) is Computed else None)
             return None
         return self.attribute_of(node, base, name)
 
     def _sp_setattr(self, node: ast.Call, args: CallArgs) -> Any:
         name = const_str(args.get(1, None))
         if name is not None and name in self._watch_attrs:
-            self.on_attr(node, args.get(0, None), name, None, True)
+            self.on_attr(node, args.get(0, None), name, args.get(2, None), True)
         return None
 
     def _import_value(self, node: ast.AST, name: Any, fromlist: Any, top_level: bool) -> Any:
@@ -1341,7 +1566,7 @@ class Resolver:
     def _sp_vars(self, node: ast.Call, args: CallArgs) -> Any:
         target = args.get(0, None)
         if target is ABSENT:
-            return Namespace("scope", self.scope)
+            return Namespace("scope", self._binding_scope())
         if type(target) is Qual:
             return Namespace("module", target.name)
         return None
@@ -1350,7 +1575,7 @@ class Resolver:
         return Namespace("scope", self.module_scope)
 
     def _sp_locals(self, node: ast.Call, args: CallArgs) -> Any:
-        return Namespace("scope", self.scope)
+        return Namespace("scope", self._binding_scope())
 
     def _sp_dict(self, node: ast.Call, args: CallArgs) -> Any:
         items: dict[str, Any] = {}
@@ -1369,7 +1594,7 @@ class Resolver:
         code = const_value(args.get(0, None))
         if type(code) is int and 0 <= code < 0x110000:
             return Const(chr(code))
-        return None
+        return Computed("chr")
 
     def _sp_reversed(self, node: ast.Call, args: CallArgs) -> Any:
         value = const_str(args.get(0, None))
@@ -1378,7 +1603,7 @@ class Resolver:
         seq = args.get(0, None)
         if type(seq) is SeqValue and not seq.open:
             return SeqValue(tuple(reversed(seq.items)))
-        return None
+        return Computed("reversed")
 
     def _sp_attrgetter(self, node: ast.Call, args: CallArgs) -> Any:
         name = const_str(args.get(0, None))
@@ -1404,3 +1629,37 @@ class Resolver:
 
     def _sp_modules_get(self, node: ast.Call, args: CallArgs) -> Any:
         return self.subscript_of(Qual("sys.modules"), args.get(0, None))
+
+    def _sp_reduce(self, node: ast.Call, args: CallArgs) -> Any:
+        """``functools.reduce(getattr, ["path", "os", "system"], os)`` walks attributes."""
+        func = args.get(0, None)
+        seq = args.get(1, None)
+        if type(func) is not Qual or type(seq) is not SeqValue or seq.open:
+            return None
+        if func.name == "builtins.getattr":
+            value = args.get(2, None)
+            items = list(seq.items)
+            if value is ABSENT:
+                if not items:
+                    return None
+                value = items.pop(0)
+            for item in items:
+                if value is None:
+                    return None
+                name = const_str(item)
+                if name is None:
+                    self.on_dynamic_getattr(node, value, item if type(item) is Computed else None)
+                    return None
+                value = self.attribute_of(node, value, name)
+            return value
+        return None
+
+    def _sp_find_spec(self, node: ast.Call, args: CallArgs) -> Any:
+        return Spec(const_str(args.get(0, "name")))
+
+    def _sp_module_from_spec(self, node: ast.Call, args: CallArgs) -> Any:
+        """A module built from ``find_spec(name)``: its loader runs it, an import."""
+        spec = args.get(0, "spec")
+        if type(spec) is not Spec:
+            return None
+        return self._import_value(node, Const(spec.name) if spec.name else None, True, False)

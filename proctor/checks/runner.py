@@ -14,11 +14,16 @@ Decisions worth knowing (docs/checks.md explains them to users):
 * A file that does not parse yields one ``PC001`` finding; a file that is not text
   (NUL bytes, undecodable) yields ``PC003``; a validator that raises yields ``PC004``
   naming it. None of them stops the run.
-* ``# noqa`` must name codes or prefixes; a bare one suppresses nothing and is reported
-  as ``PC002``. In procedure mode (code an LLM may have written) inline suppressions and
+* ``# noqa`` must name codes or prefixes; a bare one suppresses nothing. It is reported
+  as ``PC002`` when the run checks everything, when the selection names PC002 (``PC002``,
+  ``PC0``, ``PC``), or when the comment mentions one of the run's codes (``# noqa
+  PS101``, a suppression that was meant for us): a run narrowed to ``--select safety``
+  or one hook is not the place to police comments written for flake8. In procedure mode (code an LLM may have written) inline suppressions and
   per-file ignores are not read at all.
-* Any finding, warnings included, makes the exit status 1: a hook that prints something
-  and still passes teaches people to ignore it.
+* By default any finding, warnings included, makes the exit status 1: a hook that prints
+  something and still passes teaches people to ignore it. ``--fail-on error`` (or
+  ``[check] fail-on``) lowers that to errors only; the text output shows each finding's
+  severity and the summary says which of them failed the run.
 * The runner does not know where procedures live or what declares their capabilities:
   a caller that does passes ``capabilities_for(path)``.
 """
@@ -39,7 +44,7 @@ from proctor.checks.selection import (
     owner_of,
     resolve_selection,
 )
-from proctor.checks.settings import CheckSettings, check_settings
+from proctor.checks.settings import FAIL_ON, CheckSettings, check_settings
 from proctor.checks.validation import (
     BARE_NOQA,
     SYNTAX_ERROR,
@@ -158,17 +163,22 @@ def run_checks(
     # a `#` inside a broken string from a real comment.
     parsed = not findings or findings[0].code != SYNTAX_ERROR
     noqa = scan_noqa(source.text, source.tree) if parsed and not procedure else Noqa()
-    findings.extend(
-        Finding(
-            path,
-            line,
-            col,
-            BARE_NOQA,
-            "warning",
-            "bare `# noqa` suppresses nothing; name the codes, e.g. `# noqa: PS101`",
+    if noqa.bare:
+        wanted = selection.everything or (
+            bool(selection.prefixes) and BARE_NOQA.startswith(selection.prefixes)
         )
-        for line, col in noqa.bare
-    )
+        for where in noqa.bare:
+            if wanted or _mentions_our_codes(noqa.mentioned.get(where, ()), validators):
+                findings.append(
+                    Finding(
+                        path,
+                        where[0],
+                        where[1],
+                        BARE_NOQA,
+                        "warning",
+                        "bare `# noqa` suppresses nothing; name the codes, e.g. `# noqa: PS101`",
+                    )
+                )
     findings = [f for f in findings if f.code[:2] != "PC" or selection.keeps(f.code, None)]
     if extra_ignores and not procedure:
         file_names, file_prefixes = classify(extra_ignores, validators, strict=False, where="")
@@ -180,6 +190,10 @@ def run_checks(
     if noqa.codes:
         findings = apply_noqa(findings, noqa, source.tree)
     return sorted(set(findings), key=_sort_key)
+
+
+def _mentions_our_codes(words: Sequence[str], validators: dict[str, Validator]) -> bool:
+    return any(w.startswith("PC") or owner_of(w, validators) is not None for w in words)
 
 
 def _sort_key(f: Finding) -> tuple[str, int, int, str, str]:
@@ -273,6 +287,12 @@ def _init_worker(
 
 def _check_chunk(paths: list[str]) -> list[Finding]:
     out: list[Finding] = []
+    with _FewerCollections():
+        _check_each(paths, out)
+    return out
+
+
+def _check_each(paths: list[str], out: list[Finding]) -> None:
     for path in paths:
         out.extend(
             check_file(
@@ -285,7 +305,27 @@ def _check_chunk(paths: list[str]) -> list[Finding]:
                 capabilities_for=_worker["capabilities_for"],
             )
         )
-    return out
+
+
+class _FewerCollections:
+    """Collect garbage less often while checking many files.
+
+    Parsing and walking a file allocates hundreds of thousands of small objects that
+    reference counting frees when the file is done; the cyclic collector's default
+    threshold (700 allocations) runs it thousands of times per large tree for nothing.
+    Raised for the batch and restored afterwards, as type checkers do.
+    """
+
+    def __enter__(self) -> None:
+        import gc
+
+        self._saved = gc.get_threshold()
+        gc.set_threshold(max(self._saved[0], 50_000), *self._saved[1:])
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        gc.set_threshold(*self._saved)
 
 
 def _chunks(files: list[str], jobs: int) -> list[list[str]]:
@@ -330,6 +370,9 @@ def check_paths(
                 f"check(s) not available: {', '.join(missing)} (see `proctor plugins`)"
             )
         chosen = {name: all_validators[name] for name in only}
+        if selection.everything:
+            # A hook runs its own checks only: that is a narrowed run, as --select is.
+            selection = selection._replace(everything=False, names=frozenset(only))
     else:
         chosen = all_validators
     configure(chosen, settings)
@@ -358,19 +401,42 @@ def check_paths(
             for part in pool.map(_check_chunk, _chunks(files, jobs)):
                 findings.extend(part)
     else:
-        for path in files:
-            findings.extend(
-                check_file(
-                    path,
-                    context=context,
-                    validators=chosen,
-                    selection=selection,
-                    path_rules=path_rules,
-                    capabilities=capabilities,
-                    capabilities_for=capabilities_for,
-                )
+        with _FewerCollections():
+            _check_serial(
+                files,
+                findings,
+                context,
+                chosen,
+                selection,
+                path_rules,
+                capabilities,
+                capabilities_for,
             )
     return sorted(set(findings), key=_sort_key)
+
+
+def _check_serial(
+    files: list[str],
+    findings: list[Finding],
+    context: CheckContext,
+    chosen: dict[str, Validator],
+    selection: Selection,
+    path_rules: PathRules,
+    capabilities: Capabilities | None,
+    capabilities_for: CapabilitiesFor | None,
+) -> None:
+    for path in files:
+        findings.extend(
+            check_file(
+                path,
+                context=context,
+                validators=chosen,
+                selection=selection,
+                path_rules=path_rules,
+                capabilities=capabilities,
+                capabilities_for=capabilities_for,
+            )
+        )
 
 
 # -- the face of `proctor check` and the hooks ------------------------------------------------
@@ -390,14 +456,17 @@ def run_cli(
     validators: dict[str, Validator] | None = None,
     strict_config: bool = True,
     capabilities_for: CapabilitiesFor | None = None,
+    fail_on: str | None = None,
 ) -> int:
     """Run, print, return the exit status.
 
     ``fmt`` is a format object, or the name of a registered one (looked up through the
-    plugins, so a third-party format works as a built-in one does). 0 no findings; 1 any
-    finding (warnings too); 2 bad usage: a missing path, an unknown ``--select`` entry or
-    format or mode, an invalid config. Findings go to ``out``; the summary and errors go
-    to stderr so stdout stays machine-readable.
+    plugins, so a third-party format works as a built-in one does). 0 no findings at or
+    above ``fail_on`` (``error``, ``warning`` or ``info``; None: the config's ``[check]
+    fail-on``, else ``info``, i.e. any finding); 1 such a finding; 2 bad usage: a missing
+    path, an unknown ``--select`` entry or format or mode or ``fail_on``, an invalid
+    config. Findings go to ``out``; the summary and errors go to stderr so stdout stays
+    machine-readable.
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
@@ -414,6 +483,9 @@ def run_cli(
             raise UsageError("no paths given")
         start = paths[0] if os.path.exists(paths[0]) else os.getcwd()
         settings = check_settings(find_config(start))
+        threshold = fail_on or settings.fail_on or "info"
+        if threshold not in FAIL_ON:
+            raise UsageError(f"unknown --fail-on {threshold!r}; choose {', '.join(FAIL_ON)}")
         known = load_validators() if validators is None else validators
         findings = check_paths(
             paths,
@@ -433,14 +505,29 @@ def run_cli(
         return EXIT_USAGE
     out.write(text)
     out.flush()
+    failing = [f for f in findings if _RANK.get(f.severity, 2) <= _RANK[threshold]]
     if summary and output.summary:
-        files = len({f.path for f in findings})
-        if findings:
-            noun = "finding" if len(findings) == 1 else "findings"
-            print(
-                f"Found {len(findings)} {noun} in {files} file{'s' if files != 1 else ''}.",
-                file=err,
-            )
-        else:
-            print("No findings.", file=err)
-    return EXIT_FINDINGS if findings else EXIT_OK
+        print(_summary(findings, failing, threshold), file=err)
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+_RANK = {name: rank for rank, name in enumerate(FAIL_ON)}
+
+
+def _summary(findings: Sequence[Finding], failing: Sequence[Finding], threshold: str) -> str:
+    """``Found 3 findings in 2 files: 1 error, 2 warnings.``, and why the run passes when
+    none of them is severe enough to fail it."""
+    if not findings:
+        return "No findings."
+    files = len({f.path for f in findings})
+    noun = "finding" if len(findings) == 1 else "findings"
+    by_severity = [(name, sum(1 for f in findings if f.severity == name)) for name in FAIL_ON]
+    parts = ", ".join(
+        f"{count} {name}{'' if count == 1 else 's'}".replace("infos", "info")
+        for name, count in by_severity
+        if count
+    )
+    line = f"Found {len(findings)} {noun} in {files} file{'s' if files != 1 else ''}: {parts}."
+    if not failing:
+        line += f" None is at or above --fail-on {threshold}, so the run passes."
+    return line

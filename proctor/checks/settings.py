@@ -14,10 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from proctor.core.config import ProctorConfig, Table, str_list
+from proctor.core.errors import ConfigError
 
-__all__ = ["CHECK_KEYS", "CheckSettings", "check_settings"]
+__all__ = ["CHECK_KEYS", "FAIL_ON", "CheckSettings", "check_settings"]
 
-CHECK_KEYS = frozenset({"select", "ignore", "exclude", "per-file-ignores"})
+CHECK_KEYS = frozenset({"select", "ignore", "exclude", "per-file-ignores", "fail-on"})
+# The lowest severity that makes a run fail, most severe first; "info": any finding.
+FAIL_ON = ("error", "warning", "info")
 
 T = TypeVar("T")
 
@@ -39,6 +42,7 @@ class CheckSettings:
         root: str = ".",
         tables: Mapping[str, Mapping[str, Any]] | None = None,
         source: str | None = None,
+        fail_on: str | None = None,
     ) -> None:
         self.select = list(select or [])
         self.ignore = list(ignore or [])
@@ -47,6 +51,8 @@ class CheckSettings:
         self.root = root
         self.tables: dict[str, Mapping[str, Any]] = dict(tables or {})
         self.source = source
+        # `[check] fail-on`, None when not configured (the runner's default applies).
+        self.fail_on = fail_on
         # Parsed options of the checks' own tables, by (table, parser): parsed once per
         # run, not once per file. Not part of equality, and not pickled (a worker
         # process parses again rather than unpickle compiled patterns).
@@ -99,7 +105,13 @@ def check_settings(config: ProctorConfig) -> CheckSettings:
             pattern: str_list(codes, f"{table.where('per-file-ignores')}.{pattern}")
             for pattern, codes in pfi.items()
         }
+    fail_on = table.values.get("fail-on")
+    if fail_on is not None and fail_on not in FAIL_ON:
+        raise ConfigError(
+            f"{table.where('fail-on')}: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}"
+        )
     return CheckSettings(
+        fail_on=fail_on,
         select=table.str_list("select"),
         ignore=table.str_list("ignore"),
         exclude=table.str_list("exclude"),

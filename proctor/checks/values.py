@@ -23,6 +23,7 @@ __all__ = [
     "CANONICAL_MODULES",
     "AttrGetter",
     "CallArgs",
+    "Computed",
     "Const",
     "LocalClass",
     "MapValue",
@@ -32,6 +33,7 @@ __all__ = [
     "Qual",
     "Sentinel",
     "SeqValue",
+    "Spec",
     "Value",
     "canonical_module",
     "const_str",
@@ -88,6 +90,38 @@ class Const:
 
     def __repr__(self) -> str:
         return f"Const({self.value!r})"
+
+
+class Computed:
+    """A string computed by decoding, rotating, reversing or joining something the file
+    does not spell out (``base64.b64decode(x)``, ``codecs.decode(x, "rot13")``,
+    ``"".join(reversed(x))``, ``x[::-1]``): not a name anyone reads in review.
+
+    ``how`` says which operation made it, for messages.
+    """
+
+    __slots__ = ("how",)
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def __repr__(self) -> str:
+        return f"Computed({self.how!r})"
+
+
+class Spec:
+    """A module spec from ``importlib.util.find_spec(name)``; ``name`` is None when computed.
+
+    ``module_from_spec`` of it is an import of that module (its loader runs the module).
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Spec({self.name!r})"
 
 
 class SeqValue:
@@ -198,6 +232,8 @@ Value = (
     | AttrGetter
     | MethodCaller
     | Partial
+    | Computed
+    | Spec
     | object
 )
 

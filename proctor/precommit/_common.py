@@ -1,8 +1,9 @@
 """What the three pre-commit entry points share: argument handling and one call into the
 check runner.
 
-Hooks print only ``path:line:col: CODE message`` lines on stdout (what pre-commit shows
-the user) and exit 0 when clean, 1 on findings, 2 on bad usage or config.
+Hooks print only ``path:line:col: CODE [severity] message`` lines on stdout (what
+pre-commit shows the user) and exit 0 when clean, 1 on any finding (``[check] fail-on =
+"error"`` in the config lets warnings pass), 2 on bad usage or config.
 
 pre-commit starts a new process for every batch of files, so start-up is most of what a
 user waits for. The hooks therefore load only the built-in plugins of the checks they
@@ -58,7 +59,8 @@ def parse_filenames(argv: Sequence[str], prog: str, description: str) -> list[st
                 f"usage: {prog} [-h] [filenames ...]\n\n{description}\n\n"
                 "positional arguments:\n"
                 "  filenames   Files to check (pre-commit passes them).\n\n"
-                "Exit status: 0 clean, 1 findings, 2 bad usage or configuration."
+                "Exit status: 0 clean, 1 findings (any severity, unless [check] fail-on\n"
+                "says otherwise), 2 bad usage or configuration."
             )
             return 0
         elif options and arg.startswith("-") and arg != "-":

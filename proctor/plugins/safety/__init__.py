@@ -11,7 +11,9 @@ follows imports, aliases, assignments, ``getattr`` with folded constant names,
 
 Families (see ``docs/checks-safety.md``): PS1xx dynamic code, PS2xx process execution,
 PS3xx deserialisation, PS4xx native code, PS5xx introspection escapes, PS6xx leftovers
-(``logging.config.listen``, debuggers), PS9xx procedure-mode imports and capabilities.
+(``logging.config.listen``, debuggers, bidirectional characters), PS7xx transport and
+cryptography, PS8xx data, files and templates, PS9xx procedure-mode imports and
+capabilities.
 
 Severity: ``error`` when the code can run arbitrary code or commands as written;
 ``warning`` for weaker signals that are fine when reviewed (a subprocess with a fixed
@@ -19,8 +21,10 @@ argument list, importing ``ctypes``, an import by computed name, ``getattr`` on 
 with a computed name).
 
 The package: this module is the plugin (the validator, its ``[safety]`` options and the
-hook); :mod:`.checker` is the walk, :mod:`.rules`, :mod:`.watch` and :mod:`.modules` the
-tables it reads.
+hook); :mod:`.checker` is the walk, with the checks of the PS7xx/PS8xx families in
+:mod:`.families` and of yaml loaders in :mod:`.loaders` (mixins of the checker),
+:mod:`.syntax` the helpers that read argument lists and what an expression is used for,
+and :mod:`.rules`, :mod:`.watch` and :mod:`.modules` the tables it reads.
 
 Standard library only, and nothing heavy at import: this runs on the pre-commit path.
 """
@@ -35,6 +39,7 @@ from proctor.core.hookspecs import hookimpl
 from proctor.plugins.safety.checker import SafetyChecker
 from proctor.plugins.safety.modules import CAPABILITY_MODULES, DEFAULT_ALLOWED_IMPORTS
 from proctor.plugins.safety.rules import RULES
+from proctor.plugins.safety.watch import BIDI_CHARACTERS
 
 if TYPE_CHECKING:
     from proctor.checks.settings import CheckSettings
@@ -91,6 +96,24 @@ class SafetyValidator(Validator):
         tree = source.tree
         checker = SafetyChecker(self, source, context)
         checker.run(tree)
+        text = source.text
+        if not text.isascii():
+            for char in BIDI_CHARACTERS:
+                index = text.find(char)
+                if index != -1:
+                    line = text.count("\n", 0, index) + 1
+                    col = index - (text.rfind("\n", 0, index) + 1) + 1
+                    checker.findings.append(
+                        self.finding(
+                            source,
+                            (line, col),
+                            "PS604",
+                            f"U+{ord(char):04X}, a bidirectional control character, makes "
+                            f"the code display in another order than it runs. "
+                            f"{self.rule('PS604').fix}",
+                        )
+                    )
+                    break
         return checker.findings
 
 

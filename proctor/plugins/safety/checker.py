@@ -8,7 +8,7 @@ The tables it consults are in :mod:`.watch` (names and attributes) and :mod:`.mo
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+import builtins as _builtins
 from typing import TYPE_CHECKING, Any
 
 from proctor.checks.resolve import Resolver
@@ -16,7 +16,7 @@ from proctor.checks.validation import CheckContext, Finding, SourceFile
 from proctor.checks.values import (
     ABSENT,
     CallArgs,
-    LocalClass,
+    Computed,
     MapValue,
     Qual,
     SeqValue,
@@ -24,6 +24,8 @@ from proctor.checks.values import (
     const_value,
     is_const,
 )
+from proctor.plugins.safety.families import FamilyChecks
+from proctor.plugins.safety.loaders import LoaderChecks
 from proctor.plugins.safety.modules import (
     CAPABILITY_MODULES,
     DEBUG_MODULES,
@@ -33,14 +35,25 @@ from proctor.plugins.safety.modules import (
     capability_for,
 )
 from proctor.plugins.safety.rules import REASONS
+from proctor.plugins.safety.syntax import (
+    argv_items,
+    flows_into,
+    inline_command_argv,
+    literal_argv,
+    parents_of,
+    patches,
+)
 from proctor.plugins.safety.watch import (
+    CALL_RESULTS,
     CALLS,
     GLOBALS_ATTRS,
-    INTERPRETER_FLAGS,
+    KEYWORDS,
+    METHODS,
     PROCEDURE_DUNDERS,
     REFS,
-    SAFE_YAML_LOADERS,
-    SHELLS,
+    SAFE_YAML_BASES,
+    SESSION_RESULTS,
+    UNSAFE_YAML,
     WALK_ATTRS,
     WATCH_ATTRS,
 )
@@ -72,68 +85,15 @@ _LITERALS = (
 )
 
 
-def _basename(program: str) -> str:
-    name = program.replace("\\", "/").rsplit("/", 1)[-1].lower()
-    return name.removesuffix(".exe")
-
-
-def _inline_flag(arg: object, letter: str) -> bool:
-    """``-c``, or a short-option cluster containing it (``-lc``, ``-ec``), or ``/c``."""
-    if type(arg) is not str or len(arg) < 2:
-        return False
-    if arg[0] == "-" and arg[1] != "-":
-        body = arg[1:]
-        if len(body) <= 5 and body.isalpha() and letter in body:
-            return True
-        return letter == "c" and arg.lower() in ("-command", "-encodedcommand")
-    return letter == "c" and arg.lower() in ("/c", "/k")
-
-
-def _inline_command_argv(items: Iterable[Any]) -> str | None:
-    """The program if ``items`` is an argv running a shell/interpreter with inline code."""
-    items = list(items)
-    values = [const_value(v, None) for v in items]
-    if not values:
-        return None
-    if items and type(items[0]) is Qual and items[0].name == "sys.executable":
-        values[0] = "python"
-    first = values[0]
-    if type(first) is str and _basename(first) == "env" and len(values) > 1:
-        values = values[1:]
-        first = values[0]
-    if type(first) is not str:
-        return None
-    program = _basename(first)
-    letter: str | None = None
-    if program in SHELLS:
-        letter = "c"
-    else:
-        for interpreter, flag in INTERPRETER_FLAGS.items():
-            if program == interpreter or (
-                program.startswith(interpreter)
-                and program[len(interpreter) :].replace(".", "").isdigit()
-            ):
-                letter = flag
-                break
-    if letter is None:
-        return None
-    for arg in values[1:]:
-        if _inline_flag(arg, letter):
-            return program
-    return None
-
-
-def _argv_items(value: Any) -> tuple[Any, ...] | None:
-    if type(value) is SeqValue:
-        return value.items
-    return None
+_BUILTIN_TYPES = frozenset(n for n, v in vars(_builtins).items() if isinstance(v, type))
+_PROCESS_CODES = frozenset({"PS201", "PS202", "PS203", "PS204", "PS205"})
 
 
 def _display(name: str) -> str:
     return name.removeprefix("builtins.")
 
 
-class SafetyChecker(Resolver):
+class SafetyChecker(LoaderChecks, FamilyChecks, Resolver):
     """One file's walk: the resolver's events turned into findings."""
 
     builtin_names = frozenset(
@@ -142,23 +102,33 @@ class SafetyChecker(Resolver):
     watch_refs = REFS
     watch_calls = CALLS
     watch_attrs = WATCH_ATTRS
-    extra_known = frozenset(
-        {
-            "os.path",
-            "ast.PyCF_ONLY_AST",
-            "yaml.SafeLoader",
-            "yaml.CSafeLoader",
-            "yaml.BaseLoader",
-            "yaml.CBaseLoader",
-            "yaml.Loader",
-            "yaml.FullLoader",
-            "yaml.CLoader",
-            "yaml.CFullLoader",
-            "yaml.loader.SafeLoader",
-            "yaml.cyaml.CSafeLoader",
-            "sys.executable",
-            "logging.config",
-        }
+    watch_methods = METHODS
+    watch_keywords = KEYWORDS
+    call_results = CALL_RESULTS
+    extra_known = (
+        UNSAFE_YAML
+        | SAFE_YAML_BASES
+        | frozenset(
+            {
+                "ssl.CERT_NONE",
+                "stat.S_IWOTH",
+                "stat.S_IRWXO",
+                "os.path",
+                "ast.PyCF_ONLY_AST",
+                "yaml.SafeLoader",
+                "yaml.CSafeLoader",
+                "yaml.BaseLoader",
+                "yaml.CBaseLoader",
+                "yaml.Loader",
+                "yaml.FullLoader",
+                "yaml.CLoader",
+                "yaml.CFullLoader",
+                "yaml.loader.SafeLoader",
+                "yaml.cyaml.CSafeLoader",
+                "sys.executable",
+                "logging.config",
+            }
+        )
     )
 
     def __init__(
@@ -172,6 +142,17 @@ class SafetyChecker(Resolver):
         self.findings: list[Finding] = []
         self._seen: set[tuple[int, str]] = set()
         self._allowed: frozenset[str] | None = None
+        # Debugger imports, judged once the whole file has been read (a helper that
+        # only patches pdb is not a leftover).
+        self._debug_imports: list[tuple[ast.AST, str]] = []
+
+    def _tree(self) -> ast.AST:
+        return self.source.tree
+
+    def run(self, tree: ast.Module) -> None:
+        super().run(tree)
+        if self._debug_imports:
+            self._judge_debug_imports(tree)
 
     # -- output -------------------------------------------------------------------------
 
@@ -188,6 +169,15 @@ class SafetyChecker(Resolver):
         text = f"{subject} {detail or REASONS[code]}."
         if with_fix:
             text += f" {rule.fix}"
+            if (
+                self.procedure
+                and code in _PROCESS_CODES
+                and not self.context.capabilities.subprocess
+            ):
+                text += (
+                    " Procedure code also needs the `subprocess` capability: declare "
+                    "capabilities.subprocess in the procedure's metadata.json."
+                )
         self.findings.append(self.validator.finding(self.source, (line, col), code, text))
 
     @staticmethod
@@ -210,7 +200,7 @@ class SafetyChecker(Resolver):
 
     def on_ref(self, node: ast.expr, value: Qual, called: bool) -> None:
         code, kind = REFS[value.name]
-        if kind == "uncalled" and called:
+        if (kind == "uncalled" and called) or (kind == "called" and not called):
             return
         detail = ""
         if kind == "uncalled":
@@ -227,19 +217,39 @@ class SafetyChecker(Resolver):
         if store:
             if attr == "__code__":
                 self.emit(node, "PS503", "assigning `__code__`")
+            elif attr == "check_hostname":
+                if is_const(result) and const_value(result) is False:
+                    self.emit(node, "PS701", "`check_hostname = False`")
+            elif attr == "verify_mode":
+                if (type(result) is Qual and result.name == "ssl.CERT_NONE") or (
+                    is_const(result) and const_value(result) == 0
+                ):
+                    self.emit(node, "PS701", "`verify_mode = CERT_NONE`")
+            elif attr == "verify":
+                if (
+                    type(base) is Qual
+                    and base.name in SESSION_RESULTS
+                    and is_const(result)
+                    and const_value(result) is False
+                ):
+                    self.emit(node, "PS701", "`session.verify = False`")
             return result
         if attr == "__subclasses__":
-            self.emit(node, "PS501", "`__subclasses__`")
+            if self._walk_start(node, base):
+                self.emit(node, "PS501", "`__subclasses__`")
+            elif self.procedure:
+                self.emit(node, "PS505", f"`{attr}`")
             return result
         if attr in GLOBALS_ATTRS:
-            self.emit(node, "PS502", f"`{attr}`")
+            if attr == "__builtins__" or attr == "f_builtins" or not self._metadata_read(node):
+                self.emit(node, "PS502", f"`{attr}`")
             return result
         if attr == "subprocess_shell":
             self.emit(node, "PS201", "`subprocess_shell`")
             return result
         literal = (
             base is _WALK
-            or is_const(base)
+            or (is_const(base) and (const_value(base) is not None or self._written(node)))
             or type(base) in (SeqValue, MapValue)
             or (type(node) is ast.Attribute and isinstance(node.value, _LITERALS))
         )
@@ -253,6 +263,79 @@ class SafetyChecker(Resolver):
         if self.procedure and attr in PROCEDURE_DUNDERS:
             self.emit(node, "PS505", f"`{attr}`")
         return result
+
+    @staticmethod
+    def _written(node: ast.AST) -> bool:
+        """Whether the object of ``node`` (an attribute) is a constant written in place."""
+        return type(node) is ast.Attribute and type(node.value) is ast.Constant
+
+    def _walk_start(self, node: ast.AST, base: Any) -> bool:
+        """Whether ``base`` is where a walk to every class starts: a literal or a class
+        reached from one, ``object``, ``type`` or another builtin type."""
+        if base is _WALK or is_const(base) or type(base) in (SeqValue, MapValue):
+            return True
+        if type(base) is Qual:
+            tail = base.name.removeprefix("builtins.")
+            return base.name.startswith("builtins.") and tail in _BUILTIN_TYPES
+        if type(node) is ast.Attribute:
+            value = node.value
+            if isinstance(value, _LITERALS):
+                return True
+            if type(value) is ast.Name and self.is_unbound_builtin(value.id):
+                return value.id in _BUILTIN_TYPES
+            # `x.__class__.__mro__[1].__subclasses__()`: a walk up the hierarchy first.
+            while True:
+                t = type(value)
+                if t is ast.Attribute:
+                    if value.attr in WALK_ATTRS or value.attr == "__class__":  # type: ignore[attr-defined]
+                        return True
+                    value = value.value  # type: ignore[attr-defined]
+                elif t is ast.Subscript:
+                    value = value.value  # type: ignore[attr-defined]
+                elif t is ast.Call:
+                    value = value.func  # type: ignore[attr-defined]
+                else:
+                    break
+        return False
+
+    def _metadata_read(self, node: ast.AST) -> bool:
+        """Whether a namespace reached at ``node`` (``frame.f_globals``) is only read for
+        module metadata (``["__name__"]``, ``.get("__file__")``, ``"__package__" in``),
+        directly or through a plain name it is assigned to."""
+        stmt = self.stmt
+        if stmt is None:
+            return False
+        parents = parents_of(stmt)
+        flow = flows_into(node, parents)
+        if flow is None:
+            return True
+        if type(flow) is not ast.Assign:
+            return False
+        targets = flow.targets
+        if len(targets) != 1 or type(targets[0]) is not ast.Name:
+            return False
+        name = targets[0].id
+        body = self._function_node() or self.source.tree
+        uses = [
+            sub
+            for sub in ast.walk(body)
+            if type(sub) is ast.Name and sub.id == name and type(sub.ctx) is ast.Load
+        ]
+        if not uses:
+            return False
+        parents = parents_of(body)
+        return all(flows_into(use, parents) is None for use in uses)
+
+    def on_class(self, node: ast.ClassDef, bases: tuple[Any, ...]) -> None:
+        for base in bases:
+            if type(base) is Qual and base.name in UNSAFE_YAML:
+                self.emit(
+                    node,
+                    "PS302",
+                    f"the loader class `{node.name}` built on `{base.name}`",
+                    "constructs arbitrary Python objects wherever it is used",
+                )
+                return
 
     def on_import(
         self, node: ast.AST, module: str | None, names: tuple[str, ...], dynamic: bool
@@ -276,16 +359,45 @@ class SafetyChecker(Resolver):
         if top in NATIVE_MODULES:
             self.emit(node, "PS401", f"the import of `{module}`")
         if top in DEBUG_MODULES:
-            self.emit(node, "PS603", f"the import of `{module}`")
+            if dynamic or type(node) is not ast.Import:
+                self.emit(node, "PS603", f"the import of `{module}`")
+            else:
+                self._debug_imports.append((node, module))
         if dynamic:
             if canonical_module(top) in SENSITIVE_MODULES or top in SENSITIVE_MODULES:
                 self.emit(node, "PS105", f"the dynamic import of `{module}`")
         if self.procedure:
             self._check_allowed(node, module, names)
 
-    def on_dynamic_getattr(self, node: ast.Call, base: Any) -> None:
+    def on_dynamic_getattr(self, node: ast.Call, base: Any, name: Any) -> None:
         if type(base) is Qual and base.name in GETATTR_SENSITIVE:
-            self.emit(node, "PS108", f"`getattr({base.name}, <computed>)`")
+            if type(name) is Computed:
+                self.emit(node, "PS109", f"`getattr({base.name}, <{name.how} name>)`")
+            else:
+                self.emit(node, "PS108", f"`getattr({base.name}, <computed>)`")
+
+    def _judge_debug_imports(self, tree: ast.Module) -> None:
+        """Flag each ``import pdb`` unless every use of the name patches the module."""
+        parents = parents_of(tree)
+        for node, module in self._debug_imports:
+            bound = {
+                alias.asname or alias.name.partition(".")[0]
+                for alias in node.names  # type: ignore[attr-defined]
+                if alias.name.partition(".")[0] == module.partition(".")[0]
+            }
+            uses = [
+                sub
+                for sub in ast.walk(tree)
+                if type(sub) is ast.Name and sub.id in bound and type(sub.ctx) is ast.Load
+            ]
+            patched = {
+                parents[use].attr  # type: ignore[attr-defined]
+                for use in uses
+                if type(parents.get(use)) is ast.Attribute and type(parents[use].ctx) is ast.Store  # type: ignore[attr-defined]
+            }
+            if uses and all(patches(use, parents, patched) for use in uses):
+                continue
+            self.emit(node, "PS603", f"the import of `{module}`")
 
     # -- procedure allowlist ------------------------------------------------------------
 
@@ -347,6 +459,13 @@ class SafetyChecker(Resolver):
         """``type(())`` starts a walk just as ``().__class__`` does."""
         if len(args.pos) == 1 and not args.kw:
             value = args.pos[0]
+            arg = args.node(0, None)
+            if type(arg) is ast.Lambda:
+                return Qual("types.FunctionType")
+            if type(arg) is ast.Attribute and arg.attr == "__code__":
+                return Qual("types.CodeType")
+            if is_const(value) and const_value(value) is None and type(arg) is not ast.Constant:
+                return None  # `type(x)` of a name that may be None: NoneType, not a walk
             if is_const(value) or type(value) in (SeqValue, MapValue) or value is _WALK:
                 return _WALK
         return None
@@ -397,9 +516,9 @@ class SafetyChecker(Resolver):
                 self.emit(node, "PS202", f"`{func.name}` with shell=True")
                 return
         program = None
-        argv = _argv_items(args.get(0, "args"))
+        argv = argv_items(args.get(0, "args"))
         if argv is not None:
-            program = _inline_command_argv(argv)
+            program = inline_command_argv(argv)
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
             return
@@ -411,14 +530,16 @@ class SafetyChecker(Resolver):
                 "starts a child process and may pass the command to the shell",
             )
             return
-        self.emit(node, "PS205", f"`{func.name}`")
+        if literal_argv(args.get(0, "args")):
+            return
+        self.emit(node, "PS205", f"`{func.name}` with an argument list computed at run time")
 
     def _call_subprocess_exec(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
-        program = _inline_command_argv(args.pos)
+        program = inline_command_argv(args.pos)
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
-        else:
-            self.emit(node, "PS205", f"`{func.name}`")
+        elif args.star or not literal_argv(args.pos):
+            self.emit(node, "PS205", f"`{func.name}` with an argument list computed at run time")
 
     def _exec_like(self, node: ast.AST, func: Qual, path: Any, argv: Any) -> None:
         items: list[Any] | None = None
@@ -428,10 +549,10 @@ class SafetyChecker(Resolver):
             items = argv
         program = None
         if items is not None:
-            program = _inline_command_argv(items)
+            program = inline_command_argv(items)
             path_text = const_value(path)
             if program is None and type(path_text) is str and items:
-                program = _inline_command_argv([path, *items[1:]])
+                program = inline_command_argv([path, *items[1:]])
         if program is not None:
             self.emit(node, "PS203", f"`{func.name}` running `{program}` with an inline command")
         else:
@@ -455,20 +576,6 @@ class SafetyChecker(Resolver):
     def _call_pty_spawn(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         argv = args.get(0, "argv")
         self._exec_like(node, func, None, argv)
-
-    def _call_yaml_load(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
-        loader = args.get(1, "Loader")
-        if loader is ABSENT:
-            self.emit(node, "PS302", f"`{func.name}` without a Loader")
-            return
-        if _safe_yaml_loader(loader):
-            return
-        shown = (
-            _display(loader.name)
-            if type(loader) is Qual
-            else "a Loader that is not known to be safe"
-        )
-        self.emit(node, "PS302", f"`{func.name}` with {shown}")
 
     def _call_ruamel(self, node: ast.AST, func: Qual, args: CallArgs) -> None:
         typ = const_value(args.get(None, "typ"))
@@ -500,14 +607,3 @@ class SafetyChecker(Resolver):
             self.emit(node, "PS903", f"`{_display(func.name)}(..., {text!r})`")
         else:
             self.emit(node, "PS903", f"`{_display(func.name)}` with a computed mode")
-
-
-def _safe_yaml_loader(loader: Any) -> bool:
-    def safe(q: Qual) -> bool:
-        return q.name.startswith("yaml.") and q.name.rpartition(".")[2] in SAFE_YAML_LOADERS
-
-    if type(loader) is Qual:
-        return safe(loader)
-    if type(loader) is LocalClass:
-        return loader.derives_from(safe)
-    return False

@@ -78,6 +78,15 @@ RULES: tuple[Rule, ...] = (
         "pickle or ctypes can reach any function in them.",
         "Call the function you need by name, or look it up in a dict of allowed functions.",
     ),
+    Rule(
+        "PS109",
+        "decoded-attribute-of-sensitive-module",
+        "error",
+        "getattr() on os, subprocess, builtins, sys, importlib, pickle or ctypes with a name "
+        "built by decoding, rotating, reversing or joining strings (base64, codecs rot13, "
+        "bytes.fromhex, ''.join(reversed(...))): a name written so that nobody can read it.",
+        "Call the function you need by name.",
+    ),
     # -- PS2xx process execution --------------------------------------------------------
     Rule(
         "PS201",
@@ -86,7 +95,8 @@ RULES: tuple[Rule, ...] = (
         "Runs a command line through the shell (os.system, os.popen, subprocess.getoutput/"
         "getstatusoutput, asyncio.create_subprocess_shell, loop.subprocess_shell, "
         "commands.*): any unquoted input becomes shell code.",
-        "Use subprocess.run([...argv...], shell=False, check=True) with an argument list.",
+        'Use subprocess.run(["prog", "arg"], check=True) with a literal argument list '
+        "(no shell); arguments computed at run time give a PS205 warning to review.",
     ),
     Rule(
         "PS202",
@@ -94,7 +104,7 @@ RULES: tuple[Rule, ...] = (
         "error",
         "A subprocess call with shell=True (also through **kwargs or functools.partial) "
         "passes the command to /bin/sh.",
-        "Pass an argument list with shell=False; use shlex.split only on fixed strings.",
+        "Pass a literal argument list without shell=True (shlex.split of a fixed string is one).",
     ),
     Rule(
         "PS203",
@@ -103,7 +113,7 @@ RULES: tuple[Rule, ...] = (
         "An argument list that starts a shell or interpreter with an inline command "
         "(['sh', '-c', cmd], ['bash', '-lc', ...], [python, '-c', code]) is shell=True or "
         "exec in disguise.",
-        "Run the program itself with its arguments as a list.",
+        "Run the program itself with a literal argument list (['prog', 'arg']).",
     ),
     Rule(
         "PS204",
@@ -111,15 +121,16 @@ RULES: tuple[Rule, ...] = (
         "error",
         "os.exec*/os.spawn*/os.posix_spawn*/pty.spawn/os.startfile start or replace "
         "programs directly, outside subprocess's safer defaults.",
-        "Use subprocess.run([...], check=True) with a fixed argument list.",
+        "Use subprocess.run(['prog', 'arg'], check=True) with a literal argument list.",
     ),
     Rule(
         "PS205",
         "subprocess",
         "warning",
-        "Starts a child process (subprocess without a shell, create_subprocess_exec, "
-        "os.fork, pexpect): review that the program and arguments are not "
-        "user-controlled.",
+        "Starts a child process whose argument list is computed at run time (subprocess "
+        "without a shell, create_subprocess_exec), or forks (os.fork, pexpect): review that "
+        "the program and arguments are not user-controlled. A literal argument list "
+        "(['sleep', '1'], sys.executable first included) is not reported.",
         "Keep argv a literal list with a fixed program; never build it from input.",
     ),
     # -- PS3xx deserialisation ----------------------------------------------------------
@@ -128,16 +139,19 @@ RULES: tuple[Rule, ...] = (
         "unsafe-deserialisation",
         "error",
         "pickle/_pickle/cPickle/dill/cloudpickle/shelve/marshal/jsonpickle/joblib loads, "
-        "pandas.read_pickle, numpy.load(allow_pickle=True) and torch.load(weights_only="
-        "False) can run arbitrary code while loading.",
+        "pandas.read_pickle, numpy.load(allow_pickle=True), torch.load(weights_only="
+        "False) and multiprocessing.connection (Listener, Client, Connection.recv unpickle "
+        "what the peer sends) can run arbitrary code while loading.",
         "Store data as JSON (or another data-only format) and load it with json.load.",
     ),
     Rule(
         "PS302",
         "unsafe-yaml",
         "error",
-        "yaml.load without a safe Loader, yaml.unsafe_load/full_load, UnsafeLoader and "
-        "ruamel YAML(typ='unsafe') construct arbitrary Python objects.",
+        "yaml.load without a safe Loader (also a Loader the caller passes in, whatever its "
+        "default), yaml.unsafe_load/full_load, UnsafeLoader, a loader class built on an "
+        "unsafe loader or constructor, and ruamel YAML(typ='unsafe') construct arbitrary "
+        "Python objects.",
         "Use yaml.safe_load, or yaml.load(f, Loader=yaml.SafeLoader) (CSafeLoader, BaseLoader).",
     ),
     # -- PS4xx native code --------------------------------------------------------------
@@ -161,8 +175,10 @@ RULES: tuple[Rule, ...] = (
         "PS501",
         "subclasses-walk",
         "error",
-        "__subclasses__() reaches every class loaded in the process (the classic sandbox "
-        "escape, e.g. ().__class__.__base__.__subclasses__()).",
+        "__subclasses__() of object, type or another builtin type, or of a class reached by "
+        "walking from a literal, reaches every class loaded in the process (the classic "
+        "sandbox escape, e.g. ().__class__.__base__.__subclasses__()). A class registry's "
+        "cls.__subclasses__() is not reported.",
         "Refer to the classes you need by importing them.",
     ),
     Rule(
@@ -170,7 +186,9 @@ RULES: tuple[Rule, ...] = (
         "globals-builtins-access",
         "error",
         "__globals__, __builtins__ and frame f_globals/f_builtins reach a module's "
-        "namespace and the builtins (eval, exec, __import__) from any function or frame.",
+        "namespace and the builtins (eval, exec, __import__) from any function or frame. "
+        "Reading only metadata (['__name__'], .get('__file__'), '__package__' in ...) is "
+        "not reported.",
         "Import what you need; do not reach through function or frame internals.",
     ),
     Rule(
@@ -184,8 +202,8 @@ RULES: tuple[Rule, ...] = (
         "PS504",
         "literal-class-walk",
         "error",
-        "Walking __class__/__base__/__bases__/__mro__ from a literal ((), '', []) is "
-        "only ever a way to reach object and its subclasses.",
+        "Walking __class__/__base__/__bases__/__mro__ from a literal ((), '', [], None "
+        "written in place) is only ever a way to reach object and its subclasses.",
         "Refer to types by name.",
     ),
     Rule(
@@ -209,8 +227,9 @@ RULES: tuple[Rule, ...] = (
         "PS602",
         "debugger-call",
         "error",
-        "A debugger entry point (breakpoint(), pdb.set_trace(), ipdb/pudb/remote_pdb/"
-        "debugpy) was left in: it stops the program or opens a remote shell.",
+        "A debugger entry point is called (breakpoint(), pdb.set_trace(), ipdb/pudb/"
+        "remote_pdb/debugpy, Flask's app.run(debug=True)): it stops the program or opens "
+        "a remote shell.",
         "Remove it before committing.",
     ),
     Rule(
@@ -218,8 +237,130 @@ RULES: tuple[Rule, ...] = (
         "debugger-import",
         "error",
         "A debugger module (pdb, ipdb, pudb, remote_pdb, rpdb, web_pdb, debugpy, wdb) is "
-        "imported: usually a leftover from debugging.",
+        "imported: usually a leftover from debugging. Not reported when the module is only "
+        "patched (pdb.set_trace = ..., setattr/monkeypatch.setattr/mock.patch.object on it).",
         "Remove the import before committing.",
+    ),
+    Rule(
+        "PS604",
+        "bidi-control-character",
+        "error",
+        "A Unicode bidirectional control character in the source makes code display in an "
+        "order other than the one Python runs (trojan source).",
+        "Remove the character; write it as an escape (\\u202e) inside strings that need it.",
+    ),
+    # -- PS7xx transport and cryptography ----------------------------------------------
+    Rule(
+        "PS701",
+        "tls-verification-off",
+        "error",
+        "TLS certificate or host-name verification is turned off (requests/httpx/aiohttp "
+        "verify=False, urllib3 cert_reqs='CERT_NONE', ssl._create_unverified_context, "
+        "check_hostname = False, verify_mode = CERT_NONE, ssl.wrap_socket) or an obsolete "
+        "protocol is chosen (SSLv2/3, TLS 1.0/1.1): anyone on the path can read and change "
+        "the traffic.",
+        "Keep verification on (the default); pass verify='/path/to/ca.pem' or "
+        "ssl.create_default_context(cafile=...) for a private CA.",
+    ),
+    Rule(
+        "PS702",
+        "ssh-unknown-host-key",
+        "error",
+        "An SSH client that accepts unknown host keys (paramiko AutoAddPolicy/WarningPolicy, "
+        "asyncssh known_hosts=None) connects to whoever answers.",
+        "Load known hosts (client.load_system_host_keys()) and keep paramiko's default "
+        "RejectPolicy.",
+    ),
+    Rule(
+        "PS703",
+        "weak-hash",
+        "warning",
+        "MD5, SHA-1, MD4 or MD2 (hashlib, pycryptodome, cryptography) are broken for "
+        "security use: signatures, passwords, integrity against an attacker.",
+        "Use hashlib.sha256 (or blake2b); for a checksum or cache key that is not security, "
+        "say so with usedforsecurity=False.",
+    ),
+    Rule(
+        "PS704",
+        "weak-cipher",
+        "error",
+        "DES, 3DES, RC2, RC4, Blowfish, IDEA, CAST5, SEED, XOR, ECB mode and RSA/DSA keys "
+        "under 2048 bits are broken or leak patterns of the plaintext.",
+        "Use AES-GCM or ChaCha20-Poly1305 (cryptography's AEAD classes) and 2048-bit or "
+        "larger RSA keys.",
+    ),
+    Rule(
+        "PS705",
+        "bind-all-interfaces",
+        "warning",
+        "A server bound to all interfaces ('0.0.0.0', '::', '' as the host of bind/listen/"
+        "run(host=)/create_server/HTTPServer) is reachable from every network the machine "
+        "is on.",
+        "Bind to 127.0.0.1 (or the one interface it serves) and make the address configurable.",
+    ),
+    # -- PS8xx data, files and templates -----------------------------------------------
+    Rule(
+        "PS801",
+        "sql-string-formatting",
+        "error",
+        "SQL built by string formatting (f-string, %, +, .format with values computed at "
+        "run time) reaches cursor.execute/executemany/executescript or RawSQL: SQL "
+        "injection.",
+        "Pass values as parameters: cursor.execute('SELECT ... WHERE id = ?', (id,)).",
+    ),
+    Rule(
+        "PS802",
+        "xml-entity-expansion",
+        "warning",
+        "An XML parser without defusedxml (xml.etree, minidom, pulldom, sax, expatbuilder, "
+        "lxml without resolve_entities=False) may expand entities in untrusted input "
+        "(billion laughs, external entities).",
+        "Parse untrusted XML with defusedxml (defusedxml.ElementTree.fromstring...), or "
+        "lxml.etree.XMLParser(resolve_entities=False, no_network=True).",
+    ),
+    Rule(
+        "PS803",
+        "archive-extraction",
+        "error",
+        "tarfile extractall/extract without a filter (or with filter='fully_trusted') and "
+        "shutil.unpack_archive without filter= write wherever the archive's member names "
+        "point (../, absolute paths, links).",
+        "Pass filter='data' (Python 3.12+, and the 3.8-3.11 security releases).",
+    ),
+    Rule(
+        "PS804",
+        "zip-extraction",
+        "warning",
+        "zipfile extractall/extract of an archive from a path computed at run time: zipfile "
+        "drops '..' and absolute names but not sizes or counts (zip bombs).",
+        "Check the members first (infolist(): count, file_size) and extract them one by one.",
+    ),
+    Rule(
+        "PS805",
+        "insecure-temp-file",
+        "error",
+        "tempfile.mktemp (and os.tempnam/tmpnam) return a name another process can create "
+        "first: a race that lets it choose what you write to or read.",
+        "Use tempfile.NamedTemporaryFile, mkstemp or TemporaryDirectory.",
+    ),
+    Rule(
+        "PS806",
+        "template-autoescape-off",
+        "warning",
+        "Templates that do not escape HTML (jinja2 Environment/Template without autoescape "
+        "or with autoescape=False, mako Template/TemplateLookup without default_filters=['h']) "
+        "and markup marked safe from computed text (mark_safe, Markup) allow cross-site "
+        "scripting.",
+        "jinja2.Environment(autoescape=jinja2.select_autoescape()); mako "
+        "default_filters=['h']; escape values before marking markup safe.",
+    ),
+    Rule(
+        "PS807",
+        "world-writable-permissions",
+        "warning",
+        "os.chmod/Path.chmod with a mode that lets every user write the file (o+w) lets "
+        "any local user change it.",
+        "Use 0o644 for files and 0o755 for directories (0o600/0o700 for private ones).",
     ),
     # -- PS9xx procedure mode -----------------------------------------------------------
     Rule(
@@ -259,6 +400,7 @@ REASONS: dict[str, str] = {
     "PS106": "can load any module",
     "PS107": "builds a function from a code object",
     "PS108": "can reach any function of the module",
+    "PS109": "hides which function of the module it reaches",
     "PS201": "runs a command line through the shell, where unquoted input becomes code",
     "PS202": "passes the command to the shell, where unquoted input becomes code",
     "PS203": "is shell=True or exec in disguise",
@@ -276,6 +418,19 @@ REASONS: dict[str, str] = {
     "PS601": "accepts logging configuration, which can name callables, over a socket",
     "PS602": "is a leftover debugger entry point",
     "PS603": "is a leftover debugger import",
+    "PS604": "makes the code display in another order than it runs",
+    "PS701": "lets anyone on the network path read and change the traffic",
+    "PS702": "connects to any host that answers, without checking its key",
+    "PS703": "is a broken hash for security use",
+    "PS704": "is a broken cipher, mode or key size",
+    "PS705": "listens on every network interface",
+    "PS801": "puts values into SQL text, which is SQL injection",
+    "PS802": "may expand entities of untrusted XML",
+    "PS803": "writes wherever the archive's member names point",
+    "PS804": "extracts an archive of unchecked size",
+    "PS805": "returns a name another process can create first",
+    "PS806": "does not escape HTML",
+    "PS807": "lets every user write the file",
     "PS901": "is not allowed in procedure code",
     "PS902": "cannot be checked against the procedure import allowlist",
     "PS903": "writes files without the filesystem_write capability",

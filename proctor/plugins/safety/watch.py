@@ -10,26 +10,41 @@ inline code (``["sh", "-c", cmd]``) from one that runs a program.
 from __future__ import annotations
 
 __all__ = [
+    "ALL_INTERFACES",
+    "BIDI_CHARACTERS",
     "CALLS",
+    "CALL_RESULTS",
     "GLOBALS_ATTRS",
+    "HTTP_METHODS",
+    "HTTP_PACKAGES",
     "INTERPRETER_FLAGS",
+    "KEYWORDS",
+    "METADATA_KEYS",
+    "METHODS",
     "OS_EXEC_L",
     "OS_EXEC_V",
     "OS_SPAWN_L",
     "OS_SPAWN_V",
     "PROCEDURE_DUNDERS",
     "REFS",
+    "SAFE_YAML_BASES",
     "SAFE_YAML_LOADERS",
+    "SESSION_RESULTS",
     "SHELLS",
     "SUBPROCESS_CALLS",
+    "TAR_OPENERS",
+    "UNSAFE_YAML",
+    "UNSAFE_YAML_NAMES",
     "WALK_ATTRS",
     "WATCH_ATTRS",
+    "WEAK_HASH_NAMES",
 ]
 
 # -- what the resolver watches -----------------------------------------------------------
 
 # canonical name -> (code, kind). "always": flagged wherever it is reached, called or not;
-# "uncalled": flagged when passed around as a value (calls are checked by CALLS).
+# "uncalled": flagged when passed around as a value (calls are checked by CALLS);
+# "called": flagged only where it is called (a debugger saved or patched is not a stop).
 REFS: dict[str, tuple[str, str]] = {}
 
 
@@ -65,7 +80,18 @@ _refs(
     "cProfile.runctx",
     "profile.run",
     "profile.runctx",
+    "profile.main",
+    "cProfile.main",
+    "trace.main",
+    # The debugger, profiler and tracer classes run a code string through exec.
+    *(f"{cls}().{meth}" for cls in ("bdb.Bdb", "pdb.Pdb") for meth in ("run", "runeval", "runctx")),
+    *(
+        f"{cls}().{meth}"
+        for cls in ("profile.Profile", "cProfile.Profile", "trace.Trace")
+        for meth in ("run", "runctx")
+    ),
 )
+_refs("PS103", "always", "timeit.main")
 _refs(
     "PS201",
     "always",
@@ -135,6 +161,11 @@ _refs(
     "jsonpickle.unpickler.decode",
     "pandas.read_pickle",
     "joblib.load",
+    # multiprocessing.connection pickles every object it sends and unpickles what it receives.
+    "multiprocessing.connection.Listener",
+    "multiprocessing.connection.Client",
+    "multiprocessing.connection.Connection.recv",
+    "multiprocessing.connection.SocketListener",
 )
 _refs(
     "PS302",
@@ -177,7 +208,7 @@ _refs(
 _refs("PS601", "always", "logging.config.listen")
 _refs(
     "PS602",
-    "always",
+    "called",
     "builtins.breakpoint",
     "sys.breakpointhook",
     "pdb.set_trace",
@@ -216,6 +247,70 @@ _refs(
     "IPython.terminal.embed.embed",
 )
 
+_refs(
+    "PS701",
+    "always",
+    "ssl._create_unverified_context",
+    "ssl._create_stdlib_context",
+    "ssl.PROTOCOL_SSLv2",
+    "ssl.PROTOCOL_SSLv3",
+    "ssl.PROTOCOL_TLSv1",
+    "ssl.PROTOCOL_TLSv1_1",
+    "ssl.TLSVersion.SSLv3",
+    "ssl.TLSVersion.TLSv1",
+    "ssl.TLSVersion.TLSv1_1",
+    "OpenSSL.SSL.SSLv2_METHOD",
+    "OpenSSL.SSL.SSLv3_METHOD",
+    "OpenSSL.SSL.TLSv1_METHOD",
+    "OpenSSL.SSL.TLSv1_1_METHOD",
+)
+_refs(
+    "PS702",
+    "always",
+    "paramiko.AutoAddPolicy",
+    "paramiko.WarningPolicy",
+    "paramiko.client.AutoAddPolicy",
+    "paramiko.client.WarningPolicy",
+)
+_CRYPTOGRAPHY_ALGORITHMS = "cryptography.hazmat.primitives.ciphers.algorithms"
+_refs(
+    "PS704",
+    "always",
+    *(
+        f"{package}.Cipher.{name}"
+        for package in ("Crypto", "Cryptodome")
+        for name in ("DES", "DES3", "ARC2", "ARC4", "Blowfish", "CAST", "XOR")
+    ),
+    *(f"{package}.Cipher.AES.MODE_ECB" for package in ("Crypto", "Cryptodome")),
+    *(
+        f"{_CRYPTOGRAPHY_ALGORITHMS}.{name}"
+        for name in ("ARC4", "TripleDES", "Blowfish", "IDEA", "CAST5", "SEED")
+    ),
+    "cryptography.hazmat.primitives.ciphers.modes.ECB",
+    "pyDes.des",
+    "pyDes.triple_des",
+)
+_refs("PS805", "always", "tempfile.mktemp", "os.tempnam", "os.tmpnam")
+_XML_PARSERS = {
+    "xml.etree.ElementTree": (
+        "parse",
+        "iterparse",
+        "fromstring",
+        "fromstringlist",
+        "XML",
+        "XMLParser",
+        "XMLPullParser",
+        "XMLID",
+    ),
+    "xml.etree.cElementTree": ("parse", "iterparse", "fromstring", "XML", "XMLParser"),
+    "xml.dom.minidom": ("parse", "parseString"),
+    "xml.dom.pulldom": ("parse", "parseString"),
+    "xml.dom.expatbuilder": ("parse", "parseString"),
+    "xml.sax": ("parse", "parseString", "make_parser"),
+    "xml.sax.expatreader": ("create_parser",),
+}
+_refs("PS802", "always", *(f"{m}.{f}" for m, fs in _XML_PARSERS.items() for f in fs))
+
 SUBPROCESS_CALLS = (
     "subprocess.Popen",
     "subprocess.run",
@@ -247,7 +342,194 @@ CALLS: dict[str, str] = {
     "builtins.open": "_call_open",
     "io.open": "_call_open",
     "codecs.open": "_call_open",
+    "shlex.split": "_call_shlex_split",
+    "flask.Flask().run": "_call_flask_run",
+    # PS7xx
+    "ssl.wrap_socket": "_call_wrap_socket",
+    "hashlib.md5": "_call_weak_hash",
+    "hashlib.sha1": "_call_weak_hash",
+    "hashlib.new": "_call_hash_new",
+    "cryptography.hazmat.primitives.hashes.MD5": "_call_weak_hash",
+    "cryptography.hazmat.primitives.hashes.SHA1": "_call_weak_hash",
+    "cryptography.hazmat.primitives.asymmetric.rsa.generate_private_key": "_call_key_size",
+    "cryptography.hazmat.primitives.asymmetric.dsa.generate_private_key": "_call_key_size",
+    "socketserver.TCPServer": "_call_server",
+    "socketserver.UDPServer": "_call_server",
+    "socketserver.ThreadingTCPServer": "_call_server",
+    "socketserver.ThreadingUDPServer": "_call_server",
+    "socketserver.ForkingTCPServer": "_call_server",
+    "socketserver.ForkingUDPServer": "_call_server",
+    "http.server.HTTPServer": "_call_server",
+    "http.server.ThreadingHTTPServer": "_call_server",
+    "xmlrpc.server.SimpleXMLRPCServer": "_call_server",
+    "xmlrpc.server.DocXMLRPCServer": "_call_server",
+    "socket.create_server": "_call_server",
+    "wsgiref.simple_server.make_server": "_call_server_host_first",
+    "asyncio.start_server": "_call_server_host_second",
+    # PS8xx
+    "django.db.models.RawSQL": "_call_rawsql",
+    "django.db.models.expressions.RawSQL": "_call_rawsql",
+    "shutil.unpack_archive": "_call_unpack_archive",
+    "tarfile.TarFile.extractall": "_call_tar_extract_unbound",
+    "tarfile.TarFile.extract": "_call_tar_extract_unbound",
+    "zipfile.ZipFile": "_call_zipfile",
+    "zipfile.ZipFile().extractall": "_call_zip_extract",
+    "zipfile.ZipFile().extract": "_call_zip_extract",
+    "lxml.etree.XMLParser": "_call_lxml_parser",
+    "lxml.etree.parse": "_call_lxml",
+    "lxml.etree.fromstring": "_call_lxml",
+    "lxml.etree.XML": "_call_lxml",
+    "lxml.etree.iterparse": "_call_lxml",
+    "jinja2.Environment": "_call_jinja",
+    "jinja2.environment.Environment": "_call_jinja",
+    "jinja2.sandbox.SandboxedEnvironment": "_call_jinja",
+    "jinja2.Template": "_call_jinja",
+    "jinja2.environment.Template": "_call_jinja",
+    "mako.template.Template": "_call_mako",
+    "mako.lookup.TemplateLookup": "_call_mako",
+    "django.utils.safestring.mark_safe": "_call_mark_safe",
+    "django.utils.html.mark_safe": "_call_mark_safe",
+    "markupsafe.Markup": "_call_mark_safe",
+    "jinja2.Markup": "_call_mark_safe",
+    "flask.Markup": "_call_mark_safe",
+    "os.chmod": "_call_chmod",
+    "os.lchmod": "_call_chmod",
+    "os.fchmod": "_call_chmod",
 }
+for _package in ("Crypto", "Cryptodome"):
+    for _hash in ("MD5", "MD4", "MD2", "SHA", "SHA1"):
+        CALLS[f"{_package}.Hash.{_hash}.new"] = "_call_weak_hash"
+    CALLS[f"{_package}.PublicKey.RSA.generate"] = "_call_key_size"
+    CALLS[f"{_package}.PublicKey.DSA.generate"] = "_call_key_size"
+TAR_OPENERS = (
+    "tarfile.open",
+    "tarfile.TarFile",
+    "tarfile.TarFile.open",
+    "tarfile.TarFile.taropen",
+    "tarfile.TarFile.gzopen",
+    "tarfile.TarFile.bz2open",
+    "tarfile.TarFile.xzopen",
+)
+for _opener in TAR_OPENERS:
+    CALLS[f"{_opener}().extractall"] = "_call_tar_extract"
+    CALLS[f"{_opener}().extract"] = "_call_tar_extract"
+
+# Calls whose result the checker follows (``tf = tarfile.open(p); tf.extractall()``).
+CALL_RESULTS = frozenset(
+    {
+        "bdb.Bdb",
+        "pdb.Pdb",
+        "profile.Profile",
+        "cProfile.Profile",
+        "trace.Trace",
+        "flask.Flask",
+        "requests.Session",
+        "requests.session",
+        "requests.sessions.Session",
+        "httpx.Client",
+        "httpx.AsyncClient",
+        *TAR_OPENERS,
+    }
+)
+# Method names checked on objects the resolver does not know (``cursor.execute``).
+METHODS = frozenset({"execute", "executemany", "executescript", "bind", "create_server", "chmod"})
+# Keyword arguments checked at every call that passes them.
+KEYWORDS = frozenset(
+    {"verify", "verify_ssl", "ssl", "cert_reqs", "assert_hostname", "known_hosts", "host"}
+)
+ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})
+HTTP_METHODS = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "head",
+        "options",
+        "request",
+        "send",
+        "stream",
+        "Session",
+        "Client",
+        "AsyncClient",
+        "ClientSession",
+        "TCPConnector",
+        "ws_connect",
+        "urlopen",
+    }
+)
+HTTP_PACKAGES = ("requests.", "httpx.", "aiohttp.", "urllib3.")
+SESSION_RESULTS = frozenset(
+    {
+        "requests.Session()",
+        "requests.session()",
+        "requests.sessions.Session()",
+        "httpx.Client()",
+        "httpx.AsyncClient()",
+    }
+)
+WEAK_HASH_NAMES = frozenset({"md5", "sha1", "md4", "md2", "sha", "ripemd160"})
+UNSAFE_YAML = frozenset(
+    {
+        "yaml.Loader",
+        "yaml.CLoader",
+        "yaml.FullLoader",
+        "yaml.CFullLoader",
+        "yaml.UnsafeLoader",
+        "yaml.CUnsafeLoader",
+        "yaml.loader.Loader",
+        "yaml.loader.FullLoader",
+        "yaml.loader.UnsafeLoader",
+        "yaml.Constructor",
+        "yaml.FullConstructor",
+        "yaml.UnsafeConstructor",
+        "yaml.constructor.Constructor",
+        "yaml.constructor.FullConstructor",
+        "yaml.constructor.UnsafeConstructor",
+    }
+)
+SAFE_YAML_BASES = frozenset(
+    {
+        "yaml.SafeConstructor",
+        "yaml.BaseConstructor",
+        "yaml.constructor.SafeConstructor",
+        "yaml.constructor.BaseConstructor",
+    }
+)
+# Names of yaml's own unsafe loaders: a loader by one of these names is unsafe wherever it
+# is imported from (``yamlordereddictloader.Loader`` is built on ``yaml.Loader``).
+UNSAFE_YAML_NAMES = frozenset(
+    {"Loader", "CLoader", "FullLoader", "CFullLoader", "UnsafeLoader", "CUnsafeLoader"}
+)
+# Module metadata: reading these from another namespace reaches nothing that runs code.
+METADATA_KEYS = frozenset(
+    {
+        "__name__",
+        "__file__",
+        "__package__",
+        "__spec__",
+        "__doc__",
+        "__path__",
+        "__qualname__",
+        "__module__",
+        "__version__",
+        "__all__",
+        "__annotations__",
+        "__cached__",
+    }
+)
+BIDI_CHARACTERS = (
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+)
 for _name in SUBPROCESS_CALLS:
     CALLS[_name] = "_call_subprocess"
 for _name in OS_EXEC_L:
@@ -265,6 +547,7 @@ GLOBALS_ATTRS = frozenset(
 WALK_ATTRS = frozenset({"__mro__", "__bases__", "__base__"})
 PROCEDURE_DUNDERS = frozenset(
     {
+        "__subclasses__",
         "__mro__",
         "__bases__",
         "__base__",
@@ -279,7 +562,16 @@ PROCEDURE_DUNDERS = frozenset(
     }
 )
 WATCH_ATTRS = (
-    frozenset({"__subclasses__", "__class__", "subprocess_shell"})
+    frozenset(
+        {
+            "__subclasses__",
+            "__class__",
+            "subprocess_shell",
+            "check_hostname",
+            "verify_mode",
+            "verify",
+        }
+    )
     | GLOBALS_ATTRS
     | WALK_ATTRS
     | PROCEDURE_DUNDERS

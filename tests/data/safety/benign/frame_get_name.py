@@ -1,0 +1,2 @@
+def f(caller):
+    return caller.f_globals.get("__name__", "")

@@ -1,0 +1,2 @@
+def f(frame):
+    return "__file__" in frame.f_globals

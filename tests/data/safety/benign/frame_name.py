@@ -1,0 +1,3 @@
+import sys
+
+name = sys._getframe(1).f_globals["__name__"]

@@ -1,0 +1,2 @@
+def f(fn):
+    return fn.__globals__["__name__"]

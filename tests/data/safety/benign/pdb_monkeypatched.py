@@ -1,0 +1,5 @@
+import pdb
+
+
+def test_x(monkeypatch, fake):
+    monkeypatch.setattr(pdb, "set_trace", fake)

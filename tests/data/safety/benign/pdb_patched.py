@@ -1,0 +1,6 @@
+import pdb
+
+
+def setup(fake):
+    pdb.set_trace = fake
+    pdb.Pdb = fake

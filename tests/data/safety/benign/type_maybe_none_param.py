@@ -1,0 +1,2 @@
+def f(x=None):
+    return type(x).__bases__

@@ -1,0 +1,4 @@
+x = None
+if cond:
+    x = obj
+bases = type(x).__mro__

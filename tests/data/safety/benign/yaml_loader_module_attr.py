@@ -1,0 +1,4 @@
+import yaml
+from myproj import loaders
+
+yaml.load(s, Loader=loaders.StrictLoader)

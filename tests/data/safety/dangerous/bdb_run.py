@@ -1,0 +1,3 @@
+import bdb
+
+bdb.Bdb().run(code)

@@ -1,0 +1,4 @@
+from bdb import Bdb
+
+b = Bdb()
+b.runeval(expr)

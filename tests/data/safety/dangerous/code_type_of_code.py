@@ -1,0 +1,6 @@
+def g():
+    pass
+
+
+CT = type(g.__code__)
+CT(*parts)

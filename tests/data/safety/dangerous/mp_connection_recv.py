@@ -1,0 +1,3 @@
+from multiprocessing.connection import Connection
+
+Connection.recv(c)

@@ -1,0 +1,3 @@
+import os
+
+object.__getattribute__(os, "system")("id")

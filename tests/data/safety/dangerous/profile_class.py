@@ -1,0 +1,3 @@
+import profile
+
+profile.Profile().run("x")

@@ -1,0 +1,4 @@
+from functools import reduce
+import builtins
+
+reduce(getattr, ["eval"], builtins)(s)

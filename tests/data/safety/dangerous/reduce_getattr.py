@@ -1,0 +1,3 @@
+import functools, os
+
+functools.reduce(getattr, ["path", "os", "system"], os)("id")

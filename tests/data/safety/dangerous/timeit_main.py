@@ -1,0 +1,3 @@
+import timeit
+
+timeit.main(["-s", setup, stmt])

@@ -1,0 +1,4 @@
+import trace
+
+t = trace.Trace(count=False)
+t.runctx(s, {}, {})

@@ -1,0 +1,3 @@
+import trace
+
+trace.Trace().run("import os")

