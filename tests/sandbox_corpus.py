@@ -127,6 +127,15 @@ class Host:
                     out[path] = os.readlink(path).encode() if os.path.islink(path) else _read(path)
         return out
 
+    def _ours(self, pid: str) -> bool:
+        """Whether a runner process belongs to this harness's runs (they carry the marker in
+        their environment): other tests' sandboxes may be running beside this one."""
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                return f"PROCTOR_CORPUS_MARKER={self.marker}".encode() in f.read()
+        except OSError:
+            return False
+
     def leftovers(self) -> list[int]:
         """Processes of the run still alive on the host (marked, or running our runner)."""
         found = []
@@ -140,7 +149,9 @@ class Host:
                     state = f.read().rpartition(")")[2].split()[0]
             except (OSError, IndexError):
                 continue
-            if state not in ("Z", "X") and (self.marker.encode() in cmd or b"runner.pyc\0" in cmd):
+            if state in ("Z", "X"):
+                continue
+            if self.marker.encode() in cmd or (b"runner.pyc\0" in cmd and self._ours(name)):
                 found.append(int(name))
         return found
 
@@ -451,6 +462,7 @@ def run_escape(escape: Escape, profile: str, h: Host) -> Verdict:
         capabilities=caps,
         limits=LIMITS,
         timeout=escape.timeout,
+        env={"PROCTOR_CORPUS_MARKER": h.marker},
         **PROFILES[profile],
     )
     time.sleep(0.05)  # let the listener see a late packet
