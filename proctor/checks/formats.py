@@ -69,9 +69,7 @@ class TextFormat(OutputFormat):
     summary = True
 
     def render(self, findings: Sequence[Finding], validators: Mapping[str, Validator]) -> str:
-        return "".join(
-            f"{f.path}:{f.line}:{f.col}: {f.code} [{f.severity}] {f.message}\n" for f in findings
-        )
+        return "".join(f.format_text() + "\n" for f in findings)
 
 
 class JsonFormat(OutputFormat):

@@ -82,7 +82,9 @@ class Finding(_Record):
         return {name: getattr(self, name) for name in self.__slots__}
 
     def format_text(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+        """One line, the same everywhere a finding is printed (``proctor check``, a refused
+        write, a denied run), so a user reads one format and grep finds both."""
+        return f"{self.path}:{self.line}:{self.col}: {self.code} [{self.severity}] {self.message}"
 
 
 class Rule(_Record):
