@@ -117,7 +117,9 @@ def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
         return
     # The same spellings as show, diff and rollback: X.Y.Z (a release) or a revision.
     try:
-        expected_commit = ProcedureRepository(snap.store, "", "run").resolve(name, expected)
+        expected_commit = ProcedureRepository(snap.store, "", "run").resolve(
+            name, expected, snap.commit
+        )
     except NotFoundError as exc:
         raise UsageError(f"unknown expected version {expected!r}: {exc.message}") from None
     expected_tree = Snapshot(snap.store, expected_commit).entry(proc_dir(name))

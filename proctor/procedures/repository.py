@@ -393,8 +393,9 @@ class ProcedureRepository:
         releases = self.trusted_releases(name, tip)
         return releases[-1] if releases else None
 
-    def resolve(self, name: str, version: str | None = None) -> str:
-        """A commit for ``name@version``: X.Y.Z or vX.Y.Z (a release) or any git revision."""
+    def resolve(self, name: str, version: str | None = None, tip: str | None = None) -> str:
+        """A commit for ``name@version``: X.Y.Z or vX.Y.Z (a trusted release, as of ``tip``:
+        default the store branch's) or any git revision."""
         check_name(name)
         if version in (None, "", "latest"):
             tip = self.store.read_ref(self.ref)
@@ -404,7 +405,7 @@ class ProcedureRepository:
         assert version is not None
         semver = parse_semver(version)
         if semver is not None:
-            tags = self.release_tags(name)
+            tags = self.release_tags(name, tip)
             release = tags.find(semver)
             if release is None:
                 raise tags.unknown(name, version)
