@@ -169,3 +169,14 @@ def test_worktree_list_failing_refuses_the_write(strict: Path) -> None:
         json.loads(git(strict, "show", "main:procedures/greet/metadata.json"))["description"]
         == "Greets"
     )
+
+
+def test_a_bare_repository_reads_the_store_ref_from_head_and_policy_from_the_ref(
+    strict: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(strict), str(bare))
+    with Workspace.open(bare) as ws:
+        assert ws.ref == "refs/heads/main"
+        assert ws.config.policy == {"procedure.delete": "DENY"}
+        assert ws.execute("procedure.delete", {"name": "greet"}).status == "denied"

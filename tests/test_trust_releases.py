@@ -327,3 +327,38 @@ def test_release_reports_the_commit_the_tag_points_at(released: Path) -> None:
     r = run_cli("--repo", str(released), "procedure", "release", "greet")
     assert r.code == 0, r.err
     assert version[:10] in r.out and tip[:10] not in r.out
+
+
+def test_a_rollback_of_a_deleted_procedure_is_governed_as_a_create(released: Path) -> None:
+    with open_ws(released) as ws:
+        ws.execute("procedure.delete", {"name": "greet"})
+    _commit_policy(released, '"procedure.create" = "DENY"')
+    before = repo_state(released)
+    with open_ws(released) as ws:
+        result = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
+    assert result.status == "denied"
+    assert "procedure.create" in " ".join(result.errors)
+    assert repo_state(released) == before
+
+
+def test_a_rollback_that_would_amount_to_another_action_than_decided_stops(
+    released: Path,
+) -> None:
+    # Policy decided on one tip; the change is built on a newer one where the rollback
+    # is something else (the procedure was deleted in between): no commit policy did
+    # not see.
+    from proctor.core.errors import ConcurrencyError
+    from proctor.engine.actions import ActionContext
+    from proctor.procedures.actions import RollbackParams, RollbackProcedure
+    from proctor.store.gitstore import Snapshot
+
+    with open_ws(released) as ws:
+        action = RollbackProcedure()
+        params = RollbackParams(name="greet", to="0.1.0")
+        context = ActionContext(actor="t", snapshot=Snapshot(ws.store, ws.store.read_ref(ws.ref)))
+        (kind, _), *_ = action.governed_as(params, context)
+        assert kind.api_name == "procedure.update"
+        ws.execute("procedure.delete", {"name": "greet"})
+        context.snapshot = Snapshot(ws.store, ws.store.read_ref(ws.ref))
+        with pytest.raises(ConcurrencyError, match="procedure.create"):
+            action.apply(params, context)
