@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig, load_config, parse_config_text
-from proctor.core.errors import NotARepositoryError, UsageError
+from proctor.core.errors import ConfigError, NotARepositoryError, UsageError
 from proctor.core.plugins import PluginManager
 from proctor.procedures.repository import (
     ProcedureRepository,
     ProcedureSummary,
     ProcedureView,
+    ReleaseTags,
     VersionInfo,
 )
 from proctor.store.gitstore import Change, GitStore, format_ident
@@ -54,6 +55,26 @@ exclude = []
 [policy]
 # "procedure.delete" = "REQUIRE_PROPOSAL"
 """
+
+
+def committed_config(store: GitStore, ref: str, tip: str, root: str = ".") -> ProctorConfig:
+    """The config committed at ``tip`` of ``ref``: proctor.toml, else ``[tool.proctor]`` in
+    pyproject.toml, else the defaults. Errors name the ref and the file
+    (``refs/heads/main:proctor.toml: ...``), as ``git show`` would spell it."""
+    tree = store.commit_tree(tip)
+    for filename in ("proctor.toml", "pyproject.toml"):
+        data = store.read_blob(tree, filename)
+        if data is None:
+            continue
+        where = f"{ref}:{filename}"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where}: not UTF-8 text") from None
+        cfg = parse_config_text(text, where, root=root)
+        if cfg is not None:
+            return cfg
+    return ProctorConfig(root=root)
 
 
 def _git_identity(store: GitStore) -> tuple[str | None, str | None]:
@@ -133,22 +154,18 @@ class Workspace:
     ) -> Workspace:
         """Open the git repository at (or around) ``path`` as a store.
 
-        The store branch is ``store-ref`` from the committed config, else the checked-out
-        branch; the actor is ``actor``, else ``$PROCTOR_ACTOR``, else git's user.email.
+        The store branch is ``store-ref`` from the work tree's config, else the checked-out
+        branch; the configuration is the committed copy on that branch (see
+        :meth:`_read_config`); the actor is ``actor``, else ``$PROCTOR_ACTOR``, else git's user.email.
 
         Raises NotARepositoryError (no git repository there), UsageError (HEAD detached
         and no ``store-ref``), ConfigError (an invalid proctor.toml or
-        ``[tool.proctor]``), StoreError (git failed).
+        ``[tool.proctor]``, the committed one named as ``<ref>:proctor.toml``),
+        StoreError (git failed).
         """
         store = GitStore(path)
         try:
-            config = cls._read_config(store)
-            ref = config.store_ref or store.head_ref()
-            if ref is None:
-                raise UsageError(
-                    f"{store.cwd}: HEAD is detached; check out a branch or set "
-                    "store-ref in proctor.toml"
-                )
+            ref, config = cls._read_config(store)
             name, email = _git_identity(store)
             who = actor or os.environ.get("PROCTOR_ACTOR") or email or "anonymous"
             author = format_ident(name or who, email or who)
@@ -158,25 +175,41 @@ class Workspace:
             raise
 
     @staticmethod
-    def _read_config(store: GitStore) -> ProctorConfig:
-        """Config from the store branch's committed files, else from the work tree.
+    def _read_config(store: GitStore) -> tuple[str, ProctorConfig]:
+        """The store ref, and the configuration actions run under.
 
-        The committed copy wins because policy lives there: a local edit must not loosen it.
+        Which ref is the store is the one thing read from where the user stands: the
+        work tree's config file as it is on disk (in a bare repository, the committed one
+        of the branch HEAD names), else the checked-out branch. Everything else (policy,
+        entry point, the checks' tables, ``[runs]``) is the committed copy on that ref,
+        whatever is checked out and whatever is uncommitted: a local edit or another
+        branch must not loosen the store's policy. An unborn store ref has nothing
+        committed yet, and the bootstrap config stands in until its first commit.
         """
-        head = store.head_ref()
-        tip = store.read_ref(head) if head else None
-        if tip is not None:
-            tree = store.commit_tree(tip)
-            for filename in ("proctor.toml", "pyproject.toml"):
-                data = store.read_blob(tree, filename)
-                if data is not None:
-                    cfg = parse_config_text(data.decode("utf-8"), filename)
-                    if cfg is not None:
-                        return cfg
-            return ProctorConfig()
+        bootstrap = Workspace._bootstrap_config(store)
+        ref = bootstrap.store_ref or store.head_ref()
+        if ref is None:
+            raise UsageError(
+                f"{store.cwd}: HEAD is detached; check out a branch or set "
+                "store-ref in proctor.toml"
+            )
+        tip = store.read_ref(ref)
+        if tip is None:
+            return ref, bootstrap
+        config = committed_config(store, ref, tip, root=store.work_tree or ".")
+        config.store_ref = ref
+        return ref, config
+
+    @staticmethod
+    def _bootstrap_config(store: GitStore) -> ProctorConfig:
+        """Where ``store-ref`` is read from: the work tree's file, else (bare) HEAD's."""
         if store.work_tree:
             return load_config(store.work_tree)
-        return ProctorConfig()
+        head = store.head_ref()
+        tip = store.read_ref(head) if head else None
+        if head is None or tip is None:
+            return ProctorConfig()
+        return committed_config(store, head, tip)
 
     @classmethod
     def init(
@@ -253,6 +286,14 @@ class Workspace:
         Raises UsageError (a bad name), NotFoundError (no such procedure), StoreError.
         """
         return self.procedures.history(name)
+
+    def release_tags(self, name: str) -> ReleaseTags:
+        """The procedure's trusted releases and its foreign tags (each with the reason
+        it is not trusted); see :meth:`ProcedureRepository.release_tags` for the rule.
+
+        Raises UsageError (a bad name), StoreError.
+        """
+        return self.procedures.release_tags(name)
 
     def diff(self, name: str, from_version: str, to_version: str | None = None) -> str:
         """A unified diff of the procedure between two versions (``to``: the tip).

@@ -74,7 +74,9 @@ def test_procedure_lifecycle_through_the_cli(repo: Path, tmp_path: Path) -> None
     assert r.out == "name\tcategory\tdescription\ngreet\tgeneral\tSays hello\n"
 
     r = run_cli("--repo", str(repo), "--json", "procedure", "history", "greet")
-    history = json.loads(r.out)
+    data = json.loads(r.out)
+    assert data["name"] == "greet" and data["foreign"] == []
+    history = data["versions"]
     assert [h["tags"] for h in history] == [["v0.2.0"], ["v0.1.0"]]
     assert history[0]["breaking"] is False
 

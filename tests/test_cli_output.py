@@ -237,7 +237,7 @@ def test_history_fits_an_80_column_terminal(long_history: Path) -> None:
     data = json.loads(
         run_cli("--repo", str(long_history), "--json", "procedure", "history", "greet").out
     )
-    for version in data:
+    for version in data["versions"]:
         assert version["commit"][:10] in text  # short, and never cut
         assert version["date"][:10] in text  # an ISO date, whole
     assert "v1.0.0" in text and "breaking:" in text

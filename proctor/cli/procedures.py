@@ -240,10 +240,21 @@ def procedure_show(state: State, ref: str, show_code: bool) -> None:
 @click.argument("name")
 @click.pass_obj
 def procedure_history(state: State, name: str) -> None:
-    """Versions of NAME, newest first, with line counts and breaking changes."""
-    versions = state.workspace().history(name)
+    """Versions of NAME, newest first, with line counts and breaking changes.
+
+    Tags under procedures/NAME/ that are not releases proctor wrote are listed after
+    them as foreign, with why; nothing else uses them."""
+    ws = state.workspace()
+    versions = ws.history(name)
+    foreign = ws.release_tags(name).foreign
     if state.as_json:
-        emit_json([v.to_json() for v in versions])
+        emit_json(
+            {
+                "name": name,
+                "versions": [v.to_json() for v in versions],
+                "foreign": [f.to_json() for f in foreign],
+            }
+        )
         return
     print_table(
         state,
@@ -278,6 +289,10 @@ def procedure_history(state: State, name: str) -> None:
             ],
         ),
     )
+    if foreign:
+        click.echo("foreign tags (not releases; ignored by release, rollback and run):")
+        for f in foreign:
+            click.echo(f"  {f.tag} -> {f.target[:SHORT_SHA]}: {f.reason}")
 
 
 @procedure.command("diff")

@@ -211,7 +211,8 @@ def parse_config_text(text: str, filename: str, root: str = ".") -> ProctorConfi
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{filename}: not valid TOML: {exc}") from None
-    if os.path.basename(filename) == "pyproject.toml":
+    # ``filename`` may be ``<ref>:pyproject.toml`` for a committed copy.
+    if os.path.basename(filename.rsplit(":", 1)[-1]) == "pyproject.toml":
         tool = data.get("tool", {})
         if not isinstance(tool, dict) or "proctor" not in tool:
             return None

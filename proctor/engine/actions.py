@@ -179,6 +179,17 @@ class ActionType:
         """The commit subject line; override for something a reader of git log wants."""
         return self.api_name
 
+    def governed_as(
+        self, params: Any, context: ActionContext
+    ) -> Sequence[tuple[type[ActionType], BaseModel]]:
+        """Other actions this one amounts to on ``context.snapshot``, with their params.
+
+        Policy is asked about each of them as well and the strictest answer wins, so an
+        action cannot do under its own name what policy refuses under the other's (a
+        rollback that restores nothing is a delete). None by default.
+        """
+        return ()
+
 
 def parse_params(action: type[ActionType], raw: dict[str, Any] | BaseModel) -> BaseModel:
     """The action's params model from a dict (or another model); ValidationFailed lists

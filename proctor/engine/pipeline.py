@@ -78,6 +78,9 @@ class Verdict:
     decision: Decision
     failed_plugins: tuple[str, ...] = ()
     bad_answers: tuple[str, ...] = ()
+    # The action the decision was made for when it is not the one that runs: what the
+    # running action amounts to (``ActionType.governed_as``) answered more strictly.
+    as_action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,10 +198,27 @@ class ActionEngine:
 
     def decide(self, plan: Plan) -> Verdict:
         """The strictest answer of every policy plugin, pluggy's wrappers and ordering
-        included. Governance fails closed: a policy plugin that raises, answers with
-        something that is not a decision, or a wrapper that fails, makes it DENY."""
+        included, for the action and for each action it amounts to
+        (``ActionType.governed_as``). Governance fails closed: a policy plugin that
+        raises, answers with something that is not a decision, or a wrapper that fails,
+        makes it DENY."""
+        asked: list[tuple[type[ActionType], BaseModel]] = [(plan.action_type, plan.params)]
+        asked += list(plan.action.governed_as(plan.params, plan.context))
+        verdicts = [self._decide_one(plan, action_type, params) for action_type, params in asked]
+        strictest_verdict = verdicts[0]
+        for (action_type, _params), verdict in zip(asked[1:], verdicts[1:]):
+            if verdict.decision.rank > strictest_verdict.decision.rank:
+                strictest_verdict = Verdict(
+                    verdict.decision,
+                    verdict.failed_plugins,
+                    verdict.bad_answers,
+                    as_action=action_type.api_name,
+                )
+        return strictest_verdict
+
+    def _decide_one(self, plan: Plan, action_type: type[ActionType], params: BaseModel) -> Verdict:
         outcome = self.plugins.call(
-            "proctor_policy", action=plan.action_type, params=plan.params, context=plan.context
+            "proctor_policy", action=action_type, params=params, context=plan.context
         )
         if outcome.failures:
             failed = tuple(outcome.failed_plugins)
@@ -207,7 +227,7 @@ class ActionEngine:
             )
             return Verdict(Decision.DENY, failed_plugins=failed)
         answers: list[Decision | None] = []
-        if plan.action_type.requires_proposal:
+        if action_type.requires_proposal:
             answers.append(Decision.REQUIRE_PROPOSAL)
         bad: list[str] = []
         for answer in outcome.answers:
@@ -228,6 +248,11 @@ class ActionEngine:
             answers = ", ".join(verdict.bad_answers)
             error = (
                 f"policy answered {answers}, which is not a decision, so {plan.api_name} is denied"
+            )
+        elif verdict.as_action:
+            error = (
+                f"policy denies {verdict.as_action} for {plan.context.actor}, and "
+                f"{plan.api_name} here amounts to a {verdict.as_action}"
             )
         else:
             error = f"policy denies {plan.api_name} for {plan.context.actor}"
@@ -275,13 +300,16 @@ class ActionEngine:
         """One CAS commit with the audit trailers. After a lost race the change is built
         again on the new tip, with the criteria re-run there first."""
         checked_on = [plan.base]
+        built: list[Change] = []
 
         def build(tip: str | None) -> Change:
             plan.context.snapshot = Snapshot(self.store, tip)
             if tip != checked_on[0]:
                 self.criteria(plan)
                 checked_on[0] = tip
-            return self.apply(plan)
+            change = self.apply(plan)
+            built[:] = [change]
+            return change
 
         context = plan.context
         trailers = {
@@ -299,7 +327,12 @@ class ActionEngine:
             trailers=trailers,
             reason=f"proctor: {plan.api_name}",
         )
-        commit = written.commit or (written.parent if written.tags else None)
+        commit = written.commit
+        if commit is None and written.tags:
+            # A change with tags only (a release): the commit is the one the tag names,
+            # which need not be the tip.
+            targets = [t.target for t in built[-1].tags if t.target] if built else []
+            commit = targets[0] if targets else written.parent
         logger.info("action %s applied as %s by %s", plan.api_name, short(commit), context.actor)
         return Publication(commit, tuple(written.tags), written.attempts)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, field_validator
+from pydantic import AfterValidator, BaseModel, field_validator
 
 from proctor.checks.validation import Capabilities
 from proctor.core.errors import ConcurrencyError, NotFoundError, UsageError, ValidationFailed
@@ -27,6 +27,8 @@ from proctor.procedures.capabilities import parse_capabilities
 from proctor.procedures.derive import derive_spec, fill_metadata, merge_spec, spec_mismatches
 from proctor.procedures.repository import (
     ProcedureRepository,
+    Release,
+    ReleaseTags,
     bump_version,
     code_path,
     format_semver,
@@ -34,6 +36,7 @@ from proctor.procedures.repository import (
     parse_semver,
     parse_spec,
     proc_dir,
+    release_trailer,
     tag_name,
 )
 from proctor.procedures.signature import Signature, code_signature, compare
@@ -114,7 +117,9 @@ def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
         return
     # The same spellings as show, diff and rollback: X.Y.Z (a release) or a revision.
     try:
-        expected_commit = ProcedureRepository(snap.store, "", "run").resolve(name, expected)
+        expected_commit = ProcedureRepository(snap.store, "", "run").resolve(
+            name, expected, snap.commit
+        )
     except NotFoundError as exc:
         raise UsageError(f"unknown expected version {expected!r}: {exc.message}") from None
     expected_tree = Snapshot(snap.store, expected_commit).entry(proc_dir(name))
@@ -297,7 +302,8 @@ class ReleaseProcedure(ActionType):
         repo = _repo(context)
         target = repo.latest_version(name, snap.commit)
         assert target is not None
-        latest = repo.latest_release(name)
+        tags = repo.release_tags(name, snap.commit)
+        latest = tags.trusted[-1] if tags.trusted else None
         reasons: list[str] = []
         if latest is not None:
             released = Snapshot(snap.store, latest.commit)
@@ -310,6 +316,7 @@ class ReleaseProcedure(ActionType):
                 raise UsageError(
                     f"{name}: version {params.version} is not above the latest release v{latest.label}"
                 )
+            _refuse_taken(name, version, tags)
             return version, target, reasons
         bump = params.bump
         if bump == "auto":
@@ -324,7 +331,9 @@ class ReleaseProcedure(ActionType):
                     code_signature(new or "", entry) if new else None,
                 )
                 bump, reasons = compat.bump, list(compat.reasons)
-        return bump_version(latest.version if latest else None, bump), target, reasons
+        version = bump_version(latest.version if latest else None, bump)
+        _refuse_taken(name, version, tags)
+        return version, target, reasons
 
     def apply(self, params: ReleaseParams, context: ActionContext) -> Change:
         version, target, reasons = self.plan(params, context)
@@ -333,8 +342,26 @@ class ReleaseProcedure(ActionType):
         if reasons:
             text += "\n\n" + "\n".join(f"- {r}" for r in reasons)
         return Change(
-            tags=[TagSpec(tag_name(params.name, version), text, target)],
+            tags=[_release_tag(params.name, version, text, target)],
             message=self.subject(params),
+        )
+
+
+def _release_tag(
+    name: str, version: tuple[int, int, int], message: str, target: str | None = None
+) -> TagSpec:
+    """The tag of a release, with the trailer that makes it one proctor trusts."""
+    return TagSpec(tag_name(name, version), message, target, (release_trailer(name, version),))
+
+
+def _refuse_taken(name: str, version: tuple[int, int, int], tags: ReleaseTags) -> None:
+    """A foreign tag already holding the version's name is in the way: say which."""
+    foreign = tags.foreign_for(version, name)
+    if foreign is not None:
+        raise UsageError(
+            f"{name}: the next version {format_semver(version)} is taken by the foreign tag "
+            f"{foreign.tag} ({foreign.reason}); delete it (git tag -d {foreign.tag}) or "
+            "release another version with --version"
         )
 
 
@@ -345,7 +372,7 @@ class RollbackParams(_NamedParams):
     to: SemVer
 
 
-class RollbackProcedure(ActionType):
+class RollbackProcedure(_CodeAction):
     api_name = "procedure.rollback"
     description = (
         "Restore a release's files in a new commit and tag it as a new release, "
@@ -353,19 +380,61 @@ class RollbackProcedure(ActionType):
     )
     Params = RollbackParams
 
+    def __init__(self) -> None:
+        self._decided_as: str | None = None
+
     def subject(self, params: RollbackParams) -> str:
         return f"Roll back procedure {params.name} to v{params.to.lstrip('v')}"
+
+    def _release(self, params: RollbackParams, snap: Snapshot, context: ActionContext) -> Release:
+        tags = _repo(context).release_tags(params.name, snap.commit)
+        wanted = parse_semver(params.to)
+        assert wanted is not None
+        release = tags.find(wanted)
+        if release is None:
+            raise tags.unknown(params.name, params.to)
+        return release
+
+    def amounts_to(self, params: RollbackParams, context: ActionContext) -> type[ActionType]:
+        """The action the rollback is on the current snapshot: a create (the procedure is
+        gone now), a delete (the release holds nothing of it) or an update."""
+        snap = context.require_snapshot()
+        old = Snapshot(snap.store, self._release(params, snap, context).commit)
+        now = snap.entry(proc_dir(params.name)) is not None
+        then = old.entry(proc_dir(params.name)) is not None
+        if not then:
+            return DeleteProcedure
+        return UpdateProcedure if now else CreateProcedure
+
+    def governed_as(
+        self, params: RollbackParams, context: ActionContext
+    ) -> list[tuple[type[ActionType], BaseModel]]:
+        # Policy on the action a rollback amounts to holds for the rollback too, so a
+        # delete that policy denies cannot be made as a rollback to an empty release.
+        kind = self.amounts_to(params, context)
+        self._decided_as = kind.api_name
+        if kind is DeleteProcedure:
+            return [(kind, DeleteParams(name=params.name))]
+        snap = context.require_snapshot()
+        old = Snapshot(snap.store, self._release(params, snap, context).commit)
+        code = old.read_text(code_path(params.name)) or ""
+        if kind is CreateProcedure:
+            return [(kind, CreateParams(name=params.name, code=code))]
+        return [(kind, UpdateParams(name=params.name, code=code))]
 
     def apply(self, params: RollbackParams, context: ActionContext) -> Change:
         snap = context.require_snapshot()
         name = params.name
-        repo = _repo(context)
-        wanted = parse_semver(params.to)
-        releases = repo.releases(name)
-        release = next((r for r in releases if r.version == wanted), None)
-        if release is None:
-            have = ", ".join(r.label for r in releases) or "none"
-            raise NotFoundError(f"unknown version {params.to} of {name} (releases: {have})")
+        kind = self.amounts_to(params, context)
+        if self._decided_as is not None and kind.api_name != self._decided_as:
+            raise ConcurrencyError(
+                f"{name} changed while rolling back: the rollback is now a {kind.api_name}, "
+                f"not the {self._decided_as} policy decided; try again",
+                expected=None,
+                actual=snap.commit,
+            )
+        tags = _repo(context).release_tags(name, snap.commit)
+        release = self._release(params, snap, context)
         old = Snapshot(snap.store, release.commit)
         if old.entry(proc_dir(name)) == snap.entry(proc_dir(name)):
             raise UsageError(f"{name} is already as released in v{release.label}")
@@ -378,7 +447,7 @@ class RollbackProcedure(ActionType):
         # Callers hold the latest release: the restored code is judged against it as any
         # new release is, so a rollback that drops a parameter is a major release.
         entry = _entry(context)
-        latest = releases[-1]
+        latest = tags.trusted[-1]
         compat = compare(
             _signature_or_none(
                 Snapshot(snap.store, latest.commit).read_text(code_path(name)), entry
@@ -386,6 +455,7 @@ class RollbackProcedure(ActionType):
             _signature_or_none(old.read_text(code_path(name)), entry),
         )
         new_version = bump_version(latest.version, compat.bump)
+        _refuse_taken(name, new_version, tags)
         message = (
             f"Roll back {name} to v{release.label} as v{format_semver(new_version)}\n\n"
             f"Rolls back to release {release.tag} ({short(release.commit)})."
@@ -397,13 +467,11 @@ class RollbackProcedure(ActionType):
         return Change(
             edits=edits,
             message=self.subject(params),
-            tags=[TagSpec(tag_name(name, new_version), message)],
+            tags=[_release_tag(name, new_version, message)],
         )
 
-    def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
-        # A rollback restores code that was already accepted; checking it again could
-        # refuse the way back from a bad release if the rules have since grown.
-        return []
+    # The restored code is checked as any new code is (``_CodeAction.code_to_check``):
+    # a release is trusted for where it came from, not for what today's rules say of it.
 
 
 BUILTIN_ACTIONS: tuple[type[ActionType], ...] = (

@@ -3,9 +3,10 @@
 A run never reads the work tree: what runs is what a commit holds, so an uncommitted
 edit (or a file swapped in after the checks) cannot slip in. Versions:
 
-- none (or ``latest``): the latest release; the store branch's tip if never released;
+- none (or ``latest``): the latest trusted release (see
+  :meth:`ProcedureRepository.release_tags`); the store branch's tip if never released;
 - ``tip``: the store branch's tip, released or not;
-- ``X.Y.Z`` / ``vX.Y.Z``: that release;
+- ``X.Y.Z`` / ``vX.Y.Z``: that release; a foreign tag of that version is refused;
 - anything else: a git revision (a sha, ``HEAD~2``, a branch).
 
 A version that is the commit of a release is labelled with the release, so its runs
@@ -102,7 +103,8 @@ def resolve_version(
         name, version = _split(name)
     valid_name(name)
     store = repo.store
-    releases = repo.releases(name)
+    tags = repo.release_tags(name)
+    releases = tags.trusted
     wanted = (version or "").strip()
     release: Release | None = None
     if wanted.lower() in LATEST:
@@ -116,10 +118,10 @@ def resolve_version(
             raise NotFoundError(f"unknown procedure {name!r}: the store is empty")
     elif parse_semver(wanted) is not None:
         semver = parse_semver(wanted)
-        release = next((r for r in releases if r.version == semver), None)
+        assert semver is not None
+        release = tags.find(semver)
         if release is None:
-            have = ", ".join(r.label for r in releases) or "none"
-            raise NotFoundError(f"unknown version {wanted} of {name} (releases: {have})")
+            raise tags.unknown(name, wanted)
         source = release.commit
     else:
         source = store.resolve(wanted)

@@ -16,6 +16,8 @@ class TagSpec:
     name: str  # e.g. "procedures/greet/v1.0.0" (without refs/tags/)
     message: str
     target: str | None = None  # a commit sha; None means "the commit this write makes"
+    # Trailers of this tag alone, after the write's own (e.g. what marks it as a release).
+    trailers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -373,7 +373,8 @@ class GitStore(ObjectStore):
             tag_ref = "refs/tags/" + tag.name
             if self.read_ref(tag_ref) is not None:
                 raise UsageError(f"tag {tag.name} already exists; releases are never moved")
-            tag_obj = self.write_tag(target, tag.name, tagger, add_trailers(tag.message, trailers))
+            message = add_trailers(tag.message, {**trailers, **dict(tag.trailers)})
+            tag_obj = self.write_tag(target, tag.name, tagger, message)
             updates.append((tag_ref, tag_obj, None))
             names.append(tag.name)
         return updates, names
@@ -382,7 +383,8 @@ class GitStore(ObjectStore):
         ref, trailers = attempt.ref, attempt.trailers or {}
         message = add_trailers(change.message, trailers)
         for tag in change.tags:
-            add_trailers(tag.message, trailers)  # refuse a bad tag message before anything
+            # Refuse a bad tag message before anything.
+            add_trailers(tag.message, {**trailers, **dict(tag.trailers)})
         for path in change.edits:
             fs.check_path(path)
         checkout = self.checkout_of(ref) if change.edits else None
