@@ -239,11 +239,13 @@ class ActionEngine:
             context=plan.context,
         )
         if outcome.failures:
-            failed = tuple(outcome.failed_plugins)
             logger.warning(
-                "before-commit plugin(s) %s failed; denying %s", ", ".join(failed), plan.api_name
+                "before-commit plugin(s) %s failed; denying %s",
+                ", ".join(outcome.failed_plugins),
+                plan.api_name,
             )
-            return Verdict(Decision.DENY, failed_plugins=failed)
+            failed = tuple(Veto(f"it failed ({f.error})", f.plugin) for f in outcome.failures)
+            return Verdict(Decision.DENY, vetoes=failed)
         vetoes = tuple(a for a in outcome.answers if isinstance(a, Veto))
         if vetoes:
             logger.info(
