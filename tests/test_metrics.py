@@ -42,7 +42,7 @@ def value(repo: Path, name: str, **labels: str) -> float | None:
 
 
 def test_the_doc_lists_exactly_the_exported_metrics(repo: Path) -> None:
-    rows = re.findall(r"^\| `(proctor_\w+)` \| (\w+) \| ([^|]*) \|", DOC.read_text(), re.M)
+    rows = re.findall(r"^\| `(proctor_\w+)` \| (\w+) \| ([^|]*) \|", DOC.read_text(), re.MULTILINE)
     documented = {(name, kind, labels.strip()) for name, kind, labels in rows}
     exported = {(m.name, m.type, ", ".join(f"`{label}`" for label in m.labels)) for m in METRICS}
     assert documented == exported
