@@ -6,10 +6,10 @@ action. Events are frozen dataclasses made of plain values (strings, tuples, a
 timestamp): a handler cannot change what happened, and an event can be serialised
 (``to_dict``) without knowing the domain objects behind it.
 
-Only action outcomes exist today. Proposals, runs and code generation will add their own
-subclasses of :class:`Event` with kinds under their own prefix (``proposal.``, ``run.``,
-``generation.``); a handler that does not know a kind ignores it, so adding one breaks
-no plugin. Dispatch on ``isinstance`` or on ``event.kind``.
+Actions (``action.``), runs (``run.``) and side-effect deliveries (``side_effect.``)
+have their own subclasses of :class:`Event`; proposals and code generation will add
+kinds under their own prefixes. A handler that does not know a kind ignores it, so
+adding one breaks no plugin. Dispatch on ``isinstance`` or on ``event.kind``.
 """
 
 from __future__ import annotations
