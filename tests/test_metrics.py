@@ -265,3 +265,27 @@ def test_help_does_not_import_prometheus_client() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_folding_the_log_counts_each_increment_once_across_a_crash(repo: Path) -> None:
+    """State a fold killed between writing the totals and deleting its file leaves
+    behind: the next fold deletes the file without adding it again."""
+    import json
+
+    from proctor.plugins.metrics import metrics_dir
+
+    store = str(repo / ".git")
+    event = ActionEvent(actor=ACTOR, correlation_id="c", store=store, action="x", status="applied")
+    announce(repo, event)
+    assert value(repo, "proctor_actions_total", action="x", outcome="applied") == 1.0
+    directory = metrics_dir(store)
+    totals = json.loads((directory / "totals.json").read_text())
+    line = (json.dumps([["proctor_actions_total", json.dumps(["x", "applied"]), "", 1.0]])) + "\n"
+    (directory / "fold-crashed.jsonl").write_text(line)
+    slot = "proctor_actions_total\x00" + json.dumps(["x", "applied"]) + "\x00"
+    totals["samples"][slot] += 1.0
+    totals["folded"] = ["fold-crashed.jsonl"]
+    (directory / "totals.json").write_text(json.dumps(totals))
+    announce(repo, event)
+    assert value(repo, "proctor_actions_total", action="x", outcome="applied") == 3.0
+    assert sorted(p.name for p in directory.iterdir()) == ["lock", "totals.json"]

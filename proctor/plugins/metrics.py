@@ -1,9 +1,10 @@
 """Built-in plugin: Prometheus metrics of what this clone did, from the events.
 
 A CLI process lives for one command, so counters kept in its memory would die with it
-and every scrape would see zeros. The plugin adds each event's increments to a small
-SQLite file instead (``<git dir>/proctor/metrics.sqlite``, one transaction per event,
-shared by every process of the clone), and ``proctor metrics`` renders the sum as the
+and every scrape would see zeros. The plugin appends each event's increments to a log
+of the clone instead (``<git dir>/proctor/metrics/increments.jsonl``, one line per
+event, shared by every process), ``proctor metrics`` folds the log into the totals
+(``totals.json``, exactly once even across crashes) and renders them as the
 Prometheus text exposition, or writes it to a file for node_exporter's textfile
 collector (``--textfile``). A long-running service embedding proctor registers
 :func:`collector` with its own ``prometheus_client`` registry instead.
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,30 +115,25 @@ PROPOSAL_STATUS = {
     "apply": "applied",
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS samples (
-    name TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    le TEXT NOT NULL,
-    value REAL NOT NULL,
-    PRIMARY KEY (name, labels, le)
-)
-"""
-
 Increment = tuple[str, dict[str, str], float]  # metric, labels, value (observed for histograms)
 
 
-def metrics_path(git_dir: str | os.PathLike[str]) -> Path:
-    return Path(git_dir) / "proctor" / "metrics.sqlite"
+def metrics_dir(git_dir: str | os.PathLike[str]) -> Path:
+    return Path(git_dir) / "proctor" / "metrics"
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-    db.execute("PRAGMA busy_timeout = 30000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute(_SCHEMA)
-    return db
+@contextmanager
+def _locked(directory: Path, mode: int) -> Iterator[None]:
+    """Writers append under a shared lock; folding takes it exclusively."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
 
 
 def increments(event: Any) -> list[Increment]:
@@ -198,19 +193,21 @@ def _rows(increment: Increment) -> Iterator[tuple[str, str, str, float]]:
 
 
 def record(git_dir: str | os.PathLike[str], items: list[Increment]) -> None:
-    """Add ``items`` to the clone's totals in one transaction."""
+    """Append ``items`` to the clone's log of increments: one ``write`` of one line on a
+    file opened for appending, no fsync (a counter may lose the last event to a power
+    cut; it must not cost a write tens of milliseconds)."""
     if not items:
         return
-    path = metrics_path(git_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(_connect(path)) as db:
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany(
-            "INSERT INTO samples (name, labels, le, value) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (name, labels, le) DO UPDATE SET value = value + excluded.value",
-            [row for item in items for row in _rows(item)],
-        )
-        db.execute("COMMIT")
+    import fcntl
+
+    line = json.dumps([row for item in items for row in _rows(item)]) + "\n"
+    directory = metrics_dir(git_dir)
+    with _locked(directory, fcntl.LOCK_SH):
+        fd = os.open(directory / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
 
 
 @hookimpl
@@ -220,14 +217,55 @@ def proctor_on_event(event: Any) -> None:
         record(store, increments(event))
 
 
+LOG = "increments.jsonl"
+TOTALS = "totals.json"
+
+
+def _fold(directory: Path) -> dict[str, Any]:
+    """Add the appended increments to the totals, exactly once: the log is renamed to a
+    unique name first, the totals (written atomically) name every file they already
+    hold, and a file is deleted only after that, so a crash anywhere neither drops nor
+    doubles an increment."""
+    import fcntl
+    import uuid
+
+    with _locked(directory, fcntl.LOCK_EX):
+        totals_path = directory / TOTALS
+        totals: dict[str, Any] = {"samples": {}, "folded": []}
+        if totals_path.is_file():
+            totals = json.loads(totals_path.read_text(encoding="utf-8"))
+        # Names of files already added but not yet deleted (a crash between the two).
+        totals["folded"] = [n for n in totals["folded"] if (directory / n).exists()]
+        log = directory / LOG
+        if log.is_file():
+            log.rename(directory / f"fold-{uuid.uuid4().hex}.jsonl")
+        for part in sorted(directory.glob("fold-*.jsonl")):
+            if part.name not in totals["folded"]:
+                for text in part.read_text(encoding="utf-8").splitlines():
+                    try:
+                        rows = json.loads(text)
+                    except ValueError:
+                        continue  # a line cut short by a crash while it was written
+                    for name, key, le, value in rows:
+                        slot = f"{name}\x00{key}\x00{le}"
+                        totals["samples"][slot] = totals["samples"].get(slot, 0.0) + value
+                totals["folded"].append(part.name)
+                temp = directory / f".{TOTALS}.tmp"
+                temp.write_text(json.dumps(totals), encoding="utf-8")
+                os.replace(temp, totals_path)
+            part.unlink()
+        totals["folded"] = []
+        return totals
+
+
 def _samples(git_dir: str | os.PathLike[str]) -> dict[str, dict[str, dict[str, float]]]:
-    path = metrics_path(git_dir)
+    directory = metrics_dir(git_dir)
     out: dict[str, dict[str, dict[str, float]]] = {}
-    if not path.is_file():
+    if not directory.is_dir():
         return out
-    with closing(_connect(path)) as db:
-        for name, labels, le, value in db.execute("SELECT name, labels, le, value FROM samples"):
-            out.setdefault(name, {}).setdefault(labels, {})[le] = value
+    for slot, value in _fold(directory)["samples"].items():
+        name, key, le = slot.split("\x00")
+        out.setdefault(name, {}).setdefault(key, {})[le] = value
     return out
 
 

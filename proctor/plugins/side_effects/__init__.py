@@ -46,6 +46,10 @@ def proctor_before_commit(action: Any, params: Any, context: Any) -> None:
     snapshot = context.snapshot
     if snapshot is None:
         return
+    # Kept for the event of this action, which then needs no read of the config.
+    _configs[context.correlation_id] = context.config
+    while len(_configs) > _CONFIGS_KEPT:
+        _configs.popitem(last=False)
     from proctor.plugins.side_effects.settings import effects
 
     chosen = {
@@ -57,9 +61,6 @@ def proctor_before_commit(action: Any, params: Any, context: Any) -> None:
         return
     from proctor.plugins.side_effects.outbox import Outbox
 
-    _configs[context.correlation_id] = context.config
-    while len(_configs) > _CONFIGS_KEPT:
-        _configs.popitem(last=False)
     outbox = Outbox(snapshot.store.common_dir)
     payload = {
         "kind": "action.applied",
@@ -97,8 +98,10 @@ def proctor_on_event(event: Any) -> dict[str, str] | None:
     from proctor.plugins.side_effects.settings import effects
 
     outbox = Outbox(event.store)
-    config = _configs.pop(event.correlation_id, None)
-    if config is None:
+    config: ProctorConfig | None
+    if event.correlation_id in _configs:
+        config = _configs.pop(event.correlation_id)
+    else:
         config = read_config(event.store, event.ref)
     chosen = {n: s for n, s in effects(config).items() if s.wants(event.kind, event.action)}
     if not chosen and not outbox.exists():
