@@ -177,6 +177,10 @@ def test_401_is_not_retried_and_only_an_explicit_retry_sends_it_again(repo: Path
         configure(repo, receiver.url, **{"max-attempts": 4})
         result = create(repo, "greet")
         assert result.side_effects["hook"] == f"failed: {receiver.url} answered 401"
+        assert result.warnings == [
+            f"side effect hook failed: {receiver.url} answered 401; the commit stands, "
+            "and only `proctor side-effects retry` sends it again"
+        ]
         assert len(receiver.requests) == 1
         assert [d.state for d in outbox(repo).rows()] == ["failed"]
         # The next write does not resend a refused delivery ...

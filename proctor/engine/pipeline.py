@@ -428,6 +428,11 @@ class ActionEngine:
                         f"side effect {name} is {state}; the commit stands, and the next "
                         "write or `proctor side-effects retry` delivers it"
                     )
+                elif str(state).startswith("failed"):
+                    result.warnings.append(
+                        f"side effect {name} {state}; the commit stands, and only "
+                        "`proctor side-effects retry` sends it again"
+                    )
         result.warnings.extend(
             f"event handler of plugin {f.plugin!r} failed: {f.error}" for f in outcome.failures
         )
