@@ -31,6 +31,7 @@ from proctor.store.gitstore import Change, GitStore, format_ident
 if TYPE_CHECKING:
     from proctor.engine.actions import ActionResult, ActionType
     from proctor.engine.pipeline import ActionEngine
+    from proctor.plugins.side_effects.outbox import Delivery
     from proctor.runs.model import RunRecord, TestReport
     from proctor.runs.service import RunService
 
@@ -430,3 +431,31 @@ class Workspace:
         Raises what :meth:`run` raises for a bad name or version.
         """
         return self.runs.test(name, version)
+
+    # -- side effects and metrics ----------------------------------------------------------
+
+    def side_effects(self, states: tuple[str, ...] | None = None) -> list[Delivery]:
+        """The outbox of this clone, oldest first: every delivery of a configured side
+        effect (``[side-effects.*]``) and its state (prepared, pending, delivered,
+        failed). Reads only; delivers nothing. Raises nothing for an empty outbox."""
+        from proctor.plugins.side_effects import listing
+
+        return listing(self.store.common_dir, states)
+
+    def retry_side_effects(self, ids: list[int] | None = None) -> list[tuple[Delivery, str]]:
+        """Deliver every pending or failed side effect now (or only the rows ``ids``),
+        with the full retry policy and the effects as configured now; first settles rows
+        a killed process left. Returns each row with its new state (``delivered``,
+        ``pending: ...``, ``failed: ...``). Raises ConfigError (a bad table)."""
+        from proctor.plugins.side_effects import retry
+
+        self.plugins  # noqa: B018 - the observers of the deliveries (metrics) are loaded
+        return retry(self.store.common_dir, self.config, ids)
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition of this clone's counters (every process's).
+
+        Raises UsageError when prometheus_client (the ``metrics`` extra) is missing."""
+        from proctor.plugins.metrics import exposition
+
+        return exposition(self.store.common_dir)

@@ -785,6 +785,31 @@ def test_policy_hook_require_proposal(plugin_dirs: dict[str, Path], repo: Path) 
     assert "notes/needs_review.txt" not in _git(repo, "ls-tree", "-r", "--name-only", "HEAD")
 
 
+def test_before_commit_hook_vetoes_with_its_reason_and_writes_nothing(
+    plugin_dirs: dict[str, Path], repo: Path, tmp_path: Path
+) -> None:
+    record = tmp_path / "record.jsonl"
+    before = _git(repo, "rev-parse", "HEAD")
+    result = execute(
+        plugin_dirs,
+        repo,
+        "demo.note",
+        {"name": "unapproved", "text": "x"},
+        PROCTOR_DEMO_RECORD=str(record),
+    )
+
+    assert result["status"] == "denied"
+    assert result["commit"] is None
+    assert result["errors"] == [
+        "demo.note vetoed by plugin 'good': the approval service has no approval for note "
+        "'unapproved'"
+    ]
+    assert _git(repo, "rev-parse", "HEAD") == before
+    assert not record.exists()
+    allowed = execute(plugin_dirs, repo, "demo.note", {"name": "approved", "text": "x"})
+    assert allowed["status"] == "applied", allowed
+
+
 def test_validator_hook_in_proctor_check(plugin_dirs: dict[str, Path], tmp_path: Path) -> None:
     flagged = tmp_path / "flagged.py"
     flagged.write_text("import os\nx = 'DEMO-FORBIDDEN'\n")

@@ -79,6 +79,11 @@ class ConcurrencyError(ProctorError):
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+        # Filled in by the write loop: builds tried, seconds slept between them, and
+        # whether the bounded retries ran out (rather than a touched path changing).
+        self.attempts = 0
+        self.backoff = 0.0
+        self.exhausted = False
 
 
 class PluginError(ProctorError):

@@ -6,10 +6,10 @@ action. Events are frozen dataclasses made of plain values (strings, tuples, a
 timestamp): a handler cannot change what happened, and an event can be serialised
 (``to_dict``) without knowing the domain objects behind it.
 
-Only action outcomes exist today. Proposals, runs and code generation will add their own
-subclasses of :class:`Event` with kinds under their own prefix (``proposal.``, ``run.``,
-``generation.``); a handler that does not know a kind ignores it, so adding one breaks
-no plugin. Dispatch on ``isinstance`` or on ``event.kind``.
+Actions (``action.``), runs (``run.``) and side-effect deliveries (``side_effect.``)
+have their own subclasses of :class:`Event`; proposals and code generation will add
+kinds under their own prefixes. A handler that does not know a kind ignores it, so
+adding one breaks no plugin. Dispatch on ``isinstance`` or on ``event.kind``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ class Event:
     actor: str
     correlation_id: str
     time: datetime = field(default_factory=_now)
+    # The git directory (the common one, for linked work trees) of the store it happened
+    # in, "" when unknown: local state an observer keeps per clone (the side-effect
+    # outbox, the metrics) lives under ``<store>/proctor/``.
+    store: str = ""
 
     @property
     def kind(self) -> str:
@@ -80,6 +84,16 @@ class ActionEvent(Event):
     decision: str | None = None
     errors: tuple[str, ...] = ()
     message: str = ""
+    # Where and at what cost it was written: the store ref, how many builds the
+    # compare-and-swap took (1 = no lost race), the seconds slept between them, whether
+    # the retries ran out (a ConcurrencyError after the last attempt), and for a
+    # conflict how far the ref had moved past the expected version (commits, or
+    # proposal versions) when that is known.
+    ref: str = ""
+    attempts: int = 0
+    backoff: float = 0.0
+    retries_exhausted: bool = False
+    conflict_delta: int | None = None
 
     @property
     def kind(self) -> str:
@@ -142,3 +156,34 @@ class RollbackEvent(Event):
     @property
     def kind(self) -> str:
         return f"{self.domain}.rollback"
+
+
+EffectOutcome = Literal["delivered", "pending", "failed"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SideEffectEvent(Event):
+    """One delivery of a durable side effect: ``kind`` is ``side_effect.<outcome>``.
+
+    ``delivered``: the receiver took it. ``pending``: a transient failure (the receiver
+    down, a 429 or 5xx, a timeout); it stays in the outbox for the next write or
+    ``proctor side-effects retry``. ``failed``: the receiver refused it (a 401, say);
+    only an explicit retry sends it again. ``seconds`` is the delivery's wall time,
+    retries included; ``attempts`` the requests it made; ``key`` the idempotency key
+    (``<commit>:<effect>``); ``action`` the action the delivered event was about.
+    """
+
+    domain: ClassVar[str] = "side_effect"
+
+    effect: str
+    effect_type: str
+    outcome: EffectOutcome
+    key: str
+    attempts: int = 1
+    seconds: float = 0.0
+    action: str = ""
+    error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.{self.outcome}"

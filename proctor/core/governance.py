@@ -8,6 +8,7 @@ immediately, so a fresh store works without configuration; teams tighten it with
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -43,3 +44,25 @@ def strictest(answers: Iterable[object]) -> Decision:
         if d is not None and d.rank > decision.rank:
             decision = d
     return decision
+
+
+@dataclass(frozen=True)
+class Veto:
+    """A ``proctor_before_commit`` answer that stops an action before it commits.
+
+    ``reason`` is shown to the user (the action is denied, exit code 1, nothing written);
+    a plain string answer means the same thing. ``plugin`` is filled in by the plugin
+    manager with the name of the plugin that answered.
+    """
+
+    reason: str
+    plugin: str = ""
+
+
+def coerce_veto(value: object) -> Veto | None:
+    """Accept a Veto, a non-empty reason string, or None (no objection)."""
+    if value is None or isinstance(value, Veto):
+        return value
+    if isinstance(value, str) and value.strip():
+        return Veto(value.strip())
+    raise ValueError(f"not a veto: {value!r}")

@@ -59,15 +59,35 @@ def proctor_register_side_effects(register: Any) -> None:
 
 
 @hookspec
-def proctor_on_event(event: Any) -> None:
+def proctor_on_event(event: Any) -> Any:
     """Observe an outcome: ``event`` is a :class:`proctor.core.events.Event`.
 
     Called once for every action outcome (an :class:`~proctor.core.events.ActionEvent`
     of kind ``action.applied``, ``action.proposed``, ``action.denied`` or
-    ``action.failed``), after the commit, if any, is published; later releases add
-    proposal, run and generation events. Ignore kinds you do not know. A handler that
-    raises is reported (on the action's result and in ``proctor plugins``) and never
-    undoes anything; the return value is ignored.
+    ``action.failed``), after the commit, if any, is published; runs add ``run.``
+    events. Ignore kinds you do not know. A handler that raises is reported (on the
+    action's result and in ``proctor plugins``) and never undoes anything.
+
+    Return None, or, for a handler that delivers something (a webhook), a mapping of
+    effect name to its state: ``"delivered"``, or ``"pending: <why>"`` for a delivery
+    kept for later. For an action the mapping lands in ``result.side_effects``, and a
+    pending one adds a warning to the result; it never changes the outcome.
+    """
+
+
+@hookspec
+def proctor_before_commit(action: Any, params: Any, context: Any) -> Any:
+    """Object to an action that policy allowed, before anything is written.
+
+    ``action`` is the ActionType class, ``params`` its validated params model and
+    ``context`` the ActionContext (actor, correlation id, config, ``snapshot`` of the
+    tip the change will be built on). Called once per action that is about to commit,
+    after ``proctor_policy`` allowed it, including the apply of an approved proposal.
+
+    Return None to let it through, or a veto: a :class:`proctor.core.governance.Veto`
+    or a non-empty reason string. Any veto denies the action (status ``denied``, exit
+    code 1, the reason in ``errors``) and nothing is written. Like policy, this fails
+    closed: an implementation that raises or answers something else denies too.
     """
 
 

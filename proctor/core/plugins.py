@@ -145,8 +145,23 @@ def _policy_answer(answer: object) -> object:
     return coerce(answer)
 
 
+def _veto_answer(answer: object) -> object:
+    """A before-commit answer must be a veto or None, and a veto names its plugin."""
+    from dataclasses import replace
+
+    from proctor.core.governance import coerce_veto
+
+    veto = coerce_veto(answer)
+    if veto is None or veto.plugin:
+        return veto
+    return replace(veto, plugin=running_plugin() or "")
+
+
 # Checks applied to each implementation's answer inside its guard.
-_ANSWER_CHECKS: dict[str, Callable[[object], object]] = {"proctor_policy": _policy_answer}
+_ANSWER_CHECKS: dict[str, Callable[[object], object]] = {
+    "proctor_policy": _policy_answer,
+    "proctor_before_commit": _veto_answer,
+}
 
 # The failures of the hook call in progress (None outside PluginManager.call), and the
 # plugin whose implementation is running (so ``register`` knows who registers).

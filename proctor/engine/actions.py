@@ -114,6 +114,7 @@ class ActionResult:
     side_effects: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     attempts: int = 0
+    backoff: float = 0.0  # seconds the write slept between builds after lost races
 
     @property
     def exit_code(self) -> int:

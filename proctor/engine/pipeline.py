@@ -2,6 +2,7 @@
 
     plan     look the action up, parse its params, read the tip, run the criteria  -> Plan
     decide   ask every proctor_policy hook; the strictest answer wins              -> Verdict
+             (an allowed action then asks proctor_before_commit: any veto denies)
     apply    params -> Change on a snapshot, then the code checks                  -> Change
     publish  one compare-and-swap commit; on a lost race apply runs again on the
              new tip (criteria re-run) unless a touched path changed               -> Publication
@@ -24,6 +25,7 @@ event is announced before the exception (any exception) propagates.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from proctor.core.errors import (
+    ConcurrencyError,
     PluginError,
     ProctorError,
     UsageError,
@@ -38,14 +41,14 @@ from proctor.core.errors import (
     describe_error,
 )
 from proctor.core.events import ActionEvent
-from proctor.core.governance import Decision, coerce, strictest
+from proctor.core.governance import Decision, Veto, coerce, strictest
 from proctor.engine.actions import ActionContext, ActionResult, ActionType, Status, parse_params
 from proctor.store.gitstore import Change, GitStore, Snapshot, short
 
 if TYPE_CHECKING:
     from proctor.checks.validation import Finding
     from proctor.core.config import ProctorConfig
-    from proctor.core.plugins import HookFailure, PluginManager
+    from proctor.core.plugins import HookOutcome, PluginManager
 
 logger = logging.getLogger("proctor.actions")
 
@@ -81,6 +84,7 @@ class Verdict:
     # The action the decision was made for when it is not the one that runs: what the
     # running action amounts to (``ActionType.governed_as``) answered more strictly.
     as_action: str | None = None
+    vetoes: tuple[Veto, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class Publication:
     commit: str | None
     tags: tuple[str, ...]
     attempts: int
+    backoff: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,11 @@ class ActionEngine:
             elif decision is Decision.REQUIRE_PROPOSAL:
                 result = self.propose(plan, verdict)
             else:
-                result = self.applied(plan, verdict, self.publish(plan, verdict))
+                verdict = self.before_commit(plan, verdict)
+                if verdict.decision is Decision.DENY:
+                    result = self.denied(plan, verdict)
+                else:
+                    result = self.applied(plan, verdict, self.publish(plan, verdict))
         except Exception as exc:
             # Any exception is an outcome too (an action's own bug included): announce it.
             self.emit_failure(api_name, context, decision, exc)
@@ -240,8 +249,42 @@ class ActionEngine:
             return Verdict(Decision.DENY, bad_answers=tuple(bad))
         return Verdict(strictest(answers))
 
+    def before_commit(self, plan: Plan, verdict: Verdict) -> Verdict:
+        """Ask every ``proctor_before_commit`` hook about an allowed action; a veto, a
+        plugin that raises or one that answers something else turns it into DENY."""
+        outcome = self.plugins.call(
+            "proctor_before_commit",
+            action=plan.action_type,
+            params=plan.params,
+            context=plan.context,
+        )
+        if outcome.failures:
+            logger.warning(
+                "before-commit plugin(s) %s failed; denying %s",
+                ", ".join(outcome.failed_plugins),
+                plan.api_name,
+            )
+            failed = tuple(Veto(f"it failed ({f.error})", f.plugin) for f in outcome.failures)
+            return Verdict(Decision.DENY, vetoes=failed)
+        vetoes = tuple(a for a in outcome.answers if isinstance(a, Veto))
+        if vetoes:
+            logger.info(
+                "action %s vetoed before commit by %s",
+                plan.api_name,
+                ", ".join(v.plugin or "?" for v in vetoes),
+            )
+            return Verdict(Decision.DENY, vetoes=vetoes)
+        return verdict
+
     def denied(self, plan: Plan, verdict: Verdict) -> ActionResult:
-        if verdict.failed_plugins:
+        if verdict.vetoes:
+            error = "; ".join(
+                f"{plan.api_name} vetoed by plugin {v.plugin!r}: {v.reason}"
+                if v.plugin
+                else f"{plan.api_name} vetoed: {v.reason}"
+                for v in verdict.vetoes
+            )
+        elif verdict.failed_plugins:
             names = ", ".join(verdict.failed_plugins)
             error = f"policy plugin(s) {names} failed, so {plan.api_name} is denied"
         elif verdict.bad_answers:
@@ -334,12 +377,13 @@ class ActionEngine:
             targets = [t.target for t in built[-1].tags if t.target] if built else []
             commit = targets[0] if targets else written.parent
         logger.info("action %s applied as %s by %s", plan.api_name, short(commit), context.actor)
-        return Publication(commit, tuple(written.tags), written.attempts)
+        return Publication(commit, tuple(written.tags), written.attempts, written.backoff)
 
     def applied(self, plan: Plan, verdict: Verdict, publication: Publication) -> ActionResult:
         result = self._result(plan, verdict, "applied", commit=publication.commit)
         result.tags = list(publication.tags)
         result.attempts = publication.attempts
+        result.backoff = publication.backoff
         return result
 
     def check_code(self, plan: Plan, change: Change) -> None:
@@ -389,10 +433,11 @@ class ActionEngine:
         can change the outcome: a failure becomes a warning on the result."""
         if result.status == "applied":
             self._side_effects(plan, result)
-        failures = self._announce(
+        outcome = self._announce(
             ActionEvent(
                 actor=plan.context.actor,
                 correlation_id=plan.context.correlation_id,
+                store=self.store.common_dir,
                 action=result.action,
                 status=result.status,
                 commit=result.commit,
@@ -401,10 +446,28 @@ class ActionEngine:
                 decision=result.decision,
                 errors=tuple(result.errors),
                 message=result.message,
+                ref=self.ref,
+                attempts=result.attempts,
+                backoff=result.backoff,
             )
         )
+        for answer in outcome.answers:
+            if not isinstance(answer, Mapping):
+                continue
+            for name, state in answer.items():
+                result.side_effects[str(name)] = str(state)
+                if str(state).startswith("pending"):
+                    result.warnings.append(
+                        f"side effect {name} is {state}; the commit stands, and the next "
+                        "write or `proctor side-effects retry` delivers it"
+                    )
+                elif str(state).startswith("failed"):
+                    result.warnings.append(
+                        f"side effect {name} {state}; the commit stands, and only "
+                        "`proctor side-effects retry` sends it again"
+                    )
         result.warnings.extend(
-            f"event handler of plugin {f.plugin!r} failed: {f.error}" for f in failures
+            f"event handler of plugin {f.plugin!r} failed: {f.error}" for f in outcome.failures
         )
         return result
 
@@ -414,9 +477,11 @@ class ActionEngine:
         """Announce an ``action.failed`` event for an exception about to propagate. A
         handler failing here is logged (there is no result to carry it) and never hides
         the original exception, strict mode included."""
+        conflict = exc if isinstance(exc, ConcurrencyError) else None
         event = ActionEvent(
             actor=context.actor,
             correlation_id=context.correlation_id,
+            store=self.store.common_dir,
             action=api_name,
             status="failed",
             decision=None if decision is None else decision.value,
@@ -425,19 +490,40 @@ class ActionEngine:
                 if isinstance(exc, ProctorError)
                 else [f"{type(exc).__name__}: {exc}"]
             ),
+            ref=self.ref,
+            attempts=conflict.attempts if conflict else 0,
+            backoff=conflict.backoff if conflict else 0.0,
+            retries_exhausted=bool(conflict and conflict.exhausted),
+            conflict_delta=self._conflict_delta(conflict) if conflict else None,
         )
         try:
             self._announce(event)
         except PluginError as plugin_error:
             logger.warning("event handler failed after %s failed: %s", api_name, plugin_error)
 
-    def _announce(self, event: ActionEvent) -> tuple[HookFailure, ...]:
-        failures = self.plugins.emit(event)
-        for f in failures:
+    def _announce(self, event: ActionEvent) -> HookOutcome:
+        outcome = self.plugins.call("proctor_on_event", event=event)
+        for f in outcome.failures:
             logger.warning(
                 "event handler of plugin %s failed on %s: %s", f.plugin, event.kind, f.error
             )
-        return failures
+        return outcome
+
+    def _conflict_delta(self, exc: ConcurrencyError) -> int | None:
+        """How far the other writer got past the version this write expected: the
+        difference of two proposal versions, or the commits between two tips."""
+        expected, actual = exc.expected, exc.actual
+        if expected is not None and actual is not None and expected.isdigit() and actual.isdigit():
+            return int(actual) - int(expected)
+        if actual is None or expected == actual:
+            return 0 if actual is not None else None
+        span = actual if expected is None else f"{expected}..{actual}"
+        try:
+            proc = self.store.git("rev-list", "--count", span, check=False)
+        except (OSError, ProctorError):
+            return None
+        text = proc.stdout.decode("ascii", "replace").strip()
+        return int(text) if proc.returncode == 0 and text.isdigit() else None
 
     def _side_effects(self, plan: Plan, result: ActionResult) -> None:
         registered = self.plugins.side_effects()

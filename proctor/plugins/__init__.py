@@ -22,6 +22,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "formats": "proctor.plugins.formats",
     "policy": "proctor.plugins.policy",
     "audit-log": "proctor.plugins.audit_log",
+    "side-effects": "proctor.plugins.side_effects",
+    "metrics": "proctor.plugins.metrics",
     "llm": "proctor.plugins.llm_builtin",
     "llm-litellm": "proctor.plugins.llm_litellm",
 }

@@ -79,6 +79,7 @@ async def judge(service: RunService, pv: ProcedureVersion, record: RunRecord) ->
     event = RollbackEvent(
         actor=record.actor,
         correlation_id=record.run_id,
+        store=service.store.common_dir,
         run_id=record.run_id,
         procedure=rollback.procedure,
         release=rollback.release,

@@ -230,6 +230,7 @@ class RunService:
         event = RunEvent(
             actor=record.actor,
             correlation_id=record.run_id,
+            store=self.store.common_dir,
             run_id=record.run_id,
             procedure=record.procedure,
             version=record.version,

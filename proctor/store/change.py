@@ -62,3 +62,4 @@ class WriteResult:
     tags: list[str]
     attempts: int
     warnings: list[str] = field(default_factory=list)
+    backoff: float = 0.0  # seconds slept between the builds after lost races

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError, UsageError
 from proctor.store import convert, fs, journal, refs, staging, worktree
@@ -272,12 +273,19 @@ class GitStore(ObjectStore):
                 attempt.base = self.read_ref(ref)
                 result: WriteResult = retrying(attempt)
         except RetryError:
-            raise ConcurrencyError(
+            error = ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
                 expected=attempt.base,
                 actual=self.read_ref(ref),
-            ) from None
+            )
+            error.attempts, error.backoff = attempt.count, _slept(retrying)
+            error.exhausted = True
+            raise error from None
+        except ConcurrencyError as error:
+            error.attempts, error.backoff = attempt.count, _slept(retrying)
+            raise
         self._count_write()
+        result = replace(result, backoff=_slept(retrying))
         if recovery.warnings:
             result = replace(result, warnings=[*recovery.warnings, *result.warnings])
         return result
@@ -518,6 +526,11 @@ class GitStore(ObjectStore):
                 + worktree.repair_hint(lock.path)
             ]
         return []
+
+
+def _slept(retrying: Any) -> float:
+    """Seconds tenacity slept between attempts of the last call (its ``idle_for``)."""
+    return float(retrying.statistics.get("idle_for", 0.0) or 0.0)
 
 
 @dataclass
