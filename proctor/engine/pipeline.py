@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from proctor.core.errors import (
+    ConcurrencyError,
     PluginError,
     ProctorError,
     UsageError,
@@ -38,13 +39,13 @@ from proctor.core.errors import (
     describe_error,
 )
 from proctor.core.events import ActionEvent
-from proctor.core.governance import Decision, coerce, strictest
+from proctor.core.config import CONFIG_FILES, ProctorConfig, parse_config_text
+from proctor.core.governance import Decision, coerce
 from proctor.engine.actions import ActionContext, ActionResult, ActionType, Status, parse_params
 from proctor.store.gitstore import Change, GitStore, Snapshot, short
 
 if TYPE_CHECKING:
     from proctor.checks.validation import Finding
-    from proctor.core.config import ProctorConfig
     from proctor.core.plugins import HookFailure, PluginManager
 
 logger = logging.getLogger("proctor.actions")
@@ -78,6 +79,21 @@ class Verdict:
     decision: Decision
     failed_plugins: tuple[str, ...] = ()
     bad_answers: tuple[str, ...] = ()
+    # What made the decision: the config rule (``policy."procedure.delete"``,
+    # ``policy.rules[1] finance``), ``a policy plugin``, or ``default`` when none answered.
+    rule: str = "default"
+    reason: str = ""  # shown to the user on DENY
+    approvals: int = 0  # what a REQUIRE_PROPOSAL needs: how many approvals...
+    approvers: tuple[tuple[str, ...], ...] = ()  # ...each by one of every group listed
+    policy_commit: str | None = None  # the commit the policy was read from
+
+    def trailers(self) -> dict[str, str]:
+        """The audit trailers naming this decision, for every commit it lets through."""
+        return {
+            "Proctor-Policy": self.decision.value,
+            "Proctor-Policy-Commit": self.policy_commit or "none",
+            "Proctor-Policy-Rule": self.rule,
+        }
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class ProposalRequest:
     context: ActionContext
     base: str | None
     decision: Decision
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,41 @@ class ProposalHandler(Protocol):
     """Records an action that policy sends to review; the governance work installs one."""
 
     def propose(self, request: ProposalRequest) -> ProposalReceipt: ...
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A bare decision, with where it came from, combined like a ruling."""
+
+    decision: Decision
+    rule: str
+    reason: str = ""
+    approvals: int = 1
+    approvers: tuple[str, ...] = ()
+
+
+def combine(rulings: list[Any], policy_commit: str | None = None) -> Verdict:
+    """The strictest of the rulings. Of several REQUIRE_PROPOSAL rulings the proposal
+    needs the most approvals any asks for, each approval by one of every approver group."""
+    if not rulings:
+        return Verdict(Decision.ALLOW_IMMEDIATE, policy_commit=policy_commit)
+    top = max(r.decision.rank for r in rulings)
+    winners = [r for r in rulings if r.decision.rank == top]
+    decision = winners[0].decision
+    reasons = [r.reason for r in winners if r.reason]
+    approvals = 0
+    groups: tuple[tuple[str, ...], ...] = ()
+    if decision is Decision.REQUIRE_PROPOSAL:
+        approvals = max(max(1, int(r.approvals)) for r in winners)
+        groups = tuple(dict.fromkeys(tuple(r.approvers) for r in winners if r.approvers))
+    return Verdict(
+        decision,
+        rule="; ".join(dict.fromkeys(r.rule or "a policy plugin" for r in winners)),
+        reason="; ".join(reasons),
+        approvals=approvals,
+        approvers=groups,
+        policy_commit=policy_commit,
+    )
 
 
 # -- the engine -----------------------------------------------------------------------------
@@ -179,6 +231,11 @@ class ActionEngine:
         params = parse_params(action_type, raw_params)
         base = self.store.read_ref(self.ref)
         context.snapshot = Snapshot(self.store, base)
+        context.engine = self
+        committed = self.committed_config(context.snapshot)
+        if committed is not None:
+            context.config = committed
+        context.policy_commit = base
         plan = Plan(api_name, action_type, action_type(), params, context, base)
         self.criteria(plan)
         return plan
@@ -190,6 +247,34 @@ class ActionEngine:
             errors.extend(criterion.check(plan.params, plan.context))
         if errors:
             raise ValidationFailed(f"{plan.api_name}: " + "; ".join(errors), findings=errors)
+
+    # -- the committed policy ----------------------------------------------------------------
+
+    _config_cache: dict[tuple[str, str], ProctorConfig | None]
+
+    def committed_config(self, snapshot: Snapshot) -> ProctorConfig | None:
+        """The config committed at ``snapshot`` (an empty one when it has no file), which
+        is where policy is read from; None on an unborn branch. Parsed once per blob."""
+        if snapshot.commit is None:
+            return None
+        cache = self.__dict__.setdefault("_config_cache", {})
+        for filename in CONFIG_FILES:
+            entry = snapshot.entry(filename)
+            if entry is None:
+                continue
+            key = (filename, entry[1])
+            if key not in cache:
+                data = snapshot.read(filename) or b""
+                cache[key] = parse_config_text(data.decode("utf-8", "replace"), filename)
+            if cache[key] is not None:
+                return cache[key]
+        return ProctorConfig()
+
+    def _config_blobs(self, commit: str | None) -> tuple[str | None, ...]:
+        snapshot = Snapshot(self.store, commit)
+        return tuple(
+            None if (e := snapshot.entry(name)) is None else e[1] for name in CONFIG_FILES
+        )
 
     # -- decide ------------------------------------------------------------------------------
 
@@ -206,19 +291,37 @@ class ActionEngine:
                 "policy plugin(s) %s failed; denying %s", ", ".join(failed), plan.api_name
             )
             return Verdict(Decision.DENY, failed_plugins=failed)
-        answers: list[Decision | None] = []
+        commit = plan.context.policy_commit
+        rulings: list[Any] = []
         if plan.action_type.requires_proposal:
-            answers.append(Decision.REQUIRE_PROPOSAL)
+            rulings.append(
+                _Answer(Decision.REQUIRE_PROPOSAL, f"{plan.api_name} requires a proposal")
+            )
         bad: list[str] = []
         for answer in outcome.answers:
             try:
-                answers.append(coerce(answer))
+                decision = coerce(answer)
             except ValueError:
                 bad.append(repr(answer))
+                continue
+            if decision is None:
+                continue
+            if getattr(answer, "decision", None) is decision:
+                rulings.append(answer)
+            else:
+                rulings.append(_Answer(decision, "a policy plugin"))
         if bad:
             logger.warning("policy answered %s; denying %s", ", ".join(bad), plan.api_name)
-            return Verdict(Decision.DENY, bad_answers=tuple(bad))
-        return Verdict(strictest(answers))
+            return Verdict(Decision.DENY, bad_answers=tuple(bad), policy_commit=commit)
+        verdict = combine(rulings, commit)
+        if verdict.decision is Decision.REQUIRE_PROPOSAL and plan.action_type.review_step:
+            # Moving a proposal is the review itself; it cannot wait for another one.
+            verdict = Verdict(
+                Decision.ALLOW_IMMEDIATE,
+                rule=f"{verdict.rule} (a review step is not sent to review)",
+                policy_commit=commit,
+            )
+        return verdict
 
     def denied(self, plan: Plan, verdict: Verdict) -> ActionResult:
         if verdict.failed_plugins:
@@ -231,6 +334,10 @@ class ActionEngine:
             )
         else:
             error = f"policy denies {plan.api_name} for {plan.context.actor}"
+            if verdict.reason:
+                error += f": {verdict.reason}"
+            if verdict.rule.startswith("policy"):
+                error += f" ({verdict.rule})"
         logger.info("action %s denied by policy for %s", plan.api_name, plan.context.actor)
         return self._result(plan, verdict, "denied", errors=[error])
 
@@ -250,6 +357,7 @@ class ActionEngine:
                 plan.context,
                 plan.base,
                 verdict.decision,
+                verdict,
             )
         )
         logger.info(
@@ -275,10 +383,18 @@ class ActionEngine:
         """One CAS commit with the audit trailers. After a lost race the change is built
         again on the new tip, with the criteria re-run there first."""
         checked_on = [plan.base]
+        policy_blobs = self._config_blobs(plan.base)
 
         def build(tip: str | None) -> Change:
             plan.context.snapshot = Snapshot(self.store, tip)
             if tip != checked_on[0]:
+                if self._config_blobs(tip) != policy_blobs:
+                    raise ConcurrencyError(
+                        f"{plan.api_name}: the committed config (the policy) changed "
+                        "while the action ran; run it again under the new policy",
+                        expected=plan.base,
+                        actual=tip,
+                    )
                 self.criteria(plan)
                 checked_on[0] = tip
             return self.apply(plan)
@@ -288,7 +404,7 @@ class ActionEngine:
             "Proctor-Action": plan.api_name,
             "Proctor-Actor": context.actor,
             "Proctor-Correlation-Id": context.correlation_id,
-            "Proctor-Policy": verdict.decision.value,
+            **verdict.trailers(),
         }
         if context.proposal:
             trailers["Proctor-Proposal"] = context.proposal
