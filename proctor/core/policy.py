@@ -203,7 +203,9 @@ class Policy:
         return resolved
 
 
-def evaluate(table: Mapping[str, Any], request: PolicyRequest, where: str = "config") -> Ruling | None:
+def evaluate(
+    table: Mapping[str, Any], request: PolicyRequest, where: str = "config"
+) -> Ruling | None:
     """The pure function: the raw ``[policy]`` table and a request to a ruling (or None)."""
     return parse_policy(table, where).evaluate(request)
 

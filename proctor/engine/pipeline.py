@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
+from proctor.core.config import CONFIG_FILES, ProctorConfig, parse_config_text
 from proctor.core.errors import (
     ConcurrencyError,
     PluginError,
@@ -39,7 +40,6 @@ from proctor.core.errors import (
     describe_error,
 )
 from proctor.core.events import ActionEvent
-from proctor.core.config import CONFIG_FILES, ProctorConfig, parse_config_text
 from proctor.core.governance import Decision, coerce
 from proctor.engine.actions import ActionContext, ActionResult, ActionType, Status, parse_params
 from proctor.store.gitstore import Change, GitStore, Snapshot, short
@@ -201,14 +201,30 @@ class ActionEngine:
         return actions[api_name]
 
     def run(
-        self, api_name: str, raw_params: dict[str, Any] | BaseModel, context: ActionContext
+        self,
+        api_name: str,
+        raw_params: dict[str, Any] | BaseModel,
+        context: ActionContext,
+        *,
+        propose: bool = False,
     ) -> ActionResult:
-        """Plan, decide, then publish, propose or deny; emit in every case."""
+        """Plan, decide, then publish, propose or deny; emit in every case.
+
+        ``propose``: send the action to review even where policy would allow it at once
+        (one approval by anyone but the proposer); a DENY still denies.
+        """
         context.config = context.config or self.config
         decision: Decision | None = None
         try:
             plan = self.plan(api_name, raw_params, context)
             verdict = self.decide(plan)
+            if propose and verdict.decision is Decision.ALLOW_IMMEDIATE:
+                verdict = Verdict(
+                    Decision.REQUIRE_PROPOSAL,
+                    rule=f"{verdict.rule}; proposed by choice",
+                    approvals=1,
+                    policy_commit=verdict.policy_commit,
+                )
             decision = verdict.decision
             if decision is Decision.DENY:
                 result = self.denied(plan, verdict)
@@ -229,13 +245,7 @@ class ActionEngine:
     ) -> Plan:
         action_type = self.get(api_name)
         params = parse_params(action_type, raw_params)
-        base = self.store.read_ref(self.ref)
-        context.snapshot = Snapshot(self.store, base)
-        context.engine = self
-        committed = self.committed_config(context.snapshot)
-        if committed is not None:
-            context.config = committed
-        context.policy_commit = base
+        base = self.on_tip(context)
         plan = Plan(api_name, action_type, action_type(), params, context, base)
         self.criteria(plan)
         return plan
@@ -249,6 +259,19 @@ class ActionEngine:
             raise ValidationFailed(f"{plan.api_name}: " + "; ".join(errors), findings=errors)
 
     # -- the committed policy ----------------------------------------------------------------
+
+    def on_tip(self, context: ActionContext) -> str | None:
+        """Point ``context`` at the tip: its snapshot, this engine, and the config
+        committed there (where policy is read from; ``policy_commit`` names the commit).
+        Returns the tip."""
+        base = self.store.read_ref(self.ref)
+        context.snapshot = Snapshot(self.store, base)
+        context.engine = self
+        committed = self.committed_config(context.snapshot)
+        if committed is not None:
+            context.config = committed
+        context.policy_commit = base
+        return base
 
     _config_cache: dict[tuple[str, str], ProctorConfig | None]
 
@@ -266,15 +289,14 @@ class ActionEngine:
             if key not in cache:
                 data = snapshot.read(filename) or b""
                 cache[key] = parse_config_text(data.decode("utf-8", "replace"), filename)
-            if cache[key] is not None:
-                return cache[key]
+            found: ProctorConfig | None = cache[key]
+            if found is not None:
+                return found
         return ProctorConfig()
 
     def _config_blobs(self, commit: str | None) -> tuple[str | None, ...]:
         snapshot = Snapshot(self.store, commit)
-        return tuple(
-            None if (e := snapshot.entry(name)) is None else e[1] for name in CONFIG_FILES
-        )
+        return tuple(None if (e := snapshot.entry(name)) is None else e[1] for name in CONFIG_FILES)
 
     # -- decide ------------------------------------------------------------------------------
 
