@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 BUILTIN_PLUGINS: dict[str, str] = {
     "procedures": "proctor.plugins.procedure_actions",
     "proposals": "proctor.plugins.proposal_actions",
+    "config": "proctor.plugins.config_actions",
     "safety": "proctor.plugins.safety",
     "log-lint": "proctor.plugins.loglint",
     "formats": "proctor.plugins.formats",
