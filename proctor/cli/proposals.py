@@ -58,7 +58,7 @@ def proposal_list(state: State, status: str | None) -> None:
         fixed=(0, 1, 4, 5),
     )
     for path, error in listing.broken.items():
-        click.echo(f"warning: {path}: {error}", err=True)
+        click.echo(f"warning: {error}", err=True)
 
 
 @proposal.command("show")

@@ -454,7 +454,8 @@ class ActionEngine:
         from proctor.checks.settings import check_settings
 
         validators = self.plugins.validators()
-        settings = check_settings(self.config)
+        # The committed config at the tip the change is built on, as the policy is.
+        settings = check_settings(plan.context.config or self.config)
         problems: list[Finding] = []
         for item in plan.action.code_to_check(change, plan.context):
             findings = check_text(
