@@ -45,7 +45,10 @@ DEFAULT_CONFIG = """\
 #   [check]     select, ignore, exclude, per-file-ignores: what `proctor check` runs on
 #   [safety]    allowed-imports, extra-allowed-imports: the imports procedure code may use
 #   [log-lint]  disallowed, logger-objects: log-message wording to refuse, and where
-#   [policy]    "<action>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY"
+#   [policy]    "<action or glob>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY";
+#               [policy.roles], [policy.owners], [[policy.rules]] (docs/governance.md).
+#               REQUIRE_PROPOSAL records proposals/<id>.json; `proctor proposal approve ID`
+#               by someone else applies it. `proctor policy explain ACTION` says why.
 #   [runs]      min-level, timeout, run-log, [runs.limits], [runs.rollback]: how runs run
 #
 # `proctor action list` names the actions; `proctor --help` the commands.
@@ -55,7 +58,8 @@ entry-point = "run"
 exclude = []
 
 [policy]
-# "procedure.delete" = "REQUIRE_PROPOSAL"
+# "procedure.delete" = "REQUIRE_PROPOSAL"   # a delete waits for one approval by another actor
+# "config.update" = "REQUIRE_PROPOSAL"      # so does a change of this file's policy
 """
 
 
@@ -297,11 +301,13 @@ class Workspace:
         - ``applied``: the commit (and/or release tags) is published. A side effect or
           event handler that failed afterwards is in ``result.side_effects`` /
           ``result.warnings``; it never undoes the commit.
-        - ``proposed``: policy wants review and a proposal handler recorded it
-          (``result.proposal``).
+        - ``proposed``: policy wants review (or ``propose`` asked for it) and
+          ``proposals/<id>.json`` was committed (``result.proposal``): nothing else changed
+          until the approvals it needs are given (:meth:`approve`).
         - ``denied``: policy refused (``result.errors`` says why; a policy plugin that
           failed also denies). Nothing is written.
-        - ``failed``: policy wants a proposal and proposals are not enabled. Nothing is
+        - ``failed``: policy wants a proposal and proposals are not enabled (the
+          ``proposals`` built-in is disabled). Nothing is
           written.
 
         Outcomes that are **exceptions** (nothing is written; an ``action.failed`` event

@@ -57,7 +57,7 @@ def proposal_list(state: State, status: str | None) -> None:
         title="proposals",
         fixed=(0, 1, 4, 5),
     )
-    for path, error in listing.broken.items():
+    for error in listing.broken.values():
         click.echo(f"warning: {error}", err=True)
 
 
