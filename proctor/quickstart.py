@@ -168,7 +168,9 @@ def run_quickstart(
             "proctor policy update proctor.toml",
             'Govern: policy now says "procedure.update" = "REQUIRE_PROPOSAL" (itself an action)',
         )
-        config = ws.store.read_blob(ws.store.commit_tree(ws.store.read_ref(ws.ref)), "proctor.toml")
+        from proctor.store.gitstore import Snapshot
+
+        config = Snapshot(ws.store, ws.store.read_ref(ws.ref)).read("proctor.toml")
         text = (
             (config or b"")
             .decode()

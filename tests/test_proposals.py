@@ -358,3 +358,42 @@ def test_two_processes_giving_the_last_approval_apply_it_exactly_once(gated: Pat
         assert stored(gated, pid)["status"] == "applied" and stored(gated, pid)["version"] == 3
         assert description(gated) == f"Round {round_}"
     assert git(gated, "status", "--porcelain") == ""
+
+
+def test_every_transition_is_announced_as_a_proposal_event(gated: Path) -> None:
+    import types
+    from typing import Any
+
+    from proctor.core.events import ProposalEvent
+    from proctor.core.hookspecs import hookimpl
+    from proctor.core.plugins import PluginInfo, PluginManager
+
+    seen: list[Any] = []
+    plugin = types.SimpleNamespace()
+
+    @hookimpl
+    def proctor_on_event(event: Any) -> None:
+        if isinstance(event, ProposalEvent):
+            seen.append(event)
+
+    plugin.proctor_on_event = proctor_on_event  # type: ignore[attr-defined]
+    manager = PluginManager()
+    manager.load_builtins(set())
+    manager.register("watch", plugin, PluginInfo(name="watch", module="tests"))
+    manager.check_pending()
+    with Workspace.open(gated, actor=ANA, plugins=manager) as ws:
+        pid = ws.execute("procedure.update", {"name": "greet", "description": "x"}).proposal
+        assert pid
+        ws.approve(pid, actor=BOB)
+        last = ws.approve(pid, actor=CAROL)
+        withdrawn = ws.execute("procedure.delete", {"name": "greet"}).proposal
+        assert withdrawn
+        ws.withdraw(withdrawn)
+    assert [(e.kind, e.transition, e.version, e.proposal) for e in seen] == [
+        ("proposal.pending", "proposal.create", 1, pid),
+        ("proposal.pending", "proposal.approve", 2, pid),
+        ("proposal.applied", "proposal.approve", 3, pid),
+        ("proposal.pending", "proposal.create", 1, withdrawn),
+        ("proposal.withdrawn", "proposal.withdraw", 2, withdrawn),
+    ]
+    assert seen[2].commit == last.commit and seen[2].action == "procedure.update"

@@ -92,8 +92,14 @@ class Verdict:
         return {
             "Proctor-Policy": self.decision.value,
             "Proctor-Policy-Commit": self.policy_commit or "none",
-            "Proctor-Policy-Rule": self.rule,
+            "Proctor-Policy-Rule": trailer_text(self.rule),
         }
+
+
+def trailer_text(text: str, limit: int = 200) -> str:
+    """``text`` as one printable trailer line: a plugin's rule name may hold anything."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return (flat[: limit - 3] + "...") if len(flat) > limit else (flat or "-")
 
 
 @dataclass(frozen=True)

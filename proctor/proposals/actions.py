@@ -26,10 +26,10 @@ from proctor.core.errors import ConcurrencyError, UsageError, ValidationFailed
 from proctor.core.governance import Decision
 from proctor.engine.actions import ActionContext, ActionType, Params, parse_params
 from proctor.engine.criteria import RequiredField
-from proctor.engine.pipeline import Plan
+from proctor.engine.pipeline import Plan, trailer_text
 from proctor.proposals.model import Proposal, Review, content_hash, dump, load, now, path_of
-from proctor.proposals.service import qualified, settle, valid_approvals
-from proctor.store.gitstore import Change
+from proctor.proposals.service import announce, qualified, settle, valid_approvals
+from proctor.store.gitstore import Change, Snapshot
 
 __all__ = [
     "PROPOSAL_ACTIONS",
@@ -51,8 +51,23 @@ class EditParams(TransitionParams):
     params: dict[str, Any]
 
 
+class AnnounceTransition:
+    """The side effect every transition names: after its commit, one ProposalEvent with
+    the proposal as that commit holds it (so metrics and webhooks see every move)."""
+
+    name = "proposal-event"
+
+    def run(self, result: Any, context: ActionContext) -> None:
+        if result.commit is None or context.engine is None or context.proposal is None:
+            return
+        engine = context.engine
+        proposal = load(Snapshot(engine.store, result.commit), context.proposal)
+        announce(engine, proposal, result.action, result.commit, context)
+
+
 class _Transition(ActionType):
     review_step = True
+    side_effects = ("proposal-event",)
     verb: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = TransitionParams
 
@@ -65,6 +80,7 @@ class _Transition(ActionType):
 
     def load(self, params: TransitionParams, context: ActionContext) -> Proposal:
         proposal = load(context.require_snapshot(), params.id)
+        context.proposal = proposal.id  # for the side effect that announces the move
         if params.version is not None and proposal.version != params.version:
             raise ConcurrencyError(
                 f"proposal {proposal.id} is at version {proposal.version} ({proposal.status}), "
@@ -120,7 +136,7 @@ class _Transition(ActionType):
         change.trailers.update(
             {
                 "Proctor-Applied-Policy": outcome.verdict.decision.value,
-                "Proctor-Applied-Policy-Rule": outcome.verdict.rule,
+                "Proctor-Applied-Policy-Rule": trailer_text(outcome.verdict.rule),
                 "Proctor-Proposed-By": proposal.created_by,
             }
         )

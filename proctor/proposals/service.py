@@ -85,7 +85,37 @@ class ProposalService:
             reason="proctor: proposal.create",
         )
         logger.info("proposal %s recorded as %s", proposal.id, short(written.commit))
+        announce(engine, proposal, "proposal.create", written.commit, context)
         return ProposalReceipt(proposal.id, written.commit)
+
+
+def announce(
+    engine: ActionEngine,
+    proposal: Proposal,
+    transition: str,
+    commit: str | None,
+    context: ActionContext,
+) -> None:
+    """One :class:`~proctor.core.events.ProposalEvent` for a recorded transition; a
+    handler that fails is logged and never undoes the commit."""
+    from proctor.core.events import ProposalEvent
+
+    error = (proposal.result or {}).get("error")
+    event = ProposalEvent(
+        actor=context.actor,
+        correlation_id=context.correlation_id,
+        proposal=proposal.id,
+        status=proposal.status,
+        version=proposal.version,
+        action=proposal.action,
+        transition=transition,
+        commit=commit,
+        error=None if error is None else str(error),
+    )
+    for failure in engine.plugins.emit(event):
+        logger.warning(
+            "event handler of plugin %s failed on %s: %s", failure.plugin, event.kind, failure.error
+        )
 
 
 # -- settling -------------------------------------------------------------------------------
