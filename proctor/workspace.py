@@ -46,7 +46,7 @@ DEFAULT_CONFIG = """\
 #   [safety]    allowed-imports, extra-allowed-imports: the imports procedure code may use
 #   [log-lint]  disallowed, logger-objects: log-message wording to refuse, and where
 #   [policy]    "<action or glob>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY";
-#               [policy.roles], [policy.owners], [[policy.rules]] (docs/governance.md).
+#               [policy.roles], [policy.owners], [[policy.rules]]: roles, owners, rules.
 #               REQUIRE_PROPOSAL records proposals/<id>.json; `proctor proposal approve ID`
 #               by someone else applies it. `proctor policy explain ACTION` says why.
 #   [runs]      min-level, timeout, run-log, [runs.limits], [runs.rollback]: how runs run

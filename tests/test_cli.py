@@ -107,11 +107,17 @@ def test_action_list_and_run(repo: Path) -> None:
     r = run_cli("--repo", str(repo), "action", "list")
     names = [line.split("\t")[0] for line in r.out.splitlines()[1:]]
     assert names == [
+        "config.update",
         "procedure.create",
         "procedure.delete",
         "procedure.release",
         "procedure.rollback",
         "procedure.update",
+        "proposal.apply",
+        "proposal.approve",
+        "proposal.edit",
+        "proposal.reject",
+        "proposal.withdraw",
     ]
     r = run_cli("--repo", str(repo), "--json", "action", "list")
     schema = {a["api_name"]: a for a in json.loads(r.out)}
