@@ -397,3 +397,37 @@ def test_every_transition_is_announced_as_a_proposal_event(gated: Path) -> None:
         ("proposal.withdrawn", "proposal.withdraw", 2, withdrawn),
     ]
     assert seen[2].commit == last.commit and seen[2].action == "procedure.update"
+
+
+def on_a_terminal(repo: Path, *args: str) -> str:
+    """The CLI's output with its stdout on a pseudo-terminal, as a person sees it."""
+    import os
+    import pty
+
+    main, child = pty.openpty()
+    env = {**os.environ, **IDENTITY, "TERM": "xterm-256color", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [str(BIN / "proctor"), *args], cwd=repo, env=env, stdout=child, stderr=subprocess.PIPE
+    )
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(main)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_show_highlights_the_diff_on_a_terminal_unless_no_color(gated: Path) -> None:
+    pid = propose_update(gated)
+    coloured = on_a_terminal(gated, "proposal", "show", pid)
+    assert "\x1b[" in coloured and "Greets people" in coloured
+    plain = on_a_terminal(gated, "proposal", "show", pid, "--no-color")
+    assert "\x1b[" not in plain and '+  "description": "Greets people",' in plain
