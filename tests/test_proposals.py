@@ -431,3 +431,24 @@ def test_show_highlights_the_diff_on_a_terminal_unless_no_color(gated: Path) -> 
     assert "\x1b[" in coloured and "Greets people" in coloured
     plain = on_a_terminal(gated, "proposal", "show", pid, "--no-color")
     assert "\x1b[" not in plain and '+  "description": "Greets people",' in plain
+
+
+def test_policy_may_deny_a_transition_itself(gated: Path) -> None:
+    pid = propose_update(gated)
+    text = POLICY + (
+        '\n[[policy.rules]]\nactions = ["proposal.approve"]\nactors = ["dave@*"]\n'
+        'decision = "DENY"\nreason = "dave is on leave"\n'
+        '\n[[policy.rules]]\nactions = ["proposal.*"]\nactors = ["carol@*"]\n'
+        'decision = "REQUIRE_PROPOSAL"\n'
+    )
+    with Workspace.open(gated, actor=ANA) as ws:
+        assert ws.execute("config.update", {"text": text}).status == "applied"
+    before = repo_state(gated)
+    run = run_cli("proposal", "approve", pid, "--actor", DAVE, cwd=gated)
+    assert run.code == 1 and "dave is on leave" in run.err, run
+    assert repo_state(gated) == before
+    # REQUIRE_PROPOSAL on a review step would need a proposal to move a proposal: allowed.
+    with Workspace.open(gated, actor=CAROL) as ws:
+        outcome = ws.approve(pid)
+    assert outcome.result.status == "applied" and outcome.status == "pending"
+    assert "a review step is not sent to review" in trailers(gated)["Proctor-Policy-Rule"]

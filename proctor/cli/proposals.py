@@ -125,6 +125,16 @@ def _print_diff(state: State, diff: str) -> None:
 
 def _report(state: State, outcome: ProposalOutcome) -> int:
     p = outcome.proposal
+    if outcome.result.status != "applied":  # the transition itself was denied
+        if state.as_json:
+            emit_json(outcome.to_json())
+        else:
+            click.echo(
+                f"{outcome.result.action} {outcome.result.status}: "
+                + "; ".join(outcome.result.errors),
+                err=True,
+            )
+        return int(outcome.result.exit_code)
     if state.as_json:
         emit_json(outcome.to_json())
     else:
