@@ -51,7 +51,8 @@ def run_quickstart(
     directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor"
 ) -> Workspace:
     """Walk through init → create → release → run → update → release → history →
-    rollback → run → stats."""
+    rollback → run → stats → a policy change → a change proposed by one actor and
+    approved by another."""
     step = [0]
 
     def ran(ws: Workspace, params: dict[str, object]) -> None:
@@ -161,6 +162,42 @@ def run_quickstart(
                 f"    v{s.version}: {s.runs} run{'' if s.runs == 1 else 's'}, "
                 f"{s.success_rate:.0%} ok, p50 {seconds(s.p50)}, p95 {seconds(s.p95)}"
             )
+
+        reviewer = "reviewer@proctor"
+        header(
+            "proctor policy update proctor.toml",
+            'Govern: policy now says "procedure.update" = "REQUIRE_PROPOSAL" (itself an action)',
+        )
+        from proctor.store.gitstore import Snapshot
+
+        config = Snapshot(ws.store, ws.store.read_ref(ws.ref)).read("proctor.toml")
+        text = (
+            (config or b"")
+            .decode()
+            .replace("[policy]\n", '[policy]\n"procedure.update" = "REQUIRE_PROPOSAL"\n', 1)
+        )
+        r = ws.execute("config.update", {"text": text})
+        say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} ({r.decision})")
+
+        header(
+            'proctor procedure update greet --description "Greets anyone, politely"',
+            f"Propose a change as {actor}: one commit adds proposals/<id>.json, nothing else",
+        )
+        r = ws.execute(
+            "procedure.update", {"name": "greet", "description": "Greets anyone, politely"}
+        )
+        proposal_id = r.proposal or ""
+        say(f"    {r.status}: proposal {proposal_id} (decision {r.decision})")
+        say(f"    description is still: {ws.get_procedure('greet').spec.description}")
+
+        header(
+            f"proctor proposal approve {proposal_id} --actor {reviewer}",
+            "Approve it as another actor: the change and the proposal's status land in one commit",
+        )
+        outcome = ws.approve(proposal_id, "reads well", actor=reviewer)
+        commit = outcome.commit[:12] if outcome.commit else "-"
+        say(f"    {outcome.status}: commit {commit} (proposal version {outcome.proposal.version})")
+        say(f"    description now: {ws.get_procedure('greet').spec.description}")
 
         view = ws.get_procedure("greet")
         say("")

@@ -30,8 +30,11 @@ from proctor.store.gitstore import Change, GitStore, format_ident
 
 if TYPE_CHECKING:
     from proctor.engine.actions import ActionResult, ActionType
+    from proctor.engine.explain import PolicyExplanation
     from proctor.engine.pipeline import ActionEngine
     from proctor.plugins.side_effects.outbox import Delivery
+    from proctor.proposals.model import Proposal
+    from proctor.proposals.views import ProposalListing, ProposalOutcome, ProposalView
     from proctor.runs.model import RunRecord, TestReport
     from proctor.runs.service import RunService
 
@@ -44,7 +47,10 @@ DEFAULT_CONFIG = """\
 #   [check]     select, ignore, exclude, per-file-ignores: what `proctor check` runs on
 #   [safety]    allowed-imports, extra-allowed-imports: the imports procedure code may use
 #   [log-lint]  disallowed, logger-objects: log-message wording to refuse, and where
-#   [policy]    "<action>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY"
+#   [policy]    "<action or glob>" = "ALLOW_IMMEDIATE" | "REQUIRE_PROPOSAL" | "DENY";
+#               [policy.roles], [policy.owners], [[policy.rules]]: roles, owners, rules.
+#               REQUIRE_PROPOSAL records proposals/<id>.json; `proctor proposal approve ID`
+#               by someone else applies it. `proctor policy explain ACTION` says why.
 #   [runs]      min-level, timeout, run-log, [runs.limits], [runs.rollback]: how runs run
 #
 # `proctor action list` names the actions; `proctor --help` the commands.
@@ -54,7 +60,8 @@ entry-point = "run"
 exclude = []
 
 [policy]
-# "procedure.delete" = "REQUIRE_PROPOSAL"
+# "procedure.delete" = "REQUIRE_PROPOSAL"   # a delete waits for one approval by another actor
+# "config.update" = "REQUIRE_PROPOSAL"      # so does a change of this file's policy
 """
 
 
@@ -135,13 +142,19 @@ class Workspace:
     def engine(self) -> ActionEngine:
         """The action pipeline; built on first write, as reads need none of it.
 
-        ``engine.proposals`` is where a proposal handler is installed (none yet: an
-        action that policy sends to review then fails saying proposals are not enabled).
+        ``engine.proposals`` is the proposal handler: installed when the proposal actions
+        are registered (the ``proposals`` built-in); without them an action that policy
+        sends to review fails saying proposals are not enabled.
         Raises what :attr:`plugins` raises.
         """
         from proctor.engine.pipeline import ActionEngine
 
-        return ActionEngine(self.store, self.ref, self.plugins, self.config, self.author)
+        engine = ActionEngine(self.store, self.ref, self.plugins, self.config, self.author)
+        if "proposal.approve" in engine.actions():
+            from proctor.proposals.service import ProposalService
+
+            engine.proposals = ProposalService(engine)
+        return engine
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -320,6 +333,7 @@ class Workspace:
         actor: str | None = None,
         metadata: dict[str, Any] | None = None,
         inputs: dict[str, bytes] | None = None,
+        propose: bool = False,
     ) -> ActionResult:
         """Run an action through the pipeline (plan, decide, apply, publish, emit).
 
@@ -329,11 +343,13 @@ class Workspace:
         - ``applied``: the commit (and/or release tags) is published. A side effect or
           event handler that failed afterwards is in ``result.side_effects`` /
           ``result.warnings``; it never undoes the commit.
-        - ``proposed``: policy wants review and a proposal handler recorded it
-          (``result.proposal``).
+        - ``proposed``: policy wants review (or ``propose`` asked for it) and
+          ``proposals/<id>.json`` was committed (``result.proposal``): nothing else changed
+          until the approvals it needs are given (:meth:`approve`).
         - ``denied``: policy refused (``result.errors`` says why; a policy plugin that
           failed also denies). Nothing is written.
-        - ``failed``: policy wants a proposal and proposals are not enabled. Nothing is
+        - ``failed``: policy wants a proposal and proposals are not enabled (the
+          ``proposals`` built-in is disabled). Nothing is
           written.
 
         Outcomes that are **exceptions** (nothing is written; an ``action.failed`` event
@@ -358,7 +374,150 @@ class Workspace:
             config=self.config,
             inputs=dict(inputs or {}),
         )
-        return self.engine.run(api_name, params or {}, context)
+        return self.engine.run(api_name, params or {}, context, propose=propose)
+
+    # -- proposals -------------------------------------------------------------------------
+
+    def propose(
+        self,
+        api_name: str,
+        params: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+        inputs: dict[str, bytes] | None = None,
+    ) -> ActionResult:
+        """Run an action as a proposal even where policy would apply it at once (one
+        approval by anyone else then applies it); a DENY still denies. Raises what
+        :meth:`execute` raises."""
+        return self.execute(api_name, params, actor=actor, inputs=inputs, propose=True)
+
+    def list_proposals(self, status: str | None = None) -> ProposalListing:
+        """The proposals on the store branch's tip, oldest first (``status`` filters);
+        files under ``proposals/`` that are not valid proposals are listed apart.
+
+        Raises UsageError (an unknown status) and StoreError.
+        """
+        from proctor.proposals.model import STATUSES, load_all
+        from proctor.proposals.views import ProposalListing
+        from proctor.store.gitstore import Snapshot
+
+        if status is not None and status not in STATUSES:
+            raise UsageError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        proposals, broken = load_all(Snapshot(self.store, self.store.read_ref(self.ref)))
+        if status is not None:
+            proposals = [p for p in proposals if p.status == status]
+        return ProposalListing(proposals, broken)
+
+    def get_proposal(self, proposal_id: str) -> Proposal:
+        """One proposal on the tip. Raises UsageError (not an id), NotFoundError (no such
+        proposal), ValidationFailed (its file is not a valid proposal), StoreError."""
+        from proctor.proposals.model import check_id, load
+        from proctor.store.gitstore import Snapshot
+
+        check_id(proposal_id)
+        return load(Snapshot(self.store, self.store.read_ref(self.ref)), proposal_id)
+
+    def show_proposal(self, proposal_id: str) -> ProposalView:
+        """A proposal with the diff of its change and the validators' findings on it,
+        rebuilt on its base; writes nothing. Raises what :meth:`get_proposal` raises."""
+        from proctor.proposals.views import describe
+
+        proposal = self.get_proposal(proposal_id)
+        return describe(self.engine, proposal, self.store.read_ref(self.ref))
+
+    def _transition(
+        self,
+        api_name: str,
+        proposal_id: str,
+        version: int | None,
+        actor: str | None,
+        **params: Any,
+    ) -> ProposalOutcome:
+        from proctor.proposals.views import ProposalOutcome
+
+        if version is None:
+            # What the caller acts on is what is there now: a move by someone else between
+            # this read and the write is then a ConcurrencyError, never acted on unseen.
+            version = self.get_proposal(proposal_id).version
+        result = self.execute(
+            api_name, {"id": proposal_id, "version": version, **params}, actor=actor
+        )
+        return ProposalOutcome(self.get_proposal(proposal_id), result)
+
+    def approve(
+        self,
+        proposal_id: str,
+        comment: str = "",
+        *,
+        version: int | None = None,
+        actor: str | None = None,
+    ) -> ProposalOutcome:
+        """Approve a pending proposal (``version``: the one read; default: the current).
+        The last approval it needs applies the change on the current tip in the same
+        commit (``outcome.status`` is then ``applied``, or ``failed`` with
+        ``proposal.result["error"]`` when the tip no longer takes it).
+
+        Raises UsageError (not pending, your own, approved twice, not an approver),
+        NotFoundError, ValidationFailed (a broken file), ConcurrencyError (the proposal
+        is no longer at ``version``; exit code 3), DirtyWorkTreeError, StoreError.
+        """
+        return self._transition("proposal.approve", proposal_id, version, actor, comment=comment)
+
+    def reject(
+        self,
+        proposal_id: str,
+        comment: str,
+        *,
+        version: int | None = None,
+        actor: str | None = None,
+    ) -> ProposalOutcome:
+        """Reject a pending proposal with a reason (an approver only). Raises what
+        :meth:`approve` raises, ValidationFailed for an empty reason."""
+        return self._transition("proposal.reject", proposal_id, version, actor, comment=comment)
+
+    def withdraw(
+        self, proposal_id: str, *, version: int | None = None, actor: str | None = None
+    ) -> ProposalOutcome:
+        """Withdraw your own pending proposal. Raises what :meth:`approve` raises."""
+        return self._transition("proposal.withdraw", proposal_id, version, actor)
+
+    def apply_proposal(
+        self, proposal_id: str, *, version: int | None = None, actor: str | None = None
+    ) -> ProposalOutcome:
+        """Apply a pending proposal whose approvals are complete (after a policy change
+        lowered the count, say). Raises what :meth:`approve` raises."""
+        return self._transition("proposal.apply", proposal_id, version, actor)
+
+    def edit_proposal(
+        self,
+        proposal_id: str,
+        params: dict[str, Any],
+        comment: str = "",
+        *,
+        version: int | None = None,
+        actor: str | None = None,
+    ) -> ProposalOutcome:
+        """Replace the params of your pending proposal, rebuilt on the current tip: a new
+        content hash, so earlier approvals no longer count. Raises what :meth:`approve`
+        raises, and what the proposed action raises for the new params."""
+        return self._transition(
+            "proposal.edit", proposal_id, version, actor, params=params, comment=comment
+        )
+
+    # -- policy ----------------------------------------------------------------------------
+
+    def explain_policy(
+        self, api_name: str, params: dict[str, Any] | None = None, *, actor: str | None = None
+    ) -> PolicyExplanation:
+        """What policy would decide for ``api_name`` with ``params`` as ``actor``, on the
+        tip, and which rule (or plugin) made it; runs plan and decide only, writes
+        nothing. Raises UsageError (unknown action), ValidationFailed (bad params or
+        failed criteria), ConfigError (a broken committed config)."""
+        from proctor.engine.actions import ActionContext
+        from proctor.engine.explain import explain
+
+        context = ActionContext(actor=actor or self.actor, config=self.config)
+        return explain(self.engine, api_name, params or {}, context)
 
     # -- runs ------------------------------------------------------------------------------
 

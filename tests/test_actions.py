@@ -30,9 +30,9 @@ class TouchParams(Params):
     text: str
 
 
-def make_manager(*plugins: object) -> PluginManager:
+def make_manager(*plugins: object, disabled: frozenset[str] = frozenset()) -> PluginManager:
     manager = PluginManager()
-    manager.load_builtins(set())
+    manager.load_builtins(set(disabled))
     for i, plugin in enumerate(plugins):
         manager.register(f"test{i}", plugin, PluginInfo(name=f"test{i}", module="tests"))
     manager.check_pending()
@@ -248,8 +248,11 @@ class Proposals:
 
 def test_require_proposal_goes_to_the_installed_handler(store: Path) -> None:
     head = git(store, "rev-parse", "HEAD")
-    manager = make_manager(policy_plugin("REQUIRE_PROPOSAL"))
+    # Without the proposal actions (the built-in "proposals" disabled) nothing can move a
+    # proposal, so none is recorded.
+    manager = make_manager(policy_plugin("REQUIRE_PROPOSAL"), disabled=frozenset({"proposals"}))
     with Workspace.open(store, plugins=manager) as ws:
+        assert ws.engine.proposals is None
         off = ws.execute("procedure.update", {"name": "greet", "description": "x"})
         handler = Proposals()
         ws.engine.proposals = handler

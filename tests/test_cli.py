@@ -109,11 +109,17 @@ def test_action_list_and_run(repo: Path) -> None:
     r = run_cli("--repo", str(repo), "action", "list")
     names = [line.split("\t")[0] for line in r.out.splitlines()[1:]]
     assert names == [
+        "config.update",
         "procedure.create",
         "procedure.delete",
         "procedure.release",
         "procedure.rollback",
         "procedure.update",
+        "proposal.apply",
+        "proposal.approve",
+        "proposal.edit",
+        "proposal.reject",
+        "proposal.withdraw",
     ]
     r = run_cli("--repo", str(repo), "--json", "action", "list")
     schema = {a["api_name"]: a for a in json.loads(r.out)}
@@ -216,13 +222,29 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
     assert git(target, "status", "--porcelain") == ""
     assert git(target, "fsck", "--strict", "--no-dangling") == ""
     subjects = git(target, "log", "--format=%s").splitlines()
+    proposal = json.loads(
+        git(target, "show", "HEAD:" + git(target, "ls-files", "proposals").strip())
+    )
     assert subjects == [
+        "Update procedure greet",  # the proposal applied, with its new status
+        "Propose: Update procedure greet",
+        "Update proctor.toml",
         "Roll back procedure greet to v0.2.0",
         "Update procedure greet",
         "Update procedure greet",
         "Create procedure greet",
         "Initialise proctor store",
     ]
+
+    # Proposed by the quickstart's actor, approved by another, applied in one commit.
+    assert (proposal["status"], proposal["created_by"]) == ("applied", "quickstart@proctor")
+    assert [(r["actor"], r["decision"]) for r in proposal["reviews"]] == [
+        ("reviewer@proctor", "approve")
+    ]
+    meta = json.loads(git(target, "show", "HEAD:procedures/greet/metadata.json"))
+    assert meta["description"] == "Greets anyone, politely"
+    assert "Proctor-Proposal-Status: applied" in git(target, "log", "-1", "--format=%B")
+    assert "applied: commit" in r.out and "proposed: proposal" in r.out
 
     again = run_cli("quickstart", str(target))
     assert again.code == 2 and "not empty" in again.err

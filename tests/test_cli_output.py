@@ -162,7 +162,15 @@ def test_denied_and_failed_exit_1(store: Path) -> None:
     git(store, "add", ".")
     git(store, "commit", "-qm", "policy")
     denied = run_cli("--repo", str(store), "procedure", "delete", "greet", "--json")
-    failed = run_cli("--repo", str(store), "procedure", "release", "greet", "--json")
+    failed = run_cli(
+        "--repo",
+        str(store),
+        "procedure",
+        "release",
+        "greet",
+        "--json",
+        env={"PROCTOR_DISABLE_PLUGINS": "proposals"},  # a proposal needed, proposals off
+    )
     for result, status in ((denied, "denied"), (failed, "failed")):
         data = json.loads(result.out)
         assert (result.code, data["status"], set(data)) == (1, status, WRITE_KEYS), result.err

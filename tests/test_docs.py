@@ -330,3 +330,36 @@ def test_readme_commands_in_a_fresh_shell(tmp_path: Path, which: str) -> None:
     else:
         assert re.search(r"^1 passed", done.stdout, flags=re.MULTILINE), done.stdout
         assert (project / ".venv" / "bin" / "pytest").exists()
+
+
+def test_governance_doc_example(repo: Path) -> None:
+    """docs/governance.md's example: its last toml block committed as proctor.toml, then
+    its python block run against the repository."""
+    text = (DOCS / "governance.md").read_text()
+    example = text[text.index("### Example") :]
+    config = re.findall(r"```toml\n(.*?)```", example, flags=re.DOTALL)[0]
+    (repo / "proctor.toml").write_text(config)
+    git(repo, "add", "proctor.toml")
+    git(repo, "commit", "-qm", "policy")
+    [code] = python_blocks(example)
+    exec(compile(code, "docs/governance.md", "exec"), {"repo": repo})
+    log = git(repo, "log", "-1", "--format=%B")
+    assert "Proctor-Proposal-Status: applied" in log and "Proctor-Actor: carol@example.com" in log
+    # The rule examples parse, and the explain output shown is what the rules say.
+    from proctor.core.config import parse_config_text
+    from proctor.core.policy import PolicyRequest
+
+    rules = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)[1]
+    policy = parse_config_text(rules, "proctor.toml").governance  # type: ignore[union-attr]
+    ruling = policy.evaluate(
+        PolicyRequest("procedure.delete", "ana@example.com", ("billing_invoice",))
+    )
+    assert (ruling.rule, ruling.approvals, ruling.approvers) == (
+        "policy.rules[0] finance reviews billing",
+        2,
+        ("role:finance",),
+    )
+    assert "rule: policy.rules[0] finance reviews billing" in text
+    assert policy.evaluate(PolicyRequest("procedure.create", "x@bots.example")).reason == (
+        "bots propose through the MCP server"
+    )

@@ -125,16 +125,20 @@ def test_list_run_denied_and_held_for_approval(served: Path) -> None:
 
     assert bad_call.is_error and payload(bad_call)["error"] == "ParamsError"
 
-    # Policy holds the change: a proposal where proposals are enabled, otherwise the
-    # engine fails it saying so. Either way it is not applied.
+    # Policy holds the change: one commit adding a pending proposal, nothing applied.
     held = payload(change)
-    assert held["status"] in ("proposed", "failed"), held
-    if held["status"] == "failed":
-        assert change.is_error and "proposal" in " ".join(held["errors"])
-    assert held["status"] != "applied"
+    assert held["status"] == "proposed" and not change.is_error, held
+    proposal_id = held["proposal"]
+    assert git(served, "rev-parse", "HEAD~1") == head
+    changed = git(served, "diff", "--name-status", head.strip(), "HEAD").split()
+    assert changed == ["A", f"proposals/{proposal_id}.json"]
     assert "Greets agents" not in git(served, "show", "HEAD:procedures/greet/metadata.json")
-    if held["status"] == "failed":
-        assert git(served, "rev-parse", "HEAD") == head
+    stored = json.loads(git(served, "show", f"HEAD:proposals/{proposal_id}.json"))
+    assert (stored["status"], stored["action"], stored["version"]) == (
+        "pending",
+        "procedure.update",
+        1,
+    )
 
     with sqlite3.connect(served / ".git/proctor/runs.sqlite") as db:
         rows = db.execute(

@@ -662,8 +662,14 @@ def test_one_event_handler_observes_every_outcome(
     plugin_dirs: dict[str, Path], repo: Path, tmp_path: Path
 ) -> None:
     events_file = tmp_path / "events.jsonl"
+    # With the built-in proposals off, so that "proposals are not enabled" is an outcome.
     results = run_python(
-        plugin_dirs, ["good"], _EVERY_OUTCOME, str(repo), PROCTOR_DEMO_EVENTS=str(events_file)
+        plugin_dirs,
+        ["good"],
+        _EVERY_OUTCOME,
+        str(repo),
+        PROCTOR_DEMO_EVENTS=str(events_file),
+        PROCTOR_DISABLE_PLUGINS="proposals",
     )
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
 
@@ -775,14 +781,22 @@ def test_policy_hook_applies_to_every_action(plugin_dirs: dict[str, Path], repo:
 
 
 def test_policy_hook_require_proposal(plugin_dirs: dict[str, Path], repo: Path) -> None:
-    result = execute(plugin_dirs, repo, "demo.note", {"name": "needs_review", "text": "x"})
+    params = {"name": "needs_review", "text": "x"}
+    off = execute(plugin_dirs, repo, "demo.note", params, PROCTOR_DISABLE_PLUGINS="proposals")
 
-    assert result["decision"] == "REQUIRE_PROPOSAL"
-    assert result["status"] == "failed"
-    assert result["errors"] == [
+    assert off["decision"] == "REQUIRE_PROPOSAL"
+    assert off["status"] == "failed"
+    assert off["errors"] == [
         "policy requires a proposal for demo.note, and proposals are not enabled in this store"
     ]
     assert "notes/needs_review.txt" not in _git(repo, "ls-tree", "-r", "--name-only", "HEAD")
+
+    # With the built-in proposals on (the default) a third party's action is held the same
+    # way as a built-in one: one commit adding the proposal file.
+    held = execute(plugin_dirs, repo, "demo.note", params)
+    assert (held["status"], held["decision"]) == ("proposed", "REQUIRE_PROPOSAL")
+    tree = _git(repo, "ls-tree", "-r", "--name-only", "HEAD").split()
+    assert f"proposals/{held['proposal']}.json" in tree and "notes/needs_review.txt" not in tree
 
 
 def test_before_commit_hook_vetoes_with_its_reason_and_writes_nothing(

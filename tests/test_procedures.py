@@ -255,10 +255,14 @@ def test_policy_from_committed_config(repo: Path) -> None:
         denied = ws.execute("procedure.delete", {"name": "greet"})
         assert denied.status == "denied" and denied.exit_code == 1
         assert denied.decision == "DENY"
-        needs = ws.execute("procedure.release", {"name": "greet"})
-        assert needs.status == "failed"
-        assert "proposals are not enabled" in needs.errors[0]
         assert git(repo, "rev-parse", "HEAD") == head
+        needs = ws.execute("procedure.release", {"name": "greet"})
+        # Held for review: one commit adding the proposal, no release tag yet.
+        assert needs.status == "proposed" and needs.decision == "REQUIRE_PROPOSAL"
+        assert git(repo, "rev-parse", "HEAD~1") == head
+        assert git(repo, "diff", "--name-only", head.strip(), "HEAD").split() == [
+            f"proposals/{needs.proposal}.json"
+        ]
         assert git(repo, "tag") == ""
 
 

@@ -77,16 +77,23 @@ def test_policy_decides_and_a_release_is_judged_once(repo: Path, decision: str) 
     assert rollback is not None
     if decision == "DENY":
         assert rollback.outcome == "denied"
+        assert git(repo, "rev-parse", "HEAD") == head
     else:
-        # A proposal where proposals are enabled; without them the engine fails the
-        # action. Either way nothing is applied.
-        assert rollback.outcome in ("proposed", "failed")
-        if rollback.outcome == "failed":
-            assert "proposal" in " ".join(rollback.errors)
+        # One commit adding the proposal file, and nothing else: the release stays
+        # current until someone approves the rollback.
+        assert rollback.outcome == "proposed" and rollback.proposal
+        assert git(repo, "rev-parse", "HEAD~1") == head
+        added = git(repo, "diff", "--name-status", head.strip(), "HEAD").split()
+        assert added == ["A", f"proposals/{rollback.proposal}.json"]
+        with Workspace.open(repo) as ws:
+            proposal = ws.get_proposal(rollback.proposal)
+        assert (proposal.status, proposal.action, proposal.version) == (
+            "pending",
+            "procedure.rollback",
+            1,
+        )
     assert records[3].rollback is None  # once per release, whatever the outcome
     assert tags(repo) == ["procedures/greet/v0.1.0", "procedures/greet/v0.1.1"]
-    if rollback.outcome != "proposed":
-        assert git(repo, "rev-parse", "HEAD") == head
 
 
 def test_a_healthy_release_and_a_disabled_rollback_stay(repo: Path) -> None:

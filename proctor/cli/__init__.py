@@ -19,7 +19,9 @@ from proctor.cli import (  # noqa: F401  (each registers its commands)
     check,
     effects,
     metrics,
+    policy,
     procedures,
+    proposals,
     runs,
 )
 from proctor.cli.base import (

@@ -151,12 +151,25 @@ class ProctorConfig:
         self.store_ref = store_ref
         self.entry_point = entry_point
         self.policy = dict(policy or {})
+        # The whole [policy] table as written (simple entries, roles, owners, rules): the
+        # input of proctor.core.policy, parsed (and so validated) once in parse_config.
+        self.policy_table: dict[str, Any] = dict(policy or {})
+        self._governance: Any = None
         self.tables: dict[str, Mapping[str, Any]] = dict(tables or {})
         self.source = source
         self.root = root
 
     def __repr__(self) -> str:
         return f"ProctorConfig({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    @property
+    def governance(self) -> Any:
+        """The ``[policy]`` table as a :class:`proctor.core.policy.Policy` (the rule engine)."""
+        if self._governance is None:
+            from proctor.core.policy import parse_policy
+
+            self._governance = parse_policy(self.policy_table, self.source or "config")
+        return self._governance
 
     def table(self, name: str) -> Table:
         """The raw table ``[name]`` (empty when the file has none), for its owner to
@@ -194,12 +207,14 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
         cfg.entry_point = ep
 
     policy = as_table(data.get("policy", {}), f"{where} [policy]")
-    for action, decision in policy.items():
-        if not isinstance(decision, str) or decision.upper() not in DECISIONS:
-            raise ConfigError(
-                f"{where} policy.{action}: expected one of {', '.join(DECISIONS)}, got {decision!r}"
-            )
-        cfg.policy[action] = decision.upper()
+    if policy:
+        from proctor.core.policy import RESERVED_KEYS, parse_policy  # only with a [policy]
+
+        cfg._governance = parse_policy(policy, where)  # validates the whole table
+        cfg.policy_table = dict(policy)
+        for action, decision in policy.items():
+            if action not in RESERVED_KEYS:
+                cfg.policy[action] = decision.strip().upper()
     return cfg
 
 

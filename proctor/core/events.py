@@ -187,3 +187,26 @@ class SideEffectEvent(Event):
     @property
     def kind(self) -> str:
         return f"{self.domain}.{self.outcome}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposalEvent(Event):
+    """A proposal's transition: ``kind`` is ``proposal.<status>`` (``proposal.pending``
+    when one is recorded, then ``proposal.pending`` again for an approval or an edit,
+    ``proposal.applied``, ``.failed``, ``.rejected``, ``.withdrawn``). ``transition`` is
+    the action that moved it (``proposal.create``, ``proposal.approve`` ...), ``commit``
+    the commit that recorded it, ``action`` the proposed action."""
+
+    domain: ClassVar[str] = "proposal"
+
+    proposal: str
+    status: str
+    version: int
+    action: str
+    transition: str
+    commit: str | None = None
+    error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.{self.status}"

@@ -26,9 +26,13 @@ _RANK = {Decision.ALLOW_IMMEDIATE: 0, Decision.REQUIRE_PROPOSAL: 1, Decision.DEN
 
 
 def coerce(value: object) -> Decision | None:
-    """Accept a Decision, its name in any case, or None (abstain)."""
+    """Accept a Decision, its name in any case, a ruling carrying one
+    (:class:`proctor.core.policy.Ruling`), or None (abstain)."""
     if value is None or isinstance(value, Decision):
         return value
+    inner = getattr(value, "decision", None)
+    if isinstance(inner, Decision):
+        return inner
     if isinstance(value, str):
         try:
             return Decision(value.strip().upper())

@@ -139,10 +139,12 @@ def _describe(exc: BaseException) -> str:
 
 def _policy_answer(answer: object) -> object:
     """A policy answer must be a decision or None: anything else is the plugin's failure,
-    caught where the plugin is still known, so governance can fail closed on it."""
+    caught where the plugin is still known, so governance can fail closed on it. A ruling
+    (a decision with its rule, reason and approvals) is kept whole."""
     from proctor.core.governance import coerce
 
-    return coerce(answer)
+    decision = coerce(answer)
+    return answer if getattr(answer, "decision", None) is decision is not None else decision
 
 
 def _veto_answer(answer: object) -> object:

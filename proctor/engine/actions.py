@@ -74,6 +74,12 @@ class ActionContext:
     config: ProctorConfig | None = None
     snapshot: Snapshot | None = None
     proposal: str | None = None
+    # The commit whose committed config the policy was read from (set by the pipeline in
+    # plan; None on an unborn branch, where the work tree's config is all there is).
+    policy_commit: str | None = None
+    # The engine running this action (set by the pipeline), for actions that build another
+    # action's change: a proposal's approval re-runs the proposed action through it.
+    engine: Any = None
     # Absolute paths of local files the caller read to build the params, with the bytes
     # read; lets the store accept a work-tree file edited in place and handed over.
     inputs: dict[str, bytes] = field(default_factory=dict)
@@ -163,6 +169,9 @@ class ActionType:
     criteria: ClassVar[Sequence[Criterion]] = ()
     requires_proposal: ClassVar[bool] = False
     side_effects: ClassVar[Sequence[str]] = ()
+    # A step of a review itself (approve, reject, ...): policy may deny it, but sending it
+    # to review would ask for a proposal to move a proposal, so REQUIRE_PROPOSAL allows it.
+    review_step: ClassVar[bool] = False
 
     def apply(self, params: Any, context: ActionContext) -> Change:
         raise NotImplementedError
@@ -190,6 +199,13 @@ class ActionType:
         rollback that restores nothing is a delete). None by default.
         """
         return ()
+
+    @classmethod
+    def procedures(cls, params: Any) -> tuple[str, ...]:
+        """The procedures the action is about, for policy rules on owners: the ``name``
+        param when there is one. Override when an action names them otherwise."""
+        name = getattr(params, "name", None)
+        return (name,) if isinstance(name, str) else ()
 
 
 def parse_params(action: type[ActionType], raw: dict[str, Any] | BaseModel) -> BaseModel:

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
+from proctor.core.config import CONFIG_FILES, ProctorConfig, parse_config_text
 from proctor.core.errors import (
     ConcurrencyError,
     PluginError,
@@ -41,7 +42,7 @@ from proctor.core.errors import (
     describe_error,
 )
 from proctor.core.events import ActionEvent
-from proctor.core.governance import Decision, Veto, coerce, strictest
+from proctor.core.governance import Decision, Veto, coerce
 from proctor.engine.actions import ActionContext, ActionResult, ActionType, Status, parse_params
 from proctor.store.gitstore import Change, GitStore, Snapshot, short
 
@@ -85,6 +86,27 @@ class Verdict:
     # running action amounts to (``ActionType.governed_as``) answered more strictly.
     as_action: str | None = None
     vetoes: tuple[Veto, ...] = ()
+    # What made the decision: the config rule (``policy."procedure.delete"``,
+    # ``policy.rules[1] finance``), ``a policy plugin``, or ``default`` when none answered.
+    rule: str = "default"
+    reason: str = ""  # shown to the user on DENY
+    approvals: int = 0  # what a REQUIRE_PROPOSAL needs: how many approvals...
+    approvers: tuple[tuple[str, ...], ...] = ()  # ...each by one of every group listed
+    policy_commit: str | None = None  # the commit the policy was read from
+
+    def trailers(self) -> dict[str, str]:
+        """The audit trailers naming this decision, for every commit it lets through."""
+        return {
+            "Proctor-Policy": self.decision.value,
+            "Proctor-Policy-Commit": self.policy_commit or "none",
+            "Proctor-Policy-Rule": trailer_text(self.rule),
+        }
+
+
+def trailer_text(text: str, limit: int = 200) -> str:
+    """``text`` as one printable trailer line: a plugin's rule name may hold anything."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return (flat[: limit - 3] + "...") if len(flat) > limit else (flat or "-")
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,7 @@ class ProposalRequest:
     context: ActionContext
     base: str | None
     decision: Decision
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,41 @@ class ProposalHandler(Protocol):
     """Records an action that policy sends to review; the governance work installs one."""
 
     def propose(self, request: ProposalRequest) -> ProposalReceipt: ...
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A bare decision, with where it came from, combined like a ruling."""
+
+    decision: Decision
+    rule: str
+    reason: str = ""
+    approvals: int = 1
+    approvers: tuple[str, ...] = ()
+
+
+def combine(rulings: list[Any], policy_commit: str | None = None) -> Verdict:
+    """The strictest of the rulings. Of several REQUIRE_PROPOSAL rulings the proposal
+    needs the most approvals any asks for, each approval by one of every approver group."""
+    if not rulings:
+        return Verdict(Decision.ALLOW_IMMEDIATE, policy_commit=policy_commit)
+    top = max(r.decision.rank for r in rulings)
+    winners = [r for r in rulings if r.decision.rank == top]
+    decision = winners[0].decision
+    reasons = [r.reason for r in winners if r.reason]
+    approvals = 0
+    groups: tuple[tuple[str, ...], ...] = ()
+    if decision is Decision.REQUIRE_PROPOSAL:
+        approvals = max(max(1, int(r.approvals)) for r in winners)
+        groups = tuple(dict.fromkeys(tuple(r.approvers) for r in winners if r.approvers))
+    return Verdict(
+        decision,
+        rule="; ".join(dict.fromkeys(r.rule or "a policy plugin" for r in winners)),
+        reason="; ".join(reasons),
+        approvals=approvals,
+        approvers=groups,
+        policy_commit=policy_commit,
+    )
 
 
 # -- the engine -----------------------------------------------------------------------------
@@ -157,14 +215,30 @@ class ActionEngine:
         return actions[api_name]
 
     def run(
-        self, api_name: str, raw_params: dict[str, Any] | BaseModel, context: ActionContext
+        self,
+        api_name: str,
+        raw_params: dict[str, Any] | BaseModel,
+        context: ActionContext,
+        *,
+        propose: bool = False,
     ) -> ActionResult:
-        """Plan, decide, then publish, propose or deny; emit in every case."""
+        """Plan, decide, then publish, propose or deny; emit in every case.
+
+        ``propose``: send the action to review even where policy would allow it at once
+        (one approval by anyone but the proposer); a DENY still denies.
+        """
         context.config = context.config or self.config
         decision: Decision | None = None
         try:
             plan = self.plan(api_name, raw_params, context)
             verdict = self.decide(plan)
+            if propose and verdict.decision is Decision.ALLOW_IMMEDIATE:
+                verdict = Verdict(
+                    Decision.REQUIRE_PROPOSAL,
+                    rule=f"{verdict.rule}; proposed by choice",
+                    approvals=1,
+                    policy_commit=verdict.policy_commit,
+                )
             decision = verdict.decision
             if decision is Decision.DENY:
                 result = self.denied(plan, verdict)
@@ -189,8 +263,7 @@ class ActionEngine:
     ) -> Plan:
         action_type = self.get(api_name)
         params = parse_params(action_type, raw_params)
-        base = self.store.read_ref(self.ref)
-        context.snapshot = Snapshot(self.store, base)
+        base = self.on_tip(context)
         plan = Plan(api_name, action_type, action_type(), params, context, base)
         self.criteria(plan)
         return plan
@@ -202,6 +275,46 @@ class ActionEngine:
             errors.extend(criterion.check(plan.params, plan.context))
         if errors:
             raise ValidationFailed(f"{plan.api_name}: " + "; ".join(errors), findings=errors)
+
+    # -- the committed policy ----------------------------------------------------------------
+
+    def on_tip(self, context: ActionContext) -> str | None:
+        """Point ``context`` at the tip: its snapshot, this engine, and the config
+        committed there (where policy is read from; ``policy_commit`` names the commit).
+        Returns the tip."""
+        base = self.store.read_ref(self.ref)
+        context.snapshot = Snapshot(self.store, base)
+        context.engine = self
+        committed = self.committed_config(context.snapshot)
+        if committed is not None:
+            context.config = committed
+        context.policy_commit = base
+        return base
+
+    _config_cache: dict[tuple[str, str], ProctorConfig | None]
+
+    def committed_config(self, snapshot: Snapshot) -> ProctorConfig | None:
+        """The config committed at ``snapshot`` (an empty one when it has no file), which
+        is where policy is read from; None on an unborn branch. Parsed once per blob."""
+        if snapshot.commit is None:
+            return None
+        cache = self.__dict__.setdefault("_config_cache", {})
+        for filename in CONFIG_FILES:
+            entry = snapshot.entry(filename)
+            if entry is None:
+                continue
+            key = (filename, entry[1])
+            if key not in cache:
+                data = snapshot.read(filename) or b""
+                cache[key] = parse_config_text(data.decode("utf-8", "replace"), filename)
+            found: ProctorConfig | None = cache[key]
+            if found is not None:
+                return found
+        return ProctorConfig()
+
+    def _config_blobs(self, commit: str | None) -> tuple[str | None, ...]:
+        snapshot = Snapshot(self.store, commit)
+        return tuple(None if (e := snapshot.entry(name)) is None else e[1] for name in CONFIG_FILES)
 
     # -- decide ------------------------------------------------------------------------------
 
@@ -217,12 +330,7 @@ class ActionEngine:
         strictest_verdict = verdicts[0]
         for (action_type, _params), verdict in zip(asked[1:], verdicts[1:]):
             if verdict.decision.rank > strictest_verdict.decision.rank:
-                strictest_verdict = Verdict(
-                    verdict.decision,
-                    verdict.failed_plugins,
-                    verdict.bad_answers,
-                    as_action=action_type.api_name,
-                )
+                strictest_verdict = replace(verdict, as_action=action_type.api_name)
         return strictest_verdict
 
     def _decide_one(self, plan: Plan, action_type: type[ActionType], params: BaseModel) -> Verdict:
@@ -235,19 +343,37 @@ class ActionEngine:
                 "policy plugin(s) %s failed; denying %s", ", ".join(failed), plan.api_name
             )
             return Verdict(Decision.DENY, failed_plugins=failed)
-        answers: list[Decision | None] = []
+        commit = plan.context.policy_commit
+        rulings: list[Any] = []
         if action_type.requires_proposal:
-            answers.append(Decision.REQUIRE_PROPOSAL)
+            rulings.append(
+                _Answer(Decision.REQUIRE_PROPOSAL, f"{action_type.api_name} requires a proposal")
+            )
         bad: list[str] = []
         for answer in outcome.answers:
             try:
-                answers.append(coerce(answer))
+                decision = coerce(answer)
             except ValueError:
                 bad.append(repr(answer))
+                continue
+            if decision is None:
+                continue
+            if getattr(answer, "decision", None) is decision:
+                rulings.append(answer)
+            else:
+                rulings.append(_Answer(decision, "a policy plugin"))
         if bad:
             logger.warning("policy answered %s; denying %s", ", ".join(bad), plan.api_name)
-            return Verdict(Decision.DENY, bad_answers=tuple(bad))
-        return Verdict(strictest(answers))
+            return Verdict(Decision.DENY, bad_answers=tuple(bad), policy_commit=commit)
+        verdict = combine(rulings, commit)
+        if verdict.decision is Decision.REQUIRE_PROPOSAL and action_type.review_step:
+            # Moving a proposal is the review itself; it cannot wait for another one.
+            verdict = Verdict(
+                Decision.ALLOW_IMMEDIATE,
+                rule=f"{verdict.rule} (a review step is not sent to review)",
+                policy_commit=commit,
+            )
+        return verdict
 
     def before_commit(self, plan: Plan, verdict: Verdict) -> Verdict:
         """Ask every ``proctor_before_commit`` hook about an allowed action; a veto, a
@@ -299,6 +425,10 @@ class ActionEngine:
             )
         else:
             error = f"policy denies {plan.api_name} for {plan.context.actor}"
+            if verdict.reason:
+                error += f": {verdict.reason}"
+            if verdict.rule.startswith("policy"):
+                error += f" ({verdict.rule})"
         logger.info("action %s denied by policy for %s", plan.api_name, plan.context.actor)
         return self._result(plan, verdict, "denied", errors=[error])
 
@@ -318,6 +448,7 @@ class ActionEngine:
                 plan.context,
                 plan.base,
                 verdict.decision,
+                verdict,
             )
         )
         logger.info(
@@ -344,10 +475,18 @@ class ActionEngine:
         again on the new tip, with the criteria re-run there first."""
         checked_on = [plan.base]
         built: list[Change] = []
+        policy_blobs = self._config_blobs(plan.base)
 
         def build(tip: str | None) -> Change:
             plan.context.snapshot = Snapshot(self.store, tip)
             if tip != checked_on[0]:
+                if self._config_blobs(tip) != policy_blobs:
+                    raise ConcurrencyError(
+                        f"{plan.api_name}: the committed config (the policy) changed "
+                        "while the action ran; run it again under the new policy",
+                        expected=plan.base,
+                        actual=tip,
+                    )
                 self.criteria(plan)
                 checked_on[0] = tip
             change = self.apply(plan)
@@ -359,7 +498,7 @@ class ActionEngine:
             "Proctor-Action": plan.api_name,
             "Proctor-Actor": context.actor,
             "Proctor-Correlation-Id": context.correlation_id,
-            "Proctor-Policy": verdict.decision.value,
+            **verdict.trailers(),
         }
         if context.proposal:
             trailers["Proctor-Proposal"] = context.proposal
@@ -393,7 +532,8 @@ class ActionEngine:
         from proctor.checks.settings import check_settings
 
         validators = self.plugins.validators()
-        settings = check_settings(self.config)
+        # The committed config at the tip the change is built on, as the policy is.
+        settings = check_settings(plan.context.config or self.config)
         problems: list[Finding] = []
         for item in plan.action.code_to_check(change, plan.context):
             findings = check_text(

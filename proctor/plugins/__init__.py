@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 # name -> module; the name is what PROCTOR_DISABLE_PLUGINS and `proctor plugins` use.
 BUILTIN_PLUGINS: dict[str, str] = {
     "procedures": "proctor.plugins.procedure_actions",
+    "proposals": "proctor.plugins.proposal_actions",
+    "config": "proctor.plugins.config_actions",
     "safety": "proctor.plugins.safety",
     "log-lint": "proctor.plugins.loglint",
     "formats": "proctor.plugins.formats",

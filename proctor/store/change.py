@@ -39,6 +39,9 @@ class Change:
     # as input: if such a file still holds exactly that, committing the change loses
     # nothing of the user's even where the committed form differs (e.g. reformatted JSON).
     consumed: dict[str, bytes] = field(default_factory=dict)
+    # Trailers this change adds to the write's own (same rules: one printable line each),
+    # for what only the build knows, e.g. which proposed action an approval applied.
+    trailers: dict[str, str] = field(default_factory=dict)
 
     @property
     def paths(self) -> list[str]:

@@ -388,7 +388,7 @@ class GitStore(ObjectStore):
         return updates, names
 
     def _publish(self, attempt: _Attempt, tip: str | None, change: Change) -> WriteResult:
-        ref, trailers = attempt.ref, attempt.trailers or {}
+        ref, trailers = attempt.ref, _trailers(attempt, change)
         message = add_trailers(change.message, trailers)
         for tag in change.tags:
             # Refuse a bad tag message before anything.
@@ -420,7 +420,7 @@ class GitStore(ObjectStore):
         """Publish with the branch checked out: under ``index.lock``, check for local work,
         write the objects, then the work tree and the index (``staging``), and only then
         move the refs; a lost compare-and-swap puts the work tree and index back."""
-        ref, trailers = attempt.ref, attempt.trailers or {}
+        ref, trailers = attempt.ref, _trailers(attempt, change)
         checkout.refuse_if_busy(ref)
         fs.check_work_tree_paths(checkout.work_tree, change.paths)
         record = journal.Record(
@@ -531,6 +531,15 @@ class GitStore(ObjectStore):
 def _slept(retrying: Any) -> float:
     """Seconds tenacity slept between attempts of the last call (its ``idle_for``)."""
     return float(retrying.statistics.get("idle_for", 0.0) or 0.0)
+
+
+def _trailers(attempt: _Attempt, change: Change) -> Mapping[str, str]:
+    """The write's trailers, then the change's own (checked like the write's)."""
+    if not change.trailers:
+        return attempt.trailers or {}
+    for key, value in change.trailers.items():
+        check_trailer(key, value)
+    return {**(attempt.trailers or {}), **change.trailers}
 
 
 @dataclass
