@@ -88,6 +88,9 @@ class Publication:
     commit: str | None
     tags: tuple[str, ...]
     attempts: int
+    # What did not follow once the refs moved (a work-tree sync that failed, say): the
+    # write is applied all the same, and the warning names the repair.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class ActionEngine:
         ref: str,
         plugins: PluginManager,
         config: ProctorConfig,
-        author: str,
+        author: str | None,
         proposals: ProposalHandler | None = None,
     ) -> None:
         self.store = store
@@ -301,12 +304,13 @@ class ActionEngine:
         )
         commit = written.commit or (written.parent if written.tags else None)
         logger.info("action %s applied as %s by %s", plan.api_name, short(commit), context.actor)
-        return Publication(commit, tuple(written.tags), written.attempts)
+        return Publication(commit, tuple(written.tags), written.attempts, tuple(written.warnings))
 
     def applied(self, plan: Plan, verdict: Verdict, publication: Publication) -> ActionResult:
         result = self._result(plan, verdict, "applied", commit=publication.commit)
         result.tags = list(publication.tags)
         result.attempts = publication.attempts
+        result.warnings.extend(publication.warnings)
         return result
 
     def check_code(self, plan: Plan, change: Change) -> None:
