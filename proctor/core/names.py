@@ -14,11 +14,23 @@ class InvalidNameError(UsageError, ValueError):
     that calls :func:`check_name` turns it into a validation error as before."""
 
 
+#: Device names Windows reserves in any folder: a procedure folder named so cannot be
+#: checked out there (git refuses it under ``core.protectNTFS``).
+WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+)
+
+
 def check_name(name: object, what: str = "procedure name") -> str:
     """Refuse a name before git is touched: it becomes a path component and a tag part."""
     if not isinstance(name, str):
         raise InvalidNameError(f"{what} must be a string")
     if NAME_PATTERN.fullmatch(name):
+        if name in WINDOWS_RESERVED:
+            raise InvalidNameError(
+                f"invalid {what} {name!r}: a device name Windows reserves, so the folder "
+                "could not be checked out there"
+            )
         return name
     shown = name.replace("\0", "\\0")
     if len(name) > 64:
