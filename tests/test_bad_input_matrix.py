@@ -163,7 +163,7 @@ def run_main(
     capsys.readouterr()
     try:
         code = main(argv)
-    except BaseException:  # an escaped exception is the failure under test
+    except BaseException:  # noqa: BLE001 - an escaped exception is the failure under test
         pytest.fail(f"proctor {argv!r} raised:\n{traceback.format_exc()}")
     out, err = capsys.readouterr()
     return code, out, err
