@@ -28,7 +28,7 @@ def status(state: State) -> None:
         for path in report.out_of_sync:
             click.echo(f"  changed: {path}")
     if report.operation:
-        click.echo(f"operation: a {report.operation} is in progress")
+        click.echo(f"operation: {report.operation} is in progress")
     if report.recovered:
         click.echo("recovered: " + ", ".join(report.recovered))
     click.echo(f"journal:   {report.journal or '-'}")
