@@ -51,7 +51,9 @@ def setup(root: Path) -> tuple[Path, list[Path]]:
     repo = root / "repo"
     e = env()
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, env=e)
-    subprocess.run([str(BIN / "proctor"), "init", str(repo)], check=True, env=e, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "proctor"), "init", str(repo)], check=True, env=e, stdout=subprocess.DEVNULL
+    )
     codes = []
     for i, greeting in enumerate(("hello", "hi")):
         path = root / f"code{i}.py"
@@ -110,9 +112,9 @@ def import_profile(repo: Path, code: Path, top: int = 12) -> list[tuple[int, str
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         _, _, rest = line.partition(":")
-        self_us, cumulative, name = (part.strip() for part in rest.split("|"))
-        if not name.startswith(" "):  # top-level imports only, by their cumulative time
-            rows.append((int(cumulative), name.strip()))
+        _self_us, cumulative, name = rest.split("|")
+        if not name.startswith("  "):  # top-level imports only (nested ones are indented)
+            rows.append((int(cumulative.strip()), name.strip()))
     return sorted(rows, reverse=True)[:top]
 
 

@@ -212,8 +212,9 @@ class Workspace:
         try:
             if path is None:
                 _check_git_dir_env(store)
-            config = cls._read_config(store)
-            ref = config.store_ref or store.head_ref()
+            head = store.head_ref()  # asked once: each ask is a git process
+            config = cls._read_config(store, head)
+            ref = config.store_ref or head
             if ref is None:
                 raise UsageError(
                     f"{store.cwd}: HEAD is detached; check out a branch or set "
@@ -234,12 +235,11 @@ class Workspace:
             raise
 
     @staticmethod
-    def _read_config(store: GitStore) -> ProctorConfig:
+    def _read_config(store: GitStore, head: str | None) -> ProctorConfig:
         """Config from the store branch's committed files, else from the work tree.
 
         The committed copy wins because policy lives there: a local edit must not loosen it.
         """
-        head = store.head_ref()
         tip = store.read_ref(head) if head else None
         if tip is not None:
             tree = store.commit_tree(tip)
