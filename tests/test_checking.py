@@ -1067,7 +1067,7 @@ def test_installed_proctor_script_exit_codes(tmp_path: Path) -> None:
     done = run_proctor("check", "--select", "PC", ".", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "./bin.py:1:1: PC003 [error] binary file (contains NUL bytes), not Python source",
+        "./bin.py:1:1: PC003 [error] binary file (a NUL byte at line 1), not Python source",
         "./broken.py:1:7: PC001 [error] syntax error: invalid syntax",
         "./noqa.py:1:8: PC002 [warning] bare `# noqa` suppresses nothing; name the codes, "
         "e.g. `# noqa: PS101`",
