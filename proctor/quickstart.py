@@ -47,6 +47,30 @@ def run(name: str) -> str:
 """
 
 
+def _demo_identity(directory: Path, actor: str) -> None:
+    """The demo repository is new and the quickstart's own: when git has no identity to
+    commit with (a fresh machine), give that repository one in its own config, as a
+    user would with ``git config user.email``. Nothing outside it is changed."""
+    import subprocess
+
+    from proctor.store.git import git_env
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(directory)], check=True, env=git_env())
+    probe = subprocess.run(
+        ["git", "var", "GIT_COMMITTER_IDENT"],
+        cwd=directory,
+        capture_output=True,
+        env=git_env(),
+        check=False,
+    )
+    if probe.returncode == 0:
+        return
+    for key in ("user.name", "user.email"):
+        subprocess.run(["git", "config", key, actor], cwd=directory, check=True, env=git_env())
+
+
 def run_quickstart(
     directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor"
 ) -> Workspace:
@@ -74,6 +98,7 @@ def run_quickstart(
         say(f"    $ {command}")
 
     header(f"proctor init {directory}", "Create a git repository that proctor governs")
+    _demo_identity(directory, actor)
     ws, _created = Workspace.init(directory, actor=actor)
     say(f"    store: {ws.store.cwd} on {ws.ref}")
 

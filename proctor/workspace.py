@@ -12,6 +12,7 @@ so the CLI, the hooks and Python callers share one behaviour::
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from proctor.procedures.repository import (
     ReleaseTags,
     VersionInfo,
 )
-from proctor.store.gitstore import Change, GitStore, format_ident
+from proctor.store.gitstore import Change, GitStore, Recovery
 
 if TYPE_CHECKING:
     from proctor.engine.actions import ActionResult, ActionType
@@ -85,19 +86,76 @@ def committed_config(store: GitStore, ref: str, tip: str, root: str = ".") -> Pr
     return ProctorConfig(root=root)
 
 
-def _git_identity(store: GitStore) -> tuple[str | None, str | None]:
-    name = os.environ.get("GIT_AUTHOR_NAME")
-    email = os.environ.get("GIT_AUTHOR_EMAIL")
-    if name and email:
-        return name, email
-    proc = store.git("config", "--get-regexp", r"^user\.(name|email)$", check=False)
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        key, _, value = line.partition(" ")
-        if key == "user.name" and not name:
-            name = value
-        elif key == "user.email" and not email:
-            email = value
-    return name, email
+def _default_actor(store: GitStore) -> str:
+    """Who acts when no one is named: git's email as configured (no process spawned;
+    the identity itself is resolved, and refused if missing, only when a write needs it)."""
+    for value in (
+        os.environ.get("GIT_AUTHOR_EMAIL"),
+        store.config.get("author.email"),
+        store.config.get("user.email"),
+    ):
+        if value and value.strip():
+            return value.strip()
+    return "anonymous"
+
+
+def check_actor(actor: str, source: str) -> str:
+    """The actor is a trailer value: one printable line, bounded. Refused (exit 2) else,
+    whatever the command, so no value of it can add a header line or a trailer."""
+    from proctor.store.identity import MAX_TRAILER_VALUE, TrailerError
+
+    if (
+        not actor
+        or actor != actor.strip()
+        or not actor.isprintable()
+        or len(actor) > MAX_TRAILER_VALUE
+    ):
+        raise TrailerError(
+            f"invalid actor {actor[:80]!r} (from {source}): it must be one printable line of "
+            f"1 to {MAX_TRAILER_VALUE} characters, without surrounding spaces"
+        )
+    return actor
+
+
+def _check_git_dir_env(store: GitStore) -> None:
+    """``GIT_DIR`` naming another repository than the one found around the cwd: refuse.
+
+    proctor never follows ``GIT_DIR`` (its git processes do not inherit it): the
+    repository is ``--repo`` (which always wins) or the one around the current directory.
+    When the two disagree, writing to either could be the wrong one, so nothing is done.
+    """
+    value = os.environ.get("GIT_DIR")
+    if not value:
+        return
+    named = os.path.realpath(os.path.join(os.getcwd(), value))
+    if named != os.path.realpath(store.git_dir):
+        raise UsageError(
+            f"GIT_DIR={value} names another repository than the one around the current "
+            f"directory ({store.git_dir}); proctor does not follow GIT_DIR: pass --repo PATH "
+            "for the repository you mean, or unset GIT_DIR"
+        )
+
+
+@dataclass
+class StoreStatus:
+    """What ``proctor status`` reports: where the store is and whether it is whole.
+
+    A dataclass so more can be added (a remote's distance, say) without changing what
+    is there; ``to_json`` is the ``--json`` shape, every key always present.
+    """
+
+    ref: str
+    tip: str | None
+    work_tree: str | None  # where the store branch is checked out, if it is
+    in_sync: bool | None  # None: not checked out, so there is no work tree to be in sync
+    out_of_sync: list[str] = field(default_factory=list)  # store paths git shows changed
+    operation: str | None = None  # a merge/rebase/... in progress on the store branch
+    journal: str | None = None  # an interrupted sync still recorded (or why unreadable)
+    recovered: list[str] = field(default_factory=list)  # paths opening finished
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Workspace:
@@ -114,16 +172,20 @@ class Workspace:
         ref: str,
         config: ProctorConfig,
         actor: str,
-        author: str,
+        author: str | None = None,
         plugins: PluginManager | None = None,
     ) -> None:
         self.store = store
         self.ref = ref
         self.config = config
         self.actor = actor
+        # None: git's identity, resolved (and validated) by the store at each write.
         self.author = author
         self._plugins = plugins
         self.procedures = ProcedureRepository(store, ref, config.entry_point)
+        #: What opening found and the caller has not been told yet (a recovery's).
+        self.warnings: list[str] = []
+        self.recovery: Recovery | None = None
 
     @property
     def plugins(self) -> PluginManager:
@@ -161,29 +223,42 @@ class Workspace:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike[str] = ".",
+        path: str | os.PathLike[str] | None = None,
         *,
         actor: str | None = None,
         plugins: PluginManager | None = None,
     ) -> Workspace:
         """Open the git repository at (or around) ``path`` as a store.
 
-        The store branch is ``store-ref`` from the work tree's config, else the checked-out
-        branch; the configuration is the committed copy on that branch (see
-        :meth:`_read_config`); the actor is ``actor``, else ``$PROCTOR_ACTOR``, else git's user.email.
+        ``path`` None means the repository around the current directory; then a
+        ``GIT_DIR`` naming another one is refused (a path given always wins, and
+        ``GIT_DIR`` is never followed). The store branch is ``store-ref`` from the
+        work tree's config, else the checked-out branch (the configuration is the committed
+        copy on that branch, see :meth:`_read_config`); the actor is ``actor``, else
+        ``$PROCTOR_ACTOR``, else git's user.email. Commits carry git's identity, never
+        the actor's. A work-tree sync an interrupted write left is finished here (reads
+        included); what it could not do is in :attr:`warnings`.
 
         Raises NotARepositoryError (no git repository there), UsageError (HEAD detached
-        and no ``store-ref``), ConfigError (an invalid proctor.toml or
-        ``[tool.proctor]``, the committed one named as ``<ref>:proctor.toml``),
-        StoreError (git failed).
+        and no ``store-ref``, ``GIT_DIR`` disagreeing), TrailerError (an actor that is
+        not one printable line), ConfigError (an invalid proctor.toml or
+        ``[tool.proctor]``, the committed one named as ``<ref>:proctor.toml``), StoreError (git failed).
         """
-        store = GitStore(path)
+        store = GitStore(os.getcwd() if path is None else path)
         try:
+            if path is None:
+                _check_git_dir_env(store)
             ref, config = cls._read_config(store)
-            name, email = _git_identity(store)
-            who = actor or os.environ.get("PROCTOR_ACTOR") or email or "anonymous"
-            author = format_ident(name or who, email or who)
-            return cls(store, ref, config, who, author, plugins)
+            if actor is not None:
+                who = check_actor(actor, "--actor")
+            elif os.environ.get("PROCTOR_ACTOR"):
+                who = check_actor(os.environ["PROCTOR_ACTOR"], "PROCTOR_ACTOR")
+            else:
+                who = _default_actor(store)
+            ws = cls(store, ref, config, who, None, plugins)
+            ws.recovery = store.recover(ref)
+            ws.warnings.extend(ws.recovery.warnings)
+            return ws
         except BaseException:
             store.close()
             raise
@@ -323,6 +398,69 @@ class Workspace:
         """
         return self.engine.actions()
 
+    def status(self) -> StoreStatus:
+        """The store ref, its tip, and whether the checked-out work tree holds it.
+
+        Read-only (a sync an interrupted write left was already finished by
+        :meth:`open`, and says so in ``recovered``). "In sync" means no sync is still
+        owed (no journal), no operation is in progress, and ``git status`` shows no
+        change under ``procedures/`` or the config files. Raises StoreError (git failed).
+        """
+        from proctor.store import journal
+        from proctor.store.errors import JournalError
+        from proctor.store.git import run_git
+
+        report = StoreStatus(
+            ref=self.ref,
+            tip=self.store.read_ref(self.ref),
+            work_tree=None,
+            in_sync=None,
+            recovered=list(self.recovery.fixed) if self.recovery else [],
+            warnings=list(self.warnings),
+        )
+        if journal.pending(self.store.common_dir):
+            try:
+                record = journal.load(self.store.common_dir, self.ref)
+            except JournalError as exc:
+                report.journal = exc.message
+            else:
+                if record is not None:
+                    report.journal = (
+                        f"a write (pid {record.pid}) still owes the work tree "
+                        + ", ".join(record.paths)
+                    )
+        checkout = self.store.checkout_of(self.ref)
+        if checkout is not None:
+            report.work_tree = checkout.work_tree
+            busy = checkout.operation()
+            report.operation = busy[0] if busy else None
+            proc = run_git(
+                [
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--",
+                    "procedures",
+                    "proctor.toml",
+                    "pyproject.toml",
+                ],
+                checkout.work_tree,
+            )
+            if proc.returncode != 0:
+                err = proc.stderr.decode("utf-8", "replace").strip()
+                report.warnings.append(f"git status failed: {err}")
+            else:
+                entries = [e for e in proc.stdout.decode("utf-8", "replace").split("\0") if e]
+                report.out_of_sync = [e[3:] for e in entries if len(e) > 3]
+            report.in_sync = (
+                not report.out_of_sync
+                and report.journal is None
+                and report.operation is None
+                and proc.returncode == 0
+            )
+        return report
+
     # -- writes ----------------------------------------------------------------------------
 
     def execute(
@@ -374,7 +512,11 @@ class Workspace:
             config=self.config,
             inputs=dict(inputs or {}),
         )
-        return self.engine.run(api_name, params or {}, context, propose=propose)
+        result = self.engine.run(api_name, params or {}, context, propose=propose)
+        if self.warnings:  # what opening found rides on the first result, once
+            result.warnings[:0] = self.warnings
+            self.warnings = []
+        return result
 
     # -- proposals -------------------------------------------------------------------------
 

@@ -580,8 +580,15 @@ def check_one(path: Path) -> list[Finding]:
 
 def test_binary_file_is_pc003(tmp_path: Path) -> None:
     found = check_one(write(tmp_path / "bin.py", b"\x7fELF\x00\x00danger()\n"))
-    assert [(f.code, f.line, f.col, f.severity) for f in found] == [(UNREADABLE, 1, 1, "error")]
-    assert "NUL" in found[0].message
+    # Where the first NUL byte is: line 1, column 5.
+    assert [(f.code, f.line, f.col, f.severity) for f in found] == [(UNREADABLE, 1, 5, "error")]
+    assert "NUL" in found[0].message and "line 1" in found[0].message
+
+
+def test_nul_byte_is_reported_at_its_line(tmp_path: Path) -> None:
+    found = check_one(write(tmp_path / "nul.py", b"x = 1\ny = 2\nz = 'a\x00'\n"))
+    assert [(f.code, f.line, f.col) for f in found] == [(UNREADABLE, 3, 7)]
+    assert "line 3" in found[0].message
 
 
 def test_non_utf8_file_is_pc003(tmp_path: Path) -> None:
@@ -1060,7 +1067,7 @@ def test_installed_proctor_script_exit_codes(tmp_path: Path) -> None:
     done = run_proctor("check", "--select", "PC", ".", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "./bin.py:1:1: PC003 [error] binary file (contains NUL bytes), not Python source",
+        "./bin.py:1:1: PC003 [error] binary file (a NUL byte at line 1), not Python source",
         "./broken.py:1:7: PC001 [error] syntax error: invalid syntax",
         "./noqa.py:1:8: PC002 [warning] bare `# noqa` suppresses nothing; name the codes, "
         "e.g. `# noqa: PS101`",

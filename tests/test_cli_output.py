@@ -280,15 +280,17 @@ def test_history_piped_has_a_header_and_whole_values(long_history: Path) -> None
 
 @pytest.mark.parametrize("default_branch", [None, "trunk"])
 def test_init_on_a_fresh_machine(tmp_path: Path, default_branch: str | None) -> None:
-    """No git identity, no config: the new proctor.toml stands on its own, and init says
-    which branch git made (init.defaultBranch when set, else git's own default)."""
+    """No git config: the new proctor.toml stands on its own, and init says which
+    branch git made (init.defaultBranch when set, else git's own default). The identity
+    comes from the environment only (without one init refuses as ``git commit`` does:
+    tests/test_trust_faces.py)."""
     from proctor.core.config import TOP_KEYS, parse_config_text
 
     home = tmp_path / "home"
     home.mkdir()
     if default_branch:
         (home / ".gitconfig").write_text(f"[init]\n\tdefaultBranch = {default_branch}\n")
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", **IDENTITY}
     proc = subprocess.run(
         [str(BIN / "proctor"), "init", str(tmp_path / "demo")],
         env=env,

@@ -133,7 +133,7 @@ def test_hooks_on_bad_input(work: Path, capsys: pytest.CaptureFixture[str]) -> N
     write(work / "empty.py", "")
     assert log_lint.main(["syntax.py", "binary.py", "latin.py", "empty.py"]) == 1
     assert capsys.readouterr().out == (
-        "binary.py:1:1: PC003 [error] binary file (contains NUL bytes), not Python source\n"
+        "binary.py:1:1: PC003 [error] binary file (a NUL byte at line 1), not Python source\n"
         "latin.py:1:1: PC003 [error] not valid source text: invalid continuation byte\n"
         "syntax.py:1:7: PC001 [error] syntax error: invalid syntax\n"
     )

@@ -159,6 +159,7 @@ def collect_files(paths: Sequence[str], settings: CheckSettings | None = None) -
 
     for path in paths:
         if not os.path.isdir(path):
+            _refuse_special(path)
             if not rules.excluded(path):
                 add(path)
             continue
@@ -176,6 +177,20 @@ def collect_files(paths: Sequence[str], settings: CheckSettings | None = None) -
                     if not rules.excluded(full):
                         add(full)
     return files
+
+
+def _refuse_special(path: str) -> None:
+    """A path given on the command line must be a folder or a regular file: a FIFO or a
+    device would hang the reader or never end (UsageError, exit 2)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # the reader reports it as unreadable
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or special file"
+        raise UsageError(f"{path} is {kind}, not a regular file or a folder")
 
 
 def decode_source(data: bytes) -> str:
@@ -199,17 +214,53 @@ def _second_line_end(data: bytes) -> int:
     return len(data) if second < 0 else second
 
 
+#: The largest file ``proctor check`` reads; its size is asked before reading.
+MAX_SOURCE_BYTES = 20_000_000
+
+
 def read_source(path: str) -> str | Finding:
-    """The text of the file at ``path``, or the PC003 finding saying why there is none."""
+    """The text of the file at ``path``, or the PC003 finding saying why there is none.
+
+    Opened without blocking and judged by ``fstat`` before a byte is read: a FIFO, a
+    device or a file over :data:`MAX_SOURCE_BYTES` is a finding, never a hang.
+    """
+    import stat
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return Finding(path, 1, 1, UNREADABLE, "error", f"cannot read file: {reason}")
-    if b"\0" in data:
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return Finding(path, 1, 1, UNREADABLE, "error", "not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            return Finding(
+                path,
+                1,
+                1,
+                UNREADABLE,
+                "error",
+                f"{info.st_size} bytes, over the limit of {MAX_SOURCE_BYTES} bytes",
+            )
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return Finding(path, 1, 1, UNREADABLE, "error", f"cannot read file: {reason}")
+    finally:
+        os.close(fd)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
         return Finding(
-            path, 1, 1, UNREADABLE, "error", "binary file (contains NUL bytes), not Python source"
+            path,
+            line,
+            nul - (data.rfind(b"\n", 0, nul) + 1) + 1,
+            UNREADABLE,
+            "error",
+            f"binary file (a NUL byte at line {line}), not Python source",
         )
     try:
         return decode_source(data)

@@ -222,6 +222,7 @@ def check_text(
         mode=mode, settings=settings, capabilities=capabilities or Capabilities()
     )
     ignores = PathRules.from_settings(settings).ignores_for(path)
+    text = text.removeprefix("\ufeff")  # as Python reads a file that starts with a BOM
     return run_checks(SourceFile(path, text), context, validators, selection, ignores)
 
 

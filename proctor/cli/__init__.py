@@ -23,6 +23,7 @@ from proctor.cli import (  # noqa: F401  (each registers its commands)
     procedures,
     proposals,
     runs,
+    status,
 )
 from proctor.cli.base import (
     State,
@@ -95,6 +96,18 @@ def _click_error_json(state: State, exc: click.ClickException) -> dict[str, Any]
     return failure_json(state, error)
 
 
+def _show_click_error(exc: click.ClickException) -> None:
+    """A usage error from click as every other error reads: one ``error:`` line, with
+    where the usage is (a group called without a subcommand still shows its help)."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        exc.show()
+        return
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = " ".join(exc.format_message().split())
+    click.echo(f"error: {message}{hint}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the CLI and map errors to the documented exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -110,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         # Parsing may stop before --json is reached: look for it among the words too.
         if state.as_json or "--json" in args:
             emit_json(_click_error_json(state, exc))
-        exc.show()
+        _show_click_error(exc)
         return exc.exit_code
     except ProctorError as exc:
         if state.as_json:

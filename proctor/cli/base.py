@@ -49,11 +49,16 @@ class State:
         if self._workspace is None:
             from proctor.workspace import Workspace
 
-            self._workspace = Workspace.open(self.repo or os.getcwd(), actor=self.actor)
+            self._workspace = Workspace.open(self.repo or None, actor=self.actor)
         return self._workspace
 
     def close(self) -> None:
+        """Close the workspace, telling on stderr what opening it found and no write
+        result carried (a recovery's warnings, after a read)."""
         if self._workspace is not None:
+            for warning in self._workspace.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            self._workspace.warnings = []
             self._workspace.close()
             self._workspace = None
 
@@ -289,21 +294,79 @@ def run_action(state: State, api_name: str, params: dict[str, Any]) -> int:
     return report_result(state, state.workspace().execute(api_name, params, inputs=state.inputs))
 
 
-def read_file_arg(path: str, what: str) -> str:
+#: The largest input file read (code, metadata, a parameter's file): the store refuses
+#: code over 1 MB anyway; this bound is what stops ``/dev/zero`` before it is read.
+MAX_INPUT_BYTES = 4_000_000
+
+
+def read_input_bytes(path: str, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, its size checked before reading.
+
+    Opened without blocking (a FIFO never hangs the command) and judged by ``fstat`` on
+    what was opened: a directory, a device, a FIFO or a socket is refused, and so is a
+    file over ``limit`` bytes, before anything is read. UsageError (exit 2) otherwise.
+    """
+    import stat
+
     from proctor.core.errors import UsageError
 
+    if "\0" in path:  # the OS cannot name it (os.open raises ValueError)
+        raise UsageError(f"cannot read {what} {path!r}: a file name cannot hold a NUL byte")
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _file_kind(info.st_mode)
+            raise UsageError(f"{what} {path} is {kind}, not a regular file")
+        if info.st_size > limit:
+            raise UsageError(f"{what} {path} is {info.st_size} bytes; the limit is {limit} bytes")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # it grew while being read
+                raise UsageError(f"{what} {path} is over the limit of {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def read_file_arg(path: str, what: str) -> str:
+    """A text input (UTF-8) read by :func:`read_input_bytes`, remembered in the state's
+    ``inputs`` so a file edited in place is committed as it is."""
+    from proctor.core.errors import UsageError
+
+    data = read_input_bytes(path, what)
     ctx = click.get_current_context(silent=True)
     if ctx is not None and isinstance(ctx.obj, State):
         ctx.obj.inputs[os.path.abspath(path)] = data
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} {path} is not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{what} {path} is not UTF-8 text (line {line})") from None
 
 
 def read_metadata_arg(path: str) -> dict[str, Any]:

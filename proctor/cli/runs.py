@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import click
@@ -190,7 +189,7 @@ def mcp_command(state: State, procedure_tools: bool) -> None:
     from proctor.runs.bridge import run_async
     from proctor.workspace import Workspace
 
-    path = state.repo or os.getcwd()
+    path = state.repo or None  # None: around the cwd, a disagreeing GIT_DIR refused
     Workspace.open(path, actor=state.actor).close()  # a bad repository fails here, once
 
     def open_workspace() -> Workspace:

@@ -199,6 +199,11 @@ def parse_config(data: dict[str, Any], source: str | None = None, root: str = ".
             raise ConfigError(
                 f"{where}: store-ref must look like 'refs/heads/<branch>', got {ref!r}"
             )
+        from proctor.core.names import ref_format_problem
+
+        problem = ref_format_problem(ref)
+        if problem is not None:
+            raise ConfigError(f"{where}: store-ref {ref!r} is not a valid ref name: {problem}")
         cfg.store_ref = ref
     if "entry-point" in data:
         ep = data["entry-point"]

@@ -25,6 +25,7 @@ from proctor.engine.criteria import (
     AllowedValues,
     Criterion,
     CustomCriterion,
+    MaxBytes,
     MaxLength,
     RequiredField,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "CodeToCheck",
     "Criterion",
     "CustomCriterion",
+    "MaxBytes",
     "MaxLength",
     "Params",
     "RequiredField",

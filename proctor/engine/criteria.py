@@ -73,6 +73,24 @@ class MaxLength(Criterion):
 
 
 @dataclass
+class MaxBytes(Criterion):
+    """A size limit in bytes, as stored: text is counted UTF-8 encoded, so a limit
+    means the same for "é" as for "e" (``MaxLength`` counts characters)."""
+
+    name: str
+    limit: int
+
+    def check(self, params: BaseModel, context: ActionContext) -> list[str]:
+        v = _value(params, self.name)
+        if v is None:
+            return []
+        size = len(v.encode("utf-8", "surrogatepass")) if isinstance(v, str) else len(v)
+        if size > self.limit:
+            return [f"{self.name} is {size} bytes; the limit is {self.limit} bytes"]
+        return []
+
+
+@dataclass
 class CustomCriterion(Criterion):
     """Any callable ``(params, context) -> str | list[str] | None`` (None or empty: ok)."""
 

@@ -118,6 +118,9 @@ class Publication:
     tags: tuple[str, ...]
     attempts: int
     backoff: float = 0.0
+    # What did not follow once the refs moved (a work-tree sync that failed, say): the
+    # write is applied all the same, and the warning names the repair.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ class ActionEngine:
         ref: str,
         plugins: PluginManager,
         config: ProctorConfig,
-        author: str,
+        author: str | None,
         proposals: ProposalHandler | None = None,
     ) -> None:
         self.store = store
@@ -516,13 +519,20 @@ class ActionEngine:
             targets = [t.target for t in built[-1].tags if t.target] if built else []
             commit = targets[0] if targets else written.parent
         logger.info("action %s applied as %s by %s", plan.api_name, short(commit), context.actor)
-        return Publication(commit, tuple(written.tags), written.attempts, written.backoff)
+        return Publication(
+            commit,
+            tuple(written.tags),
+            written.attempts,
+            written.backoff,
+            tuple(written.warnings),
+        )
 
     def applied(self, plan: Plan, verdict: Verdict, publication: Publication) -> ActionResult:
         result = self._result(plan, verdict, "applied", commit=publication.commit)
         result.tags = list(publication.tags)
         result.attempts = publication.attempts
         result.backoff = publication.backoff
+        result.warnings.extend(publication.warnings)
         return result
 
     def check_code(self, plan: Plan, change: Change) -> None:

@@ -19,7 +19,7 @@ from proctor.engine.actions import (
     ActionContext,
     ActionType,
     CodeToCheck,
-    MaxLength,
+    MaxBytes,
     Params,
     RequiredField,
 )
@@ -134,6 +134,18 @@ def _ensure_expected(snap: Snapshot, name: str, expected: str | None) -> None:
         )
 
 
+def _check_releasable(snap: Snapshot, name: str, entry: str) -> None:
+    """A release promises a readable procedure: its metadata.json parses as a spec and
+    agrees with ``run``'s signature (a hand-edited commit may have broken either)."""
+    meta = snap.read(metadata_path(name))
+    if meta is None:
+        raise ValidationFailed(f"{name}: {metadata_path(name)} is missing; nothing to release")
+    spec = parse_spec(meta, metadata_path(name))
+    code = snap.read(code_path(name))
+    sig = code_signature(code.decode("utf-8"), entry, code_path(name)) if code else None
+    _check_consistency(name, spec, sig, entry)
+
+
 class _CodeAction(ActionType):
     def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
         out = []
@@ -162,7 +174,7 @@ class CreateProcedure(_CodeAction):
     api_name = "procedure.create"
     description = "Add a new procedure (main.py + metadata.json)."
     Params = CreateParams
-    criteria = (RequiredField("code"), MaxLength("code", MAX_CODE_BYTES))
+    criteria = (RequiredField("code"), MaxBytes("code", MAX_CODE_BYTES))
 
     def subject(self, params: CreateParams) -> str:
         return f"Create procedure {params.name}"
@@ -199,7 +211,7 @@ class UpdateProcedure(_CodeAction):
         "Change a procedure's code and/or metadata (optionally only if unchanged since a version)."
     )
     Params = UpdateParams
-    criteria = (MaxLength("code", MAX_CODE_BYTES),)
+    criteria = (MaxBytes("code", MAX_CODE_BYTES),)
 
     def subject(self, params: UpdateParams) -> str:
         return f"Update procedure {params.name}"
@@ -299,6 +311,7 @@ class ReleaseProcedure(ActionType):
         name = params.name
         if snap.entry(proc_dir(name)) is None:
             raise NotFoundError(f"unknown procedure {name!r}")
+        _check_releasable(snap, name, _entry(context))
         repo = _repo(context)
         target = repo.latest_version(name, snap.commit)
         assert target is not None

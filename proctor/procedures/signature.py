@@ -72,7 +72,20 @@ class Signature:
 
 
 def parse_code(code: str, path: str = "main.py") -> ast.Module:
-    """Parse or raise ValidationFailed naming the line, as a person fixing it needs."""
+    """Parse or raise ValidationFailed naming the line, as a person fixing it needs.
+
+    A leading UTF-8 BOM is accepted as Python accepts it in a file (``ast.parse`` of a
+    string would not); a NUL byte, which Python refuses anywhere, is named by its line.
+    """
+    code = code.removeprefix("\ufeff")
+    nul = code.find("\0")
+    if nul >= 0:
+        line = code.count("\n", 0, nul) + 1
+        column = nul - (code.rfind("\n", 0, nul) + 1) + 1
+        raise ValidationFailed(
+            f"{path}: a NUL byte at line {line}, column {column}: Python source cannot contain one",
+            findings=[f"{path}:{line}: NUL byte"],
+        )
     try:
         return ast.parse(code, filename=path)
     except SyntaxError as exc:

@@ -93,18 +93,20 @@ def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:
         raise NotARepositoryError(f"{path}: no such directory")
     if p.is_file():
         p = p.parent
-    proc = run_git(
-        ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir"], str(p)
-    )
+    # One process in the usual case (a work tree): ``--show-toplevel`` fails outside
+    # one (a bare repository, or inside .git), and then the question is asked without it.
+    query = ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir"]
+    proc = run_git([*query, "--show-toplevel"], str(p))
+    if proc.returncode != 0:
+        proc = run_git(query, str(p))
     if proc.returncode != 0:
         raise NotARepositoryError(f"{path}: not a git repository")
-    bare, git_dir, common = proc.stdout.decode().splitlines()[:3]
+    lines = proc.stdout.decode().splitlines()
+    bare, git_dir, common = lines[:3]
     common_path = Path(common)
     if not common_path.is_absolute():
         common_path = (p / common_path).resolve()
     work_tree: str | None = None
-    if bare != "true":
-        top = run_git(["rev-parse", "--show-toplevel"], str(p))
-        if top.returncode == 0:
-            work_tree = top.stdout.decode().strip()
+    if bare != "true" and len(lines) > 3:
+        work_tree = lines[3].strip()
     return work_tree, git_dir, str(common_path)

@@ -1,0 +1,154 @@
+"""A CLI write against the floor of the libraries it stands on, measured in one run.
+
+    python bench/bench_cli_write.py [--rounds 15] [--profile]
+
+Times ``proctor procedure update greet --code FILE`` (one procedure, a real change each
+time, the branch checked out, bytecode compiled first as an install does) and
+``python -c "import click; from pydantic import BaseModel"``, taking turns round by
+round, and prints the medians and their ratio (target: <= 1.3x). ``--profile`` also
+counts the git processes one write starts (a ``git`` shim first on PATH) and lists the
+imports that cost most (``python -X importtime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import proctor
+
+BIN = Path(sys.executable).parent
+CODE = 'def run(name: str) -> str:\n    """Greet.\n\n    Args:\n        name: Who.\n    """\n    return "{greeting} " + name\n'
+FLOOR = [sys.executable, "-c", "import click; from pydantic import BaseModel"]
+
+
+def env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "Bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+
+
+def timed(cmd: list[str], cwd: Path, e: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=e, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def setup(root: Path) -> tuple[Path, list[Path]]:
+    repo = root / "repo"
+    e = env()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, env=e)
+    subprocess.run(
+        [str(BIN / "proctor"), "init", str(repo)], check=True, env=e, stdout=subprocess.DEVNULL
+    )
+    codes = []
+    for i, greeting in enumerate(("hello", "hi")):
+        path = root / f"code{i}.py"
+        path.write_text(CODE.format(greeting=greeting))
+        codes.append(path)
+    subprocess.run(
+        [str(BIN / "proctor"), "procedure", "create", "greet", "--code", str(codes[1])],
+        cwd=repo,
+        check=True,
+        env=e,
+        stdout=subprocess.DEVNULL,
+    )
+    return repo, codes
+
+
+def write_cmd(code: Path) -> list[str]:
+    return [str(BIN / "proctor"), "procedure", "update", "greet", "--code", str(code)]
+
+
+def count_git(repo: Path, code: Path, root: Path) -> list[str]:
+    """The git processes one write starts: a shim first on PATH logs each one."""
+    shim = root / "shim"
+    shim.mkdir(exist_ok=True)
+    log = root / "git.log"
+    real = shutil.which("git")
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "git").chmod(0o755)
+    e = {**env(), "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
+    log.write_text("")
+    subprocess.run(write_cmd(code), cwd=repo, env=e, check=True, stdout=subprocess.DEVNULL)
+    return [line for line in log.read_text().splitlines() if line]
+
+
+def import_profile(repo: Path, code: Path, top: int = 12) -> list[tuple[int, str]]:
+    """The imports a write spends most on (cumulative microseconds, module)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; from proctor.cli import main; sys.exit(main(sys.argv[1:]))",
+            "procedure",
+            "update",
+            "greet",
+            "--code",
+            str(code),
+        ],
+        cwd=repo,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, _, rest = line.partition(":")
+        _self_us, cumulative, name = rest.split("|")
+        if not name.startswith("  "):  # top-level imports only (nested ones are indented)
+            rows.append((int(cumulative.strip()), name.strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    compileall.compile_dir(os.path.dirname(proctor.__file__), quiet=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        repo, codes = setup(root)
+        e = env()
+        for i in range(2):  # warm caches
+            timed(write_cmd(codes[i % 2]), repo, e)
+            timed(FLOOR, repo, e)
+        writes, floors = [], []
+        for i in range(args.rounds):
+            writes.append(timed(write_cmd(codes[i % 2]), repo, e))
+            floors.append(timed(FLOOR, repo, e))
+        w, f = statistics.median(writes), statistics.median(floors)
+        print(f"proctor procedure update (one procedure): median {w * 1000:.0f} ms")
+        print(f"python -c 'import click; from pydantic import BaseModel': median {f * 1000:.0f} ms")
+        print(f"ratio: {w / f:.2f}x (target <= 1.3x), {args.rounds} rounds taking turns")
+        if args.profile:
+            calls = count_git(repo, codes[args.rounds % 2], root)
+            print(f"git processes per write: {len(calls)}")
+            for call in calls:
+                print(f"  git {call}")
+            print("top-level imports by cumulative time (us):")
+            for us, name in import_profile(repo, codes[(args.rounds + 1) % 2]):
+                print(f"  {us:>8}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""``proctor status`` and ``Workspace.status()``: read-only, text and JSON, the same facts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import git, repo_state, run_cli
+
+from proctor import Workspace
+
+KEYS = {
+    "ref",
+    "tip",
+    "work_tree",
+    "in_sync",
+    "out_of_sync",
+    "operation",
+    "journal",
+    "recovered",
+    "warnings",
+}
+
+
+def test_status_of_a_clean_store(store: Path) -> None:
+    before = repo_state(store)
+    text = run_cli("--repo", str(store), "status")
+    assert text.code == 0, text.err
+    tip = git(store, "rev-parse", "HEAD").strip()
+    assert "store ref: refs/heads/main" in text.out and tip in text.out
+    assert "in sync:   yes" in text.out
+    data = json.loads(run_cli("--repo", str(store), "status", "--json").out)
+    assert set(data) == KEYS
+    assert data["tip"] == tip and data["in_sync"] is True and data["journal"] is None
+    assert data["work_tree"] == str(store)
+    assert repo_state(store) == before
+
+
+def test_status_names_what_is_out_of_sync(store: Path) -> None:
+    (store / "procedures/greet/main.py").write_text("def run() -> int:\n    return 2\n")
+    before = repo_state(store)
+    result = run_cli("--repo", str(store), "status")
+    assert result.code == 0
+    assert "in sync:   no" in result.out and "changed: procedures/greet/main.py" in result.out
+    with Workspace.open(store) as ws:
+        report = ws.status()
+    assert report.in_sync is False and report.out_of_sync == ["procedures/greet/main.py"]
+    assert repo_state(store) == before
+
+
+def test_status_of_a_store_ref_not_checked_out(store: Path) -> None:
+    git(store, "switch", "-q", "-c", "other")
+    (store / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
+    git(store, "add", "proctor.toml")
+    git(store, "commit", "-qm", "other branch names main")
+    data = json.loads(run_cli("--repo", str(store), "status", "--json").out)
+    assert data["ref"] == "refs/heads/main" and data["work_tree"] is None
+    assert data["in_sync"] is None
+
+
+def test_status_shows_an_operation_in_progress(store: Path) -> None:
+    (store / "c.txt").write_text("base\n")
+    git(store, "add", "c.txt")
+    git(store, "commit", "-qm", "base")
+    git(store, "switch", "-q", "-c", "side")
+    (store / "c.txt").write_text("side\n")
+    git(store, "commit", "-qam", "side")
+    git(store, "switch", "-q", "main")
+    (store / "c.txt").write_text("main\n")
+    git(store, "commit", "-qam", "main")
+    subprocess.run(["git", "merge", "side"], cwd=store, capture_output=True)
+    data = json.loads(run_cli("--repo", str(store), "status", "--json").out)
+    assert data["operation"] == "a merge" and data["in_sync"] is False
