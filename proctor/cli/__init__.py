@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from proctor.cli import check, procedures, runs  # noqa: F401  (each registers its commands)
+from proctor.cli import sync as _sync  # noqa: F401  (registers proctor sync)
 from proctor.cli.base import (
     State,
     _load_plugin_commands,
