@@ -26,7 +26,7 @@ from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError
 from proctor.store.gitstore import ZERO_SHA, GitStore, short
 from proctor.store.locks import writer_lock
 from proctor.sync import remote as git_remote
-from proctor.sync.model import Conflict, Replayed, SyncResult, SyncStatus
+from proctor.sync.model import Conflict, Replayed, SyncResult, SyncStatus, TagOutcome
 from proctor.sync.replay import ReplayConflict, Replayer, read_commit
 from proctor.sync.tags import plan_tags
 
@@ -81,6 +81,7 @@ class _Round:
 
     def __init__(self, sync: _Sync) -> None:
         self.s = sync
+        self.replayed: list[Replayed] = []
 
     def run(self) -> bool:
         s = self.s
@@ -116,7 +117,6 @@ class _Round:
         local_tags = git_remote.read_tags(store.cwd, "refs/tags/")
         remote_tags = git_remote.read_tags(store.cwd, s.tag_prefix)
         plan = plan_tags(store, remote, s.plugins, new_tip, mapping, local_tags, remote_tags, seen)
-        result.tags = plan.outcomes
         if plan.conflicts:
             result.conflicts.extend(plan.conflicts)
         if new_tip is not None and (new_tip != local or plan.updates):
@@ -126,12 +126,13 @@ class _Round:
                 logger.info("%s moved during the sync; starting the round again", ref)
                 return False
             except DirtyWorkTreeError as exc:
-                result.replayed = []
                 result.conflicts.append(Conflict("worktree", exc.message))
                 return True
             result.warnings.extend(written.warnings)
         elif new_tip is None and plan.updates:
             store.update_refs(plan.updates, "proctor: sync")
+        # What this round did here stands, whatever the push does: keep it in the report.
+        s.settle(self.replayed, plan.outcomes)
         result.local_after = new_tip
         return self.push(new_tip, remote_tip, plan.push)
 
@@ -156,7 +157,7 @@ class _Round:
             tip = store.read_ref(scratch)
             if tip is not None:
                 store.update_refs([(scratch, ZERO_SHA, tip)], "proctor: sync")
-        s.result.replayed = done
+        self.replayed = done
         s.result.warnings.extend(replayer.notes)
         return mapping[done[-1].old] if done else remote_tip
 
@@ -217,6 +218,22 @@ class _Sync:
         self.atomic = True
         self.tag_prefix = f"{git_remote.PRIVATE}/{remote}/tags/"
         self.result = SyncResult(remote, ref)
+        self._tags: dict[str, TagOutcome] = {}
+        self._original: dict[str, str] = {}  # a replayed commit -> the local one it replaced
+        self._replayed: dict[str, Replayed] = {}
+
+    def settle(self, replayed: list[Replayed], outcomes: list[TagOutcome]) -> None:
+        """Fold a round that moved the branch into the report: a commit replayed again
+        in a later round is reported once, from the local commit it started as."""
+        for r in replayed:
+            first = self._original.pop(r.old, r.old)
+            self._replayed[first] = Replayed(first, r.new, r.action, r.subject)
+            if r.new is not None:
+                self._original[r.new] = first
+        for t in outcomes:
+            self._tags[t.name] = t
+        self.result.replayed = list(self._replayed.values())
+        self.result.tags = list(self._tags.values())
 
     def run(self) -> SyncResult:
         result = self.result

@@ -16,8 +16,8 @@ against the remote's releases of the same procedure:
   the replay changed: ours is ``withdrawn`` and reported as a conflict to release again.
 
 Every new or renumbered release is decided again by the policy of the new base
-(``procedure.release``). A tag the sync takes away from ``refs/tags`` is kept under
-``refs/proctor/superseded/<tag>/<id>``, so nothing is lost; and a tag the remote once
+(``procedure.release``). A tag the sync renumbers, adopts over or withdraws is kept
+under ``refs/proctor/superseded/<tag>/<id>``, so nothing is lost; and a tag the remote once
 had as ours and now has otherwise (moved by hand on the server) is never followed:
 that is a conflict too.
 """
@@ -253,8 +253,9 @@ class _Planner:
                         tag, obj, None, f"the policy on {self.remote}'s tip answers {denied}"
                     )
                     return
+                # The same release, message and tagger on the commit that replaced its
+                # own: nothing of it is lost, so the provisional tag is not kept.
                 new_obj, _ = self.make_tag(obj, target, tag, None)
-                self.plan.updates.append((f"{SUPERSEDED}{tag}/{obj[:12]}", obj, None))
                 self.plan.updates.append(("refs/tags/" + tag, new_obj, obj))
                 self.plan.outcomes.append(
                     TagOutcome(tag, "recreated", tag, f"on the replayed commit {short(target)}")
