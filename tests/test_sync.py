@@ -452,3 +452,33 @@ def test_proposal_higher_version_that_descends_wins(cluster: Cluster) -> None:
     assert any("kept origin's version 3" in w for w in result.warnings)
     assert json.loads(cluster.remote("show", "main:proposals/p1.json"))["version"] == 3
     assert cluster.remote("show", "main:procedures/beta/main.py") == CODE
+
+
+def test_push_declined_by_server_is_exit_1_at_once(cluster: Cluster) -> None:
+    hook = cluster.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\necho 'no pushes today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    cluster.do("b", "procedure.create", {"name": "beta", "code": CODE})
+    run = run_cli("sync", cwd=cluster.clones["b"])
+    assert run.code == 1
+    assert run.err.startswith("error: git push to origin was refused")
+    assert len(run.err.strip().splitlines()) == 1
+    assert "Create procedure beta" not in cluster.remote("log", "--format=%s", "main")
+
+
+def test_release_moved_on_server_is_never_followed(cluster: Cluster) -> None:
+    cluster.do("a", "procedure.release", {"name": "x"})
+    cluster.sync("a")
+    cluster.sync("b")
+    b = cluster.clones["b"]
+    ours = cluster.tags(b)["refs/tags/procedures/x/v0.1.0"]
+    first = cluster.remote("rev-list", "--max-parents=0", "main").strip()
+    run_git(cluster.bare, "tag", "-f", "-a", "-m", "moved", "procedures/x/v0.1.0", first)
+    result = cluster.sync("b")
+    assert result.exit_code == 3
+    (conflict,) = result.conflicts
+    assert conflict.kind == "release" and "never moved" in conflict.message
+    assert cluster.tags(b)["refs/tags/procedures/x/v0.1.0"] == ours
+    again = cluster.sync("b")  # the same conflict, never a renumbering
+    assert [c.kind for c in again.conflicts] == ["release"] and not again.tags
+    assert cluster.tags(b)["refs/tags/procedures/x/v0.1.0"] == ours

@@ -38,6 +38,7 @@ from proctor.procedures.repository import (
 )
 from proctor.store.gitstore import ZERO_SHA, GitStore, add_trailers, format_ident, short
 from proctor.sync.model import Conflict, TagOutcome
+from proctor.sync.remote import tag_ref
 from proctor.sync.replay import config_at, read_tag
 
 if TYPE_CHECKING:
@@ -217,6 +218,9 @@ class _Planner:
                         tag=tag,
                     )
                 )
+                # Keep remembering the value it was published with, so every later sync
+                # sees the same move (and never takes it for a race this clone lost).
+                self.plan.updates.append((tag_ref(self.remote, tag), obj, remote_obj))
                 continue
             self.settle(name, version, tag, obj, commit, remote_obj)
         return self.plan
