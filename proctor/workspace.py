@@ -413,6 +413,7 @@ class Workspace:
             remote or default_remote,
             self.plugins,
             attempts=attempts or default_attempts,
+            actor=self.actor,
         )
 
     def sync_status(self, remote: str | None = None) -> SyncStatus:

@@ -482,3 +482,47 @@ def test_release_moved_on_server_is_never_followed(cluster: Cluster) -> None:
     again = cluster.sync("b")  # the same conflict, never a renumbering
     assert [c.kind for c in again.conflicts] == ["release"] and not again.tags
     assert cluster.tags(b)["refs/tags/procedures/x/v0.1.0"] == ours
+
+
+def test_sync_table_names_the_default_remote(cluster: Cluster) -> None:
+    b = cluster.clones["b"]
+    run_git(b, "remote", "add", "backup", str(cluster.bare))
+    toml = (b / "proctor.toml").read_text() + '\n[sync]\nremote = "backup"\nattempts = 2\n'
+    (b / "proctor.toml").write_text(toml)
+    run_git(b, "commit", "-qam", "Sync with the backup remote")
+    result = cluster.sync("b")
+    assert result.remote == "backup" and result.exit_code == 0 and result.pushed
+    assert run_git(b, "rev-parse", "refs/proctor/remotes/backup/heads/main") == run_git(
+        b, "rev-parse", "main"
+    )
+    (b / "proctor.toml").write_text(toml.replace("attempts = 2", "atempts = 2"))
+    run_git(b, "commit", "-qam", "A typo")
+    run = run_cli("sync", cwd=b)
+    assert run.code == 2 and "unknown key(s) atempts" in run.err
+
+
+def test_sync_announces_one_event_and_no_second_action_events(cluster: Cluster) -> None:
+    cluster.do("a", "procedure.update", {"name": "x", "code": CODE2})
+    cluster.sync("a")
+    cluster.do("b", "procedure.create", {"name": "beta", "code": CODE})
+    seen: list[Any] = []
+    plugin = types.SimpleNamespace()
+
+    @hookimpl
+    def proctor_on_event(event: Any) -> None:
+        seen.append(event)
+
+    plugin.proctor_on_event = proctor_on_event  # type: ignore[attr-defined]
+    manager = PluginManager()
+    manager.load_builtins(set())
+    manager.register("watch", plugin, PluginInfo(name="watch", module="tests"))
+    manager.check_pending()
+    with cluster.ws("b", manager) as ws:
+        result = ws.sync()
+    assert result.exit_code == 0
+    # The replayed create was announced when it was made; its side effects do not run
+    # again: the sync is one event of its own.
+    assert [e.kind for e in seen] == ["sync.synced"]
+    (event,) = seen
+    assert (event.replayed, event.pushed, event.actor) == (1, True, "b@example.com")
+    assert event.to_dict()["kind"] == "sync.synced"

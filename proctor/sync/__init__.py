@@ -9,7 +9,8 @@ remote, by git itself (fetch, push), with proctor's rules on top.
   lost its version to the remote is renumbered, adopted or withdrawn.
 * ``service``: the bounded loop (fetch, replay, settle, move the branch with the work
   tree, push) and ``sync_status``, the distance to the remote as last fetched.
-* ``model``: the typed results.
+* ``model``: the typed results, and ``SyncEvent`` (``sync.<status>``) for
+  ``proctor_on_event``.
 
 Layer 4: builds on ``core``, ``store``, ``engine`` and ``procedures``; knows nothing of
 ``proposals`` (a proposal is a JSON file with a ``version`` to it).
@@ -19,7 +20,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proctor.sync.model import Conflict, Replayed, SyncResult, SyncStatus, TagOutcome
+from proctor.sync.model import (
+    Conflict,
+    Replayed,
+    SyncEvent,
+    SyncResult,
+    SyncStatus,
+    TagOutcome,
+)
 
 if TYPE_CHECKING:
     from proctor.core.config import ProctorConfig
@@ -27,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Conflict",
     "Replayed",
+    "SyncEvent",
     "SyncResult",
     "SyncStatus",
     "TagOutcome",

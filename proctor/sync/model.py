@@ -7,10 +7,12 @@ itself (each with what to do), ``tags`` what became of every release that crosse
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from proctor.core.errors import EXIT_CONFLICT, EXIT_OK
+from proctor.core.events import Event
 
 ConflictKind = Literal["commit", "proposal", "policy", "release", "worktree", "history", "push"]
 TagStatus = Literal["pushed", "fetched", "renumbered", "adopted", "withdrawn", "recreated"]
@@ -118,3 +120,43 @@ class SyncStatus:
         out = asdict(self)
         out["fetched_ever"] = self.fetched_ever
         return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncEvent(Event):
+    """One sync's outcome, announced through ``proctor_on_event``: ``kind`` is
+    ``sync.<status>`` (synced, up-to-date, conflict). ``replayed`` counts the local
+    commits applied again on the remote's tip; ``tags`` are ``name:status`` of every
+    release that crossed; ``conflicts`` the kinds left."""
+
+    domain: ClassVar[str] = "sync"
+
+    remote: str
+    branch: str
+    status: str
+    commit: str | None = None
+    pushed: bool = False
+    replayed: int = 0
+    retries: int = 0
+    tags: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.{self.status}"
+
+    @classmethod
+    def of(cls, result: SyncResult, actor: str) -> SyncEvent:
+        return cls(
+            actor=actor,
+            correlation_id=str(uuid.uuid4()),
+            remote=result.remote,
+            branch=result.branch,
+            status=result.status,
+            commit=result.local_after,
+            pushed=result.pushed,
+            replayed=len(result.replayed),
+            retries=result.retries,
+            tags=tuple(f"{t.name}:{t.status}" for t in result.tags),
+            conflicts=tuple(c.kind for c in result.conflicts),
+        )

@@ -132,7 +132,9 @@ def recorded_params(
 ) -> Any:
     """The action's params as far as the commit shows them (for the criteria and for
     policy plugins that read params): the procedure's name from the paths, its code
-    and metadata from the files written, a rollback's release from its subject."""
+    and metadata from the files written, a rollback's release from its subject. The
+    flag says whether they validate (else the criteria, which read params, are skipped:
+    the commit does not show them all)."""
     names = {p.split("/")[1] for p in edits if p.startswith("procedures/") and p.count("/") >= 2}
     data: dict[str, Any] = {}
     if len(names) == 1:
@@ -153,9 +155,9 @@ def recorded_params(
     data = {k: v for k, v in data.items() if k in fields}
     params_model: type[BaseModel] = action_type.Params
     try:
-        return params_model.model_validate(data)
+        return params_model.model_validate(data), True
     except Exception:  # noqa: BLE001 - any model's own validation error: no criteria then
-        return params_model.model_construct(**data)
+        return params_model.model_construct(**data), False
 
 
 class _ReplayAction(ActionType):
@@ -262,7 +264,7 @@ class Replayer:
         preview, _modes = self._three_way(rec, parent, tip, edits_all, modes_all)
         if not preview:
             return None  # everything it changed is already so on the remote
-        params = recorded_params(action_type, edits_all, rec)
+        params, complete = recorded_params(action_type, edits_all, rec)
         context = ActionContext(
             actor=rec.trailers.get("Proctor-Actor", "anonymous"),
             correlation_id=rec.trailers.get("Proctor-Correlation-Id", "") or rec.sha,
@@ -275,7 +277,7 @@ class Replayer:
         action = _ReplayAction(action_type(), build)
         plan = Plan(api_name, action_type, action, params, context, tip)
         try:
-            if _is_model(params):
+            if complete:
                 engine.criteria(plan)
             verdict = engine.decide(plan)
             decision = verdict.decision
@@ -389,12 +391,6 @@ class Replayer:
             if entry is not None:
                 out.add(entry[1])
         return out
-
-
-def _is_model(params: Any) -> bool:
-    return bool(getattr(params, "__pydantic_fields_set__", None) is not None) and not getattr(
-        params, "_constructed", False
-    )
 
 
 def _version(data: bytes) -> int | None:

@@ -26,7 +26,14 @@ from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError
 from proctor.store.gitstore import ZERO_SHA, GitStore, short
 from proctor.store.locks import writer_lock
 from proctor.sync import remote as git_remote
-from proctor.sync.model import Conflict, Replayed, SyncResult, SyncStatus, TagOutcome
+from proctor.sync.model import (
+    Conflict,
+    Replayed,
+    SyncEvent,
+    SyncResult,
+    SyncStatus,
+    TagOutcome,
+)
 from proctor.sync.replay import ReplayConflict, Replayer, read_commit
 from proctor.sync.tags import plan_tags
 
@@ -263,8 +270,10 @@ def sync(
     plugins: PluginManager,
     *,
     attempts: int = DEFAULT_ATTEMPTS,
+    actor: str = "anonymous",
 ) -> SyncResult:
-    """Sync the store branch ``ref`` with ``remote`` (see the module docstring).
+    """Sync the store branch ``ref`` with ``remote`` (see the module docstring); the
+    outcome is announced as a ``SyncEvent`` (``sync.<status>``) by ``actor``.
 
     Conflicts are in the result (exit 3), never half-applied. Raises UsageError for an
     unknown remote (nothing fetched or changed), StoreError when git cannot reach the
@@ -274,6 +283,10 @@ def sync(
     with writer_lock(store.common_dir, "refs/proctor/sync-lock/" + ref.removeprefix("refs/")):
         store.recover(ref)
         result = _Sync(store, ref, remote, plugins, attempts).run()
+    for failure in plugins.emit(SyncEvent.of(result, actor)):
+        result.warnings.append(
+            f"event handler of plugin {failure.plugin!r} failed: {failure.error}"
+        )
     if result.conflicts:
         logger.info("sync with %s left %d conflict(s)", remote, len(result.conflicts))
     else:
