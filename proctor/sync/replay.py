@@ -166,7 +166,6 @@ class _ReplayAction(ActionType):
     def __init__(self, original: ActionType, build: Callable[[str | None], Change]) -> None:
         self.original = original
         self._build = build
-        self.api_name = original.api_name  # type: ignore[misc]
 
     def apply(self, params: Any, context: ActionContext) -> Change:
         return self._build(context.require_snapshot().commit)
