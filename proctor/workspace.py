@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from proctor.proposals.views import ProposalListing, ProposalOutcome, ProposalView
     from proctor.runs.model import RunRecord, TestReport
     from proctor.runs.service import RunService
+    from proctor.sync.model import SyncResult, SyncStatus
 
 DEFAULT_CONFIG = """\
 # proctor configuration. Policy is read from the committed copy on the store branch.
@@ -760,3 +761,38 @@ class Workspace:
         from proctor.plugins.metrics import exposition
 
         return exposition(self.store.common_dir)
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def sync(self, remote: str | None = None, *, attempts: int | None = None) -> SyncResult:
+        """Exchange the store branch and its releases with a git remote (``remote``,
+        else ``[sync] remote``, else ``origin``): fetch, replay the local proctor commits
+        on the remote's tip when it moved, settle the releases, push (docs/sync.md).
+
+        Conflicts are in the result (``result.conflicts``, ``exit_code`` 3) and leave the
+        branch and the remote as they were. Raises UsageError (an unknown remote: nothing
+        fetched or changed), ConfigError (a bad ``[sync]`` table), StoreError (git cannot
+        reach the remote, or the server refused for another reason than a race).
+        """
+        from proctor.sync import sync_settings
+        from proctor.sync.service import sync
+
+        default_remote, default_attempts = sync_settings(self.config)
+        return sync(
+            self.store,
+            self.ref,
+            remote or default_remote,
+            self.plugins,
+            attempts=attempts or default_attempts,
+            actor=self.actor,
+        )
+
+    def sync_status(self, remote: str | None = None) -> SyncStatus:
+        """How far the store branch is from ``remote``'s tip as last fetched (no network):
+        ahead and behind counts and the releases not pushed yet. Raises UsageError for an
+        unknown remote, ConfigError for a bad ``[sync]`` table."""
+        from proctor.sync import sync_settings
+        from proctor.sync.service import sync_status
+
+        default_remote, _attempts = sync_settings(self.config)
+        return sync_status(self.store, self.ref, remote or default_remote)

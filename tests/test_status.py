@@ -11,6 +11,7 @@ from conftest import git, repo_state, run_cli
 from proctor import Workspace
 
 KEYS = {
+    "remote",
     "ref",
     "tip",
     "work_tree",
@@ -34,6 +35,7 @@ def test_status_of_a_clean_store(store: Path) -> None:
     assert set(data) == KEYS
     assert data["tip"] == tip and data["in_sync"] is True and data["journal"] is None
     assert data["work_tree"] == str(store)
+    assert data["remote"] is None and "remote:    - (no remote to sync with)" in text.out
     assert repo_state(store) == before
 
 

@@ -24,6 +24,7 @@ from proctor.cli import (  # noqa: F401  (each registers its commands)
     proposals,
     runs,
     status,
+    sync,
 )
 from proctor.cli.base import (
     State,

@@ -10,13 +10,21 @@ from proctor.cli.base import State, cli, emit_json
 @cli.command()
 @click.pass_obj
 def status(state: State) -> None:
-    """Show the store ref, its tip, whether the work tree is in sync, and any
-    interrupted write (which opening the store finishes). Writes nothing."""
+    """Show the store ref, its tip, whether the work tree is in sync, any interrupted
+    write (which opening the store finishes), and how far the store branch is from its
+    remote as last fetched (`proctor sync` fetches). Writes nothing, uses no network."""
+    from proctor.cli.sync import status_text
+    from proctor.core.errors import ProctorError
+
     ws = state.workspace()
     report = ws.status()
     ws.warnings = []  # reported below, not again on close
+    try:
+        remote = ws.sync_status()
+    except ProctorError:  # no such remote (none configured): nothing to compare with
+        remote = None
     if state.as_json:
-        emit_json(report.to_json())
+        emit_json({**report.to_json(), "remote": remote.to_json() if remote else None})
         return
     click.echo(f"store ref: {report.ref}")
     click.echo(f"tip:       {report.tip or '- (no commit yet)'}")
@@ -32,5 +40,6 @@ def status(state: State) -> None:
     if report.recovered:
         click.echo("recovered: " + ", ".join(report.recovered))
     click.echo(f"journal:   {report.journal or '-'}")
+    click.echo(f"remote:    {status_text(remote) if remote else '- (no remote to sync with)'}")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)

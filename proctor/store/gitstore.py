@@ -415,7 +415,14 @@ class GitStore(ObjectStore):
         return self._publish_checked_out(attempt, tip, change, message, checkout)
 
     def _publish_checked_out(
-        self, attempt: _Attempt, tip: str | None, change: Change, message: str, checkout: Checkout
+        self,
+        attempt: _Attempt,
+        tip: str | None,
+        change: Change,
+        message: str,
+        checkout: Checkout,
+        target: str | None = None,
+        extra: list[tuple[str, str, str | None]] | None = None,
     ) -> WriteResult:
         """Publish with the branch checked out: under ``index.lock``, check for local work,
         write the objects, then the work tree and the index (``staging``), and only then
@@ -459,16 +466,19 @@ class GitStore(ObjectStore):
                     + ", ".join(dirty)
                     + "; commit or stash them first (nothing was written)"
                 )
-            commit = self._objects(
-                tip,
-                change,
-                message,
-                attempt.author,
-                attempt.committer,
-                checkout.work_tree,
-                converts,
-            )
-            updates: list[tuple[str, str, str | None]] = [(ref, commit, tip)]
+            if target is None:
+                commit = self._objects(
+                    tip,
+                    change,
+                    message,
+                    attempt.author,
+                    attempt.committer,
+                    checkout.work_tree,
+                    converts,
+                )
+            else:
+                commit = target  # an existing commit the ref moves to (``advance``)
+            updates: list[tuple[str, str, str | None]] = [(ref, commit, tip), *(extra or [])]
             tag_updates, tag_names = self._tag_updates(change, commit, attempt.committer, trailers)
             entries = worktree.staged_entries(self, checkout, change.paths, index_data)
             record.new = commit
@@ -511,6 +521,89 @@ class GitStore(ObjectStore):
             raise
         warnings = self._finish(record, lock)
         return WriteResult(commit, tip, tag_names, attempt.count, warnings=warnings)
+
+    def advance(
+        self,
+        ref: str,
+        target: str,
+        expected: str | None,
+        extra: list[tuple[str, str, str | None]] | None = None,
+        *,
+        reason: str = "proctor: sync",
+    ) -> WriteResult:
+        """Move ``ref`` from ``expected`` to the existing commit ``target`` (a fetched or
+        replayed one), with ``extra`` ref updates in the same transaction.
+
+        The work-tree sync of a write, for a move that makes no commit: when the branch
+        is checked out, every path that differs between the two trees is checked for
+        uncommitted work first (DirtyWorkTreeError, nothing written), then the work tree
+        and index are brought to ``target`` under ``index.lock`` before the ref moves.
+        ConcurrencyError when ``ref`` is no longer at ``expected``.
+        """
+        check_ref_name(ref)
+        with writer_lock(self.common_dir, ref):
+            recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
+            tip = self.read_ref(ref)
+            if tip != expected:
+                raise ConcurrencyError(
+                    f"{ref} moved during the sync (expected {short(expected)}, found {short(tip)})",
+                    expected=expected,
+                    actual=tip,
+                )
+            change = Change(message="advance")
+            for path, content in self.tree_changes(tip, target).items():
+                change.edits[path] = content
+            attempt = _Attempt(self, ref, lambda _t: change, "", "", None, reason)
+            attempt.count = 1
+            checkout = self.checkout_of(ref) if change.edits else None
+            try:
+                if checkout is None:
+                    self.update_refs([(ref, target, tip), *(extra or [])], reason)
+                    result = WriteResult(target, tip, [], 1)
+                else:
+                    result = self._publish_checked_out(
+                        attempt, tip, change, "", checkout, target, extra
+                    )
+            except CasLost:
+                raise ConcurrencyError(
+                    f"{ref} moved during the sync", expected=tip, actual=self.read_ref(ref)
+                ) from None
+        if recovery.warnings:
+            result = replace(result, warnings=[*recovery.warnings, *result.warnings])
+        return result
+
+    def tree_diff(self, old: str | None, new: str) -> list[tuple[str, str | None, str | None]]:
+        """Every file that differs from commit ``old`` to commit ``new``, as
+        ``(path, mode in new, blob id in new)``; mode and id are None where ``new`` has
+        no file (one ``git diff-tree``; every file of ``new`` when ``old`` is None)."""
+        out: list[tuple[str, str | None, str | None]] = []
+        if old is None:
+            proc = self.git("ls-tree", "-r", "-z", "--full-tree", new)
+            for record in proc.stdout.split(b"\0"):
+                if record:
+                    meta, _, path = record.partition(b"\t")
+                    mode, _kind, sha = meta.decode().split()[:3]
+                    out.append((path.decode("utf-8", "surrogateescape"), mode, sha))
+            return out
+        proc = self.git("diff-tree", "-r", "-z", "--no-renames", "--no-commit-id", old, new)
+        fields = proc.stdout.split(b"\0")
+        for i in range(0, len(fields) - 1, 2):
+            parts = fields[i].lstrip(b":").decode().split()
+            if len(parts) < 5:
+                continue
+            name = fields[i + 1].decode("utf-8", "surrogateescape")
+            if parts[1] == "000000":
+                out.append((name, None, None))
+            else:
+                out.append((name, parts[1], parts[3]))
+        return out
+
+    def tree_changes(self, old: str | None, new: str) -> dict[str, bytes | None]:
+        """``tree_diff`` with each file's bytes in ``new`` (None: no file there)."""
+        return {
+            path: None if sha is None else self.read_object(sha)[1]
+            for path, _mode, sha in self.tree_diff(old, new)
+        }
 
     def _finish(self, record: journal.Record, lock: IndexLock) -> list[str]:
         """The refs moved: drop the backups, release ``index.lock``, clear the journal.

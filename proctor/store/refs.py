@@ -149,7 +149,10 @@ def transaction_lines(updates: list[tuple[str, str, str | None]]) -> list[str]:
         check_sha(new, "new value of " + ref)
         if old is not None:
             check_sha(old, "old value of " + ref)
-        lines.append(f"update {ref} {new} {old or ZERO_SHA}")
+        if new == ZERO_SHA:  # a delete, verified against the value it must still have
+            lines.append(f"delete {ref} {old or ZERO_SHA}")
+        else:
+            lines.append(f"update {ref} {new} {old or ZERO_SHA}")
     return lines
 
 
@@ -163,8 +166,9 @@ def update_refs(
     """Move refs in one transaction: ``(ref, new, expected_old)``.
 
     ``expected_old`` None means "must not exist" (create-only, used for tags and the
-    first commit of a branch). Raises CasLost when any ref is not where expected. With
-    ``updater`` the transaction runs in that long-lived process.
+    first commit of a branch); ``new`` ZERO_SHA deletes the ref. Raises CasLost when any
+    ref is not where expected. With ``updater`` the transaction runs in that long-lived
+    process.
     """
     lines = transaction_lines(updates)
     if updater is not None:
@@ -175,7 +179,7 @@ def update_refs(
         failure = None if proc.returncode == 0 else proc.stderr.decode(errors="replace").strip()
     if failure is None:
         return
-    if all(read_ref(common_dir, ref) == new for ref, new, _old in updates):
+    if all((read_ref(common_dir, ref) or ZERO_SHA) == new for ref, new, _old in updates):
         return  # it did commit; only the answer was lost
     for ref, _new, old in updates:
         if read_ref(common_dir, ref) != old:
