@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from proctor.cli import check, procedures, runs  # noqa: F401  (each registers its commands)
+from proctor.cli import cache, check, generate, procedures, runs  # noqa: F401  (each registers its commands)
 from proctor.cli.base import (
     State,
     _load_plugin_commands,

@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "audit-log": "proctor.plugins.audit_log",
     "llm": "proctor.plugins.llm_builtin",
     "llm-litellm": "proctor.plugins.llm_litellm",
+    "llm-generation": "proctor.plugins.llm_generation",
 }
 
 
