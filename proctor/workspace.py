@@ -478,8 +478,8 @@ class Workspace:
 
         from proctor.core.errors import NotFoundError
         from proctor.procedures.repository import code_path, metadata_path, parse_spec
-        from proctor.runs.resolve import valid_name
         from proctor.runs.bridge import run_async
+        from proctor.runs.resolve import valid_name
 
         valid_name(name)
         from proctor.store.gitstore import Snapshot

@@ -360,6 +360,26 @@ def blob_sha(data: bytes) -> str:
 Emit = Callable[..., None]
 
 
+def build_messages(spec: ProcedureSpec, entry: str = "run") -> list[dict[str, Any]]:
+    """The prompt: the same metadata, entry point and schema give the same messages
+    (so a replay cassette recorded for them answers again)."""
+    from proctor.llm.structured import schema_instructions
+
+    metadata = spec.model_dump(mode="json", exclude={"generation"})
+    system = SYSTEM_PROMPT.format(entry=entry)
+    return [
+        {"role": "system", "content": system + "\n\n" + schema_instructions(GeneratedCode)},
+        {
+            "role": "user",
+            "content": USER_PROMPT.format(
+                name=spec.name,
+                metadata=json.dumps(metadata, indent=1, sort_keys=True),
+                skeleton=CodeExtractor(entry).extract(spec),
+            ),
+        },
+    ]
+
+
 class Generator:
     """Generates code for procedure specs with one model, through one transport."""
 
@@ -386,22 +406,7 @@ class Generator:
     # -- prompt ------------------------------------------------------------------------------
 
     def messages(self, spec: ProcedureSpec) -> list[dict[str, Any]]:
-        """The prompt: deterministic for the same metadata, settings and schema."""
-        from proctor.llm.structured import schema_instructions
-
-        metadata = spec.model_dump(mode="json", exclude={"generation"})
-        system = SYSTEM_PROMPT.format(entry=self.config.entry_point)
-        return [
-            {"role": "system", "content": system + "\n\n" + schema_instructions(GeneratedCode)},
-            {
-                "role": "user",
-                "content": USER_PROMPT.format(
-                    name=spec.name,
-                    metadata=json.dumps(metadata, indent=1, sort_keys=True),
-                    skeleton=self.extractor.extract(spec),
-                ),
-            },
-        ]
+        return build_messages(spec, self.config.entry_point)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -624,6 +629,7 @@ __all__ = [
     "GenerationOutcome",
     "GenerationSettings",
     "Generator",
+    "build_messages",
     "combine_confidence",
     "decide_band",
     "generation_settings",
