@@ -254,7 +254,7 @@ def test_cli_plain_progress_lines_report_and_trace_ids(tmp_path: Path) -> None:
     assert "auto-extraction rate 50%" in result.out
     assert "trace ids of add00" in result.out
     quiet = run_cli(*generate_args(cassettes, "--json", "--restart"), cwd=repo)
-    assert quiet.code == 1 and not [l for l in quiet.err.splitlines() if l.startswith("[")]
+    assert quiet.code == 1 and not [x for x in quiet.err.splitlines() if x.startswith("[")]
     assert json.loads(quiet.out)["failed"] == 1
 
 
@@ -304,7 +304,7 @@ def test_import_refuses_invalid_metadata_with_one_line(tmp_path: Path) -> None:
 
 
 def test_cache_validate_and_purge_count(tmp_path: Path) -> None:
-    repo, cassettes, settings = small_store(tmp_path, 2)
+    repo, _cassettes, settings = small_store(tmp_path, 2)
     with Workspace.open(repo) as ws:
         ws.generate_all(settings)
     result = run_cli("cache", "validate", "--json", cwd=repo)
