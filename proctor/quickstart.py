@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from proctor.core.errors import ValidationFailed
 from proctor.workspace import Workspace
@@ -47,11 +48,52 @@ def run(name: str) -> str:
 """
 
 
+# A procedure described by metadata alone, then generated: the model's answer is a
+# cassette shipped in the package (proctor/data/quickstart-cassettes), so this runs
+# offline and gives the same code every time. bench/make_quickstart_cassette.py writes it.
+SLUG_METADATA: dict[str, Any] = {
+    "name": "slugify",
+    "description": "Turn a title into a URL slug.",
+    "parameters": [{"name": "title", "type": "str", "description": "The title."}],
+    "returns": "str",
+    "examples": [
+        {"params": {"title": "Hello World"}, "expected": "hello-world"},
+        {"params": {"title": "  Proctor: 1.0 "}, "expected": "proctor-1-0"},
+    ],
+    "steps": [
+        "lower-case the title",
+        "replace each run of characters that are not letters or digits with one dash",
+        "strip dashes from both ends",
+    ],
+}
+
+SLUG_CODE = '''\
+import re
+
+
+def run(title: str) -> str:
+    """Turn a title into a URL slug.
+
+    Args:
+        title: The title.
+    """
+    if not isinstance(title, str):
+        raise TypeError("title must be str, got " + type(title).__name__)
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+'''
+
+QUICKSTART_MODEL = "quickstart-replay"
+
+
+def quickstart_cassettes() -> Path:
+    return Path(__file__).parent / "data" / "quickstart-cassettes"
+
+
 def run_quickstart(
     directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor"
 ) -> Workspace:
     """Walk through init → create → release → run → update → release → history →
-    rollback → run → stats."""
+    rollback → run → stats → import → generate."""
     step = [0]
 
     def ran(ws: Workspace, params: dict[str, object]) -> None:
@@ -161,6 +203,30 @@ def run_quickstart(
                 f"    v{s.version}: {s.runs} run{'' if s.runs == 1 else 's'}, "
                 f"{s.success_rate:.0%} ok, p50 {seconds(s.p50)}, p95 {seconds(s.p95)}"
             )
+
+        header(
+            "proctor import slugify.jsonl && proctor generate slugify --backend replay",
+            "Describe a procedure by metadata alone, then generate its code: checked, "
+            "its examples run in the sandbox, committed with its confidence",
+        )
+        from proctor.llm.generate import GenerationSettings
+
+        r = ws.import_procedures([SLUG_METADATA])
+        say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} (metadata only)")
+        settings = GenerationSettings(
+            "replay", QUICKSTART_MODEL, options={"cassettes": str(quickstart_cassettes())}
+        )
+        done = ws.generate("slugify", settings)
+        outcome = done.outcome
+        examples = outcome.generation.get("examples") or {}
+        say(
+            f"    {done.result.status}: commit "
+            f"{done.result.commit[:12] if done.result.commit else '-'}, confidence "
+            f"{outcome.confidence:.2f}, examples {examples.get('passed', 0)}/"
+            f"{examples.get('total', 0)} passed, band {outcome.band.name}"
+        )
+        ran_slug = ws.run("slugify", {"title": "Git-native procedures"})
+        say(f"    proctor run slugify -p 'title=Git-native procedures': {ran_slug.value!r}")
 
         view = ws.get_procedure("greet")
         say("")

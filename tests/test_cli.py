@@ -215,6 +215,8 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
     assert git(target, "fsck", "--strict", "--no-dangling") == ""
     subjects = git(target, "log", "--format=%s").splitlines()
     assert subjects == [
+        "Generate procedure slugify (confidence 0.95)",
+        "Import 1 procedure (metadata only)",
         "Roll back procedure greet to v0.2.0",
         "Update procedure greet",
         "Update procedure greet",
