@@ -545,11 +545,18 @@ class Workspace:
         return run_async(batch.arun(resume=resume, restart=restart))
 
     def import_procedures(self, items: list[dict[str, Any]]) -> ActionResult:
-        """Add metadata-only procedures in one commit (``procedure.import``)."""
+        """Add metadata-only procedures in one commit (``procedure.import``).
+
+        Raises ValidationFailed (an item is invalid, listed twice, carries a generation
+        block, or clashes with an existing procedure: nothing is written), UsageError
+        (nothing new to import) and what :meth:`execute` raises.
+        """
         return self.execute("procedure.import", {"procedures": items})
 
     def llm_cache(self) -> ResponseCache:
-        """The response cache of this clone, ``.git/proctor/llm-cache``."""
+        """The response cache of this clone, ``.git/proctor/llm-cache``. Raises nothing
+        itself; ``validate`` and ``purge`` raise OSError when the directory cannot be
+        written."""
         from proctor.llm.cache import ResponseCache, default_cache_dir
 
         return ResponseCache(default_cache_dir(self.store.common_dir))

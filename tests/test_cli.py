@@ -109,6 +109,8 @@ def test_action_list_and_run(repo: Path) -> None:
     assert names == [
         "procedure.create",
         "procedure.delete",
+        "procedure.generate",
+        "procedure.import",
         "procedure.release",
         "procedure.rollback",
         "procedure.update",
