@@ -315,3 +315,53 @@ def test_cache_validate_and_purge_count(tmp_path: Path) -> None:
     assert result.code == 1 and "1 corrupt" in result.out and "1 removed" in result.out
     result = run_cli("cache", "purge", cwd=repo)
     assert result.code == 0 and result.out.strip() == "removed 1 cached reply"
+
+
+def test_sigterm_stops_the_batch_cleanly_too(tmp_path: Path) -> None:
+    repo, cassettes, _settings = small_store(tmp_path, 12)
+    state_path = repo / ".git" / "proctor" / "generate-state.json"
+    proc = subprocess.Popen(
+        [str(BIN / "proctor"), *generate_args(cassettes, "--concurrency", "1")],
+        cwd=repo,
+        env={**os.environ, **IDENTITY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads(state_path.read_text())["done"]:
+                break
+        except (FileNotFoundError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    assert proc.poll() is None, "the batch ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out.startswith("interrupted: 12 procedure(s)") and "--resume" in err
+    state = json.loads(state_path.read_text())
+    assert state["status"] == "interrupted"
+    assert sorted(generated_commits(repo)) == sorted(state["done"])
+
+
+def test_cli_generate_one_procedure_and_its_bad_input(tmp_path: Path) -> None:
+    repo, cassettes, _settings = small_store(tmp_path, 1)
+    none = run_cli("generate", "add001", cwd=repo)
+    assert none.code == 2 and none.err.startswith("error: no model to generate with")
+    both = run_cli("generate", "add001", "--all", cwd=repo)
+    assert both.code == 2 and "give one NAME or --all" in both.err
+    args = ["--backend", "replay", "--option", f"cassettes={cassettes}", "--model", MODEL]
+    result = run_cli("generate", "add001", *args, "--json", cwd=repo)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert (data["status"], data["action"], data["band"], data["confidence"]) == (
+        "applied",
+        "procedure.generate",
+        "apply",
+        0.855,
+    )
+    assert data["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    again = run_cli("generate", "add001", *args, cwd=repo)
+    assert again.code == 2 and "already has code" in again.err and "Traceback" not in again.err

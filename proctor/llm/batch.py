@@ -370,7 +370,7 @@ class Batch:
             outcome = await self.generator.agenerate(spec)
             commit_started = time.monotonic()
             result = self.commit(outcome)
-            self.generator._stage(name, "commit", commit_started)
+            self.generator.stage(name, "commit", commit_started)
             status = result.status if result.status in ("applied", "proposed") else "failed"
             item = ItemResult(
                 name,

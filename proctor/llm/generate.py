@@ -478,16 +478,18 @@ class Generator:
     async def aevaluate(self, spec: ProcedureSpec, code: str, name: str) -> Evaluation:
         started = time.monotonic()
         evaluation = await asyncio.to_thread(self.check, spec, code)
-        self._stage(name, "check", started)
+        self.stage(name, "check", started)
         if evaluation.usable:
             started = time.monotonic()
             await self.examples(spec, code, evaluation)
-            self._stage(name, "examples", started)
+            self.stage(name, "examples", started)
         else:
             evaluation.examples_total = len(spec.examples)
         return evaluation
 
-    def _stage(self, name: str, stage: str, started: float) -> None:
+    def stage(self, name: str, stage: str, started: float) -> None:
+        """Announce how long one stage of one item took (an ``llm.stage`` event), from
+        ``started`` (a ``time.monotonic()`` reading) until now."""
         self.emit(
             what="stage",
             procedure=name,
@@ -524,13 +526,13 @@ class Generator:
                     max_reasks=settings.max_reasks,
                 )
             except LLMError as exc:
-                self._stage(spec.name, "generate", started)
+                self.stage(spec.name, "generate", started)
                 if not rounds:
                     raise
                 calls = list(getattr(exc, "attempts", None) or [])
                 rounds.append(Round(number, calls, None, None, None, 0.0, error=str(exc)))
                 break
-            self._stage(spec.name, "generate", started)
+            self.stage(spec.name, "generate", started)
             value = result.value
             evaluation = await self.aevaluate(spec, value.code, spec.name)
             confidence = combine_confidence(value.confidence, evaluation)
