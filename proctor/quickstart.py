@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from proctor.core.errors import ValidationFailed
 from proctor.workspace import Workspace
@@ -71,12 +72,53 @@ def _demo_identity(directory: Path, actor: str) -> None:
         subprocess.run(["git", "config", key, actor], cwd=directory, check=True, env=git_env())
 
 
+# A procedure described by metadata alone, then generated: the model's answer is a
+# cassette shipped in the package (proctor/data/quickstart-cassettes), so this runs
+# offline and gives the same code every time. bench/make_quickstart_cassette.py writes it.
+SLUG_METADATA: dict[str, Any] = {
+    "name": "slugify",
+    "description": "Turn a title into a URL slug.",
+    "parameters": [{"name": "title", "type": "str", "description": "The title."}],
+    "returns": "str",
+    "examples": [
+        {"params": {"title": "Hello World"}, "expected": "hello-world"},
+        {"params": {"title": "  Proctor: 1.0 "}, "expected": "proctor-1-0"},
+    ],
+    "steps": [
+        "lower-case the title",
+        "replace each run of characters that are not letters or digits with one dash",
+        "strip dashes from both ends",
+    ],
+}
+
+SLUG_CODE = '''\
+import re
+
+
+def run(title: str) -> str:
+    """Turn a title into a URL slug.
+
+    Args:
+        title: The title.
+    """
+    if not isinstance(title, str):
+        raise TypeError("title must be str, got " + type(title).__name__)
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+'''
+
+QUICKSTART_MODEL = "quickstart-replay"
+
+
+def quickstart_cassettes() -> Path:
+    return Path(__file__).parent / "data" / "quickstart-cassettes"
+
+
 def run_quickstart(
     directory: Path, say: Callable[[str], None], actor: str = "quickstart@proctor"
 ) -> Workspace:
     """Walk through init → create → release → run → update → release → history →
     rollback → run → stats → a policy change → a change proposed by one actor and
-    approved by another."""
+    approved by another → import → generate."""
     step = [0]
 
     def ran(ws: Workspace, params: dict[str, object]) -> None:
@@ -223,6 +265,30 @@ def run_quickstart(
         commit = outcome.commit[:12] if outcome.commit else "-"
         say(f"    {outcome.status}: commit {commit} (proposal version {outcome.proposal.version})")
         say(f"    description now: {ws.get_procedure('greet').spec.description}")
+
+        header(
+            "proctor import slugify.jsonl && proctor generate slugify --backend replay",
+            "Describe a procedure by metadata alone, then generate its code: checked, "
+            "its examples run in the sandbox, committed with its confidence",
+        )
+        from proctor.llm.generate import GenerationSettings
+
+        r = ws.import_procedures([SLUG_METADATA])
+        say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} (metadata only)")
+        settings = GenerationSettings(
+            "replay", QUICKSTART_MODEL, options={"cassettes": str(quickstart_cassettes())}
+        )
+        done = ws.generate("slugify", settings)
+        gen = done.outcome
+        examples = gen.generation.get("examples") or {}
+        say(
+            f"    {done.result.status}: commit "
+            f"{done.result.commit[:12] if done.result.commit else '-'}, confidence "
+            f"{gen.confidence:.2f}, examples {examples.get('passed', 0)}/"
+            f"{examples.get('total', 0)} passed, band {gen.band.name}"
+        )
+        ran_slug = ws.run("slugify", {"title": "Git-native procedures"})
+        say(f"    proctor run slugify -p 'title=Git-native procedures': {ran_slug.value!r}")
 
         view = ws.get_procedure("greet")
         say("")

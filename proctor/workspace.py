@@ -11,7 +11,9 @@ so the CLI, the hooks and Python callers share one behaviour::
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,12 +35,18 @@ if TYPE_CHECKING:
     from proctor.engine.actions import ActionResult, ActionType
     from proctor.engine.explain import PolicyExplanation
     from proctor.engine.pipeline import ActionEngine
+    from proctor.llm.backends import Backend
+    from proctor.llm.batch import BatchReport, BatchState, ItemResult
+    from proctor.llm.cache import ResponseCache
+    from proctor.llm.generate import GenerationOutcome, GenerationSettings, Generator
     from proctor.plugins.side_effects.outbox import Delivery
     from proctor.proposals.model import Proposal
     from proctor.proposals.views import ProposalListing, ProposalOutcome, ProposalView
     from proctor.runs.model import RunRecord, TestReport
     from proctor.runs.service import RunService
     from proctor.sync.model import SyncResult, SyncStatus
+
+logger = logging.getLogger("proctor.workspace")
 
 DEFAULT_CONFIG = """\
 # proctor configuration. Policy is read from the committed copy on the store branch.
@@ -796,3 +804,184 @@ class Workspace:
 
         default_remote, _attempts = sync_settings(self.config)
         return sync_status(self.store, self.ref, remote or default_remote)
+
+    # -- code generation -------------------------------------------------------------------
+
+    def generation_settings(self, **overrides: Any) -> GenerationSettings:
+        """``[llm]`` of the committed config with ``overrides`` (backend, model,
+        options, max_repairs). Raises ConfigError, UsageError (no backend or model)."""
+        from proctor.llm.generate import generation_settings
+
+        return generation_settings(self.config, **overrides)
+
+    def _llm_emit(self, correlation_id: str) -> Callable[..., None]:
+        from proctor.core.events import LlmEvent
+
+        def emit(**fields: Any) -> None:
+            for failure in self.plugins.emit(
+                LlmEvent(actor=self.actor, correlation_id=correlation_id, **fields)
+            ):
+                logger.warning(
+                    "event handler of plugin %s failed on llm.%s: %s",
+                    failure.plugin,
+                    fields.get("what"),
+                    failure.error,
+                )
+
+        return emit
+
+    def generator(
+        self, settings: GenerationSettings, correlation_id: str, backend: Backend | None = None
+    ) -> Generator:
+        """A :class:`~proctor.llm.generate.Generator` for ``settings``: the backend from
+        the plugins, one transport (breaker, response cache under ``.git/proctor``), the
+        run service for the examples, events through ``proctor_on_event``. ``backend``
+        replaces the configured one (a fake in tests). Raises UsageError (an unknown
+        backend or bad options)."""
+        from proctor.llm.backends import build_backend
+        from proctor.llm.cache import ResponseCache, default_cache_dir
+        from proctor.llm.generate import Generator
+        from proctor.llm.transport import Transport, TransportEvent, TransportPolicy
+
+        emit = self._llm_emit(correlation_id)
+        if backend is None:
+            backend = build_backend(self.plugins.llm_backends(), settings.backend, settings.options)
+
+        def observe(event: TransportEvent) -> None:
+            kind = event.kind
+            fields: dict[str, Any] = {"backend": event.backend, "model": settings.model}
+            if kind.startswith("breaker_"):
+                emit(what="breaker", state=kind.removeprefix("breaker_"), **fields)
+            elif kind in ("cache_hit", "cache_miss", "attempt_failed", "gave_up"):
+                emit(what=kind, status=event.status, error=event.error, **fields)
+
+        transport = Transport(
+            backend,
+            TransportPolicy(deadline=settings.deadline),
+            cache=ResponseCache(default_cache_dir(self.store.common_dir)),
+            observer=observe,
+        )
+        return Generator(
+            transport,
+            settings,
+            config=self.config,
+            plugins=self.plugins,
+            runs=self.runs,
+            actor=self.actor,
+            emit=emit,
+        )
+
+    def generate(
+        self, name: str, settings: GenerationSettings, *, backend: Backend | None = None
+    ) -> GenerationResult:
+        """Generate code for the metadata-only procedure ``name`` and commit it through
+        ``procedure.generate`` (policy decides on the confidence's band).
+
+        Raises UsageError (a bad name, no model configured, it already has code),
+        NotFoundError (no such procedure), LLMError (the model could not be reached or
+        answered nothing usable: ``exc.attempts``), and what :meth:`execute` raises.
+        """
+        import uuid
+
+        from proctor.core.errors import NotFoundError
+        from proctor.procedures.repository import code_path, metadata_path, parse_spec
+        from proctor.runs.bridge import run_async
+        from proctor.runs.resolve import valid_name
+
+        valid_name(name)
+        from proctor.store.gitstore import Snapshot
+
+        snap = Snapshot(self.store, self.store.read_ref(self.ref))
+        meta = snap.read(metadata_path(name))
+        if meta is None:
+            raise NotFoundError(f"unknown procedure {name!r}: import its metadata first")
+        if snap.read(code_path(name)) is not None:
+            raise UsageError(
+                f"{name} already has code; generation writes only procedures that have "
+                "metadata and no code"
+            )
+        spec = parse_spec(meta, metadata_path(name))
+        correlation = uuid.uuid4().hex
+        generator = self.generator(settings, correlation, backend)
+        outcome = run_async(generator.agenerate(spec))
+        result = self.execute("procedure.generate", outcome.params())
+        generator.emit(
+            what="generated",
+            procedure=name,
+            outcome=result.status,
+            confidence=outcome.confidence,
+            band=outcome.band.name,
+        )
+        return GenerationResult(outcome, result)
+
+    def generate_all(
+        self,
+        settings: GenerationSettings,
+        *,
+        concurrency: int = 4,
+        resume: bool = False,
+        restart: bool = False,
+        progress: Callable[[ItemResult, BatchState], None] | None = None,
+        started: Callable[[BatchState, int], None] | None = None,
+        backend: Backend | None = None,
+    ) -> BatchReport:
+        """Generate every metadata-only procedure (see :mod:`proctor.llm.batch`).
+
+        SIGINT and SIGTERM stop it cleanly (``report.interrupted``); ``resume``
+        continues an interrupted batch. Raises UsageError (nothing to do, nothing to
+        resume, or the input or settings changed since the interrupted batch).
+        """
+        import uuid
+
+        from proctor.llm.batch import STATE_FILE, Batch
+        from proctor.runs.bridge import run_async
+
+        correlation = uuid.uuid4().hex
+        generator = self.generator(settings, correlation, backend)
+        batch = Batch(
+            store=self.store,
+            ref=self.ref,
+            generator=generator,
+            commit=lambda outcome: self.execute("procedure.generate", outcome.params()),
+            concurrency=concurrency,
+            state_path=Path(self.store.common_dir) / "proctor" / STATE_FILE,
+            emit=generator.emit,
+            progress=progress,
+            started=started,
+        )
+        return run_async(batch.arun(resume=resume, restart=restart))
+
+    def import_procedures(self, items: list[dict[str, Any]]) -> ActionResult:
+        """Add metadata-only procedures in one commit (``procedure.import``).
+
+        Raises ValidationFailed (an item is invalid, listed twice, carries a generation
+        block, or clashes with an existing procedure: nothing is written), UsageError
+        (nothing new to import) and what :meth:`execute` raises.
+        """
+        return self.execute("procedure.import", {"procedures": items})
+
+    def llm_cache(self) -> ResponseCache:
+        """The response cache of this clone, ``.git/proctor/llm-cache``. Raises nothing
+        itself; ``validate`` and ``purge`` raise OSError when the directory cannot be
+        written."""
+        from proctor.llm.cache import ResponseCache, default_cache_dir
+
+        return ResponseCache(default_cache_dir(self.store.common_dir))
+
+
+class GenerationResult:
+    """What :meth:`Workspace.generate` did: the generation and the action's result."""
+
+    def __init__(self, outcome: GenerationOutcome, result: ActionResult) -> None:
+        self.outcome = outcome
+        self.result = result
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.result.to_json(),
+            "confidence": self.outcome.confidence,
+            "band": self.outcome.band.name,
+            "source": self.outcome.source,
+            "required_approvals": self.outcome.band.required_approvals,
+            "repairs": len(self.outcome.rounds) - 1,
+        }

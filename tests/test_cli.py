@@ -112,6 +112,8 @@ def test_action_list_and_run(repo: Path) -> None:
         "config.update",
         "procedure.create",
         "procedure.delete",
+        "procedure.generate",
+        "procedure.import",
         "procedure.release",
         "procedure.rollback",
         "procedure.update",
@@ -226,6 +228,8 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
         git(target, "show", "HEAD:" + git(target, "ls-files", "proposals").strip())
     )
     assert subjects == [
+        "Generate procedure slugify (confidence 0.95)",
+        "Import 1 procedure (metadata only)",
         "Update procedure greet",  # the proposal applied, with its new status
         "Propose: Update procedure greet",
         "Update proctor.toml",
@@ -243,7 +247,8 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
     ]
     meta = json.loads(git(target, "show", "HEAD:procedures/greet/metadata.json"))
     assert meta["description"] == "Greets anyone, politely"
-    assert "Proctor-Proposal-Status: applied" in git(target, "log", "-1", "--format=%B")
+    applied = git(target, "log", "-1", "--format=%B", "--grep=^Proctor-Proposal-Status: applied")
+    assert applied.startswith("Update procedure greet\n")  # the edit and the status, one commit
     assert "applied: commit" in r.out and "proposed: proposal" in r.out
 
     again = run_cli("quickstart", str(target))

@@ -86,7 +86,7 @@ def test_the_quickstart_runs_a_procedure_and_shows_its_stats(tmp_path: Path) -> 
     assert "    v0.1.0: 1 run, 100% ok, p50 " in r.out
     with sqlite3.connect(target / ".git/proctor/runs.sqlite") as db:
         assert db.execute(
-            "SELECT version, status FROM proctor_runs ORDER BY started"
+            "SELECT version, status FROM proctor_runs WHERE procedure = 'greet' ORDER BY started"
         ).fetchall() == [
             ("0.1.0", "ok"),
             ("0.2.2", "ok"),

@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from proctor.cli import (  # noqa: F401  (each registers its commands)
+    cache,
     check,
     effects,
+    generate,
     metrics,
     policy,
     procedures,

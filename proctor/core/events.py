@@ -6,10 +6,11 @@ action. Events are frozen dataclasses made of plain values (strings, tuples, a
 timestamp): a handler cannot change what happened, and an event can be serialised
 (``to_dict``) without knowing the domain objects behind it.
 
-Actions (``action.``), runs (``run.``) and side-effect deliveries (``side_effect.``)
-have their own subclasses of :class:`Event`; proposals and code generation will add
-kinds under their own prefixes. A handler that does not know a kind ignores it, so
-adding one breaks no plugin. Dispatch on ``isinstance`` or on ``event.kind``.
+Actions (``action.``), runs (``run.``), side-effect deliveries (``side_effect.``),
+proposals (``proposal.``) and code generation (``llm.``) have their own subclasses of
+:class:`Event`, and sync its ``sync.`` events in :mod:`proctor.sync`. A handler that does
+not know a kind ignores it, so adding one breaks no plugin. Dispatch on ``isinstance`` or
+on ``event.kind``.
 """
 
 from __future__ import annotations
@@ -187,6 +188,51 @@ class SideEffectEvent(Event):
     @property
     def kind(self) -> str:
         return f"{self.domain}.{self.outcome}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmEvent(Event):
+    """Code generation and the model calls under it: ``kind`` is ``llm.<what>``.
+
+    ``what`` is one of:
+
+    - ``queue``: the batch queue changed; ``inflight`` items being worked on now,
+      ``submitted`` and ``completed`` items so far (counters that only grow);
+    - ``stage``: one stage of one item ended; ``stage`` is ``generate``, ``check``,
+      ``examples`` or ``commit`` and ``seconds`` how long it took;
+    - ``cache_hit`` / ``cache_miss``: the response cache answered a model call, or not;
+    - ``breaker``: the circuit breaker changed ``state`` (``open``, ``half_open``,
+      ``closed``);
+    - ``attempt_failed``: one model call failed (``status``, ``error``); the transport
+      may try again;
+    - ``generated``: one procedure is done; ``outcome`` is the action's status
+      (applied, proposed, denied, failed), ``confidence`` and ``band`` what decided it.
+
+    ``procedure`` names the item where there is one; ``backend`` and ``model`` the model
+    asked; ``correlation_id`` is the batch's (or the single generation's) id.
+    """
+
+    domain: ClassVar[str] = "llm"
+
+    what: str
+    procedure: str | None = None
+    backend: str = ""
+    model: str = ""
+    stage: str | None = None
+    seconds: float | None = None
+    inflight: int | None = None
+    submitted: int | None = None
+    completed: int | None = None
+    state: str | None = None
+    status: int | None = None
+    outcome: str | None = None
+    confidence: float | None = None
+    band: str | None = None
+    error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return f"{self.domain}.{self.what}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,7 @@
 """Talking to language models: the backend contract, the one transport loop, structured
-output and the response cache. Code generation, batch migration and their commands build
-on this package; it knows nothing of procedures, proposals or the store.
+output and the response cache; and code generation with batch migration on top of them.
+The transport, parser and cache know nothing of procedures or the store; generation uses
+the layers below (procedures, checks, runs) and commits through an action, never itself.
 
 What belongs here:
 
@@ -11,7 +12,11 @@ What belongs here:
 * ``structured`` / ``extract`` — :func:`parse_structured`, :func:`generate_structured`;
 * ``cache`` — :class:`ResponseCache`, content-addressed, under ``.git/proctor/llm-cache``;
 * backends that need no SDK: ``cassettes`` (replay, record), ``fake``, ``openai_http``.
-  The litellm backend lives in ``proctor.plugins.llm_litellm``.
+  The litellm backend lives in ``proctor.plugins.llm_litellm``;
+* ``skeleton`` — :class:`CodeExtractor`, the deterministic skeleton from metadata;
+* ``generate`` — :class:`Generator`: rounds of generate, check, examples, repair; the
+  confidence and its decision band (a policy input of ``procedure.generate``);
+* ``batch`` — :class:`Batch`: ``proctor generate --all``, its state file and resume.
 
 Names load lazily: registering backends must not import pydantic or tenacity.
 """

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "metrics": "proctor.plugins.metrics",
     "llm": "proctor.plugins.llm_builtin",
     "llm-litellm": "proctor.plugins.llm_litellm",
+    "llm-generation": "proctor.plugins.llm_generation",
 }
 
 

@@ -73,9 +73,29 @@ class CapabilitiesModel(_Model):
 
 
 class Generation(_Model):
+    """Where generated code came from (``procedure.generate``): the model, the prompt's
+    hash, the final confidence and how it was reached, and every attempt made.
+
+    ``source`` is ``model`` (the model's code) or ``skeleton`` (the deterministic
+    skeleton, stored when no attempt produced usable code). ``band`` is the decision band
+    the confidence fell in (``apply``, ``review``, ``expert``); ``checks`` and
+    ``examples`` the results the confidence was computed from; ``attempts`` one entry per
+    round (the model calls of the round, its findings and failing examples).
+    """
+
     model: str
     confidence: float | None = None
     prompt_hash: str | None = None
+    backend: str | None = None
+    source: Literal["model", "skeleton"] | None = None
+    model_confidence: float | None = None
+    band: str | None = None
+    explanation: str | None = None
+    checks: dict[str, Any] | None = None
+    examples: dict[str, Any] | None = None
+    usage: dict[str, int] | None = None
+    repairs: int | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ProcedureSpec(_Model):
@@ -87,6 +107,7 @@ class ProcedureSpec(_Model):
     parameters: list[Parameter] = Field(default_factory=list)
     returns: str = "Any"
     examples: list[Example] = Field(default_factory=list)
+    steps: list[str] = Field(default_factory=list)
     preconditions: list[str] = Field(default_factory=list)
     postconditions: list[str] = Field(default_factory=list)
     capabilities: CapabilitiesModel = Field(default_factory=CapabilitiesModel)
@@ -111,4 +132,7 @@ class ProcedureSpec(_Model):
 
     def to_json(self) -> str:
         """Stable, diff-friendly JSON: fixed key order, two-space indent, final newline."""
-        return self.model_dump_json(indent=2) + "\n"
+        # ``steps`` (what generation starts from) is left out while empty, so the
+        # metadata of procedures written before it existed stays byte for byte the same.
+        exclude = None if self.steps else {"steps"}
+        return self.model_dump_json(indent=2, exclude=exclude) + "\n"

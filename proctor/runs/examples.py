@@ -59,13 +59,14 @@ def _verdict(index: int, params: dict[str, Any], expected: Any, run: RunRecord) 
     return result
 
 
-async def run_examples(service: RunService, pv: ProcedureVersion, *, actor: str) -> TestReport:
-    from proctor.runs.service import new_run_id, run_row
+async def judge_examples(
+    service: RunService, pv: ProcedureVersion, *, actor: str
+) -> tuple[list[ExampleResult], list[RunRecord]]:
+    """Run every example of ``pv`` in the sandbox and judge it; nothing is recorded.
 
-    started = time.time()
-    report = TestReport(
-        test_id=new_run_id(), procedure=pv.name, version=pv.label, commit=pv.commit, examples=[]
-    )
+    ``pv`` need not be committed: code generation judges candidate code this way before
+    anything is written (``proctor.llm.generate``). :func:`run_examples` records.
+    """
     gate = asyncio.Semaphore(CONCURRENCY)
     runs: list[RunRecord] = []
 
@@ -81,13 +82,24 @@ async def run_examples(service: RunService, pv: ProcedureVersion, *, actor: str)
         runs.append(run)
         return _verdict(index, params, expected, run)
 
-    report.examples = list(
+    results = list(
         await asyncio.gather(
             *(one(i, dict(ex.params), ex.expected) for i, ex in enumerate(pv.spec.examples))
         )
     )
-    report.duration = time.time() - started
     runs.sort(key=lambda r: r.run_id)
+    return results, runs
+
+
+async def run_examples(service: RunService, pv: ProcedureVersion, *, actor: str) -> TestReport:
+    from proctor.runs.service import new_run_id, run_row
+
+    started = time.time()
+    report = TestReport(
+        test_id=new_run_id(), procedure=pv.name, version=pv.label, commit=pv.commit, examples=[]
+    )
+    report.examples, runs = await judge_examples(service, pv, actor=actor)
+    report.duration = time.time() - started
     row = {
         "id": report.test_id,
         "procedure": pv.name,
