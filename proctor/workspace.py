@@ -819,7 +819,12 @@ class Workspace:
 
         def emit(**fields: Any) -> None:
             for failure in self.plugins.emit(
-                LlmEvent(actor=self.actor, correlation_id=correlation_id, **fields)
+                LlmEvent(
+                    actor=self.actor,
+                    correlation_id=correlation_id,
+                    store=self.store.common_dir,
+                    **fields,
+                )
             ):
                 logger.warning(
                     "event handler of plugin %s failed on llm.%s: %s",

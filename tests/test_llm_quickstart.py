@@ -28,5 +28,12 @@ def test_quickstart_generates_slugify_from_the_packaged_cassette(tmp_path: Path)
         "Import 1 procedure (metadata only)",
     ]
     assert any("applied: commit" in line and "examples 2/2 passed" in line for line in lines)
+    # Generation is counted by the metrics plugin, through the events the workspace sends.
+    from proctor.plugins.metrics import exposition
+
+    text = exposition(tmp_path / "qs" / ".git")
+    assert 'proctor_llm_completed_total{outcome="applied"} 1.0' in text
+    assert 'proctor_llm_stage_seconds_count{stage="generate"} 1.0' in text
+    assert 'proctor_llm_stage_seconds_count{stage="examples"}' in text
     # The cassette is package data, next to the module, not a test file.
     assert quickstart_cassettes().is_relative_to(Path(__file__).parents[1] / "proctor")

@@ -104,6 +104,43 @@ METRICS: tuple[Metric, ...] = (
         ("procedure", "outcome"),
         "Automatic rollbacks by the outcome of the rollback action.",
     ),
+    Metric(
+        "proctor_llm_submitted_total",
+        "counter",
+        (),
+        "Procedures queued by a batch (`proctor generate --all`).",
+    ),
+    Metric(
+        "proctor_llm_completed_total",
+        "counter",
+        ("outcome",),
+        "Generations finished, by the action's outcome (applied, proposed, denied, failed).",
+    ),
+    Metric(
+        "proctor_llm_stage_seconds",
+        "histogram",
+        ("stage",),
+        "Seconds one stage of one generation took (generate, check, examples, commit).",
+        SECONDS,
+    ),
+    Metric(
+        "proctor_llm_cache_total",
+        "counter",
+        ("result",),
+        "Model calls the response cache answered (hit) or passed on (miss).",
+    ),
+    Metric(
+        "proctor_llm_breaker_transitions_total",
+        "counter",
+        ("state",),
+        "Circuit-breaker changes by the state entered (open, half_open, closed).",
+    ),
+    Metric(
+        "proctor_llm_attempts_failed_total",
+        "counter",
+        ("status",),
+        "Model calls that failed, by HTTP status (0: no response); the transport may retry.",
+    ),
 )
 BY_NAME = {m.name: m for m in METRICS}
 
@@ -116,6 +153,10 @@ PROPOSAL_STATUS = {
 }
 
 Increment = tuple[str, dict[str, str], float]  # metric, labels, value (observed for histograms)
+
+# A batch's queue events carry its running counts; what was already counted, per batch
+# (correlation id), so each event adds only what is new.
+_SUBMITTED_SEEN: dict[str, int] = {}
 
 
 def metrics_dir(git_dir: str | os.PathLike[str]) -> Path:
@@ -138,7 +179,13 @@ def _locked(directory: Path, mode: int) -> Iterator[None]:
 
 def increments(event: Any) -> list[Increment]:
     """What one event adds, by metric. Unknown events add nothing."""
-    from proctor.core.events import ActionEvent, RollbackEvent, RunEvent, SideEffectEvent
+    from proctor.core.events import (
+        ActionEvent,
+        LlmEvent,
+        RollbackEvent,
+        RunEvent,
+        SideEffectEvent,
+    )
 
     out: list[Increment] = []
     if isinstance(event, ActionEvent):
@@ -173,7 +220,32 @@ def increments(event: Any) -> list[Increment]:
     elif isinstance(event, RunEvent):
         labels = {"procedure": event.procedure, "status": event.status}
         out.append(("proctor_runs_total", labels, 1))
+    elif isinstance(event, LlmEvent):
+        out.extend(_llm_increments(event))
     return out
+
+
+def _llm_increments(event: Any) -> list[Increment]:
+    """Generation metrics. The queue's in-flight count is not kept: the totals are summed
+    over every process that ran, where a gauge would be whichever wrote last; it is
+    ``submitted - completed`` of one batch, and each queue event says it."""
+    what = event.what
+    if what == "queue" and event.submitted is not None:
+        seen = _SUBMITTED_SEEN.get(event.correlation_id, 0)
+        _SUBMITTED_SEEN[event.correlation_id] = max(seen, event.submitted)
+        if event.submitted > seen:
+            return [("proctor_llm_submitted_total", {}, event.submitted - seen)]
+    elif what == "generated":
+        return [("proctor_llm_completed_total", {"outcome": event.outcome or "failed"}, 1)]
+    elif what == "stage" and event.stage and event.seconds is not None:
+        return [("proctor_llm_stage_seconds", {"stage": event.stage}, event.seconds)]
+    elif what in ("cache_hit", "cache_miss"):
+        return [("proctor_llm_cache_total", {"result": what.removeprefix("cache_")}, 1)]
+    elif what == "breaker" and event.state:
+        return [("proctor_llm_breaker_transitions_total", {"state": event.state}, 1)]
+    elif what == "attempt_failed":
+        return [("proctor_llm_attempts_failed_total", {"status": str(event.status or 0)}, 1)]
+    return []
 
 
 def _rows(increment: Increment) -> Iterator[tuple[str, str, str, float]]:
