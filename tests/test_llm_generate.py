@@ -289,6 +289,16 @@ def test_review_band_ends_as_a_proposal_needing_one_approval(meta_store: Path) -
         assert ws.get_procedure("add").code == ""  # nothing applied before the approval
 
 
+def test_expert_band_ends_as_a_proposal_needing_two_approvals(meta_store: Path) -> None:
+    fake = FakeBackend([reply(GOOD, 0.3)])
+    with Workspace.open(meta_store, actor="tester@example.com") as ws:
+        done = ws.generate("add", SETTINGS, backend=fake)
+        assert (done.result.status, done.outcome.band.name) == ("proposed", "expert")
+        proposal = ws.get_proposal(done.result.proposal or "")
+        assert proposal.required_approvals == 2
+        assert proposal.params["required_approvals"] == 2
+
+
 def test_params_cannot_claim_a_band_the_confidence_does_not_give(meta_store: Path) -> None:
     from proctor.core.errors import ValidationFailed
 

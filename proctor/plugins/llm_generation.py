@@ -28,8 +28,17 @@ def proctor_register_actions(register: Any) -> None:
 def proctor_policy(action: Any, params: Any) -> Any:
     if getattr(action, "api_name", None) != "procedure.generate":
         return None
+    from proctor.core.governance import Decision
+    from proctor.core.policy import Ruling
     from proctor.llm.generate import decide_band
 
     # Recomputed from the numbers rather than read from params.band: the band is what
     # the confidence says, whatever a caller claims.
-    return decide_band(float(params.confidence), int(params.findings)).decision
+    band = decide_band(float(params.confidence), int(params.findings))
+    if band.decision is not Decision.REQUIRE_PROPOSAL:
+        return band.decision
+    return Ruling(
+        band.decision,
+        rule=f"generation band {band.name}",
+        approvals=max(1, band.required_approvals),
+    )
