@@ -475,8 +475,8 @@ def main() -> int:
         env=env(),
         text=True,
     )
-    lines = listed.stdout.splitlines()  # a header line, then one line per procedure
-    assert len(lines) == 1_001 and lines[0].startswith("name"), listed.stderr
+    rows = listed.stdout.splitlines()  # a header line, then one line per procedure
+    assert len(rows) == 1_001 and rows[0].startswith("name"), listed.stderr
     t_list = cli_wall([str(BIN / "proctor"), "--repo", str(list_repo), "procedure", "list"], runs)
     t_help = cli_wall([str(BIN / "proctor"), "--help"], runs)
     py_pass2 = cli_wall([sys.executable, "-c", "pass"], runs)
