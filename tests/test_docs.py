@@ -363,3 +363,25 @@ def test_governance_doc_example(repo: Path) -> None:
     assert policy.evaluate(PolicyRequest("procedure.create", "x@bots.example")).reason == (
         "bots propose through the MCP server"
     )
+
+
+def test_sync_doc_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/sync.md's python block, run in a clone whose remote is a bare repository on a
+    path: the local proctor commit is published, with nothing in conflict."""
+    bare = tmp_path / "store.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    ws, _ = Workspace.init(clone)
+    with ws:
+        ws.execute(
+            "procedure.create", {"name": "greet", "code": "def run() -> str:\n    return 'hi'\n"}
+        )
+    [code] = python_blocks((DOCS / "sync.md").read_text())
+    monkeypatch.chdir(clone)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/sync.md", "exec"), namespace)
+    result, status = namespace["result"], namespace["status"]
+    assert result.conflicts == [] and result.pushed  # type: ignore[attr-defined]
+    assert (status.ahead, status.behind) == (0, 0)  # type: ignore[attr-defined]
+    assert git(bare, "rev-parse", "main").strip() == git(clone, "rev-parse", "HEAD").strip()
