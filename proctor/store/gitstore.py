@@ -271,7 +271,10 @@ class GitStore(ObjectStore):
             with writer_lock(self.common_dir, ref):
                 recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
                 attempt.base = self.read_ref(ref)
-                result: WriteResult = retrying(attempt)
+                try:
+                    result: WriteResult = retrying(attempt)
+                finally:
+                    attempt.release_held()
         except RetryError:
             error = ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
@@ -434,17 +437,21 @@ class GitStore(ObjectStore):
             ref, tip, None, change.paths, checkout.work_tree, str(checkout.index)
         )
         journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
-        try:
-            lock = IndexLock.acquire(
-                checkout.index,
-                self.INDEX_LOCK_TIMEOUT,
-                ref,
-                state_dir(self.common_dir),
-                tip=tip,
-            )
-        except BaseException:
-            journal.remove(self.common_dir, ref)
-            raise
+        lock, attempt.held = attempt.held, None
+        if lock is None or lock.index != checkout.index:
+            if lock is not None:
+                lock.release()
+            try:
+                lock = IndexLock.acquire(
+                    checkout.index,
+                    self.INDEX_LOCK_TIMEOUT,
+                    ref,
+                    state_dir(self.common_dir),
+                    tip=tip,
+                )
+            except BaseException:
+                journal.remove(self.common_dir, ref)
+                raise
         touched = False
         try:
             # A git commit in the work tree since the build moved the ref and the files
@@ -516,6 +523,21 @@ class GitStore(ObjectStore):
                         f"could not write the work tree ({exc}) nor put it back ({undo}); "
                         "nothing was committed; " + worktree.repair_hint(lock.path)
                     ) from undo
+            if touched and isinstance(exc, CasLost):
+                # The new index was in place, so a ``git commit`` may have read it and be
+                # about to take the lock: released now, that commit would write the index
+                # it read (git reads before it locks) and commit files whose write was
+                # just undone. Held into the next try, git fails on the lock instead, and
+                # what it read matches what the next try puts in place. The journal now
+                # says nothing is touched, so a kill here leaves a lock recovery removes.
+                journal.save(
+                    self.common_dir,
+                    journal.Record(
+                        ref, tip, None, change.paths, checkout.work_tree, str(checkout.index)
+                    ),
+                )
+                attempt.held = lock
+                raise
             lock.release()
             journal.remove(self.common_dir, ref)
             raise
@@ -568,6 +590,8 @@ class GitStore(ObjectStore):
                 raise ConcurrencyError(
                     f"{ref} moved during the sync", expected=tip, actual=self.read_ref(ref)
                 ) from None
+            finally:
+                attempt.release_held()
         if recovery.warnings:
             result = replace(result, warnings=[*recovery.warnings, *result.warnings])
         return result
@@ -649,6 +673,16 @@ class _Attempt:
     base: str | None = None
     paths: list[str] | None = None
     count: int = 0
+    #: ``index.lock``, kept from a try that lost its compare-and-swap after it had put
+    #: its index in place (see ``_publish_checked_out``); the next try reuses it.
+    held: IndexLock | None = None
+
+    def release_held(self) -> None:
+        """Give up a lock no further try will use (the journal that covers it goes too)."""
+        if self.held is not None:
+            self.held.release()
+            self.held = None
+            journal.remove(self.store.common_dir, self.ref)
 
     def __call__(self) -> WriteResult:
         self.count += 1

@@ -8,6 +8,11 @@ new index is put in place (a rename of a separate file, so the lock stays held),
 then does the ref move. A reader can then see the old HEAD with the new index, never the
 reverse, and any git that wants to commit from what it read must first take the lock:
 it fails while proctor holds it, and after that its compare-and-swap on HEAD fails.
+A compare-and-swap proctor loses after the new index is in place keeps the lock into the
+next try (``GitStore._publish_checked_out``), so no index proctor put in place is taken
+back while git could take the lock. What stays open is git's own window: ``git commit``
+reads the index before it locks it, and a write that lands wholly in between is undone in
+the index that commit writes just before its HEAD update fails (docs/guarantees.md).
 
 What the write replaces is kept as hard links (``.main.py.proctor-old`` beside the file,
 ``index.proctor-old`` beside the index): if the compare-and-swap is lost, or the write is
