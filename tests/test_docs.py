@@ -385,3 +385,43 @@ def test_sync_doc_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert result.conflicts == [] and result.pushed  # type: ignore[attr-defined]
     assert (status.ahead, status.behind) == (0, 0)  # type: ignore[attr-defined]
     assert git(bare, "rev-parse", "main").strip() == git(clone, "rev-parse", "HEAD").strip()
+
+
+def test_side_effects_doc_example(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/side-effects.md end to end: its ``[side-effects.chat]`` table (the URL pointed
+    at a receiver on 127.0.0.1) is committed, a procedure is created, and the request
+    that arrives passes the doc's own ``verify`` and carries the doc's body keys and
+    headers; a changed body does not pass."""
+    import json
+
+    from effects_receiver import Receiver
+
+    text = (DOCS / "side-effects.md").read_text()
+    config = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)[0]
+    [shown_body] = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    [code] = python_blocks(text)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/side-effects.md", "exec"), namespace)
+    verify = namespace["verify"]
+    monkeypatch.setenv("PROCTOR_CHAT_SECRET", "doc-secret")
+    with Receiver() as receiver:
+        toml = config.replace("https://hooks.example.com/proctor", receiver.url)
+        assert toml != config
+        (repo / "proctor.toml").write_text(toml)
+        git(repo, "add", "proctor.toml")
+        git(repo, "commit", "-qm", "effects")
+        with Workspace.open(repo, actor="ana@example.com") as ws:
+            result = ws.execute(
+                "procedure.create", {"name": "greet", "code": "def run():\n    return 1\n"}
+            )
+    assert result.side_effects == {"chat": "delivered", "log": "delivered"}
+    [request] = receiver.requests
+    assert verify(b"doc-secret", request.headers, request.body)  # type: ignore[operator]
+    assert not verify(b"doc-secret", request.headers, request.body + b" ")  # type: ignore[operator]
+    body = json.loads(request.body)
+    keys = re.findall(r'"(\w+)":', shown_body)
+    assert sorted(body) == sorted(keys)
+    assert body["effect"] == "chat" and body["idempotency_key"] == f"{result.commit}:chat"
+    headers = re.findall(r"^\| `([A-Z][\w-]+)` \|", text, flags=re.MULTILINE)
+    assert len(headers) == 5 and all(h in request.headers for h in headers), headers
+    assert request.headers["Proctor-Event"] == "action.applied"
