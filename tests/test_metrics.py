@@ -289,3 +289,53 @@ def test_folding_the_log_counts_each_increment_once_across_a_crash(repo: Path) -
     announce(repo, event)
     assert value(repo, "proctor_actions_total", action="x", outcome="applied") == 3.0
     assert sorted(p.name for p in directory.iterdir()) == ["lock", "totals.json"]
+
+
+BATCH = r"""
+import sys, time
+from proctor.core.events import LlmEvent
+from proctor.plugins.metrics import proctor_on_event
+
+store, batch, levels = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
+for level in levels:
+    proctor_on_event(LlmEvent(actor="a", correlation_id=batch, store=store, what="queue",
+                              inflight=level, submitted=10, completed=0))
+print("ready", flush=True)
+sys.stdin.readline()  # stays running, its items in flight, until told or killed
+"""
+
+
+def test_the_inflight_gauge_sums_the_batches_still_running(repo: Path, tmp_path: Path) -> None:
+    """Two batches in their own processes with 3 and 2 items in flight: the gauge says 5.
+    One is killed with its items in flight: they stop counting. The other reaches 0 and
+    ends: the gauge is 0 and no file is left."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "start")
+    script = tmp_path / "batch.py"
+    script.write_text(BATCH)
+    store = str(repo / ".git")
+
+    def start(batch: str, levels: str) -> subprocess.Popen[str]:
+        child = subprocess.Popen(
+            [sys.executable, str(script), store, batch, levels],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        return child
+
+    first = start("batch-a", "1,2,3")
+    second = start("batch-b", "4,2")
+    try:
+        assert value(repo, "proctor_llm_queue_inflight") == 5
+        first.kill()
+        first.wait()
+        assert value(repo, "proctor_llm_queue_inflight") == 2
+    finally:
+        first.kill()
+        second.kill()
+        second.wait()
+    finished = start("batch-c", "2,1,0")
+    finished.communicate("\n")
+    assert value(repo, "proctor_llm_queue_inflight") == 0
+    assert list((repo / ".git/proctor/metrics/inflight").glob("*.json")) == []

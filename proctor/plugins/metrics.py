@@ -31,7 +31,7 @@ from proctor.core.hookspecs import hookimpl
 @dataclass(frozen=True)
 class Metric:
     name: str  # as exposed (counters end in _total)
-    type: str  # counter | histogram
+    type: str  # counter | histogram | gauge
     labels: tuple[str, ...]
     help: str
     buckets: tuple[float, ...] = ()
@@ -109,6 +109,12 @@ METRICS: tuple[Metric, ...] = (
         "counter",
         (),
         "Procedures queued by a batch (`proctor generate --all`).",
+    ),
+    Metric(
+        "proctor_llm_queue_inflight",
+        "gauge",
+        (),
+        "Generations being worked on now, over every running batch of this clone.",
     ),
     Metric(
         "proctor_llm_completed_total",
@@ -226,9 +232,8 @@ def increments(event: Any) -> list[Increment]:
 
 
 def _llm_increments(event: Any) -> list[Increment]:
-    """Generation metrics. The queue's in-flight count is not kept: the totals are summed
-    over every process that ran, where a gauge would be whichever wrote last; it is
-    ``submitted - completed`` of one batch, and each queue event says it."""
+    """Generation metrics that add up. The queue's in-flight count is a level, not an
+    increment: :func:`set_inflight` keeps it."""
     what = event.what
     if what == "queue" and event.submitted is not None:
         seen = _SUBMITTED_SEEN.get(event.correlation_id, 0)
@@ -287,6 +292,75 @@ def proctor_on_event(event: Any) -> None:
     store = getattr(event, "store", "")
     if store:
         record(store, increments(event))
+        if getattr(event, "what", None) == "queue" and event.inflight is not None:
+            set_inflight(store, event.correlation_id, event.inflight)
+
+
+# -- the in-flight gauge: one file per running batch ---------------------------------------
+#
+# Totals are summed over every process that ever ran; a level cannot be: summed, a batch
+# killed with items in flight would count them for ever, and "the last value written" is
+# one batch's, not the clone's. So each batch keeps its own level in a file named by its
+# process and id, removed when it reaches 0, and the gauge is the sum over the files whose
+# process is still running (a file left by a killed batch is removed when read).
+
+INFLIGHT = "inflight"
+
+
+def _process_start(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, from /proc), or None where that
+    cannot be read: tells a live process from a later one that reuses its number."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat.rpartition(b")")[2].split()[19].decode()
+
+
+def _running(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    return start is None or _process_start(pid) in (start, None)
+
+
+def set_inflight(git_dir: str | os.PathLike[str], batch: str, inflight: int) -> None:
+    """Record that batch ``batch`` of this process has ``inflight`` items in flight."""
+    directory = metrics_dir(git_dir) / INFLIGHT
+    path = directory / f"{os.getpid()}-{batch}.json"
+    if inflight <= 0:
+        path.unlink(missing_ok=True)
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    temp = directory / f".{path.name}.tmp"
+    data = {"pid": pid, "start": _process_start(pid), "inflight": inflight}
+    temp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def inflight(git_dir: str | os.PathLike[str]) -> int:
+    """Items in flight now, over every batch of this clone whose process still runs."""
+    total = 0
+    for path in sorted((metrics_dir(git_dir) / INFLIGHT).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            pid, start, level = int(data["pid"]), data.get("start"), int(data["inflight"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being replaced right now, or not ours
+        if _running(pid, start):
+            total += level
+        else:
+            path.unlink(missing_ok=True)
+    return total
+
+
+#: How each gauge of :data:`METRICS` is read when it is rendered.
+GAUGES = {"proctor_llm_queue_inflight": inflight}
 
 
 LOG = "increments.jsonl"
@@ -344,7 +418,11 @@ def _samples(git_dir: str | os.PathLike[str]) -> dict[str, dict[str, dict[str, f
 def collector(git_dir: str | os.PathLike[str]) -> Any:
     """A ``prometheus_client`` collector of the clone's totals, every metric of
     :data:`METRICS` included (empty ones too), for a registry of the caller's."""
-    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
 
     class Totals:
         def collect(self) -> Iterator[Any]:
@@ -352,7 +430,10 @@ def collector(git_dir: str | os.PathLike[str]) -> Any:
             for metric in METRICS:
                 rows = samples.get(metric.name, {})
                 family: Any
-                if metric.type == "counter":
+                if metric.type == "gauge":
+                    level = GAUGES[metric.name](git_dir)
+                    family = GaugeMetricFamily(metric.name, metric.help, value=level)
+                elif metric.type == "counter":
                     family = CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
                     for key, values in sorted(rows.items()):
                         family.add_metric(json.loads(key), values.get("", 0.0))
