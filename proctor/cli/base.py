@@ -7,7 +7,6 @@ Commands live in the sibling modules, one per command group; this module knows n
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -64,6 +63,8 @@ class State:
 
 
 def emit_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
@@ -370,6 +371,8 @@ def read_file_arg(path: str, what: str) -> str:
 
 
 def read_metadata_arg(path: str) -> dict[str, Any]:
+    import json
+
     from proctor.core.errors import ValidationFailed
 
     text = read_file_arg(path, "metadata file")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
 from proctor.cli.base import ProctorGroup, State, cli, emit_json
@@ -24,6 +22,8 @@ def cache() -> None:
 @click.pass_obj
 def validate_command(state: State, no_repair: bool) -> int:
     """Check every entry against the manifest's SHA-256; count and remove broken ones."""
+    import dataclasses
+
     report = state.workspace().llm_cache().validate(repair=not no_repair)
     if state.as_json:
         emit_json({**dataclasses.asdict(report), "ok": report.ok})

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,6 +12,8 @@ import click
 from proctor.cli.base import State, cli, emit_json, report_result, write_json, writes
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from proctor.llm.batch import BatchReport, BatchState, ItemResult
 
 GENERATE_HELP = """Generate code for procedures that have metadata and no code.
@@ -202,6 +202,8 @@ are skipped; any other clash, or invalid metadata, refuses the whole import.
 
 
 def _read_items(path: Path) -> list[dict[str, Any]]:
+    import json
+
     from proctor.core.errors import UsageError, ValidationFailed
 
     def load(file: Path) -> list[Any]:
@@ -244,10 +246,12 @@ def _read_items(path: Path) -> list[dict[str, Any]]:
 
 @writes("procedure.import")
 @cli.command("import", help=IMPORT_HELP, short_help="Import procedure metadata (no code yet).")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path())
 @click.pass_obj
-def import_command(state: State, path: Path) -> int:
-    items = _read_items(Path(os.path.expanduser(str(path))))
+def import_command(state: State, path: str) -> int:
+    from pathlib import Path  # here, not at import: ``proctor --help`` stays light
+
+    items = _read_items(Path(os.path.expanduser(path)))
     result = state.workspace().import_procedures(items)
     if not state.as_json and result.status == "applied":
         click.echo(f"imported {len(items)} procedure(s) as metadata only")

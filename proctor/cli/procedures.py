@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -344,6 +343,8 @@ def action_list(state: State) -> None:
 
 def parse_param(item: str) -> tuple[str, Any]:
     """``KEY=VALUE``: VALUE as JSON when it parses, ``@file`` reads a file, else a string."""
+    import json
+
     from proctor.core.errors import UsageError
 
     key, sep, value = item.partition("=")
