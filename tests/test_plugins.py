@@ -793,10 +793,16 @@ def test_policy_hook_require_proposal(plugin_dirs: dict[str, Path], repo: Path) 
 
     # With the built-in proposals on (the default) a third party's action is held the same
     # way as a built-in one: one commit adding the proposal file.
-    held = execute(plugin_dirs, repo, "demo.note", params)
+    notes = repo.parent / "before-propose.jsonl"
+    tip = _git(repo, "rev-parse", "HEAD")
+    held = execute(plugin_dirs, repo, "demo.note", params, PROCTOR_DEMO_PROPOSE=str(notes))
     assert (held["status"], held["decision"]) == ("proposed", "REQUIRE_PROPOSAL")
     tree = _git(repo, "ls-tree", "-r", "--name-only", "HEAD").split()
     assert f"proposals/{held['proposal']}.json" in tree and "notes/needs_review.txt" not in tree
+    # proctor_before_propose was asked once, before the proposal's commit existed.
+    seen = [json.loads(line) for line in notes.read_text().splitlines()]
+    assert seen == [{"action": "demo.note", "name": "needs_review", "tip": tip}]
+    assert _git(repo, "rev-parse", "HEAD~1") == tip
 
 
 def test_before_commit_hook_vetoes_with_its_reason_and_writes_nothing(

@@ -231,7 +231,7 @@ class Killer:
     # Runs before every other event handler: the commit is published, nothing delivered.
     @hookimpl(tryfirst=True)
     def proctor_on_event(self, event):
-        if event.kind == "action.applied":
+        if event.kind == os.environ.get("KILL_ON", "action.applied"):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -242,7 +242,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def run_killed(repo: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_killed(
+    repo: Path, tmp_path: Path, *args: str, kill_on: str = "action.applied"
+) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     return subprocess.run(
@@ -250,7 +252,7 @@ def run_killed(repo: Path, tmp_path: Path, *args: str) -> subprocess.CompletedPr
         cwd=repo,
         capture_output=True,
         text=True,
-        env={**os.environ, **IDENTITY, "PROCTOR_NO_ENTRY_POINTS": "1"},
+        env={**os.environ, **IDENTITY, "PROCTOR_NO_ENTRY_POINTS": "1", "KILL_ON": kill_on},
         timeout=120,
     )
 
@@ -283,6 +285,77 @@ def test_killed_after_the_commit_is_delivered_by_the_next_command(
             "applied",
         )
         assert verify(SECRET.encode(), receiver.requests[0].headers, receiver.requests[0].body)
+        assert run_cli("side-effects", "retry", cwd=repo).out.strip() == "nothing to deliver"
+    assert len(receiver.requests) == 2
+
+
+def test_killed_after_the_proposal_commit_is_delivered_by_the_next_command(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Policy sends creates to review; the process is killed once the proposal's own
+    commit is written and before anything is delivered. Its ``action.proposed`` row was
+    written before that commit, so the next command delivers it, keyed and shaped as the
+    live event would have been, and never twice."""
+    code = tmp_path / "greet.py"
+    code.write_text(GREET)
+    with Receiver() as receiver:
+        (repo / "proctor.toml").write_text(
+            'entry-point = "run"\n\n'
+            "[[policy.rules]]\n"
+            'name = "creates are reviewed"\n'
+            'actions = ["procedure.create"]\n'
+            'decision = "REQUIRE_PROPOSAL"\n\n'
+            "[side-effects.hook]\n"
+            'type = "webhook"\n'
+            f'url = "{receiver.url}"\n'
+            'secret-env = "HOOK_SECRET"\n'
+            'events = ["action.applied", "action.proposed"]\n'
+        )
+        git(repo, "add", "proctor.toml")
+        git(repo, "commit", "-q", "-m", "Review creates, notify")
+        killed = run_killed(
+            repo,
+            tmp_path,
+            "procedure",
+            "create",
+            "greet",
+            "--code",
+            str(code),
+            kill_on="action.proposed",
+        )
+        assert killed.returncode == -9, killed.stderr
+        commit = git(repo, "rev-parse", "HEAD").strip()
+        trailers = git(repo, "log", "-1", "--format=%(trailers:only,unfold)")
+        assert "Proctor-Action: proposal.create" in trailers
+        [correlation] = [
+            line.split(": ", 1)[1]
+            for line in trailers.splitlines()
+            if line.startswith("Proctor-Correlation-Id: ")
+        ]
+        [proposal] = [
+            line.split(": ", 1)[1]
+            for line in trailers.splitlines()
+            if line.startswith("Proctor-Proposal: ")
+        ]
+        assert receiver.requests == []
+        assert [(d.state, d.kind) for d in outbox(repo).rows()] == [("prepared", "action.proposed")]
+
+        listed = run_cli("procedure", "list", cwd=repo)  # a read delivers nothing
+        assert listed.code == 0 and receiver.requests == []
+        other = run_cli("procedure", "create", "other", "--code", str(code), cwd=repo)
+        assert other.code == 0, other.err  # proposed too: the next write settles the first
+        request, own = receiver.requests
+        assert own.headers[IDEMPOTENCY_HEADER] != request.headers[IDEMPOTENCY_HEADER]
+        assert request.headers[IDEMPOTENCY_HEADER] == f"{correlation}:hook"
+        assert verify(SECRET.encode(), request.headers, request.body)
+        body = json.loads(request.body)
+        assert (body["kind"], body["status"], body["action"]) == (
+            "action.proposed",
+            "proposed",
+            "procedure.create",
+        )
+        assert (body["commit"], body["proposal"]) == (commit, proposal)
+        assert body["decision"] == "REQUIRE_PROPOSAL"
         assert run_cli("side-effects", "retry", cwd=repo).out.strip() == "nothing to deliver"
     assert len(receiver.requests) == 2
 
@@ -395,6 +468,31 @@ def test_a_failing_before_commit_plugin_denies(repo: Path, plugin: object, reaso
         result = ws.execute("procedure.create", {"name": "greet", "code": GREET})
     assert result.status == "denied"
     assert result.errors == [f"procedure.create vetoed by plugin 'gate': {reason}"]
+    assert repo_state(repo) == before
+
+
+class BrokenOutbox:
+    @hookimpl
+    def proctor_before_propose(self, action: Any, params: Any, context: Any) -> None:
+        raise OSError("no space left on device")
+
+
+def test_a_failing_before_propose_plugin_denies_and_writes_no_proposal(repo: Path) -> None:
+    """What must be recorded before a proposal's commit could not be: the action is
+    denied (fail closed), and no proposal commit is made."""
+    (repo / "proctor.toml").write_text(
+        '[[policy.rules]]\nname = "review"\nactions = ["procedure.create"]\n'
+        'decision = "REQUIRE_PROPOSAL"\n'
+    )
+    git(repo, "add", "proctor.toml")
+    git(repo, "commit", "-q", "-m", "review creates")
+    before = repo_state(repo)
+    with Workspace.open(repo, actor=ACTOR, plugins=manager_with("box", BrokenOutbox())) as ws:
+        result = ws.execute("procedure.create", {"name": "greet", "code": GREET})
+    assert result.status == "denied" and result.proposal is None
+    assert result.errors == [
+        "procedure.create vetoed by plugin 'box': it failed (OSError: no space left on device)"
+    ]
     assert repo_state(repo) == before
 
 

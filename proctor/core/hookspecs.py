@@ -92,6 +92,19 @@ def proctor_before_commit(action: Any, params: Any, context: Any) -> Any:
 
 
 @hookspec
+def proctor_before_propose(action: Any, params: Any, context: Any) -> None:
+    """Prepare for the commit that records an action policy sent to review.
+
+    The arguments are those of ``proctor_before_commit``. Called once per action about
+    to become a proposal, after the decision and before the proposal's own commit
+    (``proposals/<id>.json``), so an observer can make durable what it owes for that
+    commit before it exists (the side-effect outbox does). It is not a veto point: the
+    return value is ignored. Like ``proctor_before_commit`` it fails closed: an
+    implementation that raises denies the action, and nothing is written.
+    """
+
+
+@hookspec
 def proctor_register_llm_backends(register: Any) -> None:
     """Register LLM backends: ``register(backend)`` with ``name`` and ``complete`` /
     ``acomplete``. Code generation picks a backend by name from configuration.

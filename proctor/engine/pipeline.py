@@ -405,6 +405,25 @@ class ActionEngine:
             return Verdict(Decision.DENY, vetoes=vetoes)
         return verdict
 
+    def before_propose(self, plan: Plan) -> Verdict | None:
+        """Tell every ``proctor_before_propose`` hook the proposal's commit is coming;
+        a plugin that raises makes it a DENY (returned), as before a commit."""
+        outcome = self.plugins.call(
+            "proctor_before_propose",
+            action=plan.action_type,
+            params=plan.params,
+            context=plan.context,
+        )
+        if not outcome.failures:
+            return None
+        logger.warning(
+            "before-propose plugin(s) %s failed; denying %s",
+            ", ".join(outcome.failed_plugins),
+            plan.api_name,
+        )
+        failed = tuple(Veto(f"it failed ({f.error})", f.plugin) for f in outcome.failures)
+        return Verdict(Decision.DENY, vetoes=failed)
+
     def denied(self, plan: Plan, verdict: Verdict) -> ActionResult:
         if verdict.vetoes:
             error = "; ".join(
@@ -443,6 +462,9 @@ class ActionEngine:
                 "and proposals are not enabled in this store"
             )
             return self._result(plan, verdict, "failed", errors=[error])
+        failed = self.before_propose(plan)
+        if failed is not None:
+            return self.denied(plan, failed)
         receipt = self.proposals.propose(
             ProposalRequest(
                 plan.api_name,

@@ -3,8 +3,9 @@
 Configured in the committed config as ``[side-effects.<name>]`` tables (see
 :mod:`.settings`), they observe outcomes through ``proctor_on_event``, so no action has
 to name them. Delivery goes through the outbox (:mod:`.outbox`): for an action about to
-commit, ``proctor_before_commit`` writes the rows first (this plugin never vetoes), the
-event turns them pending with the commit id, and only then are they delivered. A
+commit, ``proctor_before_commit`` writes the rows first (this plugin never vetoes), and
+``proctor_before_propose`` does the same before a proposal's own commit; the event turns
+them pending with the commit id, and only then are they delivered. A
 delivery that fails stays in the outbox; the result carries it as
 ``side_effects[name] == "pending: ..."`` with a warning, and the commit stands.
 
@@ -43,6 +44,18 @@ BACKOFF_MAX = 3600.0
 
 @hookimpl(trylast=True)
 def proctor_before_commit(action: Any, params: Any, context: Any) -> None:
+    _prepare("action.applied", action, params, context)
+
+
+@hookimpl
+def proctor_before_propose(action: Any, params: Any, context: Any) -> None:
+    _prepare("action.proposed", action, params, context)
+
+
+def _prepare(kind: str, action: Any, params: Any, context: Any) -> None:
+    """The outbox rows the commit about to be written owes (``kind``: the action's own
+    commit, or its proposal's), written before it, so a kill right after that commit
+    leaves rows a later command finds by the commit's correlation id."""
     snapshot = context.snapshot
     if snapshot is None:
         return
@@ -53,25 +66,24 @@ def proctor_before_commit(action: Any, params: Any, context: Any) -> None:
     from proctor.plugins.side_effects.settings import effects
 
     chosen = {
-        name: s
-        for name, s in effects(context.config).items()
-        if s.wants("action.applied", action.api_name)
+        name: s for name, s in effects(context.config).items() if s.wants(kind, action.api_name)
     }
     if not chosen:
         return
     from proctor.plugins.side_effects.outbox import Outbox
 
     outbox = Outbox(snapshot.store.common_dir)
+    proposed = kind == "action.proposed"
     payload = {
-        "kind": "action.applied",
+        "kind": kind,
         "action": action.api_name,
-        "status": "applied",
+        "status": "proposed" if proposed else "applied",
         "actor": context.actor,
         "commit": None,
         "tags": [],
-        "proposal": context.proposal,
+        "proposal": None if proposed else context.proposal,
         "correlation_id": context.correlation_id,
-        "decision": "ALLOW_IMMEDIATE",
+        "decision": "REQUIRE_PROPOSAL" if proposed else "ALLOW_IMMEDIATE",
         "errors": [],
         "message": action().subject(params),
         "time": None,
@@ -79,7 +91,7 @@ def proctor_before_commit(action: Any, params: Any, context: Any) -> None:
     for name, settings in chosen.items():
         outbox.prepare(
             effect=name,
-            kind="action.applied",
+            kind=kind,
             correlation_id=context.correlation_id,
             ref="",
             base=snapshot.commit,
@@ -107,7 +119,7 @@ def proctor_on_event(event: Any) -> dict[str, str] | None:
     if not chosen and not outbox.exists():
         return None
     flush(outbox, config, keep=event.correlation_id)
-    if event.status != "applied":
+    if event.status not in ("applied", "proposed"):
         outbox.discard_prepared(event.correlation_id)
     rows = outbox.settle(
         event.correlation_id,

@@ -340,14 +340,27 @@ class Outbox:
                 notes.append(f"{row.effect}: {row.correlation_id} never committed; dropped")
                 continue
             commit, tags = found
-            payload = {**row.payload, "commit": commit, "tags": tags, "status": "applied"}
-            self.settle(
-                row.correlation_id,
-                kind="action.applied",
-                commit=commit,
-                payload=payload,
-                effects={row.effect: row.settings},
-            )
+            if row.kind == "action.proposed":
+                # The proposal's own commit: the event has no commit of the action, so
+                # its key is the correlation id's, as the live event's would be.
+                proposal = _trailer(self.git_dir, commit, "Proctor-Proposal")
+                payload = {**row.payload, "commit": commit, "proposal": proposal}
+                self.settle(
+                    row.correlation_id,
+                    kind=row.kind,
+                    commit=None,
+                    payload={**payload, "status": "proposed"},
+                    effects={row.effect: row.settings},
+                )
+            else:
+                payload = {**row.payload, "commit": commit, "tags": tags, "status": "applied"}
+                self.settle(
+                    row.correlation_id,
+                    kind="action.applied",
+                    commit=commit,
+                    payload=payload,
+                    effects={row.effect: row.settings},
+                )
             notes.append(f"{row.effect}: {row.correlation_id} committed as {commit[:12]}")
         return notes
 
@@ -401,6 +414,13 @@ def find_commit(
         if tags:
             return base, tags
     return None
+
+
+def _trailer(git_dir: str, commit: str, key: str) -> str | None:
+    """The value of trailer ``key`` in ``commit``'s message (None without one)."""
+    out = _git(git_dir, "log", "-1", f"--format=%(trailers:key={key},valueonly)", commit)
+    value = (out or "").strip()
+    return value or None
 
 
 def _tags_with(git_dir: str, commit: str, trailer: str) -> list[str]:
