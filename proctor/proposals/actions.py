@@ -24,11 +24,17 @@ from typing import Any, ClassVar
 
 from proctor.core.errors import ConcurrencyError, UsageError, ValidationFailed
 from proctor.core.governance import Decision
-from proctor.engine.actions import ActionContext, ActionType, Params, parse_params
+from proctor.engine.actions import ActionContext, ActionType, Params
 from proctor.engine.criteria import RequiredField
-from proctor.engine.pipeline import Plan, trailer_text
+from proctor.engine.pipeline import trailer_text
 from proctor.proposals.model import Proposal, Review, content_hash, dump, load, now, path_of
-from proctor.proposals.service import announce, qualified, settle, valid_approvals
+from proctor.proposals.service import (
+    announce,
+    proposal_plan,
+    qualified,
+    settle,
+    valid_approvals,
+)
 from proctor.store.gitstore import Change, Snapshot
 
 __all__ = [
@@ -269,19 +275,8 @@ class EditProposal(_Transition):
             raise UsageError(f"only its proposer ({proposal.created_by}) can edit {proposal.id}")
         engine = context.engine
         snapshot = context.require_snapshot()
-        action_type = engine.get(proposal.action)
-        new_params = parse_params(action_type, params.params)
-        sub = ActionContext(
-            actor=proposal.created_by,
-            correlation_id=context.correlation_id,
-            config=context.config,
-            snapshot=snapshot,
-            proposal=proposal.id,
-            policy_commit=context.policy_commit,
-            engine=engine,
-        )
-        plan = Plan(proposal.action, action_type, action_type(), new_params, sub, snapshot.commit)
-        engine.criteria(plan)
+        plan = proposal_plan(proposal, params.params, context)
+        new_params = plan.params
         verdict = engine.decide(plan)
         if verdict.decision is Decision.DENY:
             raise ValidationFailed(

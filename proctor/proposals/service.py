@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from proctor.core.errors import ProctorError, describe_error
 from proctor.core.governance import Decision
@@ -149,25 +149,36 @@ def valid_approvals(
     return sum(1 for r in proposal.approvals() if qualified(proposal, r.actor, policy, extra))
 
 
+def proposal_plan(proposal: Proposal, raw_params: Any, context: ActionContext) -> Plan:
+    """The proposed action as its proposer would run it on ``context.snapshot`` (the
+    current tip) with ``raw_params``, its criteria run: what settling a proposal and
+    editing one both check and build. Raises what planning raises (an unknown action,
+    bad params, failed criteria)."""
+    engine: ActionEngine = context.engine
+    snapshot = context.require_snapshot()
+    action_type = engine.get(proposal.action)
+    params = parse_params(action_type, raw_params)
+    sub = ActionContext(
+        actor=proposal.created_by,
+        correlation_id=context.correlation_id,
+        config=context.config,
+        snapshot=snapshot,
+        proposal=proposal.id,
+        policy_commit=context.policy_commit,
+        engine=engine,
+    )
+    plan = Plan(proposal.action, action_type, action_type(), params, sub, snapshot.commit)
+    engine.criteria(plan)
+    return plan
+
+
 def settle(proposal: Proposal, context: ActionContext) -> Settlement:
     """Re-run the proposed action on ``context.snapshot`` (the current tip); never raises
     for what the tip does to it (that is a failed proposal), only for proctor's own bugs."""
     engine: ActionEngine = context.engine
     snapshot = context.require_snapshot()
     try:
-        action_type = engine.get(proposal.action)
-        params = parse_params(action_type, proposal.params)
-        sub = ActionContext(
-            actor=proposal.created_by,
-            correlation_id=context.correlation_id,
-            config=context.config,
-            snapshot=snapshot,
-            proposal=proposal.id,
-            policy_commit=context.policy_commit,
-            engine=engine,
-        )
-        plan = Plan(proposal.action, action_type, action_type(), params, sub, snapshot.commit)
-        engine.criteria(plan)
+        plan = proposal_plan(proposal, proposal.params, context)
     except ProctorError as exc:
         return Settlement(error="; ".join(describe_error(exc)))
     verdict = engine.decide(plan)
