@@ -82,37 +82,28 @@ def _remember(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     return callback
 
 
+#: The global options: (flags, attribute of State it fills, metavar or None for a flag,
+#: help). One table, so the four cannot drift apart in how they are declared.
+GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], str, str | None, str], ...] = (
+    (("--repo",), "repo", "PATH", "The git repository (default: the one around the cwd)."),
+    (("--actor",), "actor", "ID", "Who acts (default: $PROCTOR_ACTOR, else git user.email)."),
+    (("--json",), "as_json", None, "Machine-readable output on stdout: one JSON document."),
+    (("--no-color",), "no_color", None, "No colours or styles on a terminal (also NO_COLOR=1)."),
+)
+
+
 def _global_options() -> list[click.Parameter]:
     """Every command and group carries these, so they may follow any subcommand."""
     return [
         click.Option(
-            ["--repo"],
-            metavar="PATH",
+            [*flags, attr],
+            metavar=metavar,
+            is_flag=metavar is None,
             expose_value=False,
-            callback=_remember("repo"),
-            help="The git repository (default: the one around the cwd).",
-        ),
-        click.Option(
-            ["--actor"],
-            metavar="ID",
-            expose_value=False,
-            callback=_remember("actor"),
-            help="Who acts (default: $PROCTOR_ACTOR, else git user.email).",
-        ),
-        click.Option(
-            ["--json", "as_json"],
-            is_flag=True,
-            expose_value=False,
-            callback=_remember("as_json"),
-            help="Machine-readable output on stdout: one JSON document.",
-        ),
-        click.Option(
-            ["--no-color", "no_color"],
-            is_flag=True,
-            expose_value=False,
-            callback=_remember("no_color"),
-            help="No colours or styles on a terminal (also NO_COLOR=1).",
-        ),
+            callback=_remember(attr),
+            help=help_text,
+        )
+        for flags, attr, metavar, help_text in GLOBAL_OPTIONS
     ]
 
 
