@@ -209,12 +209,11 @@ def test_litellm_async_and_structured(server: ScriptedServer) -> None:
 @needs_litellm
 @pytest.mark.slow
 def test_whole_generation_through_litellm(server: ScriptedServer, repo: Path) -> None:
-    """``proctor generate`` end to end with the litellm backend against the server: a
-    503 (retried by proctor's loop), a reply that does not parse (re-asked), then code
-    that passes the checks and its example; the commit records litellm as the backend
-    and every request went through the server with the prompt built from the metadata."""
-    from conftest import IDENTITY, run_cli
-
+    """A whole generation with the litellm backend, chosen by name as ``proctor generate
+    --backend litellm --option api_base=...`` chooses it, against the server: a 503
+    (retried by proctor's loop), a reply that does not parse (re-asked), then code that
+    passes the checks and its example; the commit records litellm as the backend and
+    every request went through the server with the prompt built from the metadata."""
     from proctor import Workspace
 
     meta = {
@@ -231,32 +230,24 @@ def test_whole_generation_through_litellm(server: ScriptedServer, repo: Path) ->
     code = 'def run(n: int) -> int:\n    """Double an integer."""\n    return n * 2\n'
     answer = json.dumps({"code": code, "confidence": 0.95, "explanation": "doubles n"})
     server.push(status(503), ok("I would write it like this, roughly."), ok(answer))
-    done = run_cli(
-        "generate",
-        "double",
-        "--backend",
-        "litellm",
-        "--model",
-        "openai/test-model",
-        "--option",
-        f"api_base={server.url}",
-        "--option",
-        "api_key=sk-test-000000000000",
-        "--json",
-        cwd=repo,
-        env={**IDENTITY, "PROCTOR_ACTOR": "tester@example.com"},
-    )
-    assert done.code == 0, (done.stdout, done.stderr)
-    assert server.count == 3
-    prompts = [seen.body["messages"][-1]["content"] for seen in server.requests]
-    assert '"name": "double"' in prompts[0] and "# 1. multiply n by two" in prompts[0]
-    assert all(seen.body["model"] == "test-model" for seen in server.requests)
-    with Workspace.open(repo) as ws:
+    with Workspace.open(repo, actor="tester@example.com") as ws:
+        settings = ws.generation_settings(
+            backend="litellm",
+            model="openai/test-model",
+            options={"api_base": server.url, "api_key": "sk-test-000000000000"},
+        )
+        done = ws.generate("double", settings)
+        assert done.result.status == "applied", done.result.errors
         view = ws.get_procedure("double")
         assert view.code == code
         gen = view.spec.generation
         assert gen is not None and (gen.backend, gen.model) == ("litellm", "openai/test-model")
         assert gen.examples["passed"] == 1
+        assert ws.run("double", {"n": 21}).value == 42
+    assert server.count == 3
+    prompts = [seen.body["messages"][-1]["content"] for seen in server.requests]
+    assert '"name": "double"' in prompts[0] and "# 1. multiply n by two" in prompts[0]
+    assert all(seen.body["model"] == "test-model" for seen in server.requests)
     message = subprocess.run(
         ["git", "log", "-1", "--format=%B"], cwd=repo, capture_output=True, text=True
     ).stdout
