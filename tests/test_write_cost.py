@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Cost Test",
     "GIT_AUTHOR_EMAIL": "cost@example.com",
@@ -122,3 +124,65 @@ def test_one_try_allowed_and_lost_is_exhausted_without_a_wait(tmp_path: Path) ->
     out = _write(_repo(tmp_path), lose=1, max_attempts=1)
     assert out["attempts"] == 1 and out["builds"] == 1 and out["exhausted"] is True
     assert out["backoff"] == 0.0
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def _symbolic_ref(cwd: Path) -> str | None:
+    proc = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=cwd, capture_output=True)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def test_head_is_read_from_its_file_as_git_symbolic_ref_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unborn, on a branch, in a linked work tree, detached: the store's answer is git's,
+    read without starting git (no ``git`` on PATH while it reads)."""
+    from proctor.store import GitStore
+
+    main = tmp_path / "main"
+    _git(tmp_path, "init", "-q", "-b", "trunk", str(main))
+    seen: list[tuple[str | None, str | None]] = []
+
+    def check(path: Path) -> None:
+        with GitStore(path) as store:
+            expected = _symbolic_ref(path)
+            with monkeypatch.context() as m:
+                m.setenv("PATH", str(tmp_path / "no-git-here"))
+                got = store.head_ref()
+            seen.append((got, expected))
+
+    check(main)
+    (main / "f.txt").write_text("f\n")
+    _git(main, "add", "f.txt")
+    _git(main, "commit", "-q", "-m", "one")
+    check(main)
+    linked = tmp_path / "linked"
+    _git(main, "worktree", "add", "-q", "-b", "side", str(linked))
+    check(linked)
+    _git(main, "checkout", "-q", "--detach")
+    check(main)
+    assert seen == [
+        ("refs/heads/trunk", "refs/heads/trunk"),
+        ("refs/heads/trunk", "refs/heads/trunk"),
+        ("refs/heads/side", "refs/heads/side"),
+        (None, None),
+    ]
+
+
+def test_a_head_file_in_no_plain_form_is_asked_of_git(tmp_path: Path) -> None:
+    """A HEAD that is neither ``ref: refs/...`` nor an object id: git answers."""
+    from proctor.store import GitStore
+
+    main = tmp_path / "main"
+    _git(tmp_path, "init", "-q", "-b", "trunk", str(main))
+    head = main / ".git" / "HEAD"
+    head.write_text("ref: refs/heads/.invalid\n")  # what a reftable repository holds
+    with GitStore(main) as store:
+        assert store.head_ref() == _symbolic_ref(main)
+    head.write_text("ref: refs/heads/trunk\n")  # a whole repository again, for fsck

@@ -155,7 +155,7 @@ class GitStore(ObjectStore):
 
     def head_ref(self) -> str | None:
         """The branch HEAD points to (``refs/heads/x``), or None when HEAD is detached."""
-        return refs.head_ref(self.cwd)
+        return refs.head_ref(self.cwd, self.git_dir)
 
     def read_ref(self, ref: str) -> str | None:
         """The sha a ref points at now, read from the ref files (no process spawned)."""
