@@ -220,4 +220,4 @@ def _scratch_file() -> BinaryIO:
             pass
     import tempfile
 
-    return tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
+    return tempfile.TemporaryFile()
