@@ -56,9 +56,13 @@ Status = Literal["applied", "proposed", "denied", "failed"]
 
 
 class Params(BaseModel):
-    """Base for action params: unknown keys are refused, so a typo is an error."""
+    """Base for action params: unknown keys are refused, so a typo is an error.
 
-    model_config = ConfigDict(extra="forbid")
+    Built on first use (``defer_build``): every registered action's params are declared
+    when the plugins load, and a write validates one action's.
+    """
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 @dataclass

@@ -17,7 +17,8 @@ from proctor.procedures.capabilities import parse_capabilities
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Built on first use: a write builds only the models it validates.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class Parameter(_Model):

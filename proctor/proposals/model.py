@@ -71,7 +71,8 @@ def path_of(proposal_id: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use: a write that records no proposal never builds these.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Review(_Strict):

@@ -155,7 +155,7 @@ class GitStore(ObjectStore):
 
     def head_ref(self) -> str | None:
         """The branch HEAD points to (``refs/heads/x``), or None when HEAD is detached."""
-        return refs.head_ref(self.cwd)
+        return refs.head_ref(self.cwd, self.git_dir)
 
     def read_ref(self, ref: str) -> str | None:
         """The sha a ref points at now, read from the ref files (no process spawned)."""
@@ -246,14 +246,6 @@ class GitStore(ObjectStore):
         was written; once the refs moved the result is returned, with ``warnings`` for
         whatever did not follow.
         """
-        from tenacity import (
-            RetryError,
-            Retrying,
-            retry_if_exception_type,
-            stop_after_attempt,
-            wait_random_exponential,
-        )
-
         check_ref_name(ref)
         for key, value in (trailers or {}).items():
             check_trailer(key, value)
@@ -261,34 +253,29 @@ class GitStore(ObjectStore):
             author = format_ident(*self.identity("author"))
             committer = committer or format_ident(*self.identity("committer"))
         attempt = _Attempt(self, ref, build, author, committer or author, trailers, reason)
-        retrying = Retrying(
-            stop=stop_after_attempt(max_attempts),
-            wait=wait_random_exponential(multiplier=0.005, max=0.25),
-            retry=retry_if_exception_type(CasLost),
-            reraise=False,
-        )
+        retries = _Retries(attempt, max_attempts)
         try:
             with writer_lock(self.common_dir, ref):
                 recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
                 attempt.base = self.read_ref(ref)
                 try:
-                    result: WriteResult = retrying(attempt)
+                    result = retries.run()
                 finally:
                     attempt.release_held()
-        except RetryError:
+        except _Exhausted:
             error = ConcurrencyError(
                 f"{ref} kept moving; gave up after {max_attempts} attempts",
                 expected=attempt.base,
                 actual=self.read_ref(ref),
             )
-            error.attempts, error.backoff = attempt.count, _slept(retrying)
+            error.attempts, error.backoff = attempt.count, retries.slept()
             error.exhausted = True
             raise error from None
         except ConcurrencyError as error:
-            error.attempts, error.backoff = attempt.count, _slept(retrying)
+            error.attempts, error.backoff = attempt.count, retries.slept()
             raise
         self._count_write()
-        result = replace(result, backoff=_slept(retrying))
+        result = replace(result, backoff=retries.slept())
         if recovery.warnings:
             result = replace(result, warnings=[*recovery.warnings, *result.warnings])
         return result
@@ -645,9 +632,66 @@ class GitStore(ObjectStore):
         return []
 
 
-def _slept(retrying: Any) -> float:
-    """Seconds tenacity slept between attempts of the last call (its ``idle_for``)."""
-    return float(retrying.statistics.get("idle_for", 0.0) or 0.0)
+class _Exhausted(Exception):
+    """Every attempt a write may make lost its compare-and-swap."""
+
+
+class _Retries:
+    """The write's attempts: bounded, with jittered exponential backoff between them.
+
+    Most writes win their first compare-and-swap, so the first try runs on its own and
+    ``tenacity`` is imported only once one is lost. The lost try is then handed to the
+    retry loop as its first attempt (replayed, not re-run), so the count of attempts,
+    the waits between them and the time slept are what one loop over all of them gives.
+    """
+
+    def __init__(self, attempt: _Attempt, max_attempts: int) -> None:
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.retrying: Any = None
+
+    def run(self) -> WriteResult:
+        try:
+            return self.attempt()
+        except CasLost as exc:
+            lost = exc  # retried outside the handler: later errors do not chain onto it
+        return self._retry(lost)
+
+    def _retry(self, lost: CasLost) -> WriteResult:
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        self.retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+            retry=retry_if_exception_type(CasLost),
+            reraise=False,
+        )
+        replayed = False
+
+        def attempt() -> WriteResult:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise lost
+            return self.attempt()
+
+        try:
+            result: WriteResult = self.retrying(attempt)
+        except RetryError:
+            raise _Exhausted from None
+        return result
+
+    def slept(self) -> float:
+        """Seconds slept between attempts (tenacity's ``idle_for``; 0 without a retry)."""
+        if self.retrying is None:
+            return 0.0
+        return float(self.retrying.statistics.get("idle_for", 0.0) or 0.0)
 
 
 def _trailers(attempt: _Attempt, change: Change) -> Mapping[str, str]:

@@ -9,9 +9,10 @@ a race learns it (``CasLost``) instead of overwriting the winner.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
-import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from proctor.core.errors import NotFoundError, StoreError, UsageError
 from proctor.store.git import git_env, run_git
@@ -26,8 +27,25 @@ class CasLost(Exception):
     """
 
 
-def head_ref(cwd: str) -> str | None:
-    """The branch HEAD points to (``refs/heads/x``), or None when HEAD is detached."""
+def head_ref(cwd: str, git_dir: str | None = None) -> str | None:
+    """The branch HEAD points to (``refs/heads/x``), or None when HEAD is detached.
+
+    Read from ``<git_dir>/HEAD`` when it is in one of the two plain forms (a symbolic
+    ``ref: refs/...`` line, or a detached object id), as git itself writes it; anything
+    else (a reftable placeholder, a symlink's odd target) is asked of
+    ``git symbolic-ref``, which is what answers without ``git_dir``.
+    """
+    if git_dir is not None:
+        try:
+            value = (Path(git_dir) / "HEAD").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            value = ""
+        target = value[5:].strip() if value.startswith("ref: ") else ""
+        plain = target.isprintable() and " " not in target
+        if plain and target.startswith("refs/") and target != "refs/heads/.invalid":
+            return target
+        if len(value) in (40, 64) and all(c in "0123456789abcdef" for c in value):
+            return None
     proc = run_git(["symbolic-ref", "-q", "HEAD"], cwd)
     if proc.returncode != 0:
         return None
@@ -83,7 +101,7 @@ class RefUpdater:
     def __init__(self, cwd: str, reason: str) -> None:
         self.reason = reason
         # A file, not a pipe: warnings over a long life must never fill a pipe and block git.
-        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by dispose()
+        self._errors = _scratch_file()
         self._proc = subprocess.Popen(
             ["git", "update-ref", "-m", reason, "--stdin"],
             cwd=cwd,
@@ -185,3 +203,21 @@ def update_refs(
         if read_ref(common_dir, ref) != old:
             raise CasLost(ref)
     raise StoreError(f"git update-ref failed: {failure}")
+
+
+def _scratch_file() -> BinaryIO:
+    """An unnamed read-write file that goes away when closed (the caller closes it).
+
+    An in-memory file where the OS has them (Linux: ``memfd_create``), which needs no
+    ``tempfile`` (its import, with ``shutil``'s, costs more than the rest of a write's
+    ref update); a temporary file elsewhere.
+    """
+    memfd = getattr(os, "memfd_create", None)
+    if memfd is not None:
+        try:
+            return os.fdopen(memfd("proctor-update-ref", os.MFD_CLOEXEC), "w+b")
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
