@@ -4,9 +4,11 @@ real subprocess."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +98,38 @@ def fsck_written_repos(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail("git fsck --strict failed after the test:\n" + "\n".join(failures))
 
 
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets a git identity and no user/system git config surprises."""
+def set_test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment every test runs in: a git identity and no user/system git config
+    surprises."""
     for key, value in IDENTITY.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.delenv("PROCTOR_ACTOR", raising=False)
     monkeypatch.delenv("PROCTOR_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("PROCTOR_STRICT_PLUGINS", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets a git identity and no user/system git config surprises."""
+    set_test_environment(monkeypatch)
+
+
+@contextmanager
+def fixture_environment() -> Iterator[None]:
+    """The test environment for a module- or session-scoped fixture, which pytest sets up
+    before the per-test ``git_identity`` applies."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        set_test_environment(monkeypatch)
+        yield
+
+
+def copy_repo(template: Path, dest: Path) -> Path:
+    """A fresh copy of a repository built once by a wider-scoped fixture: the same commits,
+    refs and work tree as building it again, for a test to change at will. The copy keeps
+    symlinks and file modes; git refreshes the index's stat data on first use."""
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
