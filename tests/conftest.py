@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 
+# pytest caches each test module's assertion-rewritten bytecode unless bytecode writing is
+# off (PYTHONDONTWRITEBYTECODE); without the cache every worker of every run rewrites all
+# test modules again, ~10 s of CPU each. The cache goes to the ignored __pycache__ folders
+# and is checked against the source like any other, so nothing a test sees changes.
+sys.dont_write_bytecode = False
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",

@@ -24,9 +24,9 @@ from conftest import (
     IDENTITY,
     Run,
     copy_repo,
+    fixture_environment,
     git,
     repo_state,
-    fixture_environment,
     write_file,
 )
 
