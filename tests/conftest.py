@@ -51,6 +51,34 @@ LOCAL_REPO_ENV = (
 )
 
 
+#: Test files whose module- or session-scoped fixtures are expensive: each runs whole on
+#: one worker, so they are built once. Every other test goes to whichever worker is free.
+ONE_WORKER_FILES = {
+    "tests/test_bad_input_matrix.py": "one store and its bad files for the whole module",
+    "tests/test_plugins.py": "the plugin packages built and installed by pip",
+    "tests/test_precommit.py": "the two pre-commit try-repo runs",
+    "tests/test_run_log.py": "the PostgreSQL server",
+    "tests/test_sandbox_corpus.py": "the sandbox host",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup`` (the default in pyproject): xdist's own grouping by
+    ``xdist_group`` marks relies on renaming test ids, which pytest 9 no longer allows, so
+    here a test's group is its file when that file is in ONE_WORKER_FILES, else the test
+    alone. xdist hands out the largest groups first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else super()._split_scope(nodeid)
+
+    return FileGroups(config, log)  # type: ignore[arg-type]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -145,13 +173,17 @@ def git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """An empty git repository on branch main (no commit yet)."""
-    path = tmp_path / "repo"
+def init_repo(path: Path) -> Path:
+    """An empty git repository at ``path`` on branch main (no commit yet)."""
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository on branch main (no commit yet)."""
+    return init_repo(tmp_path / "repo")
 
 
 def write_file(path: Path, text: str | bytes) -> Path:
@@ -202,11 +234,16 @@ def run_cli(
 GREET = 'def run(name: str) -> str:\n    return "hello " + name\n'
 
 
-@pytest.fixture
-def store(repo: Path) -> Iterator[Path]:
-    """A repository with one procedure, ``greet``, created through proctor."""
+def add_greet(repo: Path) -> Path:
+    """``repo`` with one procedure, ``greet``, created through proctor."""
     from proctor import Workspace
 
     with Workspace.open(repo, actor="tester@example.com") as ws:
         ws.execute("procedure.create", {"name": "greet", "code": GREET, "description": "Greets"})
-    yield repo
+    return repo
+
+
+@pytest.fixture
+def store(repo: Path) -> Iterator[Path]:
+    """A repository with one procedure, ``greet``, created through proctor."""
+    yield add_greet(repo)

@@ -24,9 +24,6 @@ from conftest import GREET, IDENTITY, git
 from proctor.cli import cli, main
 from proctor.cli.base import _load_plugin_commands
 
-# One worker runs this whole file: the store and bad files are made once per module.
-pytestmark = pytest.mark.xdist_group("test_bad_input_matrix")
-
 BAD_NAMES = {
     "empty": "",
     "dotdot": "../x",

@@ -41,9 +41,6 @@ from proctor.core.plugins import (
 )
 from proctor.plugins import BUILTIN_PLUGINS
 
-# One worker runs this whole file, so the plugin packages are built and installed once.
-pytestmark = pytest.mark.xdist_group("test_plugins")
-
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKAGES = ("good", "broken", "misspelt", "raising")
 ALL_HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("proctor_"))

@@ -24,9 +24,6 @@ from pathlib import Path
 
 import pytest
 
-# One worker runs this whole file, so the two try-repo runs are made once.
-pytestmark = pytest.mark.xdist_group("test_precommit")
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PRE_COMMIT = BIN / "pre-commit"

@@ -24,9 +24,6 @@ from proctor.runs.log.schema import LATEST, metadata
 from proctor.runs.log.store import RunLog, normalise_url
 from proctor.runs.model import RunLogError
 
-# One worker runs this whole file: the PostgreSQL server starts once per module.
-pytestmark = pytest.mark.xdist_group("test_run_log")
-
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:

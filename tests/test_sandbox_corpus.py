@@ -12,9 +12,6 @@ from collections.abc import Iterator
 import pytest
 from sandbox_corpus import ESCAPES, PROFILES, Escape, Host, host, profile_missing, run_escape
 
-# One worker runs this whole file: the sandbox host starts once per module.
-pytestmark = pytest.mark.xdist_group("test_sandbox_corpus")
-
 
 @pytest.fixture(scope="module")
 def corpus_host() -> Iterator[Host]:
