@@ -4,13 +4,21 @@ real subprocess."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# pytest caches each test module's assertion-rewritten bytecode unless bytecode writing is
+# off (PYTHONDONTWRITEBYTECODE); without the cache every worker of every run rewrites all
+# test modules again, ~10 s of CPU each. The cache goes to the ignored __pycache__ folders
+# and is checked against the source like any other, so nothing a test sees changes.
+sys.dont_write_bytecode = False
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -41,6 +49,34 @@ LOCAL_REPO_ENV = (
     "GIT_SHALLOW_FILE",
     "GIT_COMMON_DIR",
 )
+
+
+#: Test files whose module- or session-scoped fixtures are expensive: each runs whole on
+#: one worker, so they are built once. Every other test goes to whichever worker is free.
+ONE_WORKER_FILES = {
+    "tests/test_bad_input_matrix.py": "one store and its bad files for the whole module",
+    "tests/test_plugins.py": "the plugin packages built and installed by pip",
+    "tests/test_precommit.py": "the two pre-commit try-repo runs",
+    "tests/test_run_log.py": "the PostgreSQL server",
+    "tests/test_sandbox_corpus.py": "the sandbox host",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup`` (the default in pyproject): xdist's own grouping by
+    ``xdist_group`` marks relies on renaming test ids, which pytest 9 no longer allows, so
+    here a test's group is its file when that file is in ONE_WORKER_FILES, else the test
+    alone. xdist hands out the largest groups first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else super()._split_scope(nodeid)
+
+    return FileGroups(config, log)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,15 +132,38 @@ def fsck_written_repos(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail("git fsck --strict failed after the test:\n" + "\n".join(failures))
 
 
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets a git identity and no user/system git config surprises."""
+def set_test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment every test runs in: a git identity and no user/system git config
+    surprises."""
     for key, value in IDENTITY.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.delenv("PROCTOR_ACTOR", raising=False)
     monkeypatch.delenv("PROCTOR_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("PROCTOR_STRICT_PLUGINS", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets a git identity and no user/system git config surprises."""
+    set_test_environment(monkeypatch)
+
+
+@contextmanager
+def fixture_environment() -> Iterator[None]:
+    """The test environment for a module- or session-scoped fixture, which pytest sets up
+    before the per-test ``git_identity`` applies."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        set_test_environment(monkeypatch)
+        yield
+
+
+def copy_repo(template: Path, dest: Path) -> Path:
+    """A fresh copy of a repository built once by a wider-scoped fixture: the same commits,
+    refs and work tree as building it again, for a test to change at will. The copy keeps
+    symlinks and file modes; git refreshes the index's stat data on first use."""
+    shutil.copytree(template, dest, symlinks=True)
+    return dest
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
@@ -114,13 +173,17 @@ def git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """An empty git repository on branch main (no commit yet)."""
-    path = tmp_path / "repo"
+def init_repo(path: Path) -> Path:
+    """An empty git repository at ``path`` on branch main (no commit yet)."""
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository on branch main (no commit yet)."""
+    return init_repo(tmp_path / "repo")
 
 
 def write_file(path: Path, text: str | bytes) -> Path:
@@ -171,11 +234,16 @@ def run_cli(
 GREET = 'def run(name: str) -> str:\n    return "hello " + name\n'
 
 
-@pytest.fixture
-def store(repo: Path) -> Iterator[Path]:
-    """A repository with one procedure, ``greet``, created through proctor."""
+def add_greet(repo: Path) -> Path:
+    """``repo`` with one procedure, ``greet``, created through proctor."""
     from proctor import Workspace
 
     with Workspace.open(repo, actor="tester@example.com") as ws:
         ws.execute("procedure.create", {"name": "greet", "code": GREET, "description": "Greets"})
-    yield repo
+    return repo
+
+
+@pytest.fixture
+def store(repo: Path) -> Iterator[Path]:
+    """A repository with one procedure, ``greet``, created through proctor."""
+    yield add_greet(repo)

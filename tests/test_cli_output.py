@@ -14,7 +14,18 @@ import termios
 from pathlib import Path
 
 import pytest
-from conftest import BIN, GREET, IDENTITY, git, repo_state, run_cli
+from conftest import (
+    BIN,
+    GREET,
+    IDENTITY,
+    add_greet,
+    copy_repo,
+    fixture_environment,
+    git,
+    init_repo,
+    repo_state,
+    run_cli,
+)
 from conftest import write_file as write
 
 WRITE_KEYS = {
@@ -219,9 +230,21 @@ def test_show_prints_defaults_and_keyword_markers(repo: Path, tmp_path: Path) ->
 # -- tables on a terminal and in pipes -----------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def long_history_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three versions by an author with a long name, one of them breaking: made once for
+    the module, each test reads its own copy."""
+    with fixture_environment():
+        return make_long_history(tmp_path_factory.mktemp("long-history"))
+
+
 @pytest.fixture
-def long_history(store: Path, tmp_path: Path) -> Path:
-    """Three versions by an author with a long name, one of them breaking."""
+def long_history(long_history_template: Path, tmp_path: Path) -> Path:
+    return copy_repo(long_history_template, tmp_path / "repo")
+
+
+def make_long_history(tmp_path: Path) -> Path:
+    store = add_greet(init_repo(tmp_path / "repo"))
     env = {
         "GIT_AUTHOR_NAME": "Maria Fernanda de la Concepcion",
         "GIT_AUTHOR_EMAIL": "maria.fernanda.delaconcepcion@example.com",

@@ -312,8 +312,11 @@ def test_readme_commands_in_a_fresh_shell(tmp_path: Path, which: str) -> None:
         **IDENTITY,
     }
     if which == "test":
-        # The command as pasted; only what pytest collects is narrowed, by its own variable.
-        env["PYTEST_ADDOPTS"] = "-q -p no:cacheprovider -k test_readme_starts_with_the_two_commands"
+        # The command as pasted; only what pytest collects is narrowed, by its own variable:
+        # to this file (collecting every test file costs each process ~10 s) and one test.
+        env["PYTEST_ADDOPTS"] = (
+            "-q -p no:cacheprovider -k test_readme_starts_with_the_two_commands tests/test_docs.py"
+        )
     done = subprocess.run(
         ["bash", "--noprofile", "--norc", "-c", command],
         cwd=project,

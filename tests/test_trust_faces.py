@@ -12,12 +12,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import BIN, GREET, IDENTITY, Run, git, repo_state, write_file
+from conftest import (
+    BIN,
+    GREET,
+    IDENTITY,
+    Run,
+    copy_repo,
+    fixture_environment,
+    git,
+    repo_state,
+    write_file,
+)
 
 #: Variables that would hand proctor an identity or another repository.
 IDENTITY_ENV = (
@@ -73,9 +84,23 @@ def make_store(repo: Path) -> Path:
     return repo
 
 
+@pytest.fixture(scope="module")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store built through the CLI for the whole module (on a repository made as the
+    ``repo`` fixture makes it); each test gets its own copy of it."""
+    repo = tmp_path_factory.mktemp("trust-faces") / "repo"
+    repo.mkdir()
+    with fixture_environment():
+        git(repo, "init", "-q", "-b", "main")
+        return make_store(repo)
+
+
 @pytest.fixture
-def store(repo: Path) -> Path:
-    return make_store(repo)
+def store(tmp_path: Path, store_template: Path) -> Path:
+    """A fresh copy of the template store at ``tmp_path / "repo"``, with the source file
+    ``make_store`` wrote beside it: the test may change it at will."""
+    shutil.copy2(store_template.parent / "greet_src.py", tmp_path / "greet_src.py")
+    return copy_repo(store_template, tmp_path / "repo")
 
 
 def trailers_of(repo: Path, rev: str) -> list[str]:
