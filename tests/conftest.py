@@ -59,6 +59,7 @@ ONE_WORKER_FILES = {
     "tests/test_precommit.py": "the two pre-commit try-repo runs",
     "tests/test_run_log.py": "the PostgreSQL server",
     "tests/test_sandbox_corpus.py": "the sandbox host",
+    "tests/test_llm_litellm.py": "litellm, imported once (seconds of CPU)",
 }
 
 
