@@ -371,3 +371,27 @@ def test_repairs_stop_when_the_model_repeats_itself(meta_store: Path) -> None:
         done = ws.generate("add", SETTINGS, backend=fake)
     assert len(done.outcome.rounds) == 2 and len(fake.requests) == 2
     assert done.outcome.band.name == "expert"  # 0.9 * 0/2 examples passed
+
+
+def test_generated_code_is_limited_in_bytes_like_written_code(meta_store: Path) -> None:
+    """The code limit of ``procedure.generate`` is the one ``procedure.create`` and
+    ``update`` apply, in bytes as stored: code of fewer characters than the limit but
+    more UTF-8 bytes is refused, and nothing is written."""
+    from proctor.core.errors import ValidationFailed
+    from proctor.procedures.actions import MAX_CODE_BYTES
+
+    code = "# " + "é" * (MAX_CODE_BYTES // 2) + "\ndef run(a: int, b: int = 1) -> int:\n"
+    assert len(code) < MAX_CODE_BYTES < len(code.encode())
+    before = git(meta_store, "rev-parse", "HEAD")
+    params = {
+        "name": "add",
+        "code": code,
+        "generation": {"model": "test-model", "backend": "fake", "confidence": 0.9},
+        "confidence": 0.9,
+        "band": "apply",
+        "required_approvals": 0,
+    }
+    with Workspace.open(meta_store, actor="tester@example.com") as ws:
+        with pytest.raises(ValidationFailed, match="bytes; the limit is 1000000 bytes"):
+            ws.execute("procedure.generate", params)
+    assert git(meta_store, "rev-parse", "HEAD") == before

@@ -20,7 +20,8 @@ from pydantic import Field, field_validator, model_validator
 
 from proctor.core.errors import NotFoundError, UsageError, ValidationFailed
 from proctor.core.names import check_name
-from proctor.engine.actions import ActionContext, ActionType, CodeToCheck, MaxLength, Params
+from proctor.engine.actions import ActionContext, ActionType, CodeToCheck, MaxBytes, Params
+from proctor.procedures.actions import MAX_CODE_BYTES
 from proctor.procedures.capabilities import parse_capabilities
 from proctor.procedures.derive import spec_mismatches
 from proctor.procedures.repository import code_path, metadata_path, parse_spec, proc_dir
@@ -28,7 +29,6 @@ from proctor.procedures.signature import code_signature
 from proctor.procedures.spec import Generation
 from proctor.store.gitstore import Change
 
-MAX_CODE_BYTES = 1_000_000
 MAX_IMPORT = 10_000
 
 # The bands of proctor.llm.generate, repeated here (layer 3 may not import layer 6):
@@ -111,7 +111,7 @@ class GenerateProcedure(ActionType):
         "generation block (model, prompt hash, usage, confidence, attempts)."
     )
     Params = GenerateParams
-    criteria = (MaxLength("code", MAX_CODE_BYTES),)
+    criteria = (MaxBytes("code", MAX_CODE_BYTES),)
 
     def subject(self, params: GenerateParams) -> str:
         return f"Generate procedure {params.name}"
