@@ -378,23 +378,30 @@ class ActionEngine:
             )
         return verdict
 
+    def _ask_before(self, hook: str, plan: Plan) -> tuple[Any, Verdict | None]:
+        """Call ``hook`` (a before-commit or before-propose hook) about ``plan``; any
+        implementation that raised makes the DENY returned beside the outcome (both
+        hooks fail closed)."""
+        outcome = self.plugins.call(
+            hook, action=plan.action_type, params=plan.params, context=plan.context
+        )
+        if not outcome.failures:
+            return outcome, None
+        logger.warning(
+            "%s plugin(s) %s failed; denying %s",
+            hook.removeprefix("proctor_").replace("_", "-"),
+            ", ".join(outcome.failed_plugins),
+            plan.api_name,
+        )
+        failed = tuple(Veto(f"it failed ({f.error})", f.plugin) for f in outcome.failures)
+        return outcome, Verdict(Decision.DENY, vetoes=failed)
+
     def before_commit(self, plan: Plan, verdict: Verdict) -> Verdict:
         """Ask every ``proctor_before_commit`` hook about an allowed action; a veto, a
         plugin that raises or one that answers something else turns it into DENY."""
-        outcome = self.plugins.call(
-            "proctor_before_commit",
-            action=plan.action_type,
-            params=plan.params,
-            context=plan.context,
-        )
-        if outcome.failures:
-            logger.warning(
-                "before-commit plugin(s) %s failed; denying %s",
-                ", ".join(outcome.failed_plugins),
-                plan.api_name,
-            )
-            failed = tuple(Veto(f"it failed ({f.error})", f.plugin) for f in outcome.failures)
-            return Verdict(Decision.DENY, vetoes=failed)
+        outcome, failed = self._ask_before("proctor_before_commit", plan)
+        if failed is not None:
+            return failed
         vetoes = tuple(a for a in outcome.answers if isinstance(a, Veto))
         if vetoes:
             logger.info(
@@ -408,21 +415,7 @@ class ActionEngine:
     def before_propose(self, plan: Plan) -> Verdict | None:
         """Tell every ``proctor_before_propose`` hook the proposal's commit is coming;
         a plugin that raises makes it a DENY (returned), as before a commit."""
-        outcome = self.plugins.call(
-            "proctor_before_propose",
-            action=plan.action_type,
-            params=plan.params,
-            context=plan.context,
-        )
-        if not outcome.failures:
-            return None
-        logger.warning(
-            "before-propose plugin(s) %s failed; denying %s",
-            ", ".join(outcome.failed_plugins),
-            plan.api_name,
-        )
-        failed = tuple(Veto(f"it failed ({f.error})", f.plugin) for f in outcome.failures)
-        return Verdict(Decision.DENY, vetoes=failed)
+        return self._ask_before("proctor_before_propose", plan)[1]
 
     def denied(self, plan: Plan, verdict: Verdict) -> ActionResult:
         if verdict.vetoes:
