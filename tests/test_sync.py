@@ -18,6 +18,7 @@ from proctor.store.gitstore import Change
 from tests.conftest import repo_state, run_cli
 from tests.gitdaemon import GitServer, run_git
 from tests.gitdaemon import git_server as git_server  # the fixture
+from tests.runs_helpers import event_manager
 
 CODE = 'def run(name: str) -> str:\n    return "hello " + name\n'
 CODE2 = 'def run(name: str) -> str:\n    return "hi " + name\n'
@@ -513,18 +514,7 @@ def test_sync_announces_one_event_and_no_second_action_events(cluster: Cluster) 
     cluster.sync("a")
     cluster.do("b", "procedure.create", {"name": "beta", "code": CODE})
     seen: list[Any] = []
-    plugin = types.SimpleNamespace()
-
-    @hookimpl
-    def proctor_on_event(event: Any) -> None:
-        seen.append(event)
-
-    plugin.proctor_on_event = proctor_on_event  # type: ignore[attr-defined]
-    manager = PluginManager()
-    manager.load_builtins(set())
-    manager.register("watch", plugin, PluginInfo(name="watch", module="tests"))
-    manager.check_pending()
-    with cluster.ws("b", manager) as ws:
+    with cluster.ws("b", event_manager(seen)) as ws:
         result = ws.sync()
     assert result.exit_code == 0
     # The replayed create was announced when it was made; its side effects do not run
