@@ -32,8 +32,19 @@ def _major(path: str) -> int:
     return int(part) if part.isdigit() else 0
 
 
+def no_driver() -> str | None:
+    """Why proctor cannot talk to PostgreSQL here (the ``runs`` extra is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("asyncpg") is None:
+        return "the asyncpg driver is not installed (pip install -e '.[runs]')"
+    return None
+
+
 def unavailable() -> str | None:
     """Why no server can be started here, or None."""
+    if no_driver() is not None:
+        return no_driver()
     if find_bin() is None:
         return "PostgreSQL is not installed (apt-get install postgresql)"
     if os.geteuid() == 0 and not shutil.which("runuser"):

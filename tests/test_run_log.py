@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import run_cli
-from pg_server import PostgresServer, unavailable
+from pg_server import PostgresServer, no_driver, unavailable
 from runs_helpers import GREET, create, greet_metadata, make_store
 
 from proctor.runs.log.schema import LATEST, metadata
@@ -276,6 +276,8 @@ def test_the_cli_over_a_shared_postgresql_log(
 
 
 def test_an_unreachable_log_is_a_clear_error(repo: Path) -> None:
+    if no_driver() is not None:
+        pytest.skip(no_driver())
     make_store(repo)
     env = {"PROCTOR_RUN_LOG": "postgresql://u:pw@127.0.0.1:1/db"}
     started = time.monotonic()
