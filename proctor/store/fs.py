@@ -218,6 +218,10 @@ def _in_dir(base: str, path: str, action: str) -> bool:
             return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
         elif action == "tmp":
             os.unlink(tmp_name(name), dir_fd=dfd)
+        elif action == "settle":  # both, in one walk to the folder
+            for leftover in (tmp_name(name), backup):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=dfd)
         return True
     except FileNotFoundError:
         return False
@@ -245,6 +249,12 @@ def has_backup(base: str, path: str) -> bool:
 
 def backup_is_current(base: str, path: str) -> bool:
     return _in_dir(base, path, "unchanged")
+
+
+def settle(base: str, path: str) -> None:
+    """After the ref moved: remove ``path``'s backup and any temporary file a killed
+    write left (``remove_tmp`` and ``drop_backup`` together, one folder lookup)."""
+    _in_dir(base, path, "settle")
 
 
 def remove_tmp(base: str, path: str) -> None:

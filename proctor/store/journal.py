@@ -16,7 +16,7 @@ import contextlib
 import errno
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from proctor.store.errors import JournalError
@@ -43,6 +43,9 @@ class Record:
     index_new: str | None = None
 
 
+_FIELDS = tuple(f.name for f in fields(Record))
+
+
 def path(common_dir: str, ref: str) -> Path:
     return ref_file(common_dir, ref, "sync", ".json")
 
@@ -52,7 +55,7 @@ def save(common_dir: str, record: Record) -> Path:
     file is created per write): a kill leaves it whole, before or after. A write cut
     short (a full disk) raises, and the caller clears it (``remove``)."""
     target = path(common_dir, record.ref)
-    payload = json.dumps(asdict(record)).encode()
+    payload = json.dumps(_fields(record)).encode()
     fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         size = os.fstat(fd).st_size
@@ -64,6 +67,12 @@ def save(common_dir: str, record: Record) -> Path:
     finally:
         os.close(fd)
     return target
+
+
+def _fields(record: Record) -> dict[str, object]:
+    """The record as JSON-ready fields (``asdict`` deep-copies every value; a write saves
+    the journal three times, and its values are only read here)."""
+    return {name: getattr(record, name) for name in _FIELDS}
 
 
 def load(common_dir: str, ref: str) -> Record | None:

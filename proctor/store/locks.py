@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import threading
@@ -27,16 +28,24 @@ _HELD_LOCKS = threading.local()
 
 def state_dir(common_dir: str) -> Path:
     """``.git/proctor/``, created on first use."""
-    path = Path(common_dir) / "proctor"
+    path = os.path.join(common_dir, "proctor")
     with contextlib.suppress(FileExistsError):
         os.mkdir(path)
-    return path
+    return Path(path)
 
 
 def ref_file(common_dir: str, ref: str, kind: str, suffix: str = "") -> Path:
-    """The file of ``kind`` ("write": the lock, "sync": the journal) for ``ref``."""
-    digest = hashlib.sha1(ref.encode()).hexdigest()[:16]
-    return state_dir(common_dir) / f"{kind}-{digest}{suffix}"
+    """The file of ``kind`` ("write": the lock, "sync": the journal) for ``ref``.
+
+    A write asks for these paths several times; the name is worked out once per process
+    (``_ref_name``), the folder is still made on every call, as it may have been removed.
+    """
+    return state_dir(common_dir) / _ref_name(ref, kind, suffix)
+
+
+@functools.lru_cache(maxsize=256)
+def _ref_name(ref: str, kind: str, suffix: str) -> str:
+    return f"{kind}-{hashlib.sha1(ref.encode()).hexdigest()[:16]}{suffix}"
 
 
 def _held() -> set[Path]:

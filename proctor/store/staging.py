@@ -160,14 +160,15 @@ def finish(store: ObjectStore, record: Record) -> list[str]:
     base = record.work_tree or ""
     new_tree = store.commit_tree(record.new) if record.new else None
     for path in record.paths:
-        fs.remove_tmp(base, path)
-        fs.drop_backup(base, path)
+        fs.settle(base, path)
         entry = store.entry_at(new_tree, path)
         if entry is None or entry[0] == MODE_TREE:
             fs.prune_empty_parents(base, path)
     if record.index:
+        folder = os.path.dirname(record.index)
         for name in (INDEX_OLD, INDEX_NEW, INDEX_NEW + ".lock"):
-            Path(record.index).with_name(name).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
     return []
 
 
