@@ -25,14 +25,14 @@ import pytest
 from proctor.runs.sandbox import Capabilities, runner
 from proctor.runs.sandbox.api import RUNNER, landlock_spec
 
-ABI = runner.landlock_abi()
+KERNEL_ABI = runner.landlock_abi()
 
 
 def need_abi(abi: int, what: str) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip(f"Landlock is Linux only, this is {sys.platform}")
-    if ABI < abi:
-        pytest.skip(f"{what} needs Landlock ABI {abi}, this kernel offers {ABI or 'none'}")
+    if runner.landlock_abi() < abi:
+        pytest.skip(f"{what} needs Landlock ABI {abi}, this kernel offers {KERNEL_ABI or 'none'}")
 
 
 def run_runner(
@@ -74,9 +74,12 @@ def run_runner(
     return out
 
 
-def spec(tmp_path: Path, caps: Capabilities = Capabilities()) -> dict[str, Any]:
+def spec(tmp_path: Path, caps: Capabilities | None = None) -> dict[str, Any]:
     return landlock_spec(
-        caps, code=str(tmp_path / "code"), work=str(tmp_path / "work"), namespaced=True
+        caps or Capabilities(),
+        code=str(tmp_path / "code"),
+        work=str(tmp_path / "work"),
+        namespaced=True,
     )
 
 
