@@ -152,9 +152,7 @@ def _choose_level(
     return target, None
 
 
-def landlock_spec(
-    caps: Capabilities, *, code: str, work: str, namespaced: bool
-) -> dict[str, Any]:
+def landlock_spec(caps: Capabilities, *, code: str, work: str, namespaced: bool) -> dict[str, Any]:
     """What the runner restricts itself to at level 2 (``runner.apply_landlock``'s spec).
 
     Its own function so a test can hand the runner this exact spec with no other layer
