@@ -266,7 +266,12 @@ def run_in_sandbox(
         in_r, header_w = os.pipe()
         result_r, out_w = os.pipe()
         if target >= 1:
-            base, runner_prog, what = seccomp.build(caps, namespaces=namespaced)
+            # Landlock scopes abstract unix sockets at level 2 from ABI 6; elsewhere, with the
+            # host network namespace shared, the filter refuses unix sockets instead.
+            unix_scoped = target == 2 and found.landlock_abi >= 6
+            base, runner_prog, what = seccomp.build(
+                caps, namespaces=namespaced, unix_scoped=unix_scoped
+            )
             layers["seccomp"] = what
             if runner_prog:
                 import base64
