@@ -142,6 +142,35 @@ class RunService:
             out.append(full)
         return out, None
 
+    def _check_inputs(self, pv: ProcedureVersion) -> dict[str, Any]:
+        """What the verdict on ``pv``'s code depends on (besides the blob), as
+        ``check_procedure`` takes it."""
+        from proctor.checks.settings import check_settings
+        from proctor.checks.validation import Capabilities
+
+        declared = pv.spec.capabilities
+        return {
+            "capabilities": Capabilities(
+                declared.network, declared.subprocess, tuple(declared.filesystem_write)
+            ),
+            "settings": check_settings(self.config),
+            "validators": self.plugins().validators(),
+            "cache_dir": self.state_dir / "checked",
+        }
+
+    def verdict_path(self, pv: ProcedureVersion) -> Path:
+        """The file the check verdict on ``pv``'s code is kept in (``.git/proctor/checked``).
+
+        A run reads it instead of checking again. The escape corpus writes a passing
+        verdict here to send code the checks would refuse through a whole run; anyone who
+        can write the git directory can do as much, so it opens nothing new.
+        """
+        from proctor.runs.checked import cache_key
+
+        inputs = self._check_inputs(pv)
+        key = cache_key(pv.blob, inputs["capabilities"], inputs["settings"], inputs["validators"])
+        return Path(inputs["cache_dir"]) / f"{key}.json"
+
     def _denied(self, record: RunRecord, reason: str) -> RunRecord:
         record.status = "denied"
         record.reason = reason
@@ -159,8 +188,6 @@ class RunService:
         unsandboxed: bool = False,
     ) -> RunRecord:
         """Steps 3-5 for params already checked: the record, not yet logged."""
-        from proctor.checks.settings import check_settings
-        from proctor.checks.validation import Capabilities
         from proctor.runs.checked import check_procedure
         from proctor.runs.sandbox import SandboxUsageError, run_in_sandbox_async
 
@@ -179,15 +206,7 @@ class RunService:
         )
         declared = pv.spec.capabilities
         errors, _cached = check_procedure(
-            code_path(pv.name),
-            pv.code,
-            pv.blob,
-            capabilities=Capabilities(
-                declared.network, declared.subprocess, tuple(declared.filesystem_write)
-            ),
-            settings=check_settings(self.config),
-            validators=self.plugins().validators(),
-            cache_dir=self.state_dir / "checked",
+            code_path(pv.name), pv.code, pv.blob, **self._check_inputs(pv)
         )
         if errors:
             return self._denied(record, "the code does not pass the checks: " + "; ".join(errors))
