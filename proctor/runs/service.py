@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig
-from proctor.core.errors import UsageError
+from proctor.core.errors import NotFoundError, UsageError
 from proctor.core.events import RunEvent
 from proctor.procedures.repository import ProcedureRepository, code_path
 from proctor.runs.bridge import run_async
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from proctor.store.gitstore import GitStore
 
 Execute = Callable[..., Any]
+# proctor.runs.log.store.DEFAULT_FILE, named here too: asking whether the default log
+# exists must not import SQLAlchemy (``procedure show`` asks on every call).
+LOG_FILE = "runs.sqlite"
+TEST_FIELDS = ("id", "version", "commit", "examples", "passed", "failed", "actor", "started")
 
 
 def new_run_id() -> str:
@@ -322,15 +326,61 @@ class RunService:
 
     # -- the log -----------------------------------------------------------------------------
 
-    def history(self, name: str, limit: int = 20) -> list[LoggedRun]:
-        """The most recent runs of ``name``, newest first. Raises RunLogError."""
+    def log_exists(self) -> bool:
+        """Whether there is a run log to read, without making one: the default SQLite file
+        exists once something was recorded; a configured URL is a database to ask."""
+        url = self.settings.run_log
+        if url is None:
+            return (self.state_dir / LOG_FILE).is_file()
+        if url.partition(":")[0].partition("+")[0] == "sqlite":
+            return self.log.path is not None and self.log.path.is_file()
+        return True
+
+    def in_store(self, name: str) -> bool:
+        """Whether the store branch holds procedure ``name`` now."""
         valid_name(name)
+        tip = self.store.read_ref(self.procedures.ref)
+        return tip is not None and self.procedures.snapshot(tip).exists(f"procedures/{name}")
+
+    def _unknown(self, name: str) -> NotFoundError:
+        return NotFoundError(f"unknown procedure {name!r}: not in the store and no runs recorded")
+
+    def history(self, name: str, limit: int = 20) -> list[LoggedRun]:
+        """The most recent runs of ``name``, newest first. Raises RunLogError, and
+        NotFoundError for a name neither in the store nor in the log (a deleted
+        procedure's runs stay readable)."""
         if limit < 1:
             raise UsageError("the number of runs to show must be at least 1")
-        return self.log.recent(name, limit)
+        known = self.in_store(name)
+        if not known and not self.log_exists():
+            raise self._unknown(name)
+        rows = self.log.recent(name, limit)
+        if not rows and not known:
+            raise self._unknown(name)
+        return rows
 
     def stats(self, name: str | None = None) -> list[VersionStats]:
-        """Per-version statistics of one procedure, or of all. Raises RunLogError."""
-        if name is not None:
-            valid_name(name)
-        return self.log.stats(name)
+        """Per-version statistics of one procedure, or of all. Raises RunLogError, and
+        NotFoundError for a name neither in the store nor in the log."""
+        if name is None:
+            return self.log.stats(None)
+        known = self.in_store(name)
+        if not known and not self.log_exists():
+            raise self._unknown(name)
+        rows = self.log.stats(name)
+        if not rows and not known and not self.log.recent(name, 1):
+            raise self._unknown(name)
+        return rows
+
+    def last_test(self, name: str, version: str | None = None) -> dict[str, Any] | None:
+        """The newest ``proctor test`` of one version (default: the tip), or None.
+
+        Reads only a run log that exists (the default SQLite file is never created
+        here, and with none nothing is resolved or imported); a log that cannot be read
+        raises RunLogError.
+        """
+        if not self.log_exists():
+            return None
+        pv = self.resolve(name, "tip" if version is None else version)
+        test = self.log.last_tests(pv.name).get((pv.name, pv.label))
+        return None if test is None else {k: test[k] for k in TEST_FIELDS}
