@@ -81,6 +81,17 @@ def test_the_quickstart_runs_a_procedure_and_shows_its_stats(tmp_path: Path) -> 
     assert "$ proctor run greet -p name=Ada" in r.out
     assert "    ok: 'Hello, Ada' (v0.1.0, level " in r.out
     assert "    ok: 'Hello, Ada?' (v0.2.2, level " in r.out
+    # The step that runs twice prints the command of each run, in order, so replaying
+    # the printed commands gives the runs the stats then count.
+    step = r.out[r.out.index("$ proctor run greet -p name=Ada -p punctuation=?") :]
+    step = step[: step.index("$ proctor stats greet")]
+    lines = [x.strip() for x in step.splitlines() if x.strip().startswith(("$", "ok:"))]
+    assert [x.split(" (v")[0] for x in lines] == [
+        "$ proctor run greet -p name=Ada -p punctuation=?",
+        "ok: 'Hello, Ada?'",
+        "$ proctor run greet -p name=Bo",
+        "ok: 'Hello, Bo!'",
+    ]
     assert "$ proctor stats greet" in r.out
     assert "    v0.2.2: 2 runs, 100% ok, p50 " in r.out
     assert "    v0.1.0: 1 run, 100% ok, p50 " in r.out
