@@ -150,3 +150,12 @@ def test_procedure_show_without_a_run_log_imports_no_database_code(repo: Path) -
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False"
     assert not (repo / ".git/proctor/runs.sqlite").exists()
+
+
+def test_procedure_show_survives_a_run_log_it_cannot_read(repo: Path) -> None:
+    make_store(repo, "[runs]\nrun-log = 42\n")  # a bad [runs] table: no log to ask
+    create(repo, "greet", GREET, greet_metadata(), release=True)
+    r = run_cli("procedure", "show", "greet", "--json", cwd=repo)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["last_test"] is None
+    assert r.err.startswith("warning: ") and "run-log" in r.err

@@ -219,6 +219,7 @@ def procedure_show(state: State, ref: str, show_code: bool) -> None:
 
     With the last `proctor test` of the shown version, when the run log has one.
     """
+    from proctor.core.errors import ConfigError
     from proctor.runs.model import RunLogError
 
     name, version = split_ref(ref)
@@ -229,7 +230,7 @@ def procedure_show(state: State, ref: str, show_code: bool) -> None:
         return
     try:
         last_test = ws.runs.last_test(name, version)
-    except RunLogError as exc:  # the procedure is still worth showing
+    except (RunLogError, ConfigError) as exc:  # the procedure is still worth showing
         click.echo(f"warning: {exc}", err=True)
         last_test = None
     if state.as_json:
