@@ -229,7 +229,13 @@ def procedure_show(state: State, ref: str, show_code: bool) -> None:
         click.echo(view.code, nl=not view.code.endswith("\n"))
         return
     try:
-        last_test = ws.runs.last_test(name, version)
+        from pathlib import Path
+
+        from proctor.runs.settings import default_log_missing
+
+        # Nothing recorded yet: no run log to read, and none of its code is imported.
+        missing = default_log_missing(ws.config, Path(ws.store.common_dir) / "proctor")
+        last_test = None if missing else ws.runs.last_test(name, version)
     except (RunLogError, ConfigError) as exc:  # the procedure is still worth showing
         click.echo(f"warning: {exc}", err=True)
         last_test = None

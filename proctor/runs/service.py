@@ -40,7 +40,7 @@ from proctor.runs.bridge import run_async
 from proctor.runs.model import LoggedRun, RunLogError, RunRecord, TestReport, VersionStats
 from proctor.runs.params import check_params
 from proctor.runs.resolve import ProcedureVersion, resolve_version, valid_name
-from proctor.runs.settings import RunsSettings, runs_settings
+from proctor.runs.settings import RunsSettings, default_log_missing, runs_settings
 
 if TYPE_CHECKING:
     from proctor.core.plugins import PluginManager
@@ -48,9 +48,6 @@ if TYPE_CHECKING:
     from proctor.store.gitstore import GitStore
 
 Execute = Callable[..., Any]
-# proctor.runs.log.store.DEFAULT_FILE, named here too: asking whether the default log
-# exists must not import SQLAlchemy (``procedure show`` asks on every call).
-LOG_FILE = "runs.sqlite"
 TEST_FIELDS = ("id", "version", "commit", "examples", "passed", "failed", "actor", "started")
 
 
@@ -331,7 +328,7 @@ class RunService:
         exists once something was recorded; a configured URL is a database to ask."""
         url = self.settings.run_log
         if url is None:
-            return (self.state_dir / LOG_FILE).is_file()
+            return not default_log_missing(self.config, self.state_dir)
         if url.partition(":")[0].partition("+")[0] == "sqlite":
             return self.log.path is not None and self.log.path.is_file()
         return True
