@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sandbox_corpus import PROFILES, profile_missing
 
-from proctor.runs.sandbox import run_in_sandbox
+from proctor.runs.sandbox import run_in_sandbox, runner
 
 ISOLATING = ["L1", "L2", "L2-fallback"]
 
@@ -162,6 +162,13 @@ def test_network_does_not_open_the_hosts_abstract_unix_sockets(profile: str) -> 
         server.close()
     assert not reached
     assert (res.status, res.error_type) == ("error", "PermissionError"), res
+    # Which layer refuses: under bubblewrap, Landlock's scoping where level 2 has ABI 6,
+    # else the filter's unix rule (the fallback's socket rule refuses unix sockets anyway).
+    if profile != "L2-fallback":
+        scoped = profile == "L2" and runner.landlock_abi() >= 6
+        assert ("unix sockets refused" in res.layers["seccomp"]) == (not scoped), res.layers
+        if scoped:
+            assert "abstract unix sockets scoped" in res.layers["landlock"]
 
 
 CONFINED = """
