@@ -121,9 +121,14 @@ def run_quickstart(
     approved by another → import → generate."""
     step = [0]
 
-    def ran(ws: Workspace, params: dict[str, object]) -> None:
+    def ran(ws: Workspace, params: dict[str, object], command: bool = False) -> None:
+        """One run of greet and its result; ``command`` prints the run's own command
+        line first (for a step that runs more than once, so each run can be replayed)."""
         from proctor.runs.report import seconds
 
+        if command:
+            flags = " ".join(f"-p {key}={value}" for key, value in params.items())
+            say(f"    $ proctor run greet {flags}")
         record = ws.run("greet", params)
         where = f"v{record.version}" + (
             f", level {record.level}" if record.level is not None else ""
@@ -219,7 +224,7 @@ def run_quickstart(
             "Run the latest release; every run is one row in .git/proctor/runs.sqlite",
         )
         ran(ws, {"name": "Ada", "punctuation": "?"})
-        ran(ws, {"name": "Bo"})
+        ran(ws, {"name": "Bo"}, command=True)
 
         header("proctor stats greet", "Runs, success rate and durations per version")
         from proctor.runs.report import seconds

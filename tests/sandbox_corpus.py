@@ -451,12 +451,12 @@ class Verdict:
     result: SandboxResult | None = None
 
 
-def run_escape(escape: Escape, profile: str, h: Host) -> Verdict:
-    """Run one cell: the escape under the profile, then judge the result and the host."""
-    caps = {k: [h.granted] if v == ["<granted>"] else v for k, v in escape.capabilities.items()}
-    before = h.snapshot()
-    received = len(h.listener.received)
-    res = run_in_sandbox(
+Runner = Callable[[Escape, str, Host, dict[str, Any]], SandboxResult]
+
+
+def sandboxed(escape: Escape, profile: str, h: Host, caps: dict[str, Any]) -> SandboxResult:
+    """A cell run straight through ``run_in_sandbox``, with no checks and no record."""
+    return run_in_sandbox(
         escape.code(),
         h.params,
         capabilities=caps,
@@ -465,6 +465,17 @@ def run_escape(escape: Escape, profile: str, h: Host) -> Verdict:
         env={"PROCTOR_CORPUS_MARKER": h.marker},
         **PROFILES[profile],
     )
+
+
+def run_escape(escape: Escape, profile: str, h: Host, runner: Runner = sandboxed) -> Verdict:
+    """Run one cell: the escape under the profile, then judge the result and the host.
+
+    ``runner`` starts the escape; the default is the sandbox alone, and
+    tests/test_sandbox_corpus.py also sends a subset through ``Workspace.run``."""
+    caps = {k: [h.granted] if v == ["<granted>"] else v for k, v in escape.capabilities.items()}
+    before = h.snapshot()
+    received = len(h.listener.received)
+    res = runner(escape, profile, h, caps)
     time.sleep(0.05)  # let the listener see a late packet
     problems: list[str] = []
     if res.status not in escape.statuses:

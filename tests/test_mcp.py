@@ -1,6 +1,7 @@
 """``proctor mcp`` driven by the official SDK's own client over stdio: the tools listed
 (one per released procedure, with its schema from the metadata), a run through the
-sandbox and the log, a denied run, and a change that policy holds for approval."""
+sandbox and the log, a denied run, and a change that policy holds for approval: the
+agent's own proposal, which the agent cannot approve and a human's approval applies."""
 
 from __future__ import annotations
 
@@ -149,6 +150,41 @@ def test_list_run_denied_and_held_for_approval(served: Path) -> None:
         ("greet", "ok", "agent@example.com"),
         ("writer", "denied", "agent@example.com"),
     ]
+
+    # The proposal is the calling actor's (the server's --actor / $PROCTOR_ACTOR) ...
+    assert stored["created_by"] == "agent@example.com"
+    assert "Proctor-Actor: agent@example.com" in git(served, "log", "-1", "--format=%B", "HEAD")
+    # ... so that actor cannot approve it, asking through MCP ...
+    _tools, (own_approval,) = asyncio.run(
+        session_calls(
+            served,
+            [("propose_change", {"action": "proposal.approve", "params": {"id": proposal_id}})],
+        )
+    )
+    assert own_approval.is_error
+    refusal = payload(own_approval)
+    assert refusal["status"] == "invalid" and refusal["error"] == "UsageError"
+    assert refusal["errors"] == [f"agent@example.com proposed {proposal_id} and cannot approve it"]
+    # ... or through the Python API; either way nothing changed.
+    from proctor import Workspace
+    from proctor.core.errors import UsageError
+
+    pending_tip = git(served, "rev-parse", "HEAD")
+    with (
+        Workspace.open(served, actor="agent@example.com") as ws,
+        pytest.raises(UsageError, match="cannot approve it"),
+    ):
+        ws.approve(proposal_id)
+    assert git(served, "rev-parse", "HEAD") == pending_tip
+    # A human's approval applies it.
+    with Workspace.open(served, actor="human@example.com") as ws:
+        outcome = ws.approve(proposal_id, "looks right")
+        assert outcome.status == "applied", outcome
+        assert ws.get_procedure("greet").spec.description == "Greets agents"
+        assert ws.get_proposal(proposal_id).status == "applied"
+    meta = json.loads(git(served, "show", "HEAD:procedures/greet/metadata.json"))
+    assert meta["description"] == "Greets agents"
+    assert "Proctor-Actor: human@example.com" in git(served, "log", "-1", "--format=%B", "HEAD")
 
 
 def test_without_procedure_tools_and_unknown_tools(served: Path) -> None:

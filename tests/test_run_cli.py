@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import git, run_cli
 from runs_helpers import GREET, create, greet_metadata, make_store
+
+from proctor import Workspace
+from proctor.runs.sandbox import probe
 
 HEAVY = ("sqlalchemy", "aiosqlite", "asyncpg", "greenlet", "mcp", "pydantic", "rich", "pyseccomp")
 
@@ -81,6 +84,17 @@ def test_the_quickstart_runs_a_procedure_and_shows_its_stats(tmp_path: Path) -> 
     assert "$ proctor run greet -p name=Ada" in r.out
     assert "    ok: 'Hello, Ada' (v0.1.0, level " in r.out
     assert "    ok: 'Hello, Ada?' (v0.2.2, level " in r.out
+    # The step that runs twice prints the command of each run, in order, so replaying
+    # the printed commands gives the runs the stats then count.
+    step = r.out[r.out.index("$ proctor run greet -p name=Ada -p punctuation=?") :]
+    step = step[: step.index("$ proctor stats greet")]
+    lines = [x.strip() for x in step.splitlines() if x.strip().startswith(("$", "ok:"))]
+    assert [x.split(" (v")[0] for x in lines] == [
+        "$ proctor run greet -p name=Ada -p punctuation=?",
+        "ok: 'Hello, Ada?'",
+        "$ proctor run greet -p name=Bo",
+        "ok: 'Hello, Bo!'",
+    ]
     assert "$ proctor stats greet" in r.out
     assert "    v0.2.2: 2 runs, 100% ok, p50 " in r.out
     assert "    v0.1.0: 1 run, 100% ok, p50 " in r.out
@@ -107,3 +121,72 @@ def test_the_python_api_example_of_the_runs_doc_runs_as_written(
     create(repo, "greet", GREET, greet_metadata(), release=True)
     monkeypatch.chdir(repo)
     exec(compile(block, "docs/runs.md", "exec"), {})
+
+
+def test_runs_and_stats_of_an_unknown_procedure_are_usage_errors(repo: Path) -> None:
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata())
+    log = repo / ".git/proctor/runs.sqlite"
+    message = "unknown procedure 'nope': not in the store and no runs recorded"
+    for command in ("runs", "stats"):
+        r = run_cli(command, "nope", cwd=repo)
+        assert (r.code, r.out) == (2, ""), (command, r.out, r.err)
+        assert message in r.err and len(r.err.strip().splitlines()) == 1
+        r = run_cli(command, "nope", "--json", cwd=repo)
+        assert r.code == 2
+        assert json.loads(r.out) == {
+            "status": "invalid",
+            "error": "NotFoundError",
+            "errors": [message],
+        }
+    assert not log.exists()  # asking made no run log
+    assert run_cli("run", "greet", "-p", "name=Ada", cwd=repo).code == 0
+    assert run_cli("runs", "nope", cwd=repo).code == 2  # a log that exists changes nothing
+    assert run_cli("stats", "nope", cwd=repo).code == 2
+    # A known procedure that never ran is an empty list, not an error.
+    create(repo, "quiet", GREET, greet_metadata() | {"name": "quiet"})
+    assert json.loads(run_cli("runs", "quiet", "--json", cwd=repo).out) == []
+    assert json.loads(run_cli("stats", "quiet", "--json", cwd=repo).out) == []
+
+
+def test_a_deleted_procedures_runs_stay_readable(repo: Path) -> None:
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata())
+    assert run_cli("run", "greet", "-p", "name=Ada", cwd=repo).code == 0
+    with Workspace.open(repo, actor="tester@example.com") as ws:
+        assert ws.execute("procedure.delete", {"name": "greet"}).status == "applied"
+    assert run_cli("procedure", "show", "greet", cwd=repo).code == 2
+    runs = run_cli("runs", "greet", "--json", cwd=repo)
+    assert runs.code == 0, runs.err
+    assert [r["status"] for r in json.loads(runs.out)] == ["ok"]
+    stats = run_cli("stats", "greet", "--json", cwd=repo)
+    assert stats.code == 0, stats.err
+    assert [s["runs"] for s in json.loads(stats.out)] == [1]
+
+
+def test_unsandboxed_on_linux_changes_nothing(repo: Path) -> None:
+    """``--unsandboxed`` is consent to run without isolation where there is none (macOS);
+    on Linux isolation exists, so the run is sandboxed exactly as without the flag."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip(f"the Linux meaning of --unsandboxed; this is {sys.platform}")
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata())
+    plain = run_cli("run", "greet", "-p", "name=Ada", "--json", cwd=repo)
+    flagged = run_cli("run", "greet", "-p", "name=Ada", "--unsandboxed", "--json", cwd=repo)
+    assert (plain.code, flagged.code) == (0, 0), flagged.err
+    a, b = json.loads(plain.out), json.loads(flagged.out)
+    assert b["value"] == "Hello, Ada!" and b["level"] == a["level"] == probe().best
+    assert b["layers"].keys() == a["layers"].keys()
+    assert b["layers"]["namespaces"] == a["layers"]["namespaces"]
+    # The minimum level still holds with the flag: it never lowers isolation.
+    (repo / "proctor.toml").write_text(
+        (repo / "proctor.toml").read_text() + "\n[runs]\nmin-level = 2\ndisable = ['namespaces']\n"
+    )
+    git(repo, "commit", "-qam", "Require level 2 without namespaces")
+    fallback = run_cli("run", "greet", "-p", "name=Ada", "--unsandboxed", "--json", cwd=repo)
+    out = json.loads(fallback.out)
+    if probe(namespaces=False).available(2):
+        assert (fallback.code, out["level"]) == (0, 2), fallback.err
+        assert out["layers"]["namespaces"].startswith("fallback")
+    else:
+        assert (fallback.code, out["status"], out["level"]) == (7, "denied", None)

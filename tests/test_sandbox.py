@@ -188,6 +188,85 @@ def test_cgroup_holds_the_run_and_is_removed() -> None:
     assert "proctor-run-" not in str(off.value) and off.layers["cgroup"] == "disabled by the caller"
 
 
+def need_memory_cgroup() -> None:
+    if not any("memory" in h.controllers for h in hierarchies()[0]):
+        pytest.skip(f"no writable memory cgroup here (root with cgroups): {hierarchies()[1]}")
+
+
+MEMORY_HOGS = """
+import os, time
+def run(children, mib):
+    kids = []
+    for _ in range(children):
+        pid = os.fork()
+        if pid == 0:
+            hog = b"x" * (mib << 20)  # touched: resident, not just reserved
+            time.sleep(1)
+            os._exit(0)
+        kids.append(pid)
+    return [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]
+"""
+
+CGROUP_LIMIT = """
+def run():
+    for line in open("/proc/self/cgroup"):
+        _id, names, path = line.rstrip("\\n").split(":", 2)
+        if "memory" in names.split(","):
+            for name in ("memory.limit_in_bytes", "memory.max"):
+                for base in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup"):
+                    try:
+                        return int(open(base + path + "/" + name).read())
+                    except OSError:
+                        pass
+    return None
+"""
+
+
+def test_the_memory_cgroup_bounds_the_run_as_a_whole() -> None:
+    """RLIMIT_AS counts one process: five processes of 60 MiB each stay under it, and only
+    the run's memory cgroup (200 MiB for all of them) stops them, by killing some."""
+    need_memory_cgroup()
+    limits = Limits(memory=200 * 1024 * 1024)
+    inside = run_in_sandbox(CGROUP_LIMIT, level=0, limits=limits)
+    assert (inside.status, inside.value) == ("ok", limits.memory), inside
+    assert "memory=200MiB" in inside.layers["cgroup"]
+    caps = {"subprocess": True}
+    params = {"children": 5, "mib": 60}
+    res = run_in_sandbox(MEMORY_HOGS, params, level=0, capabilities=caps, limits=limits)
+    assert res.status == "ok", res
+    assert isinstance(res.value, list) and -9 in res.value, res.value  # the OOM killer's
+    # The same run without the cgroup: every process gets its 60 MiB.
+    free = run_in_sandbox(
+        MEMORY_HOGS, params, level=0, capabilities=caps, limits=limits, disable={"cgroups"}
+    )
+    assert (free.status, free.value) == ("ok", [0] * 5), free
+
+
+TMPFS_FILL = """
+def run():
+    chunk = b"x" * (1 << 20)
+    for path in ("/sandbox/work/fill", "/tmp/fill"):
+        with open(path, "wb") as f:
+            for _ in range(100):
+                f.write(chunk)
+    return "filled"
+"""
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_the_memory_cgroup_bounds_the_tmpfs_work_dir(level: int) -> None:
+    """Files in the tmpfs work dir and /tmp are memory no address-space limit sees: 200 MiB
+    of them under a 150 MiB cgroup is a run killed for memory."""
+    need(level)
+    need_memory_cgroup()
+    limits = Limits(memory=150 * 1024 * 1024, file_size=110 * 1024 * 1024)
+    res = run_in_sandbox(TMPFS_FILL, level=level, limits=limits, timeout=20)
+    assert res.status == "killed", res
+    assert res.reason and "over the memory limit" in res.reason and "(cgroup)" in res.reason
+    free = run_in_sandbox(TMPFS_FILL, level=level, limits=limits, disable={"cgroups"}, timeout=20)
+    assert (free.status, free.value) == ("ok", "filled"), free
+
+
 def test_own_session_and_a_fresh_work_dir_that_goes_away() -> None:
     res = run_in_sandbox(
         "import os\ndef run():\n    open('f', 'w').write('x')\n    return [os.getsid(0), os.getcwd(), os.listdir('.')]\n",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sandbox_corpus import PROFILES, profile_missing
 
-from proctor.runs.sandbox import run_in_sandbox
+from proctor.runs.sandbox import run_in_sandbox, runner
 
 ISOLATING = ["L1", "L2", "L2-fallback"]
 
@@ -125,3 +125,88 @@ def test_a_granted_file_is_writable_but_its_directory_is_not(profile: str, tmp_p
     assert not (tmp_path / "new.txt").exists()
     if profile == "L2-fallback":
         assert (other.status, other.error_type) == ("error", "PermissionError"), other
+
+
+ABSTRACT = """
+import socket
+def run(name):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.connect(name)
+    s.close()
+    return "reached"
+"""
+
+
+@pytest.mark.parametrize("profile", ISOLATING)
+def test_network_does_not_open_the_hosts_abstract_unix_sockets(profile: str) -> None:
+    """``network`` names IP networking: under bubblewrap it shares the host's network
+    namespace, which holds the abstract unix sockets too, and those stay closed."""
+    kw = need(profile)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    name = f"\0proctor-caps-{profile}-{id(server)}"
+    server.bind(name)
+    server.listen()
+    server.settimeout(0.2)
+    try:
+        res = run_in_sandbox(
+            ABSTRACT, {"name": name}, capabilities={"network": True}, timeout=10, **kw
+        )  # type: ignore[arg-type]
+        try:
+            conn, _ = server.accept()
+            conn.close()
+            reached = True
+        except TimeoutError:
+            reached = False
+    finally:
+        server.close()
+    assert not reached
+    assert (res.status, res.error_type) == ("error", "PermissionError"), res
+    # Which layer refuses: under bubblewrap, Landlock's scoping where level 2 has ABI 6,
+    # else the filter's unix rule (the fallback's socket rule refuses unix sockets anyway).
+    if profile != "L2-fallback":
+        scoped = profile == "L2" and runner.landlock_abi() >= 6
+        assert ("unix sockets refused" in res.layers["seccomp"]) == (not scoped), res.layers
+        if scoped:
+            assert "abstract unix sockets scoped" in res.layers["landlock"]
+
+
+CONFINED = """
+import os
+def run(secret, outside):
+    out = {}
+    try:
+        out["read secret"] = open(secret).read()
+    except OSError as exc:
+        out["read secret"] = type(exc).__name__
+    try:
+        with open(os.path.join(outside, "dropped"), "w") as f:
+            f.write("x")
+        out["write outside"] = "written"
+    except OSError as exc:
+        out["write outside"] = type(exc).__name__
+    return out
+"""
+
+
+@pytest.mark.parametrize("capability", ["network", "subprocess"])
+@pytest.mark.parametrize("profile", ISOLATING)
+def test_network_or_subprocess_leaves_the_file_system_closed(
+    profile: str, capability: str, tmp_path: Path
+) -> None:
+    kw = need(profile)
+    secret_dir, outside = tmp_path / "secret", tmp_path / "outside"
+    secret_dir.mkdir(mode=0o700)
+    outside.mkdir()
+    secret = secret_dir / "key"
+    secret.write_text("SECRET-caps")
+    secret.chmod(0o600)
+    params = {"secret": str(secret), "outside": str(outside)}
+    res = run_in_sandbox(CONFINED, params, capabilities={capability: True}, timeout=10, **kw)  # type: ignore[arg-type]
+    assert res.status == "ok", res
+    assert isinstance(res.value, dict)
+    refused = ("PermissionError", "FileNotFoundError")
+    assert res.value["read secret"] in refused, res.value
+    assert res.value["write outside"] in refused, res.value
+    assert list(outside.iterdir()) == []
+    assert "SECRET-caps" not in f"{res.value} {res.stdout} {res.stderr}"

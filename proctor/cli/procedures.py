@@ -215,14 +215,32 @@ def procedure_list(state: State) -> None:
 @click.option("--code", "show_code", is_flag=True, help="Print main.py only.")
 @click.pass_obj
 def procedure_show(state: State, ref: str, show_code: bool) -> None:
-    """Show a procedure at the tip, a release (X.Y.Z) or any git revision."""
+    """Show a procedure at the tip, a release (X.Y.Z) or any git revision.
+
+    With the last `proctor test` of the shown version, when the run log has one.
+    """
+    from proctor.core.errors import ConfigError
+    from proctor.runs.model import RunLogError
+
     name, version = split_ref(ref)
-    view = state.workspace().get_procedure(name, version)
-    if state.as_json:
-        emit_json(view.to_json(include_code=show_code))
-        return
-    if show_code:
+    ws = state.workspace()
+    view = ws.get_procedure(name, version)
+    if show_code and not state.as_json:
         click.echo(view.code, nl=not view.code.endswith("\n"))
+        return
+    try:
+        from pathlib import Path
+
+        from proctor.runs.settings import default_log_missing
+
+        # Nothing recorded yet: no run log to read, and none of its code is imported.
+        missing = default_log_missing(ws.config, Path(ws.store.common_dir) / "proctor")
+        last_test = None if missing else ws.runs.last_test(name, version)
+    except (RunLogError, ConfigError) as exc:  # the procedure is still worth showing
+        click.echo(f"warning: {exc}", err=True)
+        last_test = None
+    if state.as_json:
+        emit_json(view.to_json(include_code=show_code) | {"last_test": last_test})
         return
     spec = view.spec
     click.echo(f"{view.name} @ {view.commit[:12] if view.commit else '-'}")
@@ -233,6 +251,10 @@ def procedure_show(state: State, ref: str, show_code: bool) -> None:
         if p.description:
             click.echo(f"    {p.name}: {p.description}")
     click.echo(f"  releases:    {', '.join(view.releases) or '-'}")
+    if last_test is not None:
+        from proctor.runs.report import last_test_line
+
+        click.echo(f"  last test:   {last_test_line(last_test)}")
 
 
 @procedure.command("history")

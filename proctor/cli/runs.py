@@ -101,7 +101,11 @@ def run_command(
 )
 @click.pass_obj
 def runs_command(state: State, name: str, limit: int) -> None:
-    """The most recent runs of NAME (examples of `proctor test` included), newest first."""
+    """The most recent runs of NAME (examples of `proctor test` included), newest first.
+
+    A deleted procedure's runs stay listed; a NAME neither in the store nor in the run
+    log is an error (exit 2).
+    """
     from proctor.runs.report import RUNS_HEADERS, runs_table
 
     rows = state.workspace().runs.history(name, limit)
@@ -126,13 +130,14 @@ def stats_command(state: State, name: str | None) -> None:
     """Runs, success rate and mean/p50/p95 duration per version (of NAME, or of all).
 
     Example runs of `proctor test` are not counted; the last test of each version is
-    shown beside it.
+    shown beside it, and a version only tested is listed with 0 runs. A NAME neither
+    in the store nor in the run log is an error (exit 2).
     """
     from proctor.runs.report import STATS_HEADERS, stats_json, stats_table
 
     runs = state.workspace().runs
     stats = runs.stats(name)
-    tests = runs.log.last_tests(name) if stats else {}
+    tests = runs.log.last_tests(name)  # a version tested but never run is listed too
     if state.as_json:
         emit_json(stats_json(stats, tests))
         return

@@ -115,27 +115,61 @@ def runs_table(
     return shown, piped
 
 
-def _last_test(
-    tests: dict[tuple[str, str], dict[str, Any]], s: VersionStats
-) -> dict[str, Any] | None:
-    test = tests.get((s.procedure, s.version))
+Tests = dict[tuple[str, str], dict[str, Any]]
+
+
+def _versions(
+    stats: Sequence[VersionStats], tests: Tests
+) -> list[tuple[str, str, VersionStats | None]]:
+    """Every version with ordinary runs, then, per procedure, those only ``proctor test``
+    judged (newest test first): a test is part of a version's record with or without
+    runs. The statistics' order (procedure, last run first) is kept."""
+    ran = {(s.procedure, s.version) for s in stats}
+    rows: list[tuple[tuple[str, int, float], tuple[str, str, VersionStats | None]]] = [
+        ((s.procedure, 0, 0.0), (s.procedure, s.version, s)) for s in stats
+    ]
+    rows += [
+        ((procedure, 1, -float(test["started"])), (procedure, version, None))
+        for (procedure, version), test in tests.items()
+        if (procedure, version) not in ran
+    ]
+    rows.sort(key=lambda r: r[0])  # stable: the statistics keep their own order
+    return [r[1] for r in rows]
+
+
+def _last_test(tests: Tests, procedure: str, version: str) -> dict[str, Any] | None:
+    test = tests.get((procedure, version))
     if test is None:
         return None
     return {k: test[k] for k in ("id", "examples", "passed", "failed", "started")}
 
 
-def stats_json(
-    stats: Sequence[VersionStats], tests: dict[tuple[str, str], dict[str, Any]]
-) -> list[dict[str, Any]]:
-    return [s.to_json() | {"last_test": _last_test(tests, s)} for s in stats]
+def stats_json(stats: Sequence[VersionStats], tests: Tests) -> list[dict[str, Any]]:
+    """One object per version; a version tested but never run has ``runs`` 0 and null
+    rates and durations."""
+    out = []
+    for procedure, version, s in _versions(stats, tests):
+        row: dict[str, Any] = (
+            s.to_json()
+            if s is not None
+            else {"procedure": procedure, "version": version, "runs": 0, "ok": 0}
+            | dict.fromkeys(("mean", "p50", "p95", "last", "success_rate"))
+        )
+        out.append(row | {"last_test": _last_test(tests, procedure, version)})
+    return out
 
 
-def stats_table(
-    stats: Sequence[VersionStats], tests: dict[tuple[str, str], dict[str, Any]]
-) -> list[list[Any]]:
+def tests_cell(test: dict[str, Any] | None) -> str:
+    return "" if test is None else f"{test['passed']}/{test['examples']}"
+
+
+def stats_table(stats: Sequence[VersionStats], tests: Tests) -> list[list[Any]]:
     rows = []
-    for s in stats:
-        test = _last_test(tests, s)
+    for procedure, version, s in _versions(stats, tests):
+        test = tests_cell(_last_test(tests, procedure, version))
+        if s is None:
+            rows.append([procedure, version_label(version), 0, "-", "-", "-", "-", "-", test])
+            continue
         rows.append(
             [
                 s.procedure,
@@ -146,10 +180,19 @@ def stats_table(
                 seconds(s.p50),
                 seconds(s.p95),
                 when(s.last),
-                "" if test is None else f"{test['passed']}/{test['examples']}",
+                test,
             ]
         )
     return rows
+
+
+def last_test_line(test: dict[str, Any]) -> str:
+    """``procedure show``'s line for the last ``proctor test`` of the shown version."""
+    verdict = "passed" if not test["failed"] else "failed"
+    return (
+        f"{test['passed']}/{test['examples']} examples passed ({verdict}), "
+        f"{version_label(test['version'])}, {when(test['started'])}, test {test['id']}"
+    )
 
 
 def example_report(report: TestReport) -> tuple[list[str], list[str]]:

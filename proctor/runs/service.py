@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig
-from proctor.core.errors import UsageError
+from proctor.core.errors import NotFoundError, UsageError
 from proctor.core.events import RunEvent
 from proctor.procedures.repository import ProcedureRepository, code_path
 from proctor.runs.bridge import run_async
 from proctor.runs.model import LoggedRun, RunLogError, RunRecord, TestReport, VersionStats
 from proctor.runs.params import check_params
 from proctor.runs.resolve import ProcedureVersion, resolve_version, valid_name
-from proctor.runs.settings import RunsSettings, runs_settings
+from proctor.runs.settings import RunsSettings, default_log_missing, runs_settings
 
 if TYPE_CHECKING:
     from proctor.core.plugins import PluginManager
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from proctor.store.gitstore import GitStore
 
 Execute = Callable[..., Any]
+TEST_FIELDS = ("id", "version", "commit", "examples", "passed", "failed", "actor", "started")
 
 
 def new_run_id() -> str:
@@ -142,6 +143,35 @@ class RunService:
             out.append(full)
         return out, None
 
+    def _check_inputs(self, pv: ProcedureVersion) -> dict[str, Any]:
+        """What the verdict on ``pv``'s code depends on (besides the blob), as
+        ``check_procedure`` takes it."""
+        from proctor.checks.settings import check_settings
+        from proctor.checks.validation import Capabilities
+
+        declared = pv.spec.capabilities
+        return {
+            "capabilities": Capabilities(
+                declared.network, declared.subprocess, tuple(declared.filesystem_write)
+            ),
+            "settings": check_settings(self.config),
+            "validators": self.plugins().validators(),
+            "cache_dir": self.state_dir / "checked",
+        }
+
+    def verdict_path(self, pv: ProcedureVersion) -> Path:
+        """The file the check verdict on ``pv``'s code is kept in (``.git/proctor/checked``).
+
+        A run reads it instead of checking again. The escape corpus writes a passing
+        verdict here to send code the checks would refuse through a whole run; anyone who
+        can write the git directory can do as much, so it opens nothing new.
+        """
+        from proctor.runs.checked import cache_key
+
+        inputs = self._check_inputs(pv)
+        key = cache_key(pv.blob, inputs["capabilities"], inputs["settings"], inputs["validators"])
+        return Path(inputs["cache_dir"]) / f"{key}.json"
+
     def _denied(self, record: RunRecord, reason: str) -> RunRecord:
         record.status = "denied"
         record.reason = reason
@@ -159,8 +189,6 @@ class RunService:
         unsandboxed: bool = False,
     ) -> RunRecord:
         """Steps 3-5 for params already checked: the record, not yet logged."""
-        from proctor.checks.settings import check_settings
-        from proctor.checks.validation import Capabilities
         from proctor.runs.checked import check_procedure
         from proctor.runs.sandbox import SandboxUsageError, run_in_sandbox_async
 
@@ -179,15 +207,7 @@ class RunService:
         )
         declared = pv.spec.capabilities
         errors, _cached = check_procedure(
-            code_path(pv.name),
-            pv.code,
-            pv.blob,
-            capabilities=Capabilities(
-                declared.network, declared.subprocess, tuple(declared.filesystem_write)
-            ),
-            settings=check_settings(self.config),
-            validators=self.plugins().validators(),
-            cache_dir=self.state_dir / "checked",
+            code_path(pv.name), pv.code, pv.blob, **self._check_inputs(pv)
         )
         if errors:
             return self._denied(record, "the code does not pass the checks: " + "; ".join(errors))
@@ -303,15 +323,61 @@ class RunService:
 
     # -- the log -----------------------------------------------------------------------------
 
-    def history(self, name: str, limit: int = 20) -> list[LoggedRun]:
-        """The most recent runs of ``name``, newest first. Raises RunLogError."""
+    def log_exists(self) -> bool:
+        """Whether there is a run log to read, without making one: the default SQLite file
+        exists once something was recorded; a configured URL is a database to ask."""
+        url = self.settings.run_log
+        if url is None:
+            return not default_log_missing(self.config, self.state_dir)
+        if url.partition(":")[0].partition("+")[0] == "sqlite":
+            return self.log.path is not None and self.log.path.is_file()
+        return True
+
+    def in_store(self, name: str) -> bool:
+        """Whether the store branch holds procedure ``name`` now."""
         valid_name(name)
+        tip = self.store.read_ref(self.procedures.ref)
+        return tip is not None and self.procedures.snapshot(tip).exists(f"procedures/{name}")
+
+    def _unknown(self, name: str) -> NotFoundError:
+        return NotFoundError(f"unknown procedure {name!r}: not in the store and no runs recorded")
+
+    def history(self, name: str, limit: int = 20) -> list[LoggedRun]:
+        """The most recent runs of ``name``, newest first. Raises RunLogError, and
+        NotFoundError for a name neither in the store nor in the log (a deleted
+        procedure's runs stay readable)."""
         if limit < 1:
             raise UsageError("the number of runs to show must be at least 1")
-        return self.log.recent(name, limit)
+        known = self.in_store(name)
+        if not known and not self.log_exists():
+            raise self._unknown(name)
+        rows = self.log.recent(name, limit)
+        if not rows and not known:
+            raise self._unknown(name)
+        return rows
 
     def stats(self, name: str | None = None) -> list[VersionStats]:
-        """Per-version statistics of one procedure, or of all. Raises RunLogError."""
-        if name is not None:
-            valid_name(name)
-        return self.log.stats(name)
+        """Per-version statistics of one procedure, or of all. Raises RunLogError, and
+        NotFoundError for a name neither in the store nor in the log."""
+        if name is None:
+            return self.log.stats(None)
+        known = self.in_store(name)
+        if not known and not self.log_exists():
+            raise self._unknown(name)
+        rows = self.log.stats(name)
+        if not rows and not known and not self.log.recent(name, 1):
+            raise self._unknown(name)
+        return rows
+
+    def last_test(self, name: str, version: str | None = None) -> dict[str, Any] | None:
+        """The newest ``proctor test`` of one version (default: the tip), or None.
+
+        Reads only a run log that exists (the default SQLite file is never created
+        here, and with none nothing is resolved or imported); a log that cannot be read
+        raises RunLogError.
+        """
+        if not self.log_exists():
+            return None
+        pv = self.resolve(name, "tip" if version is None else version)
+        test = self.log.last_tests(pv.name).get((pv.name, pv.label))
+        return None if test is None else {k: test[k] for k in TEST_FIELDS}

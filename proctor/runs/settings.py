@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -34,6 +35,9 @@ from proctor.core.config import ProctorConfig, Table
 from proctor.core.errors import ConfigError
 
 RUN_LOG_ENV = "PROCTOR_RUN_LOG"
+# proctor.runs.log.store.DEFAULT_FILE, named here too: whether the default log exists is
+# asked without importing the log's code (SQLAlchemy, asyncio), e.g. by ``procedure show``.
+LOG_FILE = "runs.sqlite"
 RUNS_KEYS = frozenset({"min-level", "timeout", "run-log", "disable", "limits", "rollback"})
 ROLLBACK_KEYS = frozenset({"enabled", "window", "min-runs", "threshold"})
 DISABLE = ("cgroups", "namespaces")
@@ -154,10 +158,7 @@ def runs_settings(config: ProctorConfig, environ: dict[str, str] | None = None) 
     timeout = values.get("timeout", 30.0)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"{table.where('timeout')}: expected seconds > 0, got {timeout!r}")
-    run_log = values.get("run-log")
-    if run_log is not None and (not isinstance(run_log, str) or not run_log.strip()):
-        raise ConfigError(f"{table.where('run-log')}: expected a database URL, got {run_log!r}")
-    run_log = env.get(RUN_LOG_ENV) or run_log
+    run_log = _run_log(table, env)
     disable = table.str_list("disable") or []
     bad = sorted(set(disable) - set(DISABLE))
     if bad:
@@ -172,3 +173,26 @@ def runs_settings(config: ProctorConfig, environ: dict[str, str] | None = None) 
         limits=_limits(table),
         rollback=_rollback(table),
     )
+
+
+def _run_log(table: Table, env: Mapping[str, str]) -> str | None:
+    run_log = table.values.get("run-log")
+    if run_log is not None and (not isinstance(run_log, str) or not run_log.strip()):
+        raise ConfigError(f"{table.where('run-log')}: expected a database URL, got {run_log!r}")
+    return env.get(RUN_LOG_ENV) or run_log
+
+
+def default_log_missing(
+    config: ProctorConfig,
+    state_dir: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+) -> bool:
+    """Whether the run log is the default SQLite file under ``state_dir`` and it does not
+    exist yet: nothing was ever recorded, so there is nothing to read.
+
+    Reads only ``run-log`` (and ``$PROCTOR_RUN_LOG``) and imports nothing more, so a
+    command that only might read the log (``procedure show``) pays a stat for it.
+    Raises ConfigError for a malformed ``run-log``.
+    """
+    url = _run_log(config.table("runs"), os.environ if environ is None else environ)
+    return url is None and not os.path.isfile(os.path.join(state_dir, LOG_FILE))

@@ -152,6 +152,24 @@ def _choose_level(
     return target, None
 
 
+def landlock_spec(caps: Capabilities, *, code: str, work: str, namespaced: bool) -> dict[str, Any]:
+    """What the runner restricts itself to at level 2 (``runner.apply_landlock``'s spec).
+
+    Its own function so a test can hand the runner this exact spec with no other layer
+    around it: each Landlock rule is then shown to be what blocks.
+    """
+    write = [work, *caps.filesystem_write] + (["/tmp"] if namespaced else [])
+    return {
+        "read": [*bwrap.read_paths(caps), code],
+        "write": write,
+        "devices": list(bwrap.DEVICES),
+        "execute": caps.subprocess,
+        "tcp": not caps.network,
+        "scope": True,
+        "min_abi": 1 if namespaced else machine.FALLBACK_MIN_ABI,
+    }
+
+
 def run_in_sandbox(
     code: bytes | str,
     params: Mapping[str, Any] | None = None,
@@ -207,7 +225,6 @@ def run_in_sandbox(
     if target is None:
         return _denied(why or "denied", started=started)
     namespaced = target >= 1 and found.namespaces is None
-    fallback = target == 2 and not namespaced
     layers: dict[str, str] = {}
 
     run_dir = tempfile.mkdtemp(prefix="proctor-run-")
@@ -249,7 +266,12 @@ def run_in_sandbox(
         in_r, header_w = os.pipe()
         result_r, out_w = os.pipe()
         if target >= 1:
-            base, runner_prog, what = seccomp.build(caps, namespaces=namespaced)
+            # Landlock scopes abstract unix sockets at level 2 from ABI 6; elsewhere, with the
+            # host network namespace shared, the filter refuses unix sockets instead.
+            unix_scoped = target == 2 and found.landlock_abi >= 6
+            base, runner_prog, what = seccomp.build(
+                caps, namespaces=namespaced, unix_scoped=unix_scoped
+            )
             layers["seccomp"] = what
             if runner_prog:
                 import base64
@@ -296,16 +318,9 @@ def run_in_sandbox(
                 f"not used at level {target}" if target == 0 else f"fallback: {found.namespaces}"
             )
         if target == 2:
-            write = [inner_work, *caps.filesystem_write] + (["/tmp"] if namespaced else [])
-            header["landlock"] = {
-                "read": [*bwrap.read_paths(caps), inner_code],
-                "write": write,
-                "devices": list(bwrap.DEVICES),
-                "execute": caps.subprocess,
-                "tcp": not caps.network,
-                "scope": True,
-                "min_abi": machine.FALLBACK_MIN_ABI if fallback else 1,
-            }
+            header["landlock"] = landlock_spec(
+                caps, code=inner_code, work=inner_work, namespaced=namespaced
+            )
         else:
             layers["landlock"] = f"not used at level {target}"
 

@@ -99,7 +99,9 @@ def _export(f: object) -> bytes:
         return out.read()
 
 
-def _base_rules(f: object, sc: ModuleType, caps: Capabilities, *, strict_sockets: bool) -> int:
+def _base_rules(
+    f: object, sc: ModuleType, caps: Capabilities, *, strict_sockets: bool, unix_scoped: bool
+) -> int:
     count = sum(_deny(f, sc, name) for name in DENIED)
     count += _deny(
         f, sc, "clone3", err=errno.ENOSYS
@@ -127,6 +129,12 @@ def _base_rules(f: object, sc: ModuleType, caps: Capabilities, *, strict_sockets
             count += _deny(f, sc, "socket", err=errno.EACCES)
     elif not caps.network:
         count += _deny(f, sc, "socket", sc.Arg(0, sc.NE, AF_UNIX), err=errno.EACCES)
+    elif not unix_scoped:
+        # The network capability shares the host's network namespace, and with it the
+        # host's abstract unix sockets (a desktop bus, a container runtime's socket). A
+        # filter cannot read connect()'s address, so without Landlock's scoping every
+        # unix socket() is refused; socketpair() stays.
+        count += _deny(f, sc, "socket", sc.Arg(0, sc.EQ, AF_UNIX), err=errno.EACCES)
     return count
 
 
@@ -137,12 +145,16 @@ def _process_rules(f: object, sc: ModuleType) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def build(caps: Capabilities, *, namespaces: bool) -> tuple[bytes | None, bytes | None, str]:
+def build(
+    caps: Capabilities, *, namespaces: bool, unix_scoped: bool = False
+) -> tuple[bytes | None, bytes | None, str]:
     """(base program for bubblewrap, program for the runner, description).
 
     With ``namespaces`` the base program goes to bubblewrap and the runner adds only the
-    process rules; without, the runner's program holds everything. Cached: the programs
-    depend only on the capabilities.
+    process rules; without, the runner's program holds everything. ``unix_scoped`` says
+    Landlock will scope abstract unix sockets (level 2, ABI >= 6): only then may a run
+    with the network capability, which shares the host's network namespace, open unix
+    sockets. Cached: the programs depend only on these arguments.
     """
     sc = bindings()
     if sc is None:
@@ -150,7 +162,7 @@ def build(caps: Capabilities, *, namespaces: bool) -> tuple[bytes | None, bytes 
     allow = sc.ALLOW
     if namespaces:
         base = sc.SyscallFilter(allow)
-        n_base = _base_rules(base, sc, caps, strict_sockets=False)
+        n_base = _base_rules(base, sc, caps, strict_sockets=False, unix_scoped=unix_scoped)
         runner_prog: bytes | None = None
         n_runner = 0
         if not caps.subprocess:
@@ -158,11 +170,13 @@ def build(caps: Capabilities, *, namespaces: bool) -> tuple[bytes | None, bytes 
             n_runner = _process_rules(runner, sc)
             runner_prog = _export(runner)
         what = f"base filter of {n_base} rules loaded by bubblewrap"
+        if caps.network and not unix_scoped:
+            what += " (unix sockets refused: the host network namespace is shared)"
         if runner_prog:
             what += f"; {n_runner} process rules loaded by the runner"
         return _export(base), runner_prog, what
     f = sc.SyscallFilter(allow)
-    n = _base_rules(f, sc, caps, strict_sockets=True)
+    n = _base_rules(f, sc, caps, strict_sockets=True, unix_scoped=unix_scoped)
     n += sum(_deny(f, sc, name) for name in METADATA)
     if not caps.subprocess:
         n += _process_rules(f, sc)
