@@ -8,6 +8,7 @@ files stay closed.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -45,6 +46,10 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield server.getsockname()[1], got
+    # close() alone does not wake a thread blocked in accept() (Linux): shut it down first,
+    # or the teardown of every refused run waits out the join.
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RDWR)
     server.close()
     thread.join(2)
 
