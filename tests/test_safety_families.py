@@ -707,3 +707,41 @@ def test_real_code_corpus_gives_nothing(path: Path) -> None:
 def test_corpus_files_are_there() -> None:
     assert len(list((DATA / "dangerous").glob("*.py"))) >= 30
     assert len(list((DATA / "benign").glob("*.py"))) >= 15
+
+
+def _bandit_tests() -> list[str]:
+    """The test ids the installed bandit lists in ``bandit --help``."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "bandit"
+    found = str(exe) if exe.exists() else shutil.which("bandit")
+    if found is None:
+        pytest.skip("bandit is not installed (pip install '.[lint]')")
+    text = subprocess.run([found, "--help"], capture_output=True, text=True, check=True).stdout
+    listed = text.split("The following tests were discovered and loaded:", 1)[1]
+    return re.findall(r"^\s+(B\d{3})\s", listed, flags=re.MULTILINE)
+
+
+def _table_ids() -> set[str]:
+    """The bandit ids docs/checks-safety.md's table names, ranges (B313–B319) expanded."""
+    import re
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "checks-safety.md").read_text()
+    table = doc.split("## Bandit tests and the rules that cover them", 1)[1]
+    ids: set[str] = set()
+    for first, last in re.findall(r"^\| (B\d{3})(?:[–-](B\d{3}))?", table, flags=re.MULTILINE):
+        end = int((last or first)[1:])
+        ids.update(f"B{n}" for n in range(int(first[1:]), end + 1))
+    return ids
+
+
+def test_the_bandit_table_names_every_test_bandit_lists() -> None:
+    """A bandit user looks up each test they know: every id the installed bandit lists has
+    its row (what covers it, or why nothing does)."""
+    listed = _bandit_tests()
+    assert len(listed) > 50
+    missing = sorted(set(listed) - _table_ids())
+    assert not missing, f"docs/checks-safety.md has no row for {missing}"
