@@ -222,6 +222,11 @@ FAMILIES: list[tuple[str, str, set[tuple[str, int]]]] = [
 ]
 
 FAMILIES_BENIGN: list[tuple[str, str]] = [
+    ("environ-items", "import os\nfor k, v in os.environ.items():\n    print(k, v)"),
+    ("vars-of-an-object", "class A:\n    pass\nfor k, v in vars(A()).items():\n    print(k, v)"),
+    ("vars-of-json", "import json\nfor k, v in vars(json).items():\n    print(k)"),
+    ("vars-get-constant", "import os\nsep = vars(os).get('sep')"),
+    ("getmembers-of-a-class", "import inspect\nclass A:\n    pass\ninspect.getmembers(A)"),
     ("requests-default", "import requests\nrequests.get(u, timeout=5)"),
     ("requests-ca-bundle", "import requests\nrequests.get(u, verify='/etc/ca.pem')"),
     ("verify-other-function", "def check(verify=False):\n    pass\ncheck(verify=False)"),
@@ -276,9 +281,60 @@ FAMILIES_BENIGN: list[tuple[str, str]] = [
     ),
 ]
 
+
+#: A walk over a sensitive module's members that tests no name reaches any of them: a
+#: warning (PS108), as ``getattr(os, x)`` is; the same walk picking one by name is PS109.
+NAMESPACE_WALKS: list[tuple[str, str, set[tuple[str, int]]]] = [
+    (
+        "callable-table",
+        "import builtins\nC = frozenset(n for n, v in vars(builtins).items() if callable(v))",
+        {("PS108", 2)},
+    ),
+    (
+        "picked-by-startswith",
+        'import os\nfs = [v for k, v in vars(os).items() if k.startswith("sys")]',
+        {("PS109", 2)},
+    ),
+]
+
 # -- evasions the older rules missed ------------------------------------------------------
 
 EVASIONS: list[tuple[str, str, set[tuple[str, int]]]] = [
+    # A sensitive module's members iterated and one picked by a test on its name.
+    (
+        "vars-items-listcomp",
+        'import os\n[v for k, v in vars(os).items() if k == "system"][0]("id")',
+        {("PS109", 2)},
+    ),
+    (
+        "dict-items-next",
+        'import os\nnext(v for k, v in os.__dict__.items() if k == "system")("id")',
+        {("PS109", 2)},
+    ),
+    (
+        "vars-items-dictcomp",
+        'import os\nf = {k: v for k, v in vars(os).items() if k == "system"}\nf["system"]("id")',
+        {("PS109", 2)},
+    ),
+    (
+        "vars-items-for-loop",
+        'import os\nfor k, v in vars(os).items():\n    if k == "system":\n        v("id")',
+        {("PS109", 2)},
+    ),
+    (
+        "getmembers-loop",
+        'import inspect, os\nfor k, v in inspect.getmembers(os):\n    if k == "system":\n        v("id")',
+        {("PS109", 2)},
+    ),
+    ("vars-values-index", 'import os\nlist(vars(os).values())[5]("id")', {("PS108", 2)}),
+    ("vars-computed-key", "import os\ndef f(n):\n    vars(os)[n]('id')", {("PS108", 3)}),
+    ("dict-get-computed", "import os\nos.__dict__.get(n)('id')", {("PS108", 2)}),
+    (
+        "vars-get-decoded",
+        "import os, base64\nvars(os).get(base64.b64decode(x).decode())('id')",
+        {("PS109", 2)},
+    ),
+    ("vars-copy-constant", "import os\nb = vars(os).copy()\nb['system']('id')", {("PS201", 3)}),
     ("profile-class", "import profile\nprofile.Profile().run('x')", {("PS104", 2)}),
     ("cprofile-class", "import cProfile\ncProfile.Profile().runctx(s, {}, {})", {("PS104", 2)}),
     ("trace-run", "import trace\ntrace.Trace().run('import os')", {("PS104", 2)}),
@@ -562,8 +618,8 @@ REAL_CODE_STILL_FLAGGED: list[tuple[str, str, set[tuple[str, int]]]] = [
 
 @pytest.mark.parametrize(
     ("snippet", "expected"),
-    [(c, e) for _, c, e in FAMILIES + EVASIONS + REAL_CODE_STILL_FLAGGED],
-    ids=[i for i, _, _ in FAMILIES + EVASIONS + REAL_CODE_STILL_FLAGGED],
+    [(c, e) for _, c, e in FAMILIES + EVASIONS + NAMESPACE_WALKS + REAL_CODE_STILL_FLAGGED],
+    ids=[i for i, _, _ in FAMILIES + EVASIONS + NAMESPACE_WALKS + REAL_CODE_STILL_FLAGGED],
 )
 def test_flagged(snippet: str, expected: set[tuple[str, int]]) -> None:
     assert codes(snippet) == expected
@@ -580,8 +636,8 @@ def test_not_flagged(snippet: str) -> None:
 
 def test_evasions_are_errors() -> None:
     for name, snippet, expected in EVASIONS:
-        if {code for code, _ in expected} == {"PS106"}:
-            continue  # an import by computed name stays a warning, as import_module(x) is
+        if {code for code, _ in expected} in ({"PS106"}, {"PS108"}):
+            continue  # a computed name stays a warning, as import_module(x), getattr(os, x) are
         assert any(f.severity == "error" for f in check(snippet)), name
 
 

@@ -178,6 +178,7 @@ _CORE_SPECIAL = frozenset(
         "_functools.reduce",
         "builtins.object.__getattribute__",
         "builtins.type.__getattribute__",
+        "inspect.getmembers",
         "importlib.util.find_spec",
         "importlib.util.module_from_spec",
         "importlib._bootstrap.module_from_spec",
@@ -186,6 +187,13 @@ _CORE_SPECIAL = frozenset(
 )
 
 _CORE_SPECIAL = _CORE_SPECIAL | frozenset(DECODERS)
+
+#: What a module namespace's methods give: views that iterate every member, and lookups.
+_NS_VIEWS = frozenset({"items", "values"})
+_NS_METHODS = _NS_VIEWS | frozenset({"get", "pop", "setdefault", "__getitem__", "copy"})
+
+#: The ``name`` of :meth:`Resolver.on_namespace_access` when the namespace is iterated.
+ITERATED = Computed("iterated")
 
 
 _STR_METHODS = frozenset(
@@ -391,6 +399,7 @@ class Resolver:
             "_functools.reduce": cls._sp_reduce,
             "builtins.object.__getattribute__": cls._sp_getattr,
             "builtins.type.__getattribute__": cls._sp_getattr,
+            "inspect.getmembers": cls._sp_getmembers,
             "importlib.util.find_spec": cls._sp_find_spec,
             "importlib.util.module_from_spec": cls._sp_module_from_spec,
             "importlib._bootstrap.module_from_spec": cls._sp_module_from_spec,
@@ -447,6 +456,12 @@ class Resolver:
     def on_dynamic_getattr(self, node: ast.Call, base: Any, name: Any) -> None:
         """``getattr(base, <computed name>)`` on a known object; ``name`` is the name's
         value (a :class:`Computed` when it was decoded or rotated, else None)."""
+
+    def on_namespace_access(self, node: ast.AST, ns: Namespace, name: Any) -> None:
+        """A module's namespace read by a name the file does not spell out: indexed or
+        ``.get`` by a computed key (``name`` is its value, a :class:`Computed` when decoded),
+        or iterated (``.items()``, ``.values()``, ``inspect.getmembers``; ``name`` is
+        :data:`ITERATED`), which lets code pick a member by a test on its name."""
 
     def on_method(self, node: ast.Call, base: Any, method: str, args: CallArgs) -> Any:
         """A ``watch_methods`` method called on an object the resolver does not know."""
@@ -1062,6 +1077,8 @@ class Resolver:
         key = self.ev(index)
         if base is None:
             return None
+        if type(base) is Namespace and base.kind == "module" and const_str(key) is None:
+            self.on_namespace_access(node, base, key)
         return self.subscript_of(base, key)
 
     def _fold_index(self, value: object, key: Any) -> Any:
@@ -1322,6 +1339,8 @@ class Resolver:
                 for k in node.keywords:
                     ev(k.value)
                 return None
+            if type(base) is Namespace and base.kind == "module" and func.attr in _NS_METHODS:
+                return self._namespace_method(node, base, func.attr)
             fv = self.attribute_of(func, base, func.attr)
             if fv is None and func.attr in self._watch_methods:
                 margs = self.call_args(node)
@@ -1652,6 +1671,28 @@ class Resolver:
                     return None
                 value = self.attribute_of(node, value, name)
             return value
+        return None
+
+    def _namespace_method(self, node: ast.Call, ns: Namespace, method: str) -> Any:
+        """``vars(mod).get(k)``, ``mod.__dict__.items()``...: a lookup by a constant key is
+        the member; anything else reaches members by names the file does not show."""
+        args = self.call_args(node)
+        if method in _NS_VIEWS:
+            self.on_namespace_access(node, ns, ITERATED)
+            return None
+        if method == "copy":
+            return ns
+        key = args.get(0, "key")
+        name = const_str(key)
+        if name is None:
+            self.on_namespace_access(node, ns, None if key is ABSENT else key)
+            return None
+        return self.namespace_get(ns, name)
+
+    def _sp_getmembers(self, node: ast.Call, args: CallArgs) -> Any:
+        target = args.get(0, "object")
+        if type(target) is Qual:
+            self.on_namespace_access(node, Namespace("module", target.name), ITERATED)
         return None
 
     def _sp_find_spec(self, node: ast.Call, args: CallArgs) -> Any:

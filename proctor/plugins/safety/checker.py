@@ -11,13 +11,14 @@ import ast
 import builtins as _builtins
 from typing import TYPE_CHECKING, Any
 
-from proctor.checks.resolve import Resolver
+from proctor.checks.resolve import ITERATED, Resolver
 from proctor.checks.validation import CheckContext, Finding, SourceFile
 from proctor.checks.values import (
     ABSENT,
     CallArgs,
     Computed,
     MapValue,
+    Namespace,
     Qual,
     SeqValue,
     canonical_module,
@@ -375,6 +376,39 @@ class SafetyChecker(LoaderChecks, FamilyChecks, Resolver):
                 self.emit(node, "PS109", f"`getattr({base.name}, <{name.how} name>)`")
             else:
                 self.emit(node, "PS108", f"`getattr({base.name}, <computed>)`")
+
+    def on_namespace_access(self, node: ast.AST, ns: Namespace, name: Any) -> None:
+        module = ns.target
+        if module not in GETATTR_SENSITIVE:
+            return
+        if name is ITERATED:
+            # Picking one member by a test on its name is the evasion (an error); a walk
+            # that tests no name (a table of every callable) can still reach any member.
+            if self._tests_a_name(self.stmt):
+                self.emit(node, "PS109", f"`{module}`'s members iterated and one picked by name")
+            else:
+                self.emit(node, "PS108", f"`{module}`'s members iterated")
+        elif type(name) is Computed:
+            self.emit(node, "PS109", f"`{module}`'s namespace read by a {name.how} name")
+        else:
+            self.emit(node, "PS108", f"`{module}`'s namespace read by a computed name")
+
+    @staticmethod
+    def _tests_a_name(stmt: ast.AST | None) -> bool:
+        """Whether the statement compares something (``k == "system"``, ``k in names``,
+        ``k.startswith(...)``): how a member is picked from an iterated namespace."""
+        if stmt is None:
+            return True
+        for sub in ast.walk(stmt):
+            if type(sub) is ast.Compare or type(sub) is ast.match_case:
+                return True
+            if (
+                type(sub) is ast.Call
+                and type(sub.func) is ast.Attribute
+                and sub.func.attr in ("startswith", "endswith", "fullmatch", "match")
+            ):
+                return True
+        return False
 
     def _judge_debug_imports(self, tree: ast.Module) -> None:
         """Flag each ``import pdb`` unless every use of the name patches the module."""

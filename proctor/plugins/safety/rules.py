@@ -75,7 +75,8 @@ RULES: tuple[Rule, ...] = (
         "dynamic-attribute-of-sensitive-module",
         "warning",
         "getattr() with a computed name on os, subprocess, builtins, sys, importlib, "
-        "pickle or ctypes can reach any function in them.",
+        "pickle or ctypes (or their namespace read by one: vars(os)[name], "
+        "os.__dict__.get(name), or walked: vars(os).items()) can reach any function in them.",
         "Call the function you need by name, or look it up in a dict of allowed functions.",
     ),
     Rule(
@@ -84,7 +85,9 @@ RULES: tuple[Rule, ...] = (
         "error",
         "getattr() on os, subprocess, builtins, sys, importlib, pickle or ctypes with a name "
         "built by decoding, rotating, reversing or joining strings (base64, codecs rot13, "
-        "bytes.fromhex, ''.join(reversed(...))): a name written so that nobody can read it.",
+        "bytes.fromhex, ''.join(reversed(...))), or whose members are walked and one picked "
+        "by a test on its name (vars(os).items() with k == 'system'): a name written so that "
+        "nobody can read it.",
         "Call the function you need by name.",
     ),
     # -- PS2xx process execution --------------------------------------------------------
