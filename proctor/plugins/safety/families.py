@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from proctor.checks.values import ABSENT, CallArgs, Qual, SeqValue, const_str, const_value, is_const
 from proctor.plugins.safety.watch import (
     ALL_INTERFACES,
+    HTML_ESCAPERS,
     HTTP_METHODS,
     HTTP_PACKAGES,
     WEAK_HASH_NAMES,
@@ -408,6 +409,8 @@ class FamilyChecks:
         value = args.get(0, None)
         if value is ABSENT or is_const(value):
             return None
+        if type(value) is Qual and value.name.removesuffix("()") in HTML_ESCAPERS:
+            return None  # escaped first, as the advice says
         self.emit(node, "PS806", f"`{func.name}` of computed text", "marks unescaped text as HTML")
         return None
 

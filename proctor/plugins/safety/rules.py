@@ -59,8 +59,8 @@ RULES: tuple[Rule, ...] = (
         "warning",
         "An import by computed name (__import__(x), importlib.import_module(x)) can load "
         "any module.",
-        "Map the allowed names to modules explicitly, or validate the name against a fixed "
-        "set first.",
+        "Map the allowed names to modules explicitly ({'json': json}[name]), or import each "
+        "allowed module by its literal name.",
     ),
     Rule(
         "PS107",
@@ -334,9 +334,10 @@ RULES: tuple[Rule, ...] = (
         "PS804",
         "zip-extraction",
         "warning",
-        "zipfile extractall/extract of an archive from a path computed at run time: zipfile "
-        "drops '..' and absolute names but not sizes or counts (zip bombs).",
-        "Check the members first (infolist(): count, file_size) and extract them one by one.",
+        "zipfile extractall of an archive from a path computed at run time: zipfile drops "
+        "'..' and absolute names but checks no sizes or counts (zip bombs).",
+        "Check the members first (infolist(): count, file_size) and extract them one by one "
+        "with extract(info, dest).",
     ),
     Rule(
         "PS805",

@@ -374,7 +374,6 @@ CALLS: dict[str, str] = {
     "tarfile.TarFile.extract": "_call_tar_extract_unbound",
     "zipfile.ZipFile": "_call_zipfile",
     "zipfile.ZipFile().extractall": "_call_zip_extract",
-    "zipfile.ZipFile().extract": "_call_zip_extract",
     "lxml.etree.XMLParser": "_call_lxml_parser",
     "lxml.etree.parse": "_call_lxml",
     "lxml.etree.fromstring": "_call_lxml",
@@ -415,6 +414,21 @@ for _opener in TAR_OPENERS:
     CALLS[f"{_opener}().extract"] = "_call_tar_extract"
 
 # Calls whose result the checker follows (``tf = tarfile.open(p); tf.extractall()``).
+#: Functions that escape text for HTML: markup made from what they return is escaped (the
+#: advice of PS806), so marking it safe is not reported.
+HTML_ESCAPERS = frozenset(
+    {
+        "markupsafe.escape",
+        "markupsafe.Markup.escape",
+        "jinja2.escape",
+        "flask.escape",
+        "html.escape",
+        "django.utils.html.escape",
+        "django.utils.html.conditional_escape",
+        "django.utils.html.format_html",
+        "bleach.clean",
+    }
+)
 CALL_RESULTS = frozenset(
     {
         "bdb.Bdb",
@@ -429,6 +443,7 @@ CALL_RESULTS = frozenset(
         "httpx.Client",
         "httpx.AsyncClient",
         *TAR_OPENERS,
+        *HTML_ESCAPERS,
     }
 )
 # Method names checked on objects the resolver does not know (``cursor.execute``).
