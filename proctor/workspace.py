@@ -322,14 +322,19 @@ class Workspace:
         import subprocess
 
         target = Path(path)
+        missing = [p for p in (target, *target.parents) if not p.exists()]
         target.mkdir(parents=True, exist_ok=True)
-        created = False
+        created = made_repo = False
         try:
             GitStore(target).close()
         except NotARepositoryError:
             subprocess.run(["git", "init", "-q", str(target)], check=True)
-            created = True
-        ws = cls.open(target, actor=actor)
+            created = made_repo = True
+        try:
+            ws = cls.open(target, actor=actor)
+        except BaseException:
+            _undo_init(target, made_repo, missing)
+            raise
         try:
             tip = ws.store.read_ref(ws.ref)
             if tip is None or ws.store.read_blob(ws.store.commit_tree(tip), "proctor.toml") is None:
@@ -346,6 +351,7 @@ class Workspace:
                 created = True
         except BaseException:
             ws.close()
+            _undo_init(target, made_repo, missing)
             raise
         return ws, created
 
@@ -990,3 +996,18 @@ class GenerationResult:
             "required_approvals": self.outcome.band.required_approvals,
             "repairs": len(self.outcome.rounds) - 1,
         }
+
+
+def _undo_init(target: Path, made_repo: bool, made_dirs: list[Path]) -> None:
+    """An init that failed (no git identity, say) leaves nothing behind: the repository
+    it created and the folders it made go again; nothing that was there before is
+    touched."""
+    import shutil
+
+    if made_repo:
+        shutil.rmtree(target / ".git", ignore_errors=True)
+    for folder in made_dirs:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            break

@@ -334,3 +334,16 @@ def test_init_on_a_fresh_machine(tmp_path: Path, default_branch: str | None) -> 
     assert {"check", "safety", "log-lint", "policy"} <= named_tables
     assert named_keys == TOP_KEYS
     assert parse_config_text(config, "proctor.toml") is not None
+
+
+def test_check_with_json_reports_a_usage_error_as_json(tmp_path: Path) -> None:
+    """``proctor check MISSING --json``: the error shape every command uses on stdout,
+    the one error line on stderr, exit 2."""
+    import json
+
+    done = run_cli("check", str(tmp_path / "missing.py"), "--json", cwd=tmp_path)
+    assert done.code == 2
+    data = json.loads(done.out)
+    assert data["status"] == "invalid" and data["error"] == "UsageError"
+    assert data["errors"] == [f"no such file or directory: {tmp_path / 'missing.py'}"]
+    assert done.err.count("error:") == 1

@@ -147,6 +147,25 @@ def test_no_identity_refused_as_git_commit_refuses(repo: Path, tmp_path: Path) -
         assert git(repo, "log", "-1", "--format=%an <%ae>") in guessed
 
 
+def test_init_without_identity_leaves_no_repository_behind(tmp_path: Path) -> None:
+    """``proctor init NEWDIR`` with no identity (git told not to guess) refuses as a
+    write does, and leaves neither the folders it made nor the repository it began; in
+    a folder of the user's, their files stay and no ``.git`` is left."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tuseConfigOnly = true\n")
+    env = bare_env(home)
+    result = cli("init", str(tmp_path / "new" / "demo"), env=env)
+    one_error(result, 2, "git config user.email")
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me\n")
+    one_error(cli("init", str(mine), env=env), 2, "git config user.email")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "keep me\n"
+
+
 @pytest.mark.parametrize("actor", ["ana <ana@x.org>", "ana@x.org"])
 def test_actor_alone_is_not_an_identity(repo: Path, tmp_path: Path, actor: str) -> None:
     """With ``user.useConfigOnly`` (git refuses to guess), an actor does not stand in for

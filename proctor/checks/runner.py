@@ -458,6 +458,7 @@ def run_cli(
     strict_config: bool = True,
     capabilities_for: CapabilitiesFor | None = None,
     fail_on: str | None = None,
+    raise_errors: bool = False,
 ) -> int:
     """Run, print, return the exit status.
 
@@ -467,7 +468,8 @@ def run_cli(
     fail-on``, else ``info``, i.e. any finding); 1 such a finding; 2 bad usage: a missing
     path, an unknown ``--select`` entry or format or mode or ``fail_on``, an invalid
     config. Findings go to ``out``; the summary and errors go to stderr so stdout stays
-    machine-readable.
+    machine-readable. ``raise_errors``: a usage error is raised instead of printed (the
+    CLI's ``--json`` reports it in the shape of every other command's error).
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
@@ -502,6 +504,8 @@ def run_cli(
         ran = known if only is None else {n: known[n] for n in only}
         text = output.render(findings, ran)
     except ProctorError as exc:
+        if raise_errors:
+            raise
         print(f"error: {exc.message}", file=err)
         return EXIT_USAGE
     out.write(text)

@@ -88,6 +88,7 @@ def check(
         out=sys.stdout,
         capabilities_for=capabilities_for,
         fail_on=fail_on,
+        raise_errors=state.as_json,
     )
     return int(code)
 
