@@ -836,76 +836,17 @@ def _documented_examples() -> dict[str, tuple[list[str], list[str], str]]:
 
 def _imports_for(snippet: str) -> str:
     """The documented snippets leave out their imports: each module the snippet names
-    (``os.system`` names ``os``) is imported first, as the reader's file would."""
+    (``os.system`` names ``os``) among those the rules watch, and the few more the
+    examples use (``base64``, ``inspect``...), is imported first, as the reader's file
+    would."""
     import re
 
-    names = {
-        "os",
-        "sys",
-        "subprocess",
-        "pickle",
-        "yaml",
-        "marshal",
-        "shelve",
-        "jinja2",
-        "mako",
-        "markupsafe",
-        "ctypes",
-        "cffi",
-        "importlib",
-        "builtins",
-        "types",
-        "pdb",
-        "zipfile",
-        "tarfile",
-        "shutil",
-        "tempfile",
-        "hashlib",
-        "ssl",
-        "requests",
-        "httpx",
-        "urllib3",
-        "paramiko",
-        "socket",
-        "sqlite3",
-        "shlex",
-        "codecs",
-        "base64",
-        "inspect",
-        "operator",
-        "functools",
-        "xml",
-        "lxml",
-        "defusedxml",
-        "django",
-        "flask",
-        "timeit",
-        "profile",
-        "cProfile",
-        "trace",
-        "bdb",
-        "code",
-        "runpy",
-        "logging",
-        "multiprocessing",
-        "dill",
-        "jsonpickle",
-        "torch",
-        "numpy",
-        "pandas",
-        "csv",
-        "json",
-        "asyncio",
-        "pty",
-        "platform",
-        "webbrowser",
-        "Crypto",
-        "Cryptodome",
-        "cryptography",
-        "telnetlib",
-        "ftplib",
-        "smtplib",
-        "xmlrpc",
+    from proctor.plugins.safety import watch
+
+    watched = {n.split(".")[0] for n in (*watch.CALLS, *watch.REFS, *watch.CALL_RESULTS)}
+    names = watched | {
+        *("base64", "inspect", "operator", "functools", "urllib3", "sqlite3"),
+        *("defusedxml", "json", "csv"),
     }
     used = {m for m in re.findall(r"\b([A-Za-z_]\w*)[.,)]", snippet) if m in names}
     return "".join(f"import {m}\n" for m in sorted(used))

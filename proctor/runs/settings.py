@@ -35,8 +35,8 @@ from proctor.core.config import ProctorConfig, Table
 from proctor.core.errors import ConfigError
 
 RUN_LOG_ENV = "PROCTOR_RUN_LOG"
-# proctor.runs.log.store.DEFAULT_FILE, named here too: whether the default log exists is
-# asked without importing the log's code (SQLAlchemy, asyncio), e.g. by ``procedure show``.
+# The default run log's file under .git/proctor/. Named here, not in the log's own module,
+# so whether it exists is asked without importing SQLAlchemy (``procedure show`` does).
 LOG_FILE = "runs.sqlite"
 RUNS_KEYS = frozenset({"min-level", "timeout", "run-log", "disable", "limits", "rollback"})
 ROLLBACK_KEYS = frozenset({"enabled", "window", "min-runs", "threshold"})

@@ -413,7 +413,6 @@ for _opener in TAR_OPENERS:
     CALLS[f"{_opener}().extractall"] = "_call_tar_extract"
     CALLS[f"{_opener}().extract"] = "_call_tar_extract"
 
-# Calls whose result the checker follows (``tf = tarfile.open(p); tf.extractall()``).
 #: Functions that escape text for HTML: markup made from what they return is escaped (the
 #: advice of PS806), so marking it safe is not reported.
 HTML_ESCAPERS = frozenset(
@@ -429,6 +428,7 @@ HTML_ESCAPERS = frozenset(
         "bleach.clean",
     }
 )
+# Calls whose result the checker follows (``tf = tarfile.open(p); tf.extractall()``).
 CALL_RESULTS = frozenset(
     {
         "bdb.Bdb",

@@ -35,8 +35,8 @@ from proctor.runs.log.schema import rollbacks as rollbacks_table
 from proctor.runs.log.schema import runs as runs_table
 from proctor.runs.log.schema import tests as tests_table
 from proctor.runs.model import LoggedRun, RunLogError, VersionStats
+from proctor.runs.settings import LOG_FILE
 
-DEFAULT_FILE = "runs.sqlite"
 PERCENTILES = (0.5, 0.95)
 SEEKS_PER_STATEMENT = 500  # result columns of one statement; SQLite allows 2,000
 DRIVERS = {
@@ -83,7 +83,7 @@ class RunLog:
         if url is None:
             if state_dir is None:
                 raise RunLogError("a run log needs a URL or a state directory")
-            self.path: Path | None = Path(state_dir) / DEFAULT_FILE
+            self.path: Path | None = Path(state_dir) / LOG_FILE
             url = f"sqlite+aiosqlite:///{self.path}"
         else:
             self.path = None
