@@ -46,7 +46,13 @@ class State:
 
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            from proctor.core.entrypoints import spare_pydantic_plugin_scan
             from proctor.workspace import Workspace
+
+            # The commands that open a workspace build pydantic models: pydantic's own
+            # plugin search is a quarter of the CLI's import floor, skipped when proctor's
+            # scan of the same files shows it would find nothing.
+            spare_pydantic_plugin_scan()
 
             self._workspace = Workspace.open(self.repo or None, actor=self.actor)
         return self._workspace
