@@ -186,3 +186,50 @@ def test_a_head_file_in_no_plain_form_is_asked_of_git(tmp_path: Path) -> None:
     with GitStore(main) as store:
         assert store.head_ref() == _symbolic_ref(main)
     head.write_text("ref: refs/heads/trunk\n")  # a whole repository again, for fsck
+
+
+LOADED = """
+import json, sys
+from proctor.cli import main
+rc = main(["--repo", sys.argv[1], "procedure", "update", "greet", "--code", sys.argv[2]])
+print(json.dumps([rc, "proctor.plugins.side_effects.outbox" in sys.modules]))
+"""
+
+
+def test_a_write_with_no_side_effect_configured_never_loads_the_outbox(tmp_path: Path) -> None:
+    """No ``[side-effects.*]`` table and no outbox file: the write asks whether the file
+    exists and loads nothing more; once an outbox exists, the write opens it."""
+    from conftest import add_greet, init_repo
+
+    repo = add_greet(init_repo(tmp_path / "repo"))
+    code = tmp_path / "new.py"
+    env = {**os.environ, **IDENTITY}
+
+    def write(greeting: str) -> list[object]:
+        code.write_text(f'def run(name: str) -> str:\n    return "{greeting} " + name\n')
+        proc = subprocess.run(
+            [sys.executable, "-c", LOADED, str(repo), str(code)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        out: list[object] = json.loads(proc.stdout.splitlines()[-1])
+        return out
+
+    outbox = repo / ".git" / "proctor" / "outbox.sqlite"
+    assert write("hi") == [0, False]
+    assert not outbox.exists()
+    from proctor.plugins.side_effects.outbox import Outbox
+
+    Outbox(str(repo / ".git")).prepare(
+        effect="log",
+        kind="action.applied",
+        correlation_id="c1",
+        ref="",
+        base=None,
+        payload={},
+        settings={},
+    )
+    assert outbox.exists()
+    assert write("hey") == [0, True]

@@ -106,18 +106,19 @@ def proctor_on_event(event: Any) -> dict[str, str] | None:
 
     if not isinstance(event, ActionEvent) or not event.store:
         return None
-    from proctor.plugins.side_effects.outbox import Outbox
-    from proctor.plugins.side_effects.settings import effects
+    from proctor.plugins.side_effects.settings import effects, outbox_path
 
-    outbox = Outbox(event.store)
     config: ProctorConfig | None
     if event.correlation_id in _configs:
         config = _configs.pop(event.correlation_id)
     else:
         config = read_config(event.store, event.ref)
     chosen = {n: s for n, s in effects(config).items() if s.wants(event.kind, event.action)}
-    if not chosen and not outbox.exists():
+    if not chosen and not outbox_path(event.store).is_file():
         return None
+    from proctor.plugins.side_effects.outbox import Outbox
+
+    outbox = Outbox(event.store)
     flush(outbox, config, keep=event.correlation_id)
     if event.status not in ("applied", "proposed"):
         outbox.discard_prepared(event.correlation_id)

@@ -25,8 +25,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from proctor.plugins.side_effects.settings import outbox_path
 
 if TYPE_CHECKING:
     import sqlite3
@@ -61,10 +62,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, next_at);
 CREATE INDEX IF NOT EXISTS deliveries_correlation ON deliveries (correlation_id);
 """
-
-
-def outbox_path(git_dir: str | os.PathLike[str]) -> Path:
-    return Path(git_dir) / "proctor" / "outbox.sqlite"
 
 
 def _owner() -> str:

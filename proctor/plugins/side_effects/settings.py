@@ -9,13 +9,22 @@ that a webhook secret never lands in the committed file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from proctor.core.config import ProctorConfig, Table
 from proctor.core.errors import ConfigError
+
+
+def outbox_path(git_dir: str | os.PathLike[str]) -> Path:
+    """The clone's outbox database (here, not in ``outbox``: a write with no effect
+    configured only asks whether it exists, without loading the outbox code)."""
+    return Path(git_dir) / "proctor" / "outbox.sqlite"
+
 
 TYPES = ("webhook", "log")
 COMMON_KEYS = frozenset({"type", "events", "actions"})
