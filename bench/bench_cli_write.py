@@ -5,7 +5,8 @@
 Times ``proctor procedure update greet --code FILE`` (one procedure, a real change each
 time, the branch checked out, bytecode compiled first as an install does) and
 ``python -c "import click; from pydantic import BaseModel"``, taking turns round by
-round, and prints the medians and their ratio (target: <= 1.3x). ``--profile`` also
+round, and prints the medians and their ratio (target: <= 1.3x); and, for scale, what
+building one pydantic model alone costs over that floor. ``--profile`` also
 counts the git processes one write starts (a ``git`` shim first on PATH) and lists the
 imports that cost most (``python -X importtime``).
 """
@@ -28,6 +29,19 @@ import proctor
 BIN = Path(sys.executable).parent
 CODE = 'def run(name: str) -> str:\n    """Greet.\n\n    Args:\n        name: Who.\n    """\n    return "{greeting} " + name\n'
 FLOOR = [sys.executable, "-c", "import click; from pydantic import BaseModel"]
+# What building one pydantic model costs on top of the floor, in a fresh process: the
+# first model imports the rest of pydantic's schema machinery and (unless spared, as
+# proctor's CLI spares it when no distribution declares a pydantic plugin) searches every
+# installed distribution for pydantic plugins.
+ONE_MODEL = "import click; from pydantic import BaseModel\nclass M(BaseModel):\n    a: int\nM(a=1)"
+SPARED = (
+    "import sys, types; m = types.ModuleType('pydantic.plugin._loader');"
+    " m.get_plugins = lambda: (); sys.modules[m.__name__] = m\n" + ONE_MODEL
+)
+REFERENCES = {
+    "floor + one pydantic model": [sys.executable, "-c", ONE_MODEL],
+    "floor + one pydantic model, plugin search spared": [sys.executable, "-c", SPARED],
+}
 
 
 def env() -> dict[str, str]:
@@ -132,13 +146,19 @@ def main() -> int:
             timed(write_cmd(codes[i % 2]), repo, e)
             timed(FLOOR, repo, e)
         writes, floors = [], []
+        refs: dict[str, list[float]] = {label: [] for label in REFERENCES}
         for i in range(args.rounds):
             writes.append(timed(write_cmd(codes[i % 2]), repo, e))
             floors.append(timed(FLOOR, repo, e))
+            for label, cmd in REFERENCES.items():
+                refs[label].append(timed(cmd, repo, e))
         w, f = statistics.median(writes), statistics.median(floors)
         print(f"proctor procedure update (one procedure): median {w * 1000:.0f} ms")
         print(f"python -c 'import click; from pydantic import BaseModel': median {f * 1000:.0f} ms")
         print(f"ratio: {w / f:.2f}x (target <= 1.3x), {args.rounds} rounds taking turns")
+        for label, times in refs.items():
+            r = statistics.median(times)
+            print(f"{label}: median {r * 1000:.0f} ms, {r / f:.2f}x the floor")
         if args.profile:
             calls = count_git(repo, codes[args.rounds % 2], root)
             print(f"git processes per write: {len(calls)}")

@@ -537,3 +537,14 @@ def test_rollback_is_bumped_as_the_restored_signature_demands(
     assert "Rolls back to release procedures/greet/v0.1.0" in note
     if bump == "major":
         assert "A major release against v0.2.0" in note and "'punct' removed" in note
+
+
+def test_list_fields_of_a_spec_start_empty_and_unshared() -> None:
+    """The list fields default to ``[]`` (no factory): each spec still gets its own."""
+    from proctor.procedures.spec import ProcedureSpec
+
+    first, second = ProcedureSpec(name="a"), ProcedureSpec(name="b")
+    first.owners.append("ana@example.org")
+    first.capabilities.filesystem_write.append("out/")
+    assert (second.owners, second.capabilities.filesystem_write) == ([], [])
+    assert ProcedureSpec(name="c").model_dump()["parameters"] == []
