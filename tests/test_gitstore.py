@@ -254,3 +254,54 @@ def test_store_names_importable_from_package_and_old_module() -> None:
     for name in ("GitStore", "Change", "TagSpec", "WriteResult", "Snapshot", "index_lookup"):
         assert name in old.__all__, name
     assert not hasattr(old, "serialize_tree") and not hasattr(old, "parse_tree")
+
+
+def test_closing_a_long_lived_git_waits_for_its_exit_without_polling_sleeps(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's ``cat-file --batch`` and ``update-ref --stdin`` end when their stdin
+    closes; the close is woken by the exit itself (a pidfd), not by sleeps between looks."""
+    import time
+
+    store = GitStore(repo)
+    commit = write(store, {"a.txt": b"a\n"}).commit
+    assert Snapshot(store, commit).read("a.txt") == b"a\n"  # cat-file --batch runs
+    assert "git" in _children()
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s waiting for git to exit")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    store.close()
+    monkeypatch.undo()
+    assert _children() == []
+
+
+def test_a_process_that_does_not_exit_when_its_stdin_closes_is_killed() -> None:
+    from proctor.store.git import end_process
+
+    proc = subprocess.Popen(["sleep", "30"], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    end_process(proc, timeout=0.2)
+    assert proc.returncode == -9
+
+
+def _children() -> list[str]:
+    """The names of this process's live (not zombie) children."""
+    import os
+
+    names = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                fields = fh.read().rsplit(")", 1)
+            name = fields[0].split("(", 1)[1]
+            state, ppid = fields[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(ppid) == os.getpid() and state != "Z":
+            names.append(name)
+    return names

@@ -11,7 +11,7 @@ import subprocess
 import threading
 
 from proctor.core.errors import StoreError
-from proctor.store.git import git_env
+from proctor.store.git import end_process, git_env
 
 
 class CatFile:
@@ -80,10 +80,6 @@ class CatFile:
                 self._proc.stdin.close()
             except OSError:
                 pass
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            end_process(self._proc)
         if self._proc.stdout is not None:
             self._proc.stdout.close()

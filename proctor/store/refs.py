@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from proctor.core.errors import NotFoundError, StoreError, UsageError
-from proctor.store.git import git_env, run_git
+from proctor.store.git import end_process, git_env, run_git
 from proctor.store.objects import ZERO_SHA, check_ref_name, check_sha
 
 
@@ -143,11 +143,7 @@ class RefUpdater:
             with contextlib.suppress(OSError):
                 assert proc.stdin is not None
                 proc.stdin.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end_process(proc)
         for stream in (proc.stdin, proc.stdout):
             if stream is not None and not stream.closed:
                 stream.close()
