@@ -319,7 +319,8 @@ class Workspace:
         :meth:`open` raises, DirtyWorkTreeError (an uncommitted proctor.toml of the
         user's is in the way), ConcurrencyError (the branch kept moving) and StoreError.
         """
-        import subprocess
+        from proctor.core.errors import StoreError
+        from proctor.store.git import run_git
 
         target = Path(path)
         missing = [p for p in (target, *target.parents) if not p.exists()]
@@ -328,7 +329,15 @@ class Workspace:
         try:
             GitStore(target).close()
         except NotARepositoryError:
-            subprocess.run(["git", "init", "-q", str(target)], check=True)
+            # As every git proctor runs: GIT_DIR and the like are not inherited, so the
+            # repository made is the one at ``target``.
+            proc = run_git(["init", "-q", str(target.resolve())], str(target))
+            if proc.returncode != 0:
+                _undo_init(target, False, missing)
+                said = proc.stderr.decode(errors="replace").strip()
+                raise StoreError(
+                    f"git init {target} failed: {said} (nothing was written)"
+                ) from None
             created = made_repo = True
         try:
             ws = cls.open(target, actor=actor)

@@ -520,3 +520,18 @@ def test_runtime_imports_match_the_declared_dependencies() -> None:
     assert third_party <= declared | optional | {"pydantic_core"}, third_party - declared
     assert not {"git", "gitdb"} & imported
     assert declared <= third_party, f"declared but never imported: {declared - third_party}"
+
+
+def test_init_takes_its_folder_from_repo_and_refuses_two_different_ones(tmp_path: Path) -> None:
+    """``proctor --repo A init`` makes A the store, not the current folder; ``--repo A
+    init B`` names two folders and is refused (exit 2) before anything is made."""
+    here, there, other = tmp_path / "here", tmp_path / "there", tmp_path / "other"
+    here.mkdir()
+    result = run_cli("--repo", str(there), "init", cwd=here)
+    assert result.code == 0, result.err
+    assert (there / "proctor.toml").is_file() and not (here / ".git").exists()
+    refused = run_cli("--repo", str(there), "init", str(other), cwd=here)
+    assert refused.code == 2 and "different folders" in refused.err
+    assert not other.exists()
+    same = run_cli("--repo", str(there), "init", str(there), cwd=here)
+    assert same.code == 0 and "already a proctor store" in same.out

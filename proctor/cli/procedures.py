@@ -28,14 +28,22 @@ from proctor.cli.base import (
 
 
 @cli.command()
-@click.argument("path", required=False, default=".", type=click.Path(file_okay=False))
+@click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.pass_obj
-def init(state: State, path: str) -> None:
-    """Make PATH (default: .) a proctor store: git init if needed, commit proctor.toml."""
+def init(state: State, path: str | None) -> None:
+    """Make PATH (default: --repo, else .) a proctor store: git init if needed, commit
+    proctor.toml."""
+    import os
+
+    from proctor.core.errors import UsageError
     from proctor.engine.actions import ActionResult
     from proctor.workspace import Workspace
 
     state.action = "init"
+    if path is None:
+        path = state.repo or "."
+    elif state.repo and os.path.realpath(state.repo) != os.path.realpath(path):
+        raise UsageError(f"init {path} and --repo {state.repo} name different folders; give one")
     state.write_extra = {"path": None, "ref": None}
     ws, created = Workspace.init(path, actor=state.actor)
     with ws:

@@ -7,6 +7,14 @@ would write into another branch's work tree. The list of work trees comes from
 has the branch is read from their ``HEAD`` files on every write (no process). A failing
 ``git worktree list`` is an error, never "not checked out" (that would skip the check
 for uncommitted work).
+
+git names the main work tree by where its git dir is: right for ``<work tree>/.git``,
+wrong for a submodule (``.git/modules/<name>``), a ``--separate-git-dir`` or a
+``core.worktree`` setting, where it gives the git dir itself or the folder holding it.
+Opened in the main work tree, the store takes its path from ``rev-parse`` instead;
+opened in a linked one, it accepts git's path only where that folder's ``.git`` is the
+repository's git dir and no ``core.worktree`` moves it elsewhere, and otherwise knows the
+main work tree only by its git dir: a write to a branch checked out there is refused.
 """
 
 from __future__ import annotations
@@ -69,6 +77,10 @@ class Checkout:
         )
 
 
+def _same(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
@@ -80,9 +92,19 @@ def _read(path: str) -> str | None:
 class Worktrees:
     """The work trees of one repository, listed by git and re-listed when they change."""
 
-    def __init__(self, cwd: str, common_dir: str) -> None:
+    def __init__(
+        self,
+        cwd: str,
+        common_dir: str,
+        work_tree: str | None = None,
+        git_dir: str | None = None,
+    ) -> None:
         self.cwd = cwd
         self.common_dir = common_dir
+        # The work tree the store was opened in, when that is the main one: git's
+        # listing names the main work tree by its git dir's place, rev-parse by itself.
+        in_main = git_dir is not None and _same(git_dir, common_dir)
+        self.main_work_tree = work_tree if in_main else None
         self._key: tuple[str, ...] | None = None
         self._entries: list[tuple[str, str]] = []
 
@@ -121,7 +143,15 @@ class Worktrees:
                 continue
             path = fields[0][9:]
             is_main, first = first, False
-            if "bare" in fields or not os.path.isdir(path):
+            if "bare" in fields:
+                continue
+            if is_main:
+                main = self._main_path(path)
+                if main is None:  # known only by its git dir: see find()
+                    out.append(("", self.common_dir))
+                    continue
+                path = main
+            if not os.path.isdir(path):
                 continue
             admin: str | None = self.common_dir if is_main else admin_of.get(os.path.realpath(path))
             if admin is None:
@@ -132,14 +162,34 @@ class Worktrees:
             out.append((path, admin))
         return out
 
+    def _main_path(self, listed: str) -> str | None:
+        """The main work tree's folder, or None when it cannot be told from here."""
+        if self.main_work_tree is not None:
+            return self.main_work_tree
+        dot_git = os.path.join(listed, ".git")
+        if not (os.path.isdir(dot_git) and _same(dot_git, self.common_dir)):
+            return None  # git listed the git dir itself (a submodule, --separate-git-dir)
+        config = os.path.join(self.common_dir, "config")
+        proc = run_git(["config", "--file", config, "core.worktree"], self.cwd)
+        return listed if proc.returncode == 1 else None  # set (0) or unreadable: elsewhere
+
     def find(self, ref: str) -> Checkout | None:
         """The work tree that has ``ref`` checked out or is rebasing it, read now."""
         want = f"ref: {ref}"
         for path, admin in self.entries():
             head = _read(os.path.join(admin, "HEAD"))
+            found: Checkout | None = None
             if head == want:
-                return Checkout(path, admin)
+                found = Checkout(path, admin)
             for state in ("rebase-merge", "rebase-apply"):
-                if _read(os.path.join(admin, state, "head-name")) == ref:
-                    return Checkout(path, admin, rebasing=True)
+                if found is None and _read(os.path.join(admin, state, "head-name")) == ref:
+                    found = Checkout(path, admin, rebasing=True)
+            if found is not None and not path:
+                raise StoreError(
+                    f"{ref} is checked out in the main work tree of this repository, which "
+                    f"git knows only by its git dir ({admin}); run proctor from that work "
+                    "tree (nothing was written)"
+                )
+            if found is not None:
+                return found
         return None

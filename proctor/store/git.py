@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from proctor.core.errors import NotARepositoryError, StoreError
+from proctor.core.errors import NotARepositoryError, StoreError, UsageError
 
 #: The variables that point a git process at a repository, an index or an object
 #: directory: git's own list of what it clears before it works in another repository
@@ -138,4 +138,27 @@ def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:
     work_tree: str | None = None
     if bare != "true" and len(lines) > 3:
         work_tree = lines[3].strip()
+        if not _leads_back(work_tree, git_dir):
+            raise UsageError(
+                f"{path}: its work tree {work_tree} is set by core.worktree and holds no .git "
+                f"that leads back to {git_dir}; proctor runs git inside the work tree, so "
+                "it needs one (a .git file reading 'gitdir: <git dir>' would do)"
+            )
     return work_tree, git_dir, str(common_path)
+
+
+def _leads_back(work_tree: str, git_dir: str) -> bool:
+    """Whether git started in ``work_tree`` finds ``git_dir``: its ``.git`` is that folder,
+    or a file naming it (a submodule, a linked work tree, ``--separate-git-dir``)."""
+    dot_git = os.path.join(work_tree, ".git")
+    if os.path.isdir(dot_git):
+        return os.path.realpath(dot_git) == os.path.realpath(git_dir)
+    try:
+        with open(dot_git, encoding="utf-8", errors="surrogateescape") as fh:
+            line = fh.readline().strip()
+    except OSError:
+        return False
+    if not line.startswith("gitdir: "):
+        return False
+    named = os.path.join(work_tree, line[len("gitdir: ") :])
+    return os.path.realpath(named) == os.path.realpath(git_dir)

@@ -124,7 +124,7 @@ class GitStore(ObjectStore):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
-        self.worktrees = Worktrees(self.cwd, self.common_dir)
+        self.worktrees = Worktrees(self.cwd, self.common_dir, self.work_tree, self.git_dir)
         self._identities: dict[str, tuple[str, str]] = {}
         self._updaters: OrderedDict[str, RefUpdater] = OrderedDict()
 
