@@ -213,8 +213,14 @@ def test_git_switch_is_seen_by_a_long_lived_store(checkout: Path) -> None:
         assert (repo / "procedures/x/main.py").read_text() == "mine\n"
 
 
-def test_worktree_list_failing_is_an_error_not_not_checked_out(checkout: Path) -> None:
+def test_worktree_list_failing_is_an_error_not_not_checked_out(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """With a linked work tree the store asks ``git worktree list`` where the branch is
+    (with none, the main work tree it was opened in is the whole list); git failing there
+    stops the write before anything is written."""
     repo = checkout
+    git(repo, "worktree", "add", "-q", "-b", "elsewhere", str(tmp_path / "linked"))
     with GitStore(repo) as store:
         head = git(repo, "rev-parse", REF)
         before = objects(repo)

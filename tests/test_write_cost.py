@@ -233,3 +233,36 @@ def test_a_write_with_no_side_effect_configured_never_loads_the_outbox(tmp_path:
     )
     assert outbox.exists()
     assert write("hey") == [0, True]
+
+
+def test_a_cli_write_lists_work_trees_only_when_there_are_linked_ones(tmp_path: Path) -> None:
+    """In the main work tree of a repository with no linked work tree, that work tree is
+    the whole list: the write starts no ``git worktree list``. Once one is added, the
+    write asks git, and the branch checked out there is still found."""
+    from conftest import add_greet, init_repo
+
+    repo = add_greet(init_repo(tmp_path / "repo"))
+    code = tmp_path / "new.py"
+    trace = tmp_path / "trace.txt"
+    env = {**os.environ, **IDENTITY, "GIT_TRACE": str(trace)}
+
+    def write(cwd: Path, greeting: str) -> str:
+        code.write_text(f'def run(name: str) -> str:\n    return "{greeting} " + name\n')
+        trace.write_text("")
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "proctor"), "procedure", "update", "greet"]
+            + ["--code", str(code)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return trace.read_text()
+
+    assert "worktree" not in write(repo, "hi")
+    linked = tmp_path / "linked"
+    _git(repo, "worktree", "add", "-q", "-b", "side", str(linked))
+    assert "git worktree list" in write(linked, "hey")
+    assert "hey " in (linked / "procedures" / "greet" / "main.py").read_text()
+    assert _git(linked, "status", "--porcelain") == ""

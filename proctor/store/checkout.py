@@ -3,7 +3,8 @@
 git lets a branch be checked out in at most one work tree, and that can change at any
 time (``git switch``, ``git worktree add``); a long-lived store that remembered the answer
 would write into another branch's work tree. The list of work trees comes from
-``git worktree list`` once, and again only when ``.git/worktrees/`` changes; which one
+``git worktree list`` once, and again only when ``.git/worktrees/`` changes (with no
+linked work tree, opened in the main one, that one is the list: no process); which one
 has the branch is read from their ``HEAD`` files on every write (no process). A failing
 ``git worktree list`` is an error, never "not checked out" (that would skip the check
 for uncommitted work).
@@ -118,7 +119,12 @@ class Worktrees:
         """(work tree, its git dir) for every work tree that exists."""
         key = self._listing_key()
         if key != self._key:
-            self._entries = self._list()
+            if not key and self.main_work_tree is not None:
+                # No linked work tree, and the store was opened in the main one: that is
+                # the whole list, as git would give it, without starting git.
+                self._entries = [(self.main_work_tree, self.common_dir)]
+            else:
+                self._entries = self._list()
             self._key = key
         return self._entries
 
