@@ -87,3 +87,33 @@ def test_a_core_worktree_that_does_not_lead_back_to_the_repository_is_refused(
     assert sorted(p.name for p in work.iterdir()) == []
     assert not (tmp_path / ".git").exists()
     assert git(holder, "rev-list", "--all") == ""
+
+
+@pytest.mark.parametrize(
+    ("shared", "expected"), [("group", 0o2775), ("all", 0o2775), ("0770", 0o2770)]
+)
+def test_object_folders_in_a_shared_repository_are_made_as_git_makes_them(
+    tmp_path: Path, shared: str, expected: int
+) -> None:
+    """``core.sharedRepository``: the object folders a write creates get the permissions
+    git gives its own (group-writable, set-gid), so another member's git can add objects."""
+    import os
+    import stat
+
+    from proctor.store import Change, GitStore, format_ident
+
+    repo = tmp_path / "shared"
+    git(tmp_path, "init", "-q", "-b", "main", f"--shared={shared}", str(repo))
+    old = os.umask(0o022)
+    try:
+        with GitStore(repo) as store:
+            author = format_ident("Share Test", "share@example.com")
+            edits: dict[str, bytes | None] = {f"f{i}.txt": f"{i}\n".encode() for i in range(40)}
+            store.write("refs/heads/main", lambda _t: Change(edits=edits, message="m"),
+                        author=author)  # fmt: skip
+    finally:
+        os.umask(old)
+    folders = [p for p in (repo / ".git" / "objects").iterdir() if len(p.name) == 2]
+    assert len(folders) > 10
+    modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in folders}
+    assert modes == {oct(expected)}

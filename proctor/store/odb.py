@@ -32,6 +32,7 @@ from proctor.store.objects import (
     commit_bytes,
     parse_tree_raw,
     serialize_tree_raw,
+    shared_permission,
     tag_bytes,
     write_loose_object,
 )
@@ -44,6 +45,7 @@ CONFIG_KEYS = (
     "gc.auto",
     "index.sparse",
     "core.splitindex",
+    "core.sharedrepository",
     *IDENTITY_KEYS,
 )
 
@@ -86,6 +88,7 @@ class ObjectStore:
         fmt = self.config.get("extensions.objectformat", "sha1").strip().lower()
         if fmt not in ("", "sha1"):
             raise UsageError(f"{self.cwd}: object format {fmt} is not supported")
+        self.shared = shared_permission(self.config.get("core.sharedrepository"))
         self._cat: CatFile | None = None
         self._trees: OrderedDict[str, TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}
@@ -255,7 +258,7 @@ class ObjectStore:
 
     def write_object(self, kind: str, data: bytes) -> str:
         """Write a loose object in-process; atomic by rename, idempotent by content."""
-        sha = write_loose_object(self.objects_dir, kind, data)
+        sha = write_loose_object(self.objects_dir, kind, data, self.shared)
         if kind == "blob":
             self._remember_blob(sha, data)
         return sha
