@@ -93,8 +93,12 @@ def write_loose_object(objects_dir: Path, kind: str, data: bytes, shared: int = 
         try:
             fd = os.open(tmp, _CREATE, 0o444)
         except FileNotFoundError:  # the first object in this fan-out folder
-            os.makedirs(directory, exist_ok=True)
-            share_folder(directory, shared)
+            try:
+                os.mkdir(directory)
+            except FileExistsError:  # made meanwhile by another writer, maybe another user
+                pass
+            else:
+                share_folder(directory, shared)
             fd = os.open(tmp, _CREATE, 0o444)
         except FileExistsError:  # left by a killed writer that had this pid and thread
             os.unlink(tmp)
