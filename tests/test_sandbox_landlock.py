@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,14 @@ class HostEnds:
             self.reached.append(name)
             conn.close()
 
+    def wait_for(self, *names: str, timeout: float = 10.0) -> list[str]:
+        """What has reached the host ends, once each of ``names`` has: the accepting
+        thread records a connection a moment after the run's ``connect`` returned."""
+        deadline = time.monotonic() + timeout
+        while not all(n in self.reached for n in names) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return sorted(self.reached)
+
     @property
     def params(self) -> dict[str, Any]:
         return {
@@ -183,7 +192,7 @@ def test_without_landlock_everything_is_open(tmp_path: Path, ends: HostEnds) -> 
     assert json.loads(out["result"]["value_json"]) == dict.fromkeys(
         ("tcp connect", "tcp bind", "abstract connect", "own abstract", "signal"), "open"
     )
-    assert sorted(ends.reached) == ["abstract", "tcp"]
+    assert ends.wait_for("abstract", "tcp") == ["abstract", "tcp"]
 
 
 def test_landlock_tcp_rule_alone_refuses_connect_and_bind(tmp_path: Path, ends: HostEnds) -> None:
@@ -197,7 +206,7 @@ def test_landlock_tcp_rule_alone_refuses_connect_and_bind(tmp_path: Path, ends: 
     opened = run_runner(tmp_path, ATTEMPTS, ends.params, spec(tmp_path, Capabilities(network=True)))
     value = json.loads(opened["result"]["value_json"])
     assert (value["tcp connect"], value["tcp bind"]) == ("open", "open")
-    assert "tcp" in ends.reached
+    assert "tcp" in ends.wait_for("tcp")
 
 
 def test_landlock_scoping_alone_refuses_host_abstract_sockets_and_signals(
