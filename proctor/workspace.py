@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proctor.core.config import ProctorConfig, load_config, parse_config_text
-from proctor.core.errors import ConfigError, NotARepositoryError, UsageError
+from proctor.core.errors import ConfigError, NotARepositoryError, StoreError, UsageError
 from proctor.core.plugins import PluginManager
 from proctor.procedures.repository import (
     ProcedureRepository,
@@ -319,7 +319,6 @@ class Workspace:
         :meth:`open` raises, DirtyWorkTreeError (an uncommitted proctor.toml of the
         user's is in the way), ConcurrencyError (the branch kept moving) and StoreError.
         """
-        from proctor.core.errors import StoreError
         from proctor.store.git import run_git
 
         target = Path(path)

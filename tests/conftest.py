@@ -3,6 +3,7 @@ real subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,6 +240,19 @@ def run_cli(
         timeout=120,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def python_json(script: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``script`` in a fresh interpreter (its ``sys.modules`` holds only what it
+    imported) and return the JSON its last line of output holds."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(proc.stdout.splitlines()[-1])
 
 
 GREET = 'def run(name: str) -> str:\n    return "hello " + name\n'

@@ -11,7 +11,7 @@ from importlib.metadata import entry_points as std_entry_points
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, python_json
 
 from proctor.core.entrypoints import _parse, entry_points
 
@@ -85,14 +85,7 @@ def _cli_write(store: Path, tmp_path: Path, extra_path: Path | None = None) -> d
     env = {**os.environ, "SEEN_FILE": str(tmp_path / "seen.txt")}
     if extra_path is not None:
         env["PYTHONPATH"] = str(extra_path)
-    proc = subprocess.run(
-        [sys.executable, "-c", WRITE, str(store), str(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    out: dict[str, object] = json.loads(proc.stdout.splitlines()[-1])
+    out: dict[str, object] = python_json(WRITE, str(store), str(code), env=env)
     return out
 
 

@@ -199,7 +199,7 @@ print(json.dumps([rc, "proctor.plugins.side_effects.outbox" in sys.modules]))
 def test_a_write_with_no_side_effect_configured_never_loads_the_outbox(tmp_path: Path) -> None:
     """No ``[side-effects.*]`` table and no outbox file: the write asks whether the file
     exists and loads nothing more; once an outbox exists, the write opens it."""
-    from conftest import add_greet, init_repo
+    from conftest import add_greet, init_repo, python_json
 
     repo = add_greet(init_repo(tmp_path / "repo"))
     code = tmp_path / "new.py"
@@ -207,14 +207,7 @@ def test_a_write_with_no_side_effect_configured_never_loads_the_outbox(tmp_path:
 
     def write(greeting: str) -> list[object]:
         code.write_text(f'def run(name: str) -> str:\n    return "{greeting} " + name\n')
-        proc = subprocess.run(
-            [sys.executable, "-c", LOADED, str(repo), str(code)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        out: list[object] = json.loads(proc.stdout.splitlines()[-1])
+        out: list[object] = python_json(LOADED, str(repo), str(code), env=env)
         return out
 
     outbox = repo / ".git" / "proctor" / "outbox.sqlite"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from proctor.core.errors import StoreError
 from proctor.store.errors import OperationInProgressError
-from proctor.store.git import run_git
+from proctor.store.git import run_git, same_path
 
 __all__ = ["Checkout", "Worktrees"]
 
@@ -78,10 +78,6 @@ class Checkout:
         )
 
 
-def _same(a: str, b: str) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
@@ -104,7 +100,7 @@ class Worktrees:
         self.common_dir = common_dir
         # The work tree the store was opened in, when that is the main one: git's
         # listing names the main work tree by its git dir's place, rev-parse by itself.
-        in_main = git_dir is not None and _same(git_dir, common_dir)
+        in_main = git_dir is not None and same_path(git_dir, common_dir)
         self.main_work_tree = work_tree if in_main else None
         self._key: tuple[str, ...] | None = None
         self._entries: list[tuple[str, str]] = []
@@ -173,7 +169,7 @@ class Worktrees:
         if self.main_work_tree is not None:
             return self.main_work_tree
         dot_git = os.path.join(listed, ".git")
-        if not (os.path.isdir(dot_git) and _same(dot_git, self.common_dir)):
+        if not (os.path.isdir(dot_git) and same_path(dot_git, self.common_dir)):
             return None  # git listed the git dir itself (a submodule, --separate-git-dir)
         config = os.path.join(self.common_dir, "config")
         proc = run_git(["config", "--file", config, "core.worktree"], self.cwd)
@@ -183,19 +179,20 @@ class Worktrees:
         """The work tree that has ``ref`` checked out or is rebasing it, read now."""
         want = f"ref: {ref}"
         for path, admin in self.entries():
-            head = _read(os.path.join(admin, "HEAD"))
-            found: Checkout | None = None
-            if head == want:
-                found = Checkout(path, admin)
-            for state in ("rebase-merge", "rebase-apply"):
-                if found is None and _read(os.path.join(admin, state, "head-name")) == ref:
-                    found = Checkout(path, admin, rebasing=True)
-            if found is not None and not path:
+            if _read(os.path.join(admin, "HEAD")) == want:
+                rebasing = False
+            elif any(
+                _read(os.path.join(admin, state, "head-name")) == ref
+                for state in ("rebase-merge", "rebase-apply")
+            ):
+                rebasing = True
+            else:
+                continue
+            if not path:
                 raise StoreError(
                     f"{ref} is checked out in the main work tree of this repository, which "
                     f"git knows only by its git dir ({admin}); run proctor from that work "
                     "tree (nothing was written)"
                 )
-            if found is not None:
-                return found
+            return Checkout(path, admin, rebasing=rebasing)
         return None

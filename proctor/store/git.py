@@ -147,12 +147,17 @@ def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:
     return work_tree, git_dir, str(common_path)
 
 
+def same_path(a: str, b: str) -> bool:
+    """Whether two paths name the same place once links are followed."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _leads_back(work_tree: str, git_dir: str) -> bool:
     """Whether git started in ``work_tree`` finds ``git_dir``: its ``.git`` is that folder,
     or a file naming it (a submodule, a linked work tree, ``--separate-git-dir``)."""
     dot_git = os.path.join(work_tree, ".git")
     if os.path.isdir(dot_git):
-        return os.path.realpath(dot_git) == os.path.realpath(git_dir)
+        return same_path(dot_git, git_dir)
     try:
         with open(dot_git, encoding="utf-8", errors="surrogateescape") as fh:
             line = fh.readline().strip()
@@ -160,5 +165,4 @@ def _leads_back(work_tree: str, git_dir: str) -> bool:
         return False
     if not line.startswith("gitdir: "):
         return False
-    named = os.path.join(work_tree, line[len("gitdir: ") :])
-    return os.path.realpath(named) == os.path.realpath(git_dir)
+    return same_path(os.path.join(work_tree, line[len("gitdir: ") :]), git_dir)
