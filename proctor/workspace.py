@@ -877,7 +877,7 @@ class Workspace:
         transport = Transport(
             backend,
             TransportPolicy(deadline=settings.deadline),
-            cache=ResponseCache(default_cache_dir(self.store.common_dir)),
+            cache=ResponseCache(default_cache_dir(self.store.common_dir), self.store.shared),
             observer=observe,
         )
         return Generator(
@@ -985,7 +985,7 @@ class Workspace:
         written."""
         from proctor.llm.cache import ResponseCache, default_cache_dir
 
-        return ResponseCache(default_cache_dir(self.store.common_dir))
+        return ResponseCache(default_cache_dir(self.store.common_dir), self.store.shared)
 
 
 class GenerationResult:

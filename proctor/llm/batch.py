@@ -166,11 +166,15 @@ def load_state(path: Path) -> BatchState | None:
         ) from None
 
 
-def save_state(path: Path, state: BatchState) -> None:
-    """Atomically: a reader (or a resume after a crash) sees the old state or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save_state(path: Path, state: BatchState, shared: int = 0) -> None:
+    """Atomically: a reader (or a resume after a crash) sees the old state or the new.
+    ``shared``: the repository's core.sharedRepository (another user may resume it)."""
+    from proctor.store.perms import adjust, make_folders
+
+    make_folders(path.parent, shared)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-state-", suffix=".json")
     try:
+        adjust(fd, shared)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(state.to_dict(), fh, indent=1)
             fh.write("\n")
@@ -398,7 +402,7 @@ class Batch:
                 else:
                     state.done[name] = item
                     state.failed.pop(name, None)
-                save_state(self.state_path, state)
+                save_state(self.state_path, state, self.store.shared)
             self._queue_event()
         self.emit(
             what="generated",
@@ -416,7 +420,7 @@ class Batch:
         state = self.prepare(resume=resume, restart=restart)
         resumed_done = len(state.done)
         todo = deque(sorted(n for n in state.items if n not in state.done))
-        save_state(self.state_path, state)
+        save_state(self.state_path, state, self.store.shared)
         if self.on_start is not None:
             self.on_start(state, len(todo))
         loop = asyncio.get_running_loop()
@@ -455,7 +459,7 @@ class Batch:
                 loop.remove_signal_handler(signum)
             pending = [n for n in state.items if n not in state.done and n not in state.failed]
             state.status = "interrupted" if self.stopping and pending else "finished"
-            save_state(self.state_path, state)
+            save_state(self.state_path, state, self.store.shared)
         items = sorted([*state.done.values(), *state.failed.values()], key=lambda i: i.name)
         return BatchReport(
             total=len(state.items),

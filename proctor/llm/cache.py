@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor.llm.backends import Reply, Request, canonical_json, sha256_hex
+from proctor.store.perms import adjust, make_folders, open_file
 
 try:
     import fcntl
@@ -76,8 +77,10 @@ class CorruptEntry(Exception):
 class ResponseCache:
     """Replies by cache key. Safe to share between threads and between processes."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], shared: int = 0) -> None:
         self.directory = Path(directory)
+        # core.sharedRepository of the repository the cache lives in: its users share it.
+        self.shared = shared
         self.objects = self.directory / "objects"
         self.manifest_path = self.directory / "manifest"
         self._index: dict[str, str] = {}
@@ -94,8 +97,8 @@ class ResponseCache:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        make_folders(self.directory, self.shared)
+        fd = open_file(self.directory / "lock", os.O_RDWR | os.O_CREAT, self.shared)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -132,7 +135,7 @@ class ResponseCache:
     def _append(self, key: str, digest: str) -> None:
         """One line in one ``write`` (callers hold the lock)."""
         line = f"{key} {digest}\n".encode("ascii")
-        fd = os.open(self.manifest_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = open_file(self.manifest_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, self.shared)
         try:
             os.write(fd, line)
         finally:
@@ -202,9 +205,10 @@ class ResponseCache:
         # line is still to come and takes it for an orphan.
         with self._locked():
             if not _has_bytes(path, digest):
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_folders(path.parent, self.shared)
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
                 try:
+                    adjust(fd, self.shared)
                     with os.fdopen(fd, "wb") as fh:
                         fh.write(data)
                         fh.flush()
@@ -274,6 +278,7 @@ class ResponseCache:
     def _rewrite_manifest(self, valid: dict[str, str]) -> None:
         text = "".join(f"{key} {digest}\n" for key, digest in sorted(valid.items()))
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".manifest-")
+        adjust(fd, self.shared)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(text)
         os.replace(tmp, self.manifest_path)

@@ -169,13 +169,24 @@ def metrics_dir(git_dir: str | os.PathLike[str]) -> Path:
     return Path(git_dir) / "proctor" / "metrics"
 
 
+def _shared(git_dir: str | os.PathLike[str]) -> int:
+    """The repository's ``core.sharedRepository``: several users' processes add to one
+    clone's metrics, so what one creates the others must be able to write."""
+    from proctor.store.perms import state_setting
+
+    return state_setting(str(git_dir))
+
+
 @contextmanager
 def _locked(directory: Path, mode: int) -> Iterator[None]:
     """Writers append under a shared lock; folding takes it exclusively."""
     import fcntl
 
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    from proctor.store.perms import open_file, state_folder, state_setting
+
+    common_dir = str(directory.parent.parent)
+    state_folder(common_dir, directory.name)
+    fd = open_file(directory / "lock", os.O_RDWR | os.O_CREAT, state_setting(common_dir))
     try:
         fcntl.flock(fd, mode)
         yield
@@ -277,10 +288,12 @@ def record(git_dir: str | os.PathLike[str], items: list[Increment]) -> None:
         return
     import fcntl
 
+    from proctor.store.perms import open_file
+
     line = json.dumps([row for item in items for row in _rows(item)]) + "\n"
     directory = metrics_dir(git_dir)
     with _locked(directory, fcntl.LOCK_SH):
-        fd = os.open(directory / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_file(directory / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _shared(git_dir))
         try:
             os.write(fd, line.encode("utf-8"))
         finally:
@@ -335,11 +348,14 @@ def set_inflight(git_dir: str | os.PathLike[str], batch: str, inflight: int) -> 
     if inflight <= 0:
         path.unlink(missing_ok=True)
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    from proctor.store.perms import adjust, state_folder
+
+    state_folder(str(git_dir), directory.parent.name, INFLIGHT)
     pid = os.getpid()
     temp = directory / f".{path.name}.tmp"
     data = {"pid": pid, "start": _process_start(pid), "inflight": inflight}
     temp.write_text(json.dumps(data), encoding="utf-8")
+    adjust(temp, _shared(git_dir))
     os.replace(temp, path)
 
 
@@ -375,6 +391,8 @@ def _fold(directory: Path) -> dict[str, Any]:
     import fcntl
     import uuid
 
+    from proctor.store.perms import adjust
+
     with _locked(directory, fcntl.LOCK_EX):
         totals_path = directory / TOTALS
         totals: dict[str, Any] = {"samples": {}, "folded": []}
@@ -398,6 +416,7 @@ def _fold(directory: Path) -> dict[str, Any]:
                 totals["folded"].append(part.name)
                 temp = directory / f".{TOTALS}.tmp"
                 temp.write_text(json.dumps(totals), encoding="utf-8")
+                adjust(temp, _shared(directory.parent.parent))
                 os.replace(temp, totals_path)
             part.unlink()
         totals["folded"] = []

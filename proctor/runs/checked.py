@@ -66,8 +66,12 @@ def check_procedure(
     settings: CheckSettings,
     validators: dict[str, Validator],
     cache_dir: Path | None,
+    shared: int = 0,
 ) -> tuple[list[str], bool]:
     """(error findings as text lines, whether the verdict came from the cache).
+
+    ``shared``: the repository's core.sharedRepository, for the verdict file (the
+    repository's other users read it too).
 
     An empty list means the code may run. Code that is not UTF-8 is one finding.
     """
@@ -95,18 +99,21 @@ def check_procedure(
         )
         errors = [f.format_text() for f in findings if f.severity == "error"]
     if cached is not None:
-        _write(cached, {"blob": blob, "errors": errors})
+        _write(cached, {"blob": blob, "errors": errors}, shared)
     return errors, False
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def _write(path: Path, data: dict[str, Any], shared: int) -> None:
     """Atomically: a reader in another process sees the old file, the new one or none."""
+    from proctor.store.perms import adjust, make_folders
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent, shared)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     except OSError:
         return  # a cache that cannot be written only costs the next run a check
     try:
+        adjust(fd, shared)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
         os.replace(tmp, path)

@@ -117,7 +117,7 @@ class RunService:
         """The run log: ``[runs] run-log`` / ``$PROCTOR_RUN_LOG``, else SQLite here."""
         from proctor.runs.log.store import RunLog
 
-        return RunLog(self.settings.run_log, self.state_dir)
+        return RunLog(self.settings.run_log, self.state_dir, self.store.shared)
 
     def close(self) -> None:
         if "log" in self.__dict__:
@@ -207,7 +207,7 @@ class RunService:
         )
         declared = pv.spec.capabilities
         errors, _cached = check_procedure(
-            code_path(pv.name), pv.code, pv.blob, **self._check_inputs(pv)
+            code_path(pv.name), pv.code, pv.blob, **self._check_inputs(pv), shared=self.store.shared
         )
         if errors:
             return self._denied(record, "the code does not pass the checks: " + "; ".join(errors))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from proctor.store.errors import JournalError
-from proctor.store.locks import ref_file
+from proctor.store.locks import open_state, ref_file
 
 __all__ = ["Record", "load", "pending", "remove", "save"]
 
@@ -56,7 +56,7 @@ def save(common_dir: str, record: Record) -> Path:
     short (a full disk) raises, and the caller clears it (``remove``)."""
     target = path(common_dir, record.ref)
     payload = json.dumps(_fields(record)).encode()
-    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_state(target, os.O_RDWR | os.O_CREAT, common_dir)
     try:
         size = os.fstat(fd).st_size
         if len(payload) < size:  # longer than the last save: pad, never truncate first

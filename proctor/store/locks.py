@@ -11,7 +11,6 @@ Local state lives under ``.git/proctor/`` (per clone, never versioned).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import hashlib
@@ -22,16 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from proctor.core.errors import StoreError
+from proctor.store.perms import open_file, state_folder, state_setting
 
 _HELD_LOCKS = threading.local()
 
 
 def state_dir(common_dir: str) -> Path:
-    """``.git/proctor/``, created on first use."""
-    path = os.path.join(common_dir, "proctor")
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(path)
-    return Path(path)
+    """``.git/proctor/``, created on first use (shared in a shared repository)."""
+    return state_folder(common_dir)
 
 
 def ref_file(common_dir: str, ref: str, kind: str, suffix: str = "") -> Path:
@@ -46,6 +43,29 @@ def ref_file(common_dir: str, ref: str, kind: str, suffix: str = "") -> Path:
 @functools.lru_cache(maxsize=256)
 def _ref_name(ref: str, kind: str, suffix: str) -> str:
     return f"{kind}-{hashlib.sha1(ref.encode()).hexdigest()[:16]}{suffix}"
+
+
+def open_state(path: Path, flags: int, common_dir: str) -> int:
+    """Open a state file of the repository at ``common_dir`` (made shared as git makes
+    its files in a shared repository). A file another user made and did not share is a
+    StoreError that says whose it is and what fixes it."""
+    try:
+        return open_file(path, flags, state_setting(common_dir))
+    except PermissionError:
+        raise StoreError(_not_shared(path)) from None
+
+
+def _not_shared(path: Path) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}: permission denied"
+    return (
+        f"{path}: permission denied (mode {st.st_mode & 0o7777:04o}, owner uid "
+        f"{st.st_uid}); in a repository several users write to, set "
+        "`git config core.sharedRepository group` and let the owner run any proctor "
+        "command, or make the file group-writable (chmod g+rw); nothing was written"
+    )
 
 
 def _held() -> set[Path]:
@@ -74,7 +94,7 @@ def writer_lock(common_dir: str, ref: str, *, wait: bool = True) -> Iterator[boo
             f"a write to {ref} is already in progress in this thread; "
             "an action cannot start another write to the same branch"
         )
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_state(path, os.O_RDWR | os.O_CREAT, common_dir)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from proctor.core.errors import UsageError
 from proctor.store.identity import check_ident_line, check_trailer, validate_identity
+from proctor.store.perms import adjust
 
 ZERO_SHA = "0" * 40
 LARGE_TREE = 64 * 1024
@@ -36,45 +37,10 @@ Tree = dict[str, Entry]
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
-def shared_permission(setting: str | None) -> int:
-    """``core.sharedRepository`` as git reads it: 0 (the umask decides), a set of
-    permission bits to add (``group`` 0660, ``all`` 0664), or an exact mode given in
-    octal, returned negated. UsageError for a value git refuses too."""
-    value = (setting or "").strip().lower()
-    if value in ("", "umask", "false", "no", "off", "0"):
-        return 0
-    if value in ("group", "true", "yes", "on", "1"):
-        return 0o660
-    if value in ("all", "world", "everybody", "2"):
-        return 0o664
-    try:
-        mode = int(value, 8)
-    except ValueError:
-        raise UsageError(
-            f"core.sharedRepository = {setting!r} is not a value git accepts"
-        ) from None
-    if mode & 0o600 != 0o600:
-        raise UsageError(f"core.sharedRepository = {setting!r} leaves the owner without rw")
-    return -(mode & 0o666)
-
-
-def share_folder(path: str, shared: int) -> None:
-    """Give a folder proctor just made the permissions git would give it in a shared
-    repository (group- or world-writable, set-gid), so that other users' git can add to
-    it; nothing when ``shared`` is 0."""
-    if not shared:
-        return
-    mode = os.stat(path).st_mode & 0o7777
-    tweak = -shared if shared < 0 else shared
-    if mode & 0o100:  # folders: the read bits give the search bits
-        tweak |= (tweak & 0o444) >> 2
-    mode = (mode & ~0o777) | tweak if shared < 0 else mode | tweak
-    os.chmod(path, mode | 0o2000)
-
-
 def write_loose_object(objects_dir: Path, kind: str, data: bytes, shared: int = 0) -> str:
     """Write a loose object; atomic by rename, idempotent by content. Returns its id.
-    ``shared``: :func:`shared_permission` of the repository, for a new fan-out folder."""
+    ``shared``: :func:`~proctor.store.perms.shared_permission` of the repository, for a
+    new fan-out folder."""
     header = f"{kind} {len(data)}\0".encode()
     sha = hashlib.sha1(header + data).hexdigest()
     directory = os.path.join(objects_dir, sha[:2])
@@ -98,7 +64,7 @@ def write_loose_object(objects_dir: Path, kind: str, data: bytes, shared: int = 
             except FileExistsError:  # made meanwhile by another writer, maybe another user
                 pass
             else:
-                share_folder(directory, shared)
+                adjust(directory, shared)
             fd = os.open(tmp, _CREATE, 0o444)
         except FileExistsError:  # left by a killed writer that had this pid and thread
             os.unlink(tmp)

@@ -32,10 +32,10 @@ from proctor.store.objects import (
     commit_bytes,
     parse_tree_raw,
     serialize_tree_raw,
-    shared_permission,
     tag_bytes,
     write_loose_object,
 )
+from proctor.store.perms import remember, shared_permission
 
 #: The config keys read at open (lower-case, as ``git config`` prints them).
 CONFIG_KEYS = (
@@ -89,6 +89,7 @@ class ObjectStore:
         if fmt not in ("", "sha1"):
             raise UsageError(f"{self.cwd}: object format {fmt} is not supported")
         self.shared = shared_permission(self.config.get("core.sharedrepository"))
+        remember(self.common_dir, self.shared)
         self._cat: CatFile | None = None
         self._trees: OrderedDict[str, TreeData] = OrderedDict()
         self._commit_trees: dict[str, str] = {}

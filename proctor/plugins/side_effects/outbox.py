@@ -141,8 +141,12 @@ class Outbox:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         import sqlite3  # here: a write with no side effect to record never opens it
+
+        from proctor.store.perms import share_database, state_folder, state_setting
+
+        state_folder(self.git_dir)  # several users of a shared repository send through it
+        share_database(self.path, state_setting(self.git_dir))
 
         with closing(sqlite3.connect(self.path, timeout=30.0, isolation_level=None)) as db:
             db.row_factory = sqlite3.Row

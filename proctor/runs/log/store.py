@@ -74,12 +74,18 @@ def _sqlite_begin(conn: Any) -> None:
 class RunLog:
     """One run log database. Cheap to make: nothing connects until the first use.
 
-    ``url`` None is the default SQLite file under ``state_dir`` (``.git/proctor``).
+    ``url`` None is the default SQLite file under ``state_dir`` (``.git/proctor``), made
+    with the permissions ``shared`` (:func:`proctor.store.perms.shared_permission`) asks.
     Every method raises RunLogError (exit code 1) when the database cannot be reached,
     migrated, read or written, with the URL's password left out of the message.
     """
 
-    def __init__(self, url: str | None = None, state_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, state_dir: str | Path | None = None, shared: int = 0
+    ) -> None:
+        # ``shared``: the repository's core.sharedRepository, for the default file (the
+        # clone's, written by every user of a shared repository).
+        self.shared = shared
         if url is None:
             if state_dir is None:
                 raise RunLogError("a run log needs a URL or a state directory")
@@ -112,6 +118,11 @@ class RunLog:
         if self._engine is None:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if self.shared:
+                    from proctor.store.perms import adjust, share_database
+
+                    adjust(self.path.parent, self.shared)
+                    share_database(self.path, self.shared)
             try:
                 if self.dialect == "sqlite":
                     import aiosqlite  # noqa: F401 - the driver SQLAlchemy loads; say so if missing
