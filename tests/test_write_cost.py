@@ -259,3 +259,28 @@ def test_a_cli_write_lists_work_trees_only_when_there_are_linked_ones(tmp_path: 
     assert "git worktree list" in write(linked, "hey")
     assert "hey " in (linked / "procedures" / "greet" / "main.py").read_text()
     assert _git(linked, "status", "--porcelain") == ""
+
+
+def test_a_write_in_a_shared_repository_reads_the_setting_once(tmp_path: Path) -> None:
+    """The state files of a shared repository are made with its setting, which the store
+    read at open in its one ``git config``: sharing them starts no git process more."""
+    from conftest import GREET
+
+    repo = tmp_path / "repo"
+    _git(tmp_path, "init", "-q", "-b", "main", "--shared=group", str(repo))
+    code = tmp_path / "greet.py"
+    trace = tmp_path / "trace.txt"
+    env = {**os.environ, **IDENTITY, "GIT_TRACE": str(trace)}
+    configs = []
+    for args in (["create", "greet"], ["update", "greet", "--description", "Greets."]):
+        code.write_text(GREET.replace("hello", f"hello {len(configs)}"))
+        trace.write_text("")
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "proctor"), "procedure", *args]
+            + ["--code", str(code)],
+            cwd=repo, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        configs.append(trace.read_text().count("built-in: git config"))
+    assert configs == [1, 1]
+    assert (repo / ".git" / "proctor").stat().st_mode & 0o2070 == 0o2070

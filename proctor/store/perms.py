@@ -67,18 +67,19 @@ def shared_permission(setting: str | None) -> int:
 
 def remember(common_dir: str, shared: int) -> None:
     """Record the setting of the repository at ``common_dir`` (read by its store)."""
-    _SETTINGS[common_dir] = shared
+    _SETTINGS[os.path.abspath(common_dir)] = shared
 
 
 def state_setting(common_dir: str) -> int:
     """The setting of the repository at ``common_dir``: the one its store read, or read
     now (one ``git config``) for a caller that opened no store."""
+    key = os.path.abspath(common_dir)  # callers spell the folder their own way
     try:
-        return _SETTINGS[common_dir]
+        return _SETTINGS[key]
     except KeyError:
         pass
     shared = shared_permission(read_config(common_dir, (_KEY,)).get(_KEY))
-    _SETTINGS[common_dir] = shared
+    _SETTINGS[key] = shared
     return shared
 
 
