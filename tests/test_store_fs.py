@@ -234,3 +234,52 @@ def test_worktree_list_failing_is_an_error_not_not_checked_out(
         assert git(repo, "rev-parse", REF) == head
         assert objects(repo) == before
         assert not (repo / "f").exists()
+
+
+@pytest.mark.parametrize("kind", ["sync-journal", "write-lock", "metrics-log", "metrics-lock"])
+def test_a_symlink_in_place_of_proctors_own_state_is_not_followed(
+    checkout: Path, tmp_path: Path, kind: str
+) -> None:
+    """``.git/proctor/`` holds files every write opens for writing (the sync journal, the
+    writer lock, the metrics log and its lock). A symbolic link put there (by another user
+    of a shared repository, say) is never followed: the file it points to is neither
+    written, truncated nor given other permissions. The journal and the lock are opened
+    before the commit, so the write is refused with exit 2 and nothing written; metrics
+    are counted after it, so the write is applied and the warning names the link."""
+    import stat
+
+    repo = checkout
+    greet = tmp_path / "greet.py"
+    greet.write_text('def run(name: str) -> str:\n    return "hi " + name\n')
+    from conftest import run_cli
+
+    first = run_cli("procedure", "create", "greet", "--code", str(greet), cwd=repo)
+    assert first.code == 0, first.err
+    state = repo / ".git" / "proctor"
+    planted = {
+        "sync-journal": next(state.glob("sync-*.json")),
+        "write-lock": next(state.glob("write-*.lock")),
+        "metrics-log": state / "metrics" / "increments.jsonl",
+        "metrics-lock": state / "metrics" / "lock",
+    }[kind]
+    for target_text in ("", "precious\n"):
+        target = tmp_path / f"target-{len(target_text)}"
+        target.write_text(target_text)
+        target.chmod(0o600)
+        planted.unlink(missing_ok=True)
+        os.symlink(target, planted)
+        head = git(repo, "rev-parse", REF)
+        greet.write_text(f'def run(name: str) -> str:\n    return "ho{len(target_text)} " + name\n')
+        result = run_cli("procedure", "update", "greet", "--code", str(greet), cwd=repo)
+        assert "symbolic link" in result.err and str(planted) in result.err
+        assert "Traceback" not in result.err
+        assert target.read_text() == target_text
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert git(repo, "status", "--porcelain") == ""
+        if kind.startswith("metrics"):
+            assert result.code == 0 and "applied" in result.out, (result.code, result.err)
+            assert result.err.startswith("event handler of plugin metrics failed")
+        else:
+            assert result.code == 2, (result.code, result.err)
+            assert "nothing was written" in result.err
+            assert git(repo, "rev-parse", REF) == head

@@ -348,14 +348,13 @@ def set_inflight(git_dir: str | os.PathLike[str], batch: str, inflight: int) -> 
     if inflight <= 0:
         path.unlink(missing_ok=True)
         return
-    from proctor.store.perms import adjust, state_folder
+    from proctor.store.perms import state_folder, write_file
 
     state_folder(str(git_dir), directory.parent.name, INFLIGHT)
     pid = os.getpid()
     temp = directory / f".{path.name}.tmp"
     data = {"pid": pid, "start": _process_start(pid), "inflight": inflight}
-    temp.write_text(json.dumps(data), encoding="utf-8")
-    adjust(temp, _shared(git_dir))
+    write_file(temp, json.dumps(data).encode("utf-8"), _shared(git_dir))
     os.replace(temp, path)
 
 
@@ -391,8 +390,9 @@ def _fold(directory: Path) -> dict[str, Any]:
     import fcntl
     import uuid
 
-    from proctor.store.perms import adjust
+    from proctor.store.perms import write_file
 
+    shared = _shared(directory.parent.parent)
     with _locked(directory, fcntl.LOCK_EX):
         totals_path = directory / TOTALS
         totals: dict[str, Any] = {"samples": {}, "folded": []}
@@ -415,8 +415,7 @@ def _fold(directory: Path) -> dict[str, Any]:
                         totals["samples"][slot] = totals["samples"].get(slot, 0.0) + value
                 totals["folded"].append(part.name)
                 temp = directory / f".{TOTALS}.tmp"
-                temp.write_text(json.dumps(totals), encoding="utf-8")
-                adjust(temp, _shared(directory.parent.parent))
+                write_file(temp, json.dumps(totals).encode("utf-8"), shared)
                 os.replace(temp, totals_path)
             part.unlink()
         totals["folded"] = []

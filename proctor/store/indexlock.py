@@ -20,6 +20,7 @@ one holds the writer lock was left by a writer that is gone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -133,8 +134,14 @@ def _seed(scratch: Path, ref: str) -> Path:
     except FileNotFoundError:
         pass
     tmp = seed.with_name(f".{seed.name}.{os.getpid()}")
-    tmp.write_bytes(token)
-    os.chmod(tmp, 0o444)
+    with contextlib.suppress(FileNotFoundError):  # left by a killed writer with our pid
+        os.unlink(tmp)
+    # Created here, exclusively: a symbolic link planted under this name is not followed.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444)
+    try:
+        os.write(fd, token)
+    finally:
+        os.close(fd)
     os.replace(tmp, seed)
     return seed
 

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from proctor.store.errors import JournalError
+from proctor.store.errors import JournalError, UnsafePathError
 from proctor.store.locks import open_state, ref_file
 
 __all__ = ["Record", "load", "pending", "remove", "save"]
@@ -79,10 +79,20 @@ def load(common_dir: str, ref: str) -> Record | None:
     """The journal of ``ref``, None if there is none; JournalError if it cannot be read."""
     target = path(common_dir, ref)
     try:
-        text = target.read_text()
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(
+                f"the sync journal {target} is a symbolic link; proctor does not read or "
+                "write its own state through one: remove it; nothing was written"
+            ) from None
+        raise _unreadable(target, exc) from None
+    try:
+        with os.fdopen(fd, "r", encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, ValueError) as exc:
         raise _unreadable(target, exc) from None
     if not text.strip():
         return None
@@ -117,8 +127,16 @@ def _unreadable(target: Path, exc: BaseException) -> JournalError:
 
 def remove(common_dir: str, ref: str) -> None:
     """Clear the journal (truncated to nothing: needs no free space, creates no file)."""
-    with contextlib.suppress(FileNotFoundError):
-        os.truncate(path(common_dir, ref), 0)
+    try:  # never through a symbolic link in its place (save refused to write one)
+        fd = os.open(path(common_dir, ref), os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            return
+        raise
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
 
 
 def pending(common_dir: str) -> bool:

@@ -17,22 +17,27 @@ a file this user made before it was shared is fixed the next time it is opened.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
 
 from proctor.core.errors import UsageError
+from proctor.store.errors import UnsafePathError
 from proctor.store.git import read_config
 
 __all__ = [
     "adjust",
     "make_folder",
+    "make_folders",
     "open_file",
     "remember",
+    "share_database",
     "shared_mode",
     "shared_permission",
     "state_folder",
     "state_setting",
+    "write_file",
 ]
 
 _KEY = "core.sharedrepository"
@@ -102,11 +107,14 @@ def shared_mode(mode: int, shared: int, *, folder: bool = False) -> int:
 
 def adjust(path: str | os.PathLike[str] | int, shared: int) -> None:
     """Give the file or folder at ``path`` (or open descriptor) the shared bits, if this
-    user may: nothing when the repository is not shared, the bits are there already, or
-    another user owns it."""
+    user may: nothing when the repository is not shared, the bits are there already,
+    another user owns it, or it is a symbolic link (whatever it points to is not ours
+    to open up)."""
     if not shared:
         return
-    st = os.fstat(path) if isinstance(path, int) else os.stat(path)
+    st = os.fstat(path) if isinstance(path, int) else os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return
     if st.st_uid != os.geteuid() and os.geteuid() != 0:
         return
     mode = shared_mode(st.st_mode, shared, folder=stat.S_ISDIR(st.st_mode))
@@ -144,8 +152,18 @@ def state_folder(common_dir: str, *parts: str) -> Path:
 
 def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int = 0o666) -> int:
     """``os.open`` of a file in the git dir, shared if it is created (or was made by this
-    user before it was)."""
-    fd = os.open(path, flags | os.O_CLOEXEC, mode)
+    user before it was). Never through a symbolic link in its place (UnsafePathError):
+    proctor's own state is never one, and following it would write, truncate or chmod
+    whatever file it points to."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(
+                f"{path} is a symbolic link; proctor does not open its own state through "
+                "one (remove it: proctor makes the file again); nothing was written"
+            ) from None
+        raise
     if shared:
         try:
             adjust(fd, shared)
@@ -177,3 +195,15 @@ def make_folders(path: str | os.PathLike[str], shared: int) -> None:
         make_folder(path, shared)
     elif shared:
         adjust(path, shared)
+
+
+def write_file(path: str | os.PathLike[str], data: bytes, shared: int) -> None:
+    """Write ``data`` to a (temporary) file in the git dir: made shared, never through a
+    symbolic link in its place."""
+    fd = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, shared)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
