@@ -7,8 +7,9 @@ time, the branch checked out, bytecode compiled first as an install does) and
 ``python -c "import click; from pydantic import BaseModel"``, taking turns round by
 round, and prints the medians and their ratio (target: <= 1.3x); and, for scale, what
 building one pydantic model alone costs over that floor. ``--profile`` also
-counts the git processes one write starts (a ``git`` shim first on PATH) and lists the
-imports that cost most (``python -X importtime``).
+counts the git processes one write starts (a ``git`` shim first on PATH), lists the
+imports that cost most (``python -X importtime``) and times the dataclasses a write
+creates.
 """
 
 from __future__ import annotations
@@ -132,6 +133,57 @@ def import_profile(repo: Path, code: Path, top: int = 12) -> list[tuple[int, str
     return sorted(rows, reverse=True)[:top]
 
 
+# Run in a fresh interpreter: time every dataclass a CLI write creates (the methods a
+# dataclass generates are compiled from source at each start, unlike a module's code,
+# whose bytecode is cached), and the same generated methods compiled once and loaded.
+DATACLASS_PROBE = r"""
+import dataclasses, json, marshal, sys, time
+created = []
+original = dataclasses._process_class
+def timed(cls, *args, **kw):
+    start = time.perf_counter()
+    try:
+        return original(cls, *args, **kw)
+    finally:
+        created.append((cls.__module__, time.perf_counter() - start))
+dataclasses._process_class = timed
+from proctor.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+ours = [t for module, t in created if module.split(".")[0] == "proctor"]
+source = "def __init__(self, a, b, c):\n    self.a = a; self.b = b; self.c = c\n" * 3
+start = time.perf_counter()
+for _ in range(100):
+    compile(source, "<dataclass>", "exec")
+compiled = (time.perf_counter() - start) / 100
+code = marshal.dumps(compile(source, "<dataclass>", "exec"))
+start = time.perf_counter()
+for _ in range(100):
+    marshal.loads(code)
+loaded = (time.perf_counter() - start) / 100
+print(json.dumps({"all": len(created), "ours": len(ours), "ours_s": sum(ours),
+                  "others_s": sum(t for _m, t in created) - sum(ours),
+                  "compile_s": compiled, "load_s": loaded}))
+"""
+
+
+def dataclass_cost(repo: Path, code: Path) -> dict[str, float]:
+    """How many dataclasses one CLI write creates, proctor's and its libraries', and
+    what creating them costs; and three generated methods compiled vs loaded."""
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, "-c", DATACLASS_PROBE, "procedure", "update", "greet", "--code", str(code)],
+        cwd=repo, env=env(), capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"the dataclass probe failed:\n{proc.stderr}")
+    result: dict[str, float] = json.loads(proc.stdout.splitlines()[-1])
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -167,6 +219,17 @@ def main() -> int:
             print("top-level imports by cumulative time (us):")
             for us, name in import_profile(repo, codes[(args.rounds + 1) % 2]):
                 print(f"  {us:>8}  {name}")
+            cost = dataclass_cost(repo, codes[args.rounds % 2])
+            print(
+                f"dataclasses created by one write: {cost['all']:.0f}, {cost['ours']:.0f} of "
+                f"them proctor's: {cost['ours_s'] * 1000:.1f} ms "
+                f"({cost['ours_s'] / f:.2f}x the floor), the libraries' "
+                f"{cost['others_s'] * 1000:.1f} ms"
+            )
+            print(
+                f"three generated methods: compiled {cost['compile_s'] * 1000:.3f} ms, "
+                f"loaded precompiled {cost['load_s'] * 1000:.3f} ms"
+            )
     return 0
 
 
