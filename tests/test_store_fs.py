@@ -283,3 +283,31 @@ def test_a_symlink_in_place_of_proctors_own_state_is_not_followed(
             assert result.code == 2, (result.code, result.err)
             assert "nothing was written" in result.err
             assert git(repo, "rev-parse", REF) == head
+
+
+def test_the_outbox_and_the_run_log_are_not_opened_through_a_symbolic_link(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """SQLite opens its files by name, so the two databases in ``.git/proctor/`` (the
+    side-effect outbox, the default run log) are looked at before they are opened: a
+    link there is refused and the database it points to is left as it was."""
+    import asyncio
+    import sqlite3
+
+    from proctor.plugins.side_effects.outbox import Outbox
+    from proctor.runs.log.store import RunLog, RunLogError
+
+    state = checkout / ".git" / "proctor"
+    state.mkdir(exist_ok=True)
+    elsewhere = tmp_path / "other.sqlite"
+    with sqlite3.connect(elsewhere) as db:
+        db.execute("CREATE TABLE mine (x)")
+    before = elsewhere.read_bytes()
+    os.symlink(elsewhere, state / "outbox.sqlite")
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        Outbox(checkout / ".git").rows()
+    log = RunLog(None, state)
+    os.symlink(elsewhere, log.path)
+    with pytest.raises(RunLogError, match="symbolic link"):
+        asyncio.run(log.arecent("greet", limit=1))
+    assert elsewhere.read_bytes() == before

@@ -31,6 +31,7 @@ __all__ = [
     "make_folder",
     "make_folders",
     "open_file",
+    "refuse_link",
     "remember",
     "share_database",
     "shared_mode",
@@ -172,6 +173,16 @@ def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int =
                 os.close(fd)
             raise
     return fd
+
+
+def refuse_link(path: str | os.PathLike[str]) -> None:
+    """UnsafePathError if a symbolic link stands at ``path``: for state proctor hands to
+    a library that opens it by name (SQLite), which :func:`open_file` cannot guard."""
+    if os.path.islink(path):
+        raise UnsafePathError(
+            f"{os.fspath(path)} is a symbolic link; proctor does not open its own state "
+            "through one (remove it: proctor makes the file again); nothing was written"
+        )
 
 
 def share_database(path: str | os.PathLike[str], shared: int) -> None:

@@ -143,9 +143,10 @@ class Outbox:
     def _db(self) -> Iterator[sqlite3.Connection]:
         import sqlite3  # here: a write with no side effect to record never opens it
 
-        from proctor.store.perms import share_database, state_folder, state_setting
+        from proctor.store.perms import refuse_link, share_database, state_folder, state_setting
 
         state_folder(self.git_dir)  # several users of a shared repository send through it
+        refuse_link(self.path)
         share_database(self.path, state_setting(self.git_dir))
 
         with closing(sqlite3.connect(self.path, timeout=30.0, isolation_level=None)) as db:

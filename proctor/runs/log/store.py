@@ -90,9 +90,11 @@ class RunLog:
             if state_dir is None:
                 raise RunLogError("a run log needs a URL or a state directory")
             self.path: Path | None = Path(state_dir) / LOG_FILE
+            self._in_state_dir = True
             url = f"sqlite+aiosqlite:///{self.path}"
         else:
             self.path = None
+            self._in_state_dir = False
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
@@ -116,13 +118,20 @@ class RunLog:
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                if self.shared:
-                    from proctor.store.perms import adjust, share_database
+            if self.path is not None and self._in_state_dir:
+                from proctor.store.errors import UnsafePathError
+                from proctor.store.perms import adjust, refuse_link, share_database
 
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    refuse_link(self.path)  # the clone's own file: never through a link
+                except UnsafePathError as exc:
+                    raise RunLogError(f"run log: {exc}") from None
+                if self.shared:
                     adjust(self.path.parent, self.shared)
                     share_database(self.path, self.shared)
+            elif self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 if self.dialect == "sqlite":
                     import aiosqlite  # noqa: F401 - the driver SQLAlchemy loads; say so if missing
