@@ -212,3 +212,28 @@ def test_two_users_write_run_and_read_one_shared_repository(
         assert users.ok(a, "git", "status", "--porcelain", cwd=repo) == ""
     assert users.ok(b, "git", "fsck", "--strict", "--no-dangling", cwd=repo) == ""
     assert loose_modes(git_dir) == []
+
+
+def test_a_work_tree_folder_the_user_cannot_write_is_named_and_nothing_is_written(
+    shared_base: Path,
+) -> None:
+    """The work tree is the users' own, as it is for git: a second user whose write needs
+    a folder there that only the first may write is refused with that folder's full
+    path (the file system names only its last part), exit 1, the branch unmoved."""
+    a, b = USERS
+    users = Users(shared_base, 0o002)
+    repo = shared_base / "store"
+    repo.mkdir()
+    os.chown(repo, a, GROUP)  # 0755: the checkout's top folder is a's alone
+    users.ok(a, "git", "init", "-q", "-b", "main", "--shared=group", ".", cwd=repo)
+    code = shared_base / "greet.py"
+    code.write_text(GREET)
+    code.chmod(0o644)
+    users.ok(a, "proctor", "init", cwd=repo)
+    head = users.ok(a, "git", "rev-parse", "HEAD", cwd=repo)
+    refused = users.run(b, "proctor", "procedure", "create", "greet", "--code", str(code), cwd=repo)
+    assert refused.returncode == 1, refused.stderr
+    assert f"Permission denied: '{repo}/procedures'" in refused.stderr
+    assert "nothing was written" in refused.stderr and "Traceback" not in refused.stderr
+    assert users.ok(a, "git", "rev-parse", "HEAD", cwd=repo) == head
+    assert users.ok(a, "git", "status", "--porcelain", "--untracked-files=all", cwd=repo) == ""

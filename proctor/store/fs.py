@@ -87,8 +87,10 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
 def _open_dir(base: str, parts: list[str], create: bool) -> int:
     """A descriptor of ``base/parts...``, each component opened without following links."""
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    reached: list[str] = []  # the folders down to the one being opened
     try:
         for part in parts:
+            reached.append(part)
             try:
                 child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
             except FileNotFoundError:
@@ -108,6 +110,10 @@ def _open_dir(base: str, parts: list[str], create: bool) -> int:
                 raise
             os.close(fd)
             fd = child
+    except PermissionError as exc:  # name the folder: the error has only its last part
+        os.close(fd)
+        where = os.path.join(base, *reached)
+        raise PermissionError(exc.errno, exc.strerror, where) from None
     except BaseException:
         os.close(fd)
         raise
