@@ -237,3 +237,41 @@ def test_a_work_tree_folder_the_user_cannot_write_is_named_and_nothing_is_writte
     assert "nothing was written" in refused.stderr and "Traceback" not in refused.stderr
     assert users.ok(a, "git", "rev-parse", "HEAD", cwd=repo) == head
     assert users.ok(a, "git", "status", "--porcelain", "--untracked-files=all", cwd=repo) == ""
+
+
+def test_state_left_by_a_command_run_as_root_names_root_and_the_chown_that_fixes_it(
+    shared_base: Path,
+) -> None:
+    """``sudo proctor ...`` once in a user's repository leaves proctor's state owned by
+    root; the user's next write is refused (exit 1, nothing written) with the file or
+    folder, its owner, and the ``chown`` that gives it back, which then lets it write."""
+    a = USERS[0]
+    users = Users(shared_base, 0o022)
+    repo = shared_base / "store"
+    repo.mkdir()
+    os.chown(repo, a, GROUP)
+    users.ok(a, "git", "init", "-q", "-b", "main", ".", cwd=repo)
+    code = shared_base / "greet.py"
+    code.write_text(GREET)
+    code.chmod(0o644)
+    users.ok(a, "proctor", "procedure", "create", "greet", "--code", str(code), cwd=repo)
+    state = repo / ".git" / "proctor"
+    (lock,) = state.glob("write-*.lock")
+    for path in [state, *state.rglob("*")]:
+        os.lchown(path, 0, 0)  # what a command run as root would have made
+    head = users.ok(a, "git", "rev-parse", "HEAD", cwd=repo)
+    args = ["procedure", "update", "greet", "--code", str(code), "--description", "x"]
+    refused = users.run(a, "proctor", *args, cwd=repo)
+    assert refused.returncode == 1, refused.stderr
+    assert f"{lock}: permission denied (mode 0644, owner uid 0)" in refused.stderr
+    assert f"sudo chown -R {a} '{state}'" in refused.stderr
+    assert "nothing was written" in refused.stderr and "Traceback" not in refused.stderr
+    assert users.ok(a, "git", "rev-parse", "HEAD", cwd=repo) == head
+    lock.unlink()  # the folder, not a file, is what refuses now
+    refused = users.run(a, "proctor", *args, cwd=repo)
+    assert refused.returncode == 1, refused.stderr
+    assert f"(the folder {state}: mode 0755, owner uid 0)" in refused.stderr, refused.stderr
+    assert f"sudo chown -R {a} '{state}'" in refused.stderr
+    subprocess.run(["chown", "-R", str(a), str(state)], check=True)
+    users.ok(a, "proctor", *args, cwd=repo)
+    assert users.ok(a, "git", "rev-parse", "HEAD", cwd=repo) != head
