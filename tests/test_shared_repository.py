@@ -184,6 +184,7 @@ def test_two_users_write_run_and_read_one_shared_repository(
     git_dir = repo if bare else repo / ".git"
     (lock,) = (git_dir / "proctor").glob("write-*.lock")
     lock.chmod(0o644)
+    (git_dir / "proctor").chmod(0o755)
     refused = users.run(b, "proctor", "procedure", "delete", "one", cwd=repo)
     assert refused.returncode == 1, refused.stderr  # failed, as a stale index.lock fails
     assert f"{lock}: permission denied (mode 0644, owner uid {a})" in refused.stderr
@@ -194,6 +195,7 @@ def test_two_users_write_run_and_read_one_shared_repository(
     users.ok(a, "proctor", "procedure", "update", "one", "--code", str(code),
              "--description", "by the owner", cwd=repo)  # fmt: skip
     assert stat.S_IMODE(lock.stat().st_mode) == 0o664
+    assert stat.S_IMODE((git_dir / "proctor").stat().st_mode) == 0o2775
     users.ok(a, "proctor", "run", "one", "-p", "name=a", cwd=repo)
     users.ok(b, "proctor", "run", "one", "-p", "name=b", cwd=repo)
     runs = json.loads(users.ok(a, "proctor", "runs", "one", "--json", cwd=repo))
