@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -284,3 +285,33 @@ def test_a_write_in_a_shared_repository_reads_the_setting_once(tmp_path: Path) -
         configs.append(trace.read_text().count("built-in: git config"))
     assert configs == [1, 1]
     assert (repo / ".git" / "proctor").stat().st_mode & 0o2070 == 0o2070
+
+
+def test_a_write_parses_its_code_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signature of ``run()`` and the code checks read one parse of the code a write
+    commits; the checks still see that code (unsafe code is still refused)."""
+    import ast
+
+    from conftest import add_greet, init_repo
+
+    from proctor import Workspace
+    from proctor.core.errors import ValidationFailed
+
+    repo = add_greet(init_repo(tmp_path / "repo"))
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def counting(source: Any, *args: Any, **kw: Any) -> Any:
+        parsed.append(source if isinstance(source, str) else "")
+        return real_parse(source, *args, **kw)
+
+    monkeypatch.setattr(ast, "parse", counting)
+    code = 'def run(name: str) -> str:\n    return "hey " + name\n'
+    with Workspace.open(repo, actor="ana@example.com") as ws:
+        result = ws.execute("procedure.update", {"name": "greet", "code": code})
+        assert result.status == "applied"
+        assert parsed.count(code) == 1
+        unsafe = "import os\n\ndef run(name: str) -> str:\n    return os.popen(name).read()\n"
+        with pytest.raises(ValidationFailed, match="PS"):
+            ws.execute("procedure.update", {"name": "greet", "code": unsafe})
+        assert parsed.count(unsafe) == 1

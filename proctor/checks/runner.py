@@ -60,6 +60,7 @@ from proctor.core.config import find_config
 from proctor.core.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ProctorError, UsageError
 
 if TYPE_CHECKING:
+    import ast
     from typing import IO, Any
 
     from proctor.checks.formats import OutputFormat
@@ -209,11 +210,14 @@ def check_text(
     capabilities: Capabilities | None = None,
     select: list[str] | None = None,
     validators: dict[str, Validator] | None = None,
+    tree: ast.Module | None = None,
 ) -> list[Finding]:
     """Check source text that is already in memory (procedure code an action is about to
     write, an editor buffer). ``path`` is used for messages, ``applies_to`` and per-file
-    ignores; nothing is read from disk. Raises UsageError for an unknown ``select`` and
-    ConfigError for a bad table of a loaded check."""
+    ignores; nothing is read from disk. ``tree``: ``text`` already parsed (a leading BOM
+    left out), which the validators then read instead of parsing it again. Raises
+    UsageError for an unknown ``select`` and ConfigError for a bad table of a loaded
+    check."""
     settings = settings or CheckSettings()
     validators = load_validators() if validators is None else validators
     selection = resolve_selection(select, validators, settings)
@@ -223,7 +227,7 @@ def check_text(
     )
     ignores = PathRules.from_settings(settings).ignores_for(path)
     text = text.removeprefix("\ufeff")  # as Python reads a file that starts with a BOM
-    return run_checks(SourceFile(path, text), context, validators, selection, ignores)
+    return run_checks(SourceFile(path, text, tree), context, validators, selection, ignores)
 
 
 def check_file(

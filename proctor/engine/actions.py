@@ -32,6 +32,8 @@ from proctor.engine.criteria import (
 from proctor.store.gitstore import Change, Snapshot
 
 if TYPE_CHECKING:
+    import ast
+
     from proctor.checks.validation import Capabilities, Finding
     from proctor.core.config import ProctorConfig
 
@@ -89,6 +91,10 @@ class ActionContext:
     # Absolute paths of local files the caller read to build the params, with the bytes
     # read; lets the store accept a work-tree file edited in place and handed over.
     inputs: dict[str, bytes] = field(default_factory=dict)
+    # Code the action already parsed while building its change, by path: (text, module).
+    # The code checks reuse the module when the text is the one they check, so a write
+    # parses its code once (an action that parses nothing leaves it empty).
+    parsed: dict[str, tuple[str, ast.Module]] = field(default_factory=dict)
 
     def require_snapshot(self) -> Snapshot:
         """``snapshot``, which criteria and ``apply`` may rely on: the pipeline sets it
@@ -156,6 +162,8 @@ class CodeToCheck:
     path: str
     text: str
     capabilities: Capabilities | None = None
+    # ``text`` already parsed (from ``ActionContext.parsed``): the checks use it as is.
+    tree: ast.Module | None = None
 
 
 class ActionType:

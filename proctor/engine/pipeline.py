@@ -568,6 +568,7 @@ class ActionEngine:
                 settings=settings,
                 capabilities=item.capabilities,
                 validators=validators,
+                tree=item.tree,
             )
             problems.extend(f for f in findings if f.severity == "error")
         if problems:

@@ -39,7 +39,13 @@ from proctor.procedures.repository import (
     release_trailer,
     tag_name,
 )
-from proctor.procedures.signature import Signature, code_signature, compare
+from proctor.procedures.signature import (
+    Signature,
+    code_signature,
+    compare,
+    parse_code,
+    signature_of,
+)
 from proctor.procedures.spec import ProcedureSpec
 from proctor.store.gitstore import Change, Snapshot, TagSpec, short
 
@@ -146,6 +152,14 @@ def _check_releasable(snap: Snapshot, name: str, entry: str) -> None:
     _check_consistency(name, spec, sig, entry)
 
 
+def _signature(context: ActionContext, code: str, entry: str, path: str) -> Signature | None:
+    """The signature of ``entry`` in ``code``, its parse kept on the context for the code
+    checks that follow (``code_to_check``)."""
+    tree = parse_code(code, path)
+    context.parsed[path] = (code, tree)
+    return signature_of(tree, entry)
+
+
 class _CodeAction(ActionType):
     def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
         out = []
@@ -157,7 +171,10 @@ class _CodeAction(ActionType):
             if meta is None:
                 meta = context.require_snapshot().read(metadata_path(name))
             caps = _capabilities(parse_spec(meta, metadata_path(name))) if meta else None
-            out.append(CodeToCheck(path, content.decode("utf-8"), caps))
+            text = content.decode("utf-8")
+            known = context.parsed.get(path)
+            tree = known[1] if known is not None and known[0] == text else None
+            out.append(CodeToCheck(path, text, caps, tree))
         return out
 
 
@@ -184,7 +201,7 @@ class CreateProcedure(_CodeAction):
         if snap.entry(proc_dir(params.name)) is not None:
             raise UsageError(f"procedure {params.name!r} already exists; use update")
         entry = _entry(context)
-        sig = code_signature(params.code, entry, code_path(params.name))
+        sig = _signature(context, params.code, entry, code_path(params.name))
         spec = _spec_from(params.metadata, params.name, params.description, sig)
         _check_consistency(params.name, spec, sig, entry)
         return Change(
@@ -228,7 +245,7 @@ class UpdateProcedure(_CodeAction):
         _ensure_expected(snap, name, params.expected_version)
         entry = _entry(context)
         code = params.code if params.code is not None else (old_code or b"").decode("utf-8")
-        sig = code_signature(code, entry, code_path(name))
+        sig = _signature(context, code, entry, code_path(name))
         if params.metadata is not None:
             spec = _spec_from(params.metadata, name, params.description, sig)
         elif old_meta is None:
