@@ -34,7 +34,7 @@ PHASES: list[tuple[str, str, str]] = [
     ("proctor.engine.pipeline:ActionEngine", "before_commit", "before-commit hooks"),
     ("proctor.engine.pipeline:ActionEngine", "apply", "apply + checks (inside the write)"),
     ("proctor.engine.pipeline:ActionEngine", "check_code", "  of which: code checks"),
-    ("proctor.procedures.actions", "code_signature", "  of which: signature of run()"),
+    ("proctor.procedures.actions", "_signature", "  of which: parse + signature of run()"),
     ("proctor.procedures.actions", "parse_spec", "  of which: metadata.json parsed"),
     ("proctor.engine.pipeline:ActionEngine", "emit", "emit (side effects, event)"),
     ("proctor.plugins.metrics", "record", "  of which: metrics appended"),
