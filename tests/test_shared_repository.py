@@ -196,13 +196,21 @@ def test_two_users_write_run_and_read_one_shared_repository(
              "--description", "by the owner", cwd=repo)  # fmt: skip
     assert stat.S_IMODE(lock.stat().st_mode) == 0o664
     assert stat.S_IMODE((git_dir / "proctor").stat().st_mode) == 0o2775
+    # Metrics are counted after the commit: the write is applied, the warning says why.
+    metrics_lock = git_dir / "proctor" / "metrics" / "lock"
+    metrics_lock.chmod(0o644)
+    counted = users.run(b, "proctor", "procedure", "update", "one", "--code", str(code),
+                        "--description", "metrics aside", cwd=repo)  # fmt: skip
+    assert counted.returncode == 0 and "applied" in counted.stdout, counted.stderr
+    assert f"permission denied (mode 0644, owner uid {a})" in counted.stderr
+    assert "plugin metrics" in counted.stderr and "core.sharedRepository" in counted.stderr
     users.ok(a, "proctor", "run", "one", "-p", "name=a", cwd=repo)
     users.ok(b, "proctor", "run", "one", "-p", "name=b", cwd=repo)
     runs = json.loads(users.ok(a, "proctor", "runs", "one", "--json", cwd=repo))
     rows = runs["runs"] if isinstance(runs, dict) else runs
     assert sorted(r["actor"] for r in rows) == [f"u{a}@example.com", f"u{b}@example.com"]
     authors = users.ok(b, "git", "log", "--format=%ae", "main", cwd=repo).split()
-    assert authors.count(f"u{a}@example.com") >= 3 and authors.count(f"u{b}@example.com") == 2
+    assert authors.count(f"u{a}@example.com") >= 3 and authors.count(f"u{b}@example.com") == 3
     if not bare:
         assert users.ok(b, "git", "status", "--porcelain", cwd=repo) == ""
         (repo / "notes.txt").write_text("b's notes\n")

@@ -47,46 +47,12 @@ def _ref_name(ref: str, kind: str, suffix: str) -> str:
 
 def open_state(path: Path, flags: int, common_dir: str) -> int:
     """Open a state file of the repository at ``common_dir`` (made shared as git makes
-    its files in a shared repository). A file another user made and did not share is a
-    StoreError that says whose it is and what fixes it."""
+    its files in a shared repository). A file this user may not open (another user's,
+    root's) is a StoreError that says whose it is and what fixes it."""
     try:
         return open_file(path, flags, state_setting(common_dir))
-    except PermissionError:
-        raise StoreError(_not_shared(path)) from None
-
-
-def _not_shared(path: Path) -> str:
-    """What stops this user: the file, or the folder it would be made in, with its mode
-    and owner, and the fix that fits (a root-owned one was made by a command run as
-    root, e.g. with sudo; another user's by a repository not shared)."""
-    where = path
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        where = path.parent  # the folder refuses the new file
-        try:
-            st = os.lstat(where)
-        except OSError:
-            return f"{path}: permission denied; nothing was written"
-    except OSError:
-        return f"{path}: permission denied; nothing was written"
-    folder = f"the folder {where}: " if where != path else ""
-    said = (
-        f"{path}: permission denied ({folder}mode {st.st_mode & 0o7777:04o}, owner uid {st.st_uid})"
-    )
-    if st.st_uid == 0 and os.geteuid() != 0:
-        fix = (
-            "it belongs to root: a proctor or git command run as root (with sudo?) made "
-            f"it; give proctor's state back to this user: sudo chown -R {os.geteuid()} "
-            f"'{where.parent if where == path else where}'"
-        )
-    else:
-        fix = (
-            "in a repository several users write to, set `git config "
-            "core.sharedRepository group` and let the owner run any proctor command, "
-            "or make it group-writable (chmod g+rw)"
-        )
-    return f"{said}; {fix}; nothing was written"
+    except PermissionError as exc:
+        raise StoreError(f"{path}: {exc.strerror}; nothing was written") from None
 
 
 def _held() -> set[Path]:

@@ -28,6 +28,7 @@ from proctor.store.git import read_config
 
 __all__ = [
     "adjust",
+    "denied",
     "make_folder",
     "make_folders",
     "open_file",
@@ -158,6 +159,8 @@ def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int =
     whatever file it points to."""
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except PermissionError as exc:  # say whose file (or folder) it is and what fixes it
+        raise PermissionError(exc.errno, denied(Path(path)), os.fspath(path)) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UnsafePathError(
@@ -218,3 +221,35 @@ def write_file(path: str | os.PathLike[str], data: bytes, shared: int) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+def denied(path: Path) -> str:
+    """Why this user may not open ``path``: the file, or the folder it would be made in,
+    with its mode and owner, and the fix that fits (a root-owned one was made by a
+    command run as root, e.g. with sudo; another user's, in a repository not shared)."""
+    where = path
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        where = path.parent  # the folder refuses the new file
+        try:
+            st = os.lstat(where)
+        except OSError:
+            return "permission denied"
+    except OSError:
+        return "permission denied"
+    folder = f"the folder {where}: " if where != path else ""
+    said = f"permission denied ({folder}mode {st.st_mode & 0o7777:04o}, owner uid {st.st_uid})"
+    if st.st_uid == 0 and os.geteuid() != 0:
+        fix = (
+            "it belongs to root: a proctor or git command run as root (with sudo?) made "
+            f"it; give proctor's state back to this user: sudo chown -R {os.geteuid()} "
+            f"'{where.parent if where == path else where}'"
+        )
+    else:
+        fix = (
+            "in a repository several users write to, set `git config "
+            "core.sharedRepository group` and let the owner run any proctor command, "
+            "or make it group-writable (chmod g+rw)"
+        )
+    return f"{said}; {fix}"
