@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,7 @@ class Users:
     def __init__(self, base: Path, umask: int) -> None:
         self.base = base
         self.umask = umask
+        self.env_extra: dict[str, str] = {}  # added to the next commands' environment
         for uid in USERS:
             home = base / f"home-{uid}"
             home.mkdir()
@@ -118,6 +120,7 @@ class Users:
             "PATH": f"{BIN}:/usr/bin:/bin",
             "PYTHONDONTWRITEBYTECODE": "1",
             "GIT_CONFIG_NOSYSTEM": "1",
+            **self.env_extra,
         }
         return subprocess.run(
             list(args), cwd=cwd, env=env, preexec_fn=become,
@@ -285,3 +288,63 @@ def test_state_left_by_a_command_run_as_root_names_root_and_the_chown_that_fixes
     subprocess.run(["chown", "-R", str(a), str(state)], check=True)
     users.ok(a, "proctor", *args, cwd=repo)
     assert users.ok(a, "git", "rev-parse", "HEAD", cwd=repo) != head
+
+
+KILL_HOOK = """#!/bin/sh
+if [ "$1" = "$KILL_AT" ] && [ -n "$KILL_PID" ]; then kill -9 "$KILL_PID"; sleep 1; fi
+exit 0
+"""
+
+KILLED_UPDATE = r"""
+import os, sys
+os.environ["KILL_PID"] = str(os.getpid())
+from proctor.cli import main
+sys.exit(main(["procedure", "update", "one", "--code", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("state", ["prepared", "committed"])
+def test_a_write_killed_as_one_user_is_finished_by_the_other(shared_base: Path, state: str) -> None:
+    """The first user's write is SIGKILLed with its sync journal and ``index.lock`` in
+    place (before the ref moved, or just after); the second user's next command, a
+    read, finishes or undoes it from the first user's journal: the work tree, the index
+    and the branch agree, nothing of the write is left behind, and writing goes on."""
+    a, b = USERS
+    users = Users(shared_base, 0o002)
+    repo = shared_base / "store"
+    repo.mkdir()
+    os.chown(repo, a, GROUP)
+    repo.chmod(0o2775)
+    users.ok(a, "git", "init", "-q", "-b", "main", "--shared=group", ".", cwd=repo)
+    code = shared_base / "greet.py"
+    code.write_text(GREET)
+    changed = shared_base / "changed.py"
+    changed.write_text(GREET.replace("hello", "howdy"))
+    for path in (code, changed):
+        path.chmod(0o644)
+    users.ok(a, "proctor", "procedure", "create", "one", "--code", str(code), cwd=repo)
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(KILL_HOOK)
+    hook.chmod(0o755)
+    script = shared_base / "killed.py"
+    script.write_text(KILLED_UPDATE)
+    script.chmod(0o644)
+    users.env_extra = {"KILL_AT": state}
+    killed = users.run(a, sys.executable, str(script), str(changed), cwd=repo)
+    users.env_extra = {}
+    hook.unlink()
+    assert killed.returncode == -9, killed.stderr
+    for _ in range(200):  # the orphaned update-ref ends after its hook
+        if not (repo / ".git" / "refs" / "heads" / "main.lock").exists():
+            break
+        time.sleep(0.05)
+    assert (repo / ".git" / "index.lock").exists()
+    users.ok(b, "proctor", "procedure", "list", cwd=repo)
+    assert not (repo / ".git" / "index.lock").exists()
+    assert users.ok(b, "git", "status", "--porcelain", "--untracked-files=all", cwd=repo) == ""
+    expected = "howdy" if state == "committed" else "hello"
+    assert expected in (repo / "procedures" / "one" / "main.py").read_text()
+    assert not [p for p in repo.rglob("*") if ".proctor-" in p.name]
+    users.ok(b, "proctor", "procedure", "update", "one", "--code", str(code),
+             "--description", "after the crash", cwd=repo)  # fmt: skip
+    assert users.ok(a, "git", "status", "--porcelain", cwd=repo) == ""
