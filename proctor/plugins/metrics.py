@@ -182,11 +182,11 @@ def _locked(directory: Path, mode: int) -> Iterator[None]:
     """Writers append under a shared lock; folding takes it exclusively."""
     import fcntl
 
-    from proctor.store.perms import open_file, state_folder, state_setting
+    from proctor.store.perms import open_file, state_folder
 
     common_dir = str(directory.parent.parent)
     state_folder(common_dir, directory.name)
-    fd = open_file(directory / "lock", os.O_RDWR | os.O_CREAT, state_setting(common_dir))
+    fd = open_file(directory / "lock", os.O_RDWR | os.O_CREAT, _shared(common_dir))
     try:
         fcntl.flock(fd, mode)
         yield

@@ -120,6 +120,13 @@ def _open_dir(base: str, parts: list[str], create: bool) -> int:
     return fd
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` to ``fd``: ``os.write`` may write less than it is given."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def tmp_name(name: str) -> str:
     """The temporary file a work-tree file is written to before it is renamed in place."""
     return f".{name}.proctor-tmp"
@@ -145,9 +152,7 @@ def write_file(base: str, path: str, data: bytes, executable: bool) -> os.stat_r
         try:
             fd = os.open(tmp, flags, 0o777 if executable else 0o666, dir_fd=dfd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)

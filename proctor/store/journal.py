@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from proctor.store.errors import JournalError, UnsafePathError
+from proctor.store.errors import JournalError
 from proctor.store.locks import open_state, ref_file
+from proctor.store.perms import open_file
 
 __all__ = ["Record", "load", "pending", "remove", "save"]
 
@@ -79,15 +80,10 @@ def load(common_dir: str, ref: str) -> Record | None:
     """The journal of ``ref``, None if there is none; JournalError if it cannot be read."""
     target = path(common_dir, ref)
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_file(target, os.O_RDONLY, 0)  # UnsafePathError for a link in its place
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafePathError(
-                f"the sync journal {target} is a symbolic link; proctor does not read or "
-                "write its own state through one: remove it; nothing was written"
-            ) from None
         raise _unreadable(target, exc) from None
     try:
         with os.fdopen(fd, "r", encoding="utf-8") as fh:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from proctor.core.errors import UsageError
+from proctor.store.fs import write_all
 from proctor.store.identity import check_ident_line, check_trailer, validate_identity
 from proctor.store.perms import adjust
 
@@ -70,8 +71,7 @@ def write_loose_object(objects_dir: Path, kind: str, data: bytes, shared: int = 
             os.unlink(tmp)
             fd = os.open(tmp, _CREATE, 0o444)
         try:
-            while payload:
-                payload = payload[os.write(fd, payload) :]
+            write_all(fd, payload)
         finally:
             os.close(fd)
         os.replace(tmp, final)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from proctor.core.errors import UsageError
 from proctor.store.errors import UnsafePathError
+from proctor.store.fs import write_all
 from proctor.store.git import read_config
 
 __all__ = [
@@ -163,10 +164,7 @@ def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int =
         raise PermissionError(exc.errno, denied(Path(path)), os.fspath(path)) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnsafePathError(
-                f"{path} is a symbolic link; proctor does not open its own state through "
-                "one (remove it: proctor makes the file again); nothing was written"
-            ) from None
+            raise _linked(path) from None
         raise
     if shared:
         try:
@@ -182,10 +180,14 @@ def refuse_link(path: str | os.PathLike[str]) -> None:
     """UnsafePathError if a symbolic link stands at ``path``: for state proctor hands to
     a library that opens it by name (SQLite), which :func:`open_file` cannot guard."""
     if os.path.islink(path):
-        raise UnsafePathError(
-            f"{os.fspath(path)} is a symbolic link; proctor does not open its own state "
-            "through one (remove it: proctor makes the file again); nothing was written"
-        )
+        raise _linked(path)
+
+
+def _linked(path: str | os.PathLike[str]) -> UnsafePathError:
+    return UnsafePathError(
+        f"{os.fspath(path)} is a symbolic link; proctor does not open its own state "
+        "through one (remove it: proctor makes the file again); nothing was written"
+    )
 
 
 def share_database(path: str | os.PathLike[str], shared: int) -> None:
@@ -216,9 +218,7 @@ def write_file(path: str | os.PathLike[str], data: bytes, shared: int) -> None:
     symbolic link in its place."""
     fd = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, shared)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
     finally:
         os.close(fd)
 

@@ -34,7 +34,7 @@ from proctor.store.git import run_git
 from proctor.store.journal import Record
 from proctor.store.objects import MODE_EXEC, MODE_FILE, MODE_TREE, blob_sha
 from proctor.store.odb import ObjectStore
-from proctor.store.perms import open_file
+from proctor.store.perms import write_file
 
 __all__ = [
     "INDEX_NEW",
@@ -101,11 +101,11 @@ def stage(
     if len(written) == len(record.paths) and plain_index(store):
         data = indexfile.replace_entries(index_data, written)
         if data is not None:
-            _write(target, data, store.shared)
+            write_file(target, data, store.shared)
             return trailer(data)
     # Anything else is git's: ``update-index`` on a copy, named by GIT_INDEX_FILE.
     if index_data:
-        _write(target, index_data, store.shared)
+        write_file(target, index_data, store.shared)
     else:
         target.unlink(missing_ok=True)  # no index yet: git starts an empty one
     env = {"GIT_INDEX_FILE": str(target)}
@@ -128,17 +128,6 @@ def plain_index(store: ObjectStore) -> bool:
         and config.get("core.splitindex", "").lower() != "true"
         and not any(Path(store.common_dir).glob("sharedindex.*"))
     )
-
-
-def _write(target: Path, data: bytes, shared: int) -> None:
-    """The new index, shared as git shares the index it writes (``core.sharedRepository``)."""
-    fd = open_file(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, shared)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 def _update_index(args: list[str], cwd: str, listing: bytes | None, env: dict[str, str]) -> None:

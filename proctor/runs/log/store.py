@@ -120,16 +120,14 @@ class RunLog:
         if self._engine is None:
             if self.path is not None and self._in_state_dir:
                 from proctor.store.errors import UnsafePathError
-                from proctor.store.perms import adjust, refuse_link, share_database
+                from proctor.store.perms import make_folders, refuse_link, share_database
 
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                make_folders(self.path.parent, self.shared)
                 try:
                     refuse_link(self.path)  # the clone's own file: never through a link
                 except UnsafePathError as exc:
                     raise RunLogError(f"run log: {exc}") from None
-                if self.shared:
-                    adjust(self.path.parent, self.shared)
-                    share_database(self.path, self.shared)
+                share_database(self.path, self.shared)
             elif self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
