@@ -25,6 +25,7 @@ from proctor.cli import (  # noqa: F401  (each registers its commands)
     procedures,
     proposals,
     runs,
+    server,
     status,
     sync,
 )
