@@ -58,8 +58,26 @@ def env() -> dict[str, str]:
 
 def timed(cmd: list[str], cwd: Path, e: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=e, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, cwd=cwd, env=e, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
+
+
+def server_env(e: dict[str, str], folder: Path) -> dict[str, str]:
+    """The environment that sends a command through the command server in ``folder``."""
+    return {**e, "PROCTOR_SERVER": "1", "PROCTOR_SERVER_DIR": str(folder)}
+
+
+def server_report(e: dict[str, str], cwd: Path, *args: str) -> dict[str, object]:
+    import json
+
+    proc = subprocess.run(
+        [str(BIN / "proctor"), "server", *args, "--json"],
+        cwd=cwd, env=e, check=True, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    )  # fmt: skip
+    report: dict[str, object] = json.loads(proc.stdout)
+    return report
 
 
 def setup(root: Path) -> tuple[Path, list[Path]]:
@@ -194,20 +212,39 @@ def main() -> int:
         root = Path(tmp)
         repo, codes = setup(root)
         e = env()
-        for i in range(2):  # warm caches
-            timed(write_cmd(codes[i % 2]), repo, e)
-            timed(FLOOR, repo, e)
-        writes, floors = [], []
-        refs: dict[str, list[float]] = {label: [] for label in REFERENCES}
-        for i in range(args.rounds):
-            writes.append(timed(write_cmd(codes[i % 2]), repo, e))
-            floors.append(timed(FLOOR, repo, e))
-            for label, cmd in REFERENCES.items():
-                refs[label].append(timed(cmd, repo, e))
+        # The command server's socket folder: short (a socket path has at most 107 bytes).
+        folder = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
+        served_env = server_env(e, folder)
+        server_report(served_env, repo, "start")
+        try:
+            for i in range(2):  # warm caches
+                timed(write_cmd(codes[i % 2]), repo, e)
+                timed(write_cmd(codes[(i + 1) % 2]), repo, served_env)
+                timed(FLOOR, repo, e)
+            before = int(str(server_report(served_env, repo, "status")["served"]))
+            writes, served, floors = [], [], []
+            refs: dict[str, list[float]] = {label: [] for label in REFERENCES}
+            for i in range(args.rounds):
+                writes.append(timed(write_cmd(codes[i % 2]), repo, e))
+                served.append(timed(write_cmd(codes[(i + 1) % 2]), repo, served_env))
+                floors.append(timed(FLOOR, repo, e))
+                for label, cmd in REFERENCES.items():
+                    refs[label].append(timed(cmd, repo, e))
+            after = int(str(server_report(served_env, repo, "status")["served"]))
+        finally:
+            server_report(served_env, repo, "stop")
+            shutil.rmtree(folder, ignore_errors=True)
+        if after - before != args.rounds:
+            raise SystemExit(f"only {after - before} of {args.rounds} writes were served")
         w, f = statistics.median(writes), statistics.median(floors)
+        s = statistics.median(served)
         print(f"proctor procedure update (one procedure): median {w * 1000:.0f} ms")
         print(f"python -c 'import click; from pydantic import BaseModel': median {f * 1000:.0f} ms")
         print(f"ratio: {w / f:.2f}x (target <= 1.3x), {args.rounds} rounds taking turns")
+        print(
+            f"the same write through the command server (PROCTOR_SERVER=1, running): "
+            f"median {s * 1000:.0f} ms, {s / f:.2f}x the floor; every one of them served"
+        )
         for label, times in refs.items():
             r = statistics.median(times)
             print(f"{label}: median {r * 1000:.0f} ms, {r / f:.2f}x the floor")

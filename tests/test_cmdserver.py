@@ -14,6 +14,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -141,6 +142,42 @@ def _normalised(text: str, *roots: Path) -> str:
     text = re.sub(r"\b[0-9a-f]{7,40}\b", "<id>", text)
     text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:?\d\d)?", "<time>", text)
     return re.sub(r"-code(2?)\.py", r"-code\1.py", text)
+
+
+def test_two_messages_sent_at_once_are_read_as_two() -> None:
+    """A quick command's status can arrive with its pid, in one read's worth of bytes:
+    each is still read as its own message (the second was lost, and the caller said the
+    server had ended)."""
+    from proctor.cmdserver import common
+
+    left, right = socket.socketpair()
+    with left, right:
+        common.send(left, {"pid": 7})
+        common.send(left, {"exit": 2})
+        common.send(left, {"big": "x" * 200_000})
+        left.shutdown(socket.SHUT_WR)
+        assert common.receive(right) == ({"pid": 7}, [])
+        assert common.receive(right) == ({"exit": 2}, [])
+        assert common.receive(right) == ({"big": "x" * 200_000}, [])
+        assert common.receive(right) == (None, [])
+
+
+def test_the_standard_streams_travel_with_the_request() -> None:
+    from proctor.cmdserver import common
+
+    left, right = socket.socketpair()
+    read_end, write_end = os.pipe()
+    with left, right:
+        common.send(left, {"op": "run"}, [write_end])
+        common.send(left, {"then": 1})
+        message, fds = common.receive(right, max_fds=3)
+        assert message == {"op": "run"} and len(fds) == 1
+        os.write(fds[0], b"through the passed descriptor")
+        for fd in (fds[0], write_end):
+            os.close(fd)
+        assert os.read(read_end, 100) == b"through the passed descriptor"
+        os.close(read_end)
+        assert common.receive(right) == ({"then": 1}, [])
 
 
 def test_commands_through_the_server_print_and_exit_as_they_do_alone(

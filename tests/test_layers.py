@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "cli": 10,
     "mcp_server": 9,
     "precommit": 10,
+    "cmdserver": 11,
 }
 
 

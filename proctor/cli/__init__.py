@@ -25,7 +25,6 @@ from proctor.cli import (  # noqa: F401  (each registers its commands)
     procedures,
     proposals,
     runs,
-    server,
     status,
     sync,
 )

@@ -11,11 +11,11 @@ here, as it would have without the variable.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from proctor.cmdserver import common
+if TYPE_CHECKING:
+    import socket
 
 #: The signals a user sends to "the command" that the child must get.
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -27,13 +27,27 @@ EXIT_LOST = 1
 def main(argv: list[str] | None = None) -> int:
     """Run ``proctor`` with ``argv`` (default: the command line)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if common.enabled() and args[:1] != ["server"]:
+    if _enabled() and args[:1] != ["server"]:
         code = _through_server(args)
         if code is not None:
             return code
-    from proctor.cli import main as cli_main
+    return run_cli(args)
 
+
+def run_cli(args: list[str]) -> int:
+    """The CLI with the console script's own command group, ``proctor server``."""
+    from proctor.cli import main as cli_main
+    from proctor.cli.base import cli
+    from proctor.cmdserver.commands import server
+
+    cli.add_command(server)
     return cli_main(args)
+
+
+def _enabled() -> bool:
+    """``PROCTOR_SERVER`` is on; read here, so that a command without it imports nothing
+    of the server's (``proctor.cmdserver.common`` brings ``socket`` and ``json``)."""
+    return os.environ.get("PROCTOR_SERVER", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _why_not() -> str | None:
@@ -58,6 +72,8 @@ def _why_not() -> str | None:
 
 def _request(args: list[str], flavour: str) -> dict[str, Any]:
     import resource
+
+    from proctor.cmdserver import common
 
     umask = os.umask(0o022)
     os.umask(umask)
@@ -100,6 +116,8 @@ def _debug(message: str) -> None:
 
 def _through_server(args: list[str]) -> int | None:
     """The command's exit status from the server; None to run it here instead."""
+    from proctor.cmdserver import common
+
     why = _why_not()
     if why is not None:
         _debug(f"running here: {why}")
@@ -136,6 +154,8 @@ def _through_server(args: list[str]) -> int | None:
 
 def _start(path: str) -> None:
     """Start a server for the next command (this one runs here meanwhile)."""
+    from proctor.cmdserver import common
+
     try:
         idle = int(os.environ.get("PROCTOR_SERVER_IDLE", common.DEFAULT_IDLE))
         common.spawn(path, idle)
@@ -146,6 +166,8 @@ def _start(path: str) -> None:
 def _die_by(signum: int) -> int:
     """End as the command ended, by signal ``signum``, so the caller sees what it would
     have seen of the command run here; the shell's 128+N if the signal does not kill."""
+    import signal
+
     try:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
@@ -154,8 +176,11 @@ def _die_by(signum: int) -> int:
     return 128 + signum
 
 
-def _wait(sock: Any, pid: int) -> int:
+def _wait(sock: socket.socket, pid: int) -> int:
     """Forward signals to the command (pid ``pid``) until its status arrives."""
+    import signal
+
+    from proctor.cmdserver import common
 
     def forward(signum: int, _frame: object) -> None:
         try:

@@ -33,11 +33,6 @@ class Unusable(Exception):
     """The command server cannot be used for this command; the message says why."""
 
 
-def enabled() -> bool:
-    """Whether the caller asked for the command server (``PROCTOR_SERVER``)."""
-    return os.environ.get("PROCTOR_SERVER", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def folder() -> str:
     """The private folder the sockets live in: ``$PROCTOR_SERVER_DIR``, else
     ``$XDG_RUNTIME_DIR/proctor``, else ``$TMPDIR/proctor-<uid>`` (``/tmp`` by default)."""
@@ -135,13 +130,17 @@ def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = N
 
 
 def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | None, list[int]]:
-    """One message and the descriptors that came with it; ``(None, [])`` at the end."""
+    """One message and the descriptors that came with it; ``(None, [])`` at the end.
+
+    Reads exactly one message's bytes: the next one (a command's status right after its
+    pid, when the command is quick) stays in the socket for the next call.
+    """
     fds: list[int] = []
     if max_fds:
         import array
 
         data, ancillary, _flags, _addr = sock.recvmsg(
-            65536, socket.CMSG_SPACE(max_fds * array.array("i").itemsize)
+            _LENGTH.size, socket.CMSG_SPACE(max_fds * array.array("i").itemsize)
         )
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -149,25 +148,15 @@ def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | Non
                 got.frombytes(payload[: len(payload) - len(payload) % got.itemsize])
                 fds.extend(got)
     else:
-        data = sock.recv(65536)
-    buffer = bytearray(data)
+        data = sock.recv(_LENGTH.size)
     try:
-        if not buffer:
+        if not data:
             return None, fds
-        while len(buffer) < _LENGTH.size:
-            more = sock.recv(65536)
-            if not more:
-                raise Unusable("the message ended early")
-            buffer += more
-        (length,) = _LENGTH.unpack_from(buffer)
+        head = _exactly(sock, _LENGTH.size, bytearray(data))
+        (length,) = _LENGTH.unpack(head)
         if length > MAX_MESSAGE:
             raise Unusable(f"a message of {length} bytes is not one of ours")
-        while len(buffer) < _LENGTH.size + length:
-            more = sock.recv(max(65536, _LENGTH.size + length - len(buffer)))
-            if not more:
-                raise Unusable("the message ended early")
-            buffer += more
-        message = json.loads(bytes(buffer[_LENGTH.size : _LENGTH.size + length]))
+        message = json.loads(bytes(_exactly(sock, length, bytearray())))
         if not isinstance(message, dict):
             raise Unusable("a message is not a JSON object")
         return message, fds
@@ -175,6 +164,16 @@ def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | Non
         for fd in fds:
             os.close(fd)
         raise
+
+
+def _exactly(sock: socket.socket, size: int, buffer: bytearray) -> bytearray:
+    """``buffer`` filled up to ``size`` bytes from ``sock``, and not one byte more."""
+    while len(buffer) < size:
+        more = sock.recv(min(size - len(buffer), 1 << 20))
+        if not more:
+            raise Unusable("the message ended early")
+        buffer += more
+    return buffer
 
 
 def connect(path: str, timeout: float | None = None) -> socket.socket:

@@ -33,6 +33,8 @@ from proctor.cmdserver import common
 #: workspace, the action pipeline with its models, the built-in plugins.
 PRELOAD = (
     "proctor.cli",
+    "proctor.cmdserver.commands",
+    "proctor.cmdserver.client",
     "proctor.workspace",
     "proctor.engine.pipeline",
     "proctor.engine.actions",
@@ -202,7 +204,12 @@ class Server:
                     os.close(fd)
 
     def _same_user(self, conn: socket.socket) -> bool:
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        """Whether the peer is this user. Where the system cannot say (no
+        ``SO_PEERCRED``), the private folder is what keeps other users out."""
+        option = getattr(socket, "SO_PEERCRED", None)
+        if option is None:
+            return True
+        creds = conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
         return bool(uid == os.getuid())
 
@@ -374,9 +381,9 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
             tempfile.tempdir = None  # type: ignore[attr-defined]
         argv = [str(a) for a in request["argv"]]
         sys.argv = ["proctor", *argv]
-        from proctor.cli import main
+        from proctor.cmdserver.client import run_cli
 
-        code = main(argv)
+        code = run_cli(argv)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, int) and exc.code is not None:

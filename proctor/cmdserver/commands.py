@@ -1,4 +1,9 @@
-"""``proctor server``: start, stop and look at the command server (``PROCTOR_SERVER=1``)."""
+"""``proctor server``: start, stop and look at the command server (``PROCTOR_SERVER=1``).
+
+A command group of the console script (:mod:`proctor.cmdserver.client` adds it to
+:data:`proctor.cli.base.cli` before the CLI runs), since the CLI below may not import
+this package.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ from typing import Any
 
 import click
 
-from proctor.cli.base import State, cli, emit_json
+from proctor.cli.base import ProctorGroup, State, emit_json
 from proctor.core.errors import UsageError
 
 
-@cli.group()
+@click.group(cls=ProctorGroup)
 def server() -> None:
     """The command server: a warm process that runs each `proctor` command in a fork of
     itself, so a command skips the interpreter's start-up and proctor's imports.
