@@ -23,7 +23,7 @@ def test_matches_importlib_metadata_for_console_scripts() -> None:
         (ep.name, ep.value.split("[", 1)[0].strip())
         for ep in std_entry_points(group="console_scripts")
     }
-    assert ("proctor", "proctor.cli:main") in ours
+    assert ("proctor", "proctor.cmdserver.client:main") in ours
     assert ours == std
 
 
