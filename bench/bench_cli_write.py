@@ -216,17 +216,19 @@ def main() -> int:
         folder = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
         served_env = server_env(e, folder)
         server_report(served_env, repo, "start")
+        # Each write changes the code: the two files take turns, whoever writes.
+        turn = iter(codes * (2 * args.rounds + 8))
         try:
-            for i in range(2):  # warm caches
-                timed(write_cmd(codes[i % 2]), repo, e)
-                timed(write_cmd(codes[(i + 1) % 2]), repo, served_env)
+            for _ in range(2):  # warm caches
+                timed(write_cmd(next(turn)), repo, e)
+                timed(write_cmd(next(turn)), repo, served_env)
                 timed(FLOOR, repo, e)
             before = int(str(server_report(served_env, repo, "status")["served"]))
             writes, served, floors = [], [], []
             refs: dict[str, list[float]] = {label: [] for label in REFERENCES}
-            for i in range(args.rounds):
-                writes.append(timed(write_cmd(codes[i % 2]), repo, e))
-                served.append(timed(write_cmd(codes[(i + 1) % 2]), repo, served_env))
+            for _ in range(args.rounds):
+                writes.append(timed(write_cmd(next(turn)), repo, e))
+                served.append(timed(write_cmd(next(turn)), repo, served_env))
                 floors.append(timed(FLOOR, repo, e))
                 for label, cmd in REFERENCES.items():
                     refs[label].append(timed(cmd, repo, e))
@@ -249,14 +251,14 @@ def main() -> int:
             r = statistics.median(times)
             print(f"{label}: median {r * 1000:.0f} ms, {r / f:.2f}x the floor")
         if args.profile:
-            calls = count_git(repo, codes[args.rounds % 2], root)
+            calls = count_git(repo, next(turn), root)
             print(f"git processes per write: {len(calls)}")
             for call in calls:
                 print(f"  git {call}")
             print("top-level imports by cumulative time (us):")
-            for us, name in import_profile(repo, codes[(args.rounds + 1) % 2]):
+            for us, name in import_profile(repo, next(turn)):
                 print(f"  {us:>8}  {name}")
-            cost = dataclass_cost(repo, codes[args.rounds % 2])
+            cost = dataclass_cost(repo, next(turn))
             print(
                 f"dataclasses created by one write: {cost['all']:.0f}, {cost['ours']:.0f} of "
                 f"them proctor's: {cost['ours_s'] * 1000:.1f} ms "

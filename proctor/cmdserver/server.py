@@ -42,7 +42,14 @@ PRELOAD = (
     "proctor.procedures.repository",
     "proctor.store.gitstore",
     "proctor.core.plugins",
+    "proctor.core.policy",
+    "proctor.checks.runner",
+    "proctor.procedures.migration",
+    "proctor.proposals.actions",
+    "proctor.proposals.service",
+    "proctor.plugins.side_effects.settings",
     "pluggy",
+    "tomllib",
 )
 
 
@@ -59,6 +66,21 @@ def preload() -> None:
 
     for module in BUILTIN_PLUGINS.values():
         importlib.import_module(module)
+    _complete_models()
+
+
+def _complete_models() -> None:
+    """Build the pydantic models whose build waits for their first use (a forward
+    reference resolved then): each child would build them again, ~3 ms a model."""
+    from pydantic import BaseModel
+
+    todo: list[type[BaseModel]] = [BaseModel]
+    while todo:
+        for model in todo.pop().__subclasses__():
+            todo.append(model)
+            if model.__module__.startswith("proctor.") and not model.__pydantic_complete__:
+                with contextlib.suppress(Exception):  # left to be built as it would be
+                    model.model_rebuild()
 
 
 def stamp() -> tuple[tuple[str, int, int], ...]:
