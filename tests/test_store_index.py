@@ -120,6 +120,35 @@ def test_untracked_cache_and_other_optional_extensions(populated: Path, tmp_path
     assert git(repo, "write-tree").strip() == git(repo, "rev-parse", "HEAD^{tree}").strip()
 
 
+@pytest.mark.parametrize("how", ["update-index --split-index", "core.splitIndex", "index.sparse"])
+def test_a_split_or_sparse_index_is_left_to_git(populated: Path, tmp_path: Path, how: str) -> None:
+    """``git update-index --split-index`` splits the index with no setting saying so: the
+    index itself (its ``link`` extension) is what tells, and git writes such an index."""
+    repo = populated
+    if how == "update-index --split-index":
+        git(repo, "update-index", "--split-index")
+        assert list((repo / ".git").glob("sharedindex.*"))
+    elif how == "core.splitIndex":
+        git(repo, "config", "core.splitIndex", "true")
+        git(repo, "update-index", "--split-index")
+    else:
+        git(repo, "config", "index.sparse", "true")
+    trace = traced(repo, tmp_path, {"procedures/alpha/main.py": b"v4\n"})
+    if how != "index.sparse":  # a sparse index needs a sparse checkout to be one
+        assert "update-index" in trace
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "show", ":procedures/alpha/main.py") == "v4\n"
+    assert git(repo, "write-tree").strip() == git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert git(repo, "fsck", "--strict", "--no-dangling", check=False) == ""
+    # Back to one file: lingering shared index files do not make it split.
+    git(repo, "update-index", "--no-split-index")
+    git(repo, "config", "--unset-all", "core.splitIndex", check=False)
+    git(repo, "config", "--unset-all", "index.sparse", check=False)
+    trace = traced(repo, tmp_path, {"procedures/alpha/main.py": b"v5\n"})
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "show", ":procedures/alpha/main.py") == "v5\n"
+
+
 def test_invalidate_walks_nested_folders() -> None:
     from proctor.store.indexfile import _invalidate
 

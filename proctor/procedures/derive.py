@@ -11,6 +11,7 @@ the parameter and the field.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from typing import Any
 
@@ -137,8 +138,10 @@ def fill_metadata(
 # -- consistency ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def _norm_type(text: str) -> str:
-    """A type as ``ast.unparse`` writes it, so ``list[ str ]`` and ``list[str]`` agree."""
+    """A type as ``ast.unparse`` writes it, so ``list[ str ]`` and ``list[str]`` agree.
+    Cached: a write compares every parameter's type, and the same few types recur."""
     try:
         return ast.unparse(ast.parse(text.strip(), mode="eval").body)
     except SyntaxError:

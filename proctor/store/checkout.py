@@ -20,6 +20,7 @@ main work tree only by its git dir: a write to a branch checked out there is ref
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,9 @@ class Checkout:
     git_dir: str  # that work tree's own git dir: its index, HEAD and MERGE_HEAD live here
     rebasing: bool = False
 
-    @property
+    @functools.cached_property
     def index(self) -> Path:
+        """The work tree's index file (asked for several times a write)."""
         return Path(self.git_dir) / "index"
 
     def operation(self) -> tuple[str, str, str] | None:

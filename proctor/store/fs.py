@@ -144,13 +144,14 @@ def write_file(base: str, path: str, data: bytes, executable: bool) -> os.stat_r
     tmp = tmp_name(name)
     dfd = _open_dir(base, parts[:-1], create=True)
     try:
-        try:
-            os.unlink(tmp, dir_fd=dfd)
-        except FileNotFoundError:
-            pass
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        perm = 0o777 if executable else 0o666
         try:
-            fd = os.open(tmp, flags, 0o777 if executable else 0o666, dir_fd=dfd)
+            try:
+                fd = os.open(tmp, flags, perm, dir_fd=dfd)
+            except FileExistsError:  # left by a killed write (O_EXCL: never a link's target)
+                os.unlink(tmp, dir_fd=dfd)
+                fd = os.open(tmp, flags, perm, dir_fd=dfd)
             try:
                 write_all(fd, data)
             finally:
@@ -212,9 +213,11 @@ def _in_dir(base: str, path: str, action: str) -> bool:
     try:
         backup = backup_name(name)
         if action == "link":
-            with contextlib.suppress(FileNotFoundError):
+            try:
+                os.link(name, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+            except FileExistsError:  # left by a killed write: this one's backup replaces it
                 os.unlink(backup, dir_fd=dfd)
-            os.link(name, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+                os.link(name, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
         elif action == "restore":
             os.rename(backup, name, src_dir_fd=dfd, dst_dir_fd=dfd)
             with contextlib.suppress(FileNotFoundError):  # it was the same file: rename kept it

@@ -52,17 +52,29 @@ def head_ref(cwd: str, git_dir: str | None = None) -> str | None:
     return proc.stdout.decode().strip()
 
 
+def _read_small(path: str) -> str:
+    """A loose ref's text, "" if there is none: one open, one read (a ref is read several
+    times a write, and ``open()`` adds two ``fstat`` and an ``isatty`` each time)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return ""
+    try:
+        data = os.read(fd, 4096)
+    except IsADirectoryError:
+        return ""
+    finally:
+        os.close(fd)
+    return data.decode(errors="replace").strip()
+
+
 def read_ref(common_dir: str, ref: str) -> str | None:
     """The sha a ref points at now, read from the ref files (no process spawned).
 
     Loose refs are written by rename, so a read sees a whole value; packed refs are
     consulted when there is no loose file.
     """
-    loose = Path(common_dir) / ref
-    try:
-        value = loose.read_text().strip()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        value = ""
+    value = _read_small(os.path.join(common_dir, ref))
     if value.startswith("ref: "):
         return read_ref(common_dir, value[5:])
     if len(value) == 40:

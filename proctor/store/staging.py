@@ -121,12 +121,14 @@ def stage(
 
 
 def plain_index(store: ObjectStore) -> bool:
-    """Whether the index is one ``indexfile`` may edit (not split, not sparse)."""
+    """Whether the settings leave the index one ``indexfile`` may edit (not split, not
+    sparse). An index split without a setting (``git update-index --split-index``) says
+    so itself, in its ``link`` extension, which ``indexfile`` leaves to git; the shared
+    index files a split left behind say nothing about the index now."""
     config = store.config
     return (
         config.get("index.sparse", "").lower() != "true"
         and config.get("core.splitindex", "").lower() != "true"
-        and not any(Path(store.common_dir).glob("sharedindex.*"))
     )
 
 
