@@ -4,11 +4,15 @@ person would commit it (the committed config is what a run reads)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 import types
 from pathlib import Path
 from typing import Any
 
-from conftest import git
+from conftest import BIN, IDENTITY, git
 
 from proctor import Workspace, hookimpl
 from proctor.core.plugins import PluginInfo, PluginManager
@@ -110,3 +114,30 @@ def event_manager(seen: list[Any]) -> PluginManager:
 
 def as_json(text: str) -> Any:
     return json.loads(text)
+
+
+SLOW = 'import time\n\n\ndef run() -> int:\n    """Wait."""\n    time.sleep(60)\n    return 1\n'
+
+
+def interrupt_a_run(repo: Path, tmp: Path, env: dict[str, str]) -> tuple[int, str, float]:
+    """``proctor run slow`` (a procedure that sleeps a minute) interrupted by SIGINT once
+    its sandbox is up; (exit status, stderr, seconds from the signal to the exit). The
+    run's folders live in ``tmp`` (TMPDIR), so the caller can see they were cleaned up."""
+    full = {**os.environ, **IDENTITY, **env, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [str(BIN / "proctor"), "run", "slow", "--timeout", "120"],
+        cwd=repo,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not list(tmp.glob("proctor-run-*/runner")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # the procedure is asleep in its sandbox by now
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _out, err = proc.communicate(timeout=90)
+    return proc.returncode, err, time.monotonic() - sent

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import BIN, IDENTITY, git
+from conftest import BIN, IDENTITY, git
+from runs_helpers import SLOW, interrupt_a_run
 
 CODE = 'def run(name: str) -> str:\n    """Greet.\n\n    Args:\n        name: Who.\n    """\n    return "hi " + name\n'
 
@@ -370,20 +370,19 @@ def test_an_idle_server_exits_and_takes_its_socket(server: Server) -> None:
 def test_a_signal_to_the_caller_ends_its_command_as_it_would_end_alone(
     server: Server, tmp_path: Path
 ) -> None:
-    """SIGTERM to the caller reaches the command; the caller then ends by that signal
-    too, as the command run alone would have."""
+    """SIGTERM to the caller reaches the command, which dies of it; the caller then dies
+    of that signal too, as the command run alone would have."""
     repo = _repo(tmp_path / "r")
-    slow = tmp_path / "slow.py"
-    slow.write_text(
-        'import time\n\n\ndef run() -> int:\n    """Wait."""\n    time.sleep(60)\n    return 1\n'
-    )
-    created = server.run("procedure", "create", "slow", "--code", str(slow), cwd=repo)
+    (tmp_path / "slow.py").write_text(SLOW)
+    created = server.run("procedure", "create", "slow", "--code", "../slow.py", cwd=repo)
     assert created.returncode == 0, created.stderr
     server.start()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     proc = subprocess.Popen(
         [str(BIN / "proctor"), "run", "slow", "--timeout", "120"],
         cwd=repo,
-        env=server.env,
+        env={**server.env, "TMPDIR": str(tmp)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -400,6 +399,22 @@ def test_a_signal_to_the_caller_ends_its_command_as_it_would_end_alone(
     while server.status().get("busy") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.status()["busy"] == 0
+
+
+def test_ctrl_c_to_the_caller_stops_a_run_as_it_does_alone(server: Server, tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "r")
+    (tmp_path / "slow.py").write_text(SLOW)
+    created = server.run("procedure", "create", "slow", "--code", "../slow.py", cwd=repo)
+    assert created.returncode == 0, created.stderr
+    server.start()
+    before = server.served()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code, err, seconds = interrupt_a_run(repo, tmp, server.env)
+    assert (code, err.strip()) == (1, "Aborted.")
+    assert seconds < 15
+    assert not list(tmp.glob("proctor-run-*"))
+    assert server.served() == before + 1
 
 
 def test_a_served_command_imports_neither_click_nor_pydantic_in_the_caller(

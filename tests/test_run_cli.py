@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, run_cli
-from runs_helpers import GREET, create, greet_metadata, make_store
+from runs_helpers import GREET, SLOW, create, greet_metadata, interrupt_a_run, make_store
 
 from proctor import Workspace
 from proctor.runs.sandbox import probe
@@ -190,3 +190,15 @@ def test_unsandboxed_on_linux_changes_nothing(repo: Path) -> None:
         assert out["layers"]["namespaces"].startswith("fallback")
     else:
         assert (fallback.code, out["status"], out["level"]) == (7, "denied", None)
+
+
+def test_ctrl_c_stops_a_run_at_once_and_cleans_up(repo: Path, tmp_path: Path) -> None:
+    """Ctrl-C used to wait for the run's own timeout (30 s by default): the sandbox ran
+    on a worker thread that a cancelled task could not stop."""
+    create(repo, "slow", SLOW)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code, err, seconds = interrupt_a_run(repo, tmp, {"PROCTOR_SERVER": "0"})
+    assert (code, err.strip()) == (1, "Aborted.")
+    assert seconds < 15
+    assert not list(tmp.glob("proctor-run-*"))  # killed, and its folders removed

@@ -312,3 +312,37 @@ def test_settings_defaults_and_units() -> None:
     assert got.run_log == "postgresql://h/db"  # the environment wins over the file
     assert got.limits == {"memory": 256 * 1024 * 1024, "output_max": 10**6}
     assert got.sandbox_limits().memory == 256 * 1024 * 1024
+
+
+def test_a_cancelled_arun_stops_its_run_before_the_cancellation_goes_on(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+    import time
+
+    from runs_helpers import SLOW
+
+    create(repo, "slow", SLOW)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+
+    async def cancel_midway() -> tuple[float, list[Path]]:
+        with Workspace.open(repo, actor="tester@example.com") as ws:
+            task = asyncio.ensure_future(ws.arun("slow", timeout=120))
+            deadline = time.monotonic() + 30
+            # Polling a folder another thread fills: no event to wait on.
+            while not list(tmp.glob("proctor-run-*/runner")) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.5)
+            task.cancel()
+            start = time.monotonic()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # Looked at as soon as the cancellation arrives, before anything waits for
+            # the worker thread (the loop's shutdown would).
+            return time.monotonic() - start, list(tmp.glob("proctor-run-*"))
+
+    seconds, left = asyncio.run(cancel_midway())
+    assert seconds < 15
+    assert left == []  # killed and cleaned up before the cancellation went on

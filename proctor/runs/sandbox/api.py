@@ -8,6 +8,7 @@ denial (the runner writes ``fatal`` and never imports the procedure).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 from . import bwrap, cgroups, machine, seccomp
 from .model import Capabilities, Limits, SandboxResult, SandboxUsageError
-from .supervise import Spawn, supervise
+from .supervise import Spawn, Stop, supervise
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner.py")
 ENV_PASSED = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
@@ -186,6 +187,7 @@ def run_in_sandbox(
     module: str = "procedure",
     filename: str = "main.py",
     audit: bool = True,
+    stop: Stop | None = None,
 ) -> SandboxResult:
     """Run ``entry(**params)`` of ``code`` in a fresh sandboxed interpreter.
 
@@ -194,7 +196,8 @@ def run_in_sandbox(
     for the machines where they misbehave: ``"cgroups"``, and ``"namespaces"``, which
     makes level 2 the Landlock + seccomp fallback. ``unsandboxed`` is the explicit consent
     needed where no isolation exists (macOS, other POSIX systems). Bad arguments raise
-    SandboxUsageError; everything that happens to the run is in the result.
+    SandboxUsageError; everything that happens to the run is in the result. ``stop``, set
+    from another thread, kills the run at once (status ``killed``).
     """
     started = time.monotonic()
     caps = Capabilities.coerce(capabilities)
@@ -340,7 +343,7 @@ def run_in_sandbox(
             join_cgroup=not namespaced,
         )
         try:
-            outcome = supervise(spawn, timeout=timeout, limits=limits)
+            outcome = supervise(spawn, timeout=timeout, limits=limits, stop=stop)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             # the interpreter or bubblewrap could not start, or the cgroup refused it
             for fd in (header_w, result_r, info_r):
@@ -363,7 +366,24 @@ def run_in_sandbox(
 async def run_in_sandbox_async(
     code: bytes | str, params: Mapping[str, Any] | None = None, **kwargs: Any
 ) -> SandboxResult:
-    """``run_in_sandbox`` on a worker thread, so an event loop keeps running meanwhile."""
+    """``run_in_sandbox`` on a worker thread, so an event loop keeps running meanwhile.
+
+    Cancelled (Ctrl-C in the CLI cancels the task that awaits this), it stops the run
+    and waits for the kill and the clean-up before it lets the cancellation go on: a
+    thread cannot be cancelled, and without the stop the run would go on to its
+    timeout, holding the caller's exit until then.
+    """
     import asyncio
 
-    return await asyncio.to_thread(run_in_sandbox, code, params, **kwargs)
+    stop = Stop()
+    work = asyncio.ensure_future(
+        asyncio.to_thread(run_in_sandbox, code, params, stop=stop, **kwargs)
+    )
+    work.add_done_callback(lambda _done: stop.close())  # once the thread is done with it
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stop.set()
+        with contextlib.suppress(BaseException):  # its result is dropped: cancelled
+            await work
+        raise

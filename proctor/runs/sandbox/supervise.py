@@ -28,6 +28,28 @@ from .model import Limits
 KILL_WAIT = 5.0
 
 
+class Stop:
+    """A way to end a run from another thread (the caller was interrupted): ``set`` wakes
+    the supervising loop, which kills the run as it would at its timeout. A pipe, so
+    the loop's one ``select`` waits on it with the run's own pipes."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+
+    def fileno(self) -> int:
+        return self._r
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._w, b"x")
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 @dataclass
 class Spawn:
     argv: list[str]
@@ -174,8 +196,8 @@ class _Stream:
             self.data += chunk[:room]
 
 
-def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
-    """Run ``spawn`` to its end under the clock and the output caps."""
+def supervise(spawn: Spawn, *, timeout: float, limits: Limits, stop: Stop | None = None) -> Outcome:
+    """Run ``spawn`` to its end under the clock and the output caps (or until ``stop``)."""
     start = time.monotonic()
     proc = subprocess.Popen(
         spawn.argv,
@@ -205,7 +227,7 @@ def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
             raise
     outcome = Outcome()
     try:
-        _loop(proc, spawn, outcome, start + timeout, limits)
+        _loop(proc, spawn, outcome, start + timeout, limits, stop)
     finally:
         outcome.left_behind = kill_run(proc, spawn)
         outcome.returncode = proc.poll()
@@ -219,7 +241,12 @@ def supervise(spawn: Spawn, *, timeout: float, limits: Limits) -> Outcome:
 
 
 def _loop(
-    proc: subprocess.Popen[bytes], spawn: Spawn, outcome: Outcome, deadline: float, limits: Limits
+    proc: subprocess.Popen[bytes],
+    spawn: Spawn,
+    outcome: Outcome,
+    deadline: float,
+    limits: Limits,
+    stop: Stop | None = None,
 ) -> None:
     assert proc.stdout is not None and proc.stderr is not None
     sel = selectors.DefaultSelector()
@@ -239,6 +266,9 @@ def _loop(
     sel.register(header_w, selectors.EVENT_WRITE)
     if pidfd >= 0:
         sel.register(pidfd, selectors.EVENT_READ)
+    stop_fd = stop.fileno() if stop is not None else -1
+    if stop_fd >= 0:
+        sel.register(stop_fd, selectors.EVENT_READ)
     exited = False
     try:
         while True:
@@ -262,6 +292,9 @@ def _loop(
                         sel.unregister(fd)
                         os.close(fd)
                         header_w = -1
+                elif fd == stop_fd:
+                    outcome.killed_for = "interrupted: the caller stopped the run"
+                    return
                 elif fd == pidfd:
                     sel.unregister(fd)
                     exited = True
