@@ -448,5 +448,8 @@ def test_a_served_command_imports_neither_click_nor_pydantic_in_the_caller(
         )
 
     python("from proctor.cmdserver.client import main; main(['server', 'start'])")
-    report = json.loads(python(script).stdout.splitlines()[-1])
+    try:
+        report = json.loads(python(script).stdout.splitlines()[-1])
+    finally:
+        python("from proctor.cmdserver.client import main; main(['server', 'stop'])")
     assert report == {"code": 0, "served": 1, "heavy": []}

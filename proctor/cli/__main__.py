@@ -1,4 +1,5 @@
-"""``python -m proctor.cli``: the same command line as the ``proctor`` script."""
+"""``python -m proctor.cli``: the command line of the ``proctor`` script, less the script's
+own ``proctor server`` group (``python -m proctor.cmdserver`` is the script itself)."""
 
 import sys
 
