@@ -453,3 +453,126 @@ def test_a_served_command_imports_neither_click_nor_pydantic_in_the_caller(
     finally:
         python("from proctor.cmdserver.client import main; main(['server', 'stop'])")
     assert report == {"code": 0, "served": 1, "heavy": []}
+
+
+NAP = 'import time\n\n\ndef run() -> int:\n    """Nap."""\n    time.sleep(3)\n    return 7\n'
+
+
+def _start_nap(server: Server, tmp_path: Path) -> Path:
+    """A repository with ``nap`` (three seconds asleep, then 7), and a server running."""
+    repo = _repo(tmp_path / "r")
+    (tmp_path / "nap.py").write_text(NAP)
+    created = server.run("procedure", "create", "nap", "--code", "../nap.py", cwd=repo, alone=True)
+    assert created.returncode == 0, created.stderr
+    server.start()
+    return repo
+
+
+def _nap(server: Server, repo: Path, tmp: Path, **kw: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "proctor"), "run", "nap"],
+        cwd=repo,
+        env={**server.env, "TMPDIR": str(tmp)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def _until_busy(server: Server) -> None:
+    deadline = time.monotonic() + 30
+    while server.status().get("busy") != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.status()["busy"] == 1
+    time.sleep(0.3)
+
+
+def test_a_signal_the_caller_ignores_is_ignored_by_its_command(
+    server: Server, tmp_path: Path
+) -> None:
+    """``nohup proctor run ...``: a hang-up does not end the command (it used to kill it
+    through the server, where the forwarder replaced the caller's SIG_IGN)."""
+    repo = _start_nap(server, tmp_path)
+    proc = _nap(
+        server, repo, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    )
+    _until_busy(server)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip() == "7"
+
+
+def test_the_command_reports_to_its_caller_even_if_the_server_dies(
+    server: Server, tmp_path: Path
+) -> None:
+    """The caller used to hear "the server ended" while the command went on and
+    succeeded: now the command tells its caller its own status."""
+    repo = _start_nap(server, tmp_path)
+    pid = int(str(server.status()["pid"]))
+    proc = _nap(server, repo, tmp_path)
+    _until_busy(server)
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out.strip()) == (0, "7"), err
+    assert "server ended" not in err
+
+
+def test_a_quiet_connection_holds_no_command_up_for_long(server: Server, tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "r")
+    server.start()
+    before = server.served()
+    path = next(server.folder.glob("*.sock"))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as quiet:
+        quiet.connect(str(path))  # and says nothing
+        start = time.monotonic()
+        done = server.run("procedure", "list", cwd=repo)
+        assert done.returncode == 0
+        assert time.monotonic() - start < 3.5  # it used to wait 5 s for the quiet one
+    assert server.served() == before + 1
+
+
+def test_commits_through_the_server_carry_the_callers_time_zone(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = _repo(tmp_path / "r")
+    server.run("server", "start", env={"TZ": "UTC"})
+    before = server.served()
+    for name, where in (("east", "Asia/Tokyo"), ("west", "America/New_York")):
+        done = server.run(
+            "procedure", "create", name, "--code", "../r-code.py", cwd=repo, env={"TZ": where}
+        )
+        assert done.returncode == 0, done.stderr
+    assert server.served() == before + 2
+    alone = server.run("procedure", "update", "east", "--code", "../r-code2.py", cwd=repo,
+                       env={"TZ": "Asia/Tokyo"}, alone=True)  # fmt: skip
+    assert alone.returncode == 0
+    zones = git(repo, "log", "-3", "--format=%ai").split()[2::3]
+    assert zones[0] == zones[2] == "+0900"  # alone, and through the server
+    assert zones[1] in ("-0500", "-0400")
+
+
+def test_a_socket_path_at_the_length_limit_works_and_server_commands_run_alone(
+    tmp_path: Path,
+) -> None:
+    # "/tmp/" + padding + "/server-XXXXXXXX.sock" is exactly 107 bytes.
+    padding = "p" * (107 - len("/tmp/") - len("/server-00000000.sock"))
+    folder = Path("/tmp") / padding
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700)
+    server = Server(folder)
+    try:
+        repo = _repo(tmp_path / "r")
+        server.start()
+        assert len(str(next(folder.glob("*.sock")))) == 107
+        before = server.served()
+        assert server.run("procedure", "list", cwd=repo).returncode == 0
+        # proctor's own server commands never go through it, wherever the word stands.
+        assert server.run("--json", "server", "status").returncode == 0
+        assert server.served() == before + 1
+    finally:
+        server.stop()
+        _wait_gone(folder)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import socket
 
-#: The signals a user sends to "the command" that the child must get.
+#: The signals a user sends to "the command" that the child must get (unless this
+#: process ignores them: then the command ignores them too).
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+#: The signals whose being ignored the child copies.
+SIGNALS = (*FORWARDED, "SIGALRM", "SIGCHLD", "SIGTSTP", "SIGTTIN", "SIGTTOU")
 #: Exit status when the connection to the server ends before the command's status came:
 #: the command may have run, so it is not run again.
 EXIT_LOST = 1
@@ -27,7 +30,7 @@ EXIT_LOST = 1
 def main(argv: list[str] | None = None) -> int:
     """Run ``proctor`` with ``argv`` (default: the command line)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if _enabled() and args[:1] != ["server"]:
+    if _enabled() and "server" not in args:  # ``proctor [options] server ...`` runs here
         code = _through_server(args)
         if code is not None:
             return code
@@ -86,8 +89,17 @@ def _request(args: list[str], flavour: str) -> dict[str, Any]:
             except (OSError, ValueError):
                 continue
             limits.append([which, soft, hard])
+    import signal
+
+    ignored = [
+        int(getattr(signal, name))
+        for name in SIGNALS
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_IGN
+    ]
     return {
         "protocol": common.PROTOCOL,
+        "ignored": ignored,
+        "groups": [os.getegid(), *sorted(os.getgroups())],
         "op": "run",
         "flavour": flavour,
         "argv": args,
@@ -133,6 +145,9 @@ def _through_server(args: list[str]) -> int | None:
         return None
     try:
         sock = common.connect(path, timeout=5.0)
+    except common.Unusable as exc:
+        _warn(str(exc))
+        return None
     except OSError:
         _debug(f"running here: no server at {path}; starting one")
         _start(path)
@@ -142,8 +157,10 @@ def _through_server(args: list[str]) -> int | None:
             common.send(sock, request, [0, 1, 2])
             sock.settimeout(None)
             answer, _ = common.receive(sock)
-        except (OSError, common.Unusable):
-            return None  # nothing was started: the command runs here
+        except (OSError, ValueError, common.Unusable):
+            return None  # nothing was started (the command says its pid first): run here
+        if answer is not None and ("exit" in answer or "signal" in answer):
+            return _status(answer)  # it ended before it could say its pid
         if answer is None or "pid" not in answer:
             _debug(f"running here: {(answer or {}).get('fallback', 'no answer')}")
             if answer is not None and answer.get("restart"):
@@ -161,6 +178,13 @@ def _start(path: str) -> None:
         common.spawn(path, idle)
     except (OSError, ValueError) as exc:
         _warn(f"cannot start it: {exc}")
+
+
+def _status(answer: dict[str, Any]) -> int:
+    """The command's exit status, or this process's end by the signal that ended it."""
+    if "signal" in answer:
+        return _die_by(int(answer["signal"]))
+    return int(answer["exit"])
 
 
 def _die_by(signum: int) -> int:
@@ -183,19 +207,26 @@ def _wait(sock: socket.socket, pid: int) -> int:
     from proctor.cmdserver import common
 
     def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
+        try:  # the command leads a process group of its own: what it started gets it too
+            os.killpg(pid, signum)
         except OSError:
-            pass
+            try:
+                os.kill(pid, signum)
+            except OSError:
+                pass
 
-    before = {name: signal.signal(getattr(signal, name), forward) for name in FORWARDED}
+    before = {
+        name: signal.signal(getattr(signal, name), forward)
+        for name in FORWARDED
+        if signal.getsignal(getattr(signal, name)) != signal.SIG_IGN
+    }
     try:
         while True:
             try:
                 answer, _ = common.receive(sock)
             except InterruptedError:
                 continue
-            except (OSError, common.Unusable):
+            except (OSError, ValueError, common.Unusable):
                 answer = None
             if answer is None:
                 sys.stderr.write(
@@ -203,10 +234,8 @@ def _wait(sock: socket.socket, pid: int) -> int:
                     " (see `git log`)\n"
                 )
                 return EXIT_LOST
-            if "exit" in answer:
-                return int(answer["exit"])
-            if "signal" in answer:
-                return _die_by(int(answer["signal"]))
+            if "exit" in answer or "signal" in answer:
+                return _status(answer)
     finally:
         for name, handler in before.items():
             signal.signal(getattr(signal, name), handler)

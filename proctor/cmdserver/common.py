@@ -176,12 +176,27 @@ def _exactly(sock: socket.socket, size: int, buffer: bytearray) -> bytearray:
     return buffer
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """The user id of the process at the other end (None where the system cannot say)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("iII"))
+    _pid, uid, _gid = struct.unpack("iII", creds)
+    return int(uid)
+
+
 def connect(path: str, timeout: float | None = None) -> socket.socket:
-    """A connection to the server at ``path``; OSError if none answers there."""
+    """A connection to the server at ``path``; OSError if none answers there, and
+    :class:`Unusable` if the one answering is not this user's (the environment a
+    command sends holds its secrets)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(path)
+        uid = peer_uid(sock)
+        if uid is not None and uid != os.geteuid():
+            raise Unusable(f"the server at {path} runs as uid {uid}, not as this user")
     except BaseException:
         sock.close()
         raise
@@ -192,7 +207,10 @@ def ask(path: str, op: str, timeout: float = 5.0) -> dict[str, Any]:
     """Send ``op`` (``status``, ``stop``) to the server at ``path`` and return its answer."""
     with connect(path, timeout) as sock:
         send(sock, {"protocol": PROTOCOL, "op": op})
-        answer, _ = receive(sock)
+        try:
+            answer, _ = receive(sock)
+        except ValueError as exc:
+            raise Unusable(f"the server's answer is not one of ours: {exc}") from None
     if answer is None:
         raise Unusable("the server closed the connection without answering")
     return answer

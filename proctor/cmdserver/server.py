@@ -22,7 +22,6 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any
@@ -113,11 +112,11 @@ def stamp() -> tuple[tuple[str, int, int], ...]:
 class Server:
     """The accept-and-reap loop; see the module docstring."""
 
-    def __init__(self, path: str, idle: float) -> None:
+    def __init__(self, path: str, idle: float, taken: tuple[tuple[str, int, int], ...]) -> None:
         self.path = path
         self.idle = idle
         self.flavour = common.flavour()
-        self.stamp = stamp()
+        self.stamp = taken  # before the preload: an edit made during it is a change
         self.started = time.time()
         self.served = 0
         self.children: dict[int, socket.socket | None] = {}
@@ -140,7 +139,8 @@ class Server:
     def _bind(self) -> socket.socket:
         """Listen at a private name, then rename it into place: a client never meets a
         socket with the wrong mode, and a server that lost the name notices (``_ours``)."""
-        tmp = f"{self.path}.{os.getpid()}"
+        # Shorter than the final name, which the client checked against the length limit.
+        tmp = os.path.join(os.path.dirname(self.path), f".{os.getpid()}.new")
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -195,7 +195,9 @@ class Server:
             return
         fds: list[int] = []
         try:
-            conn.settimeout(5.0)
+            # A client sends its request with its first write: one that sends nothing
+            # holds up the others for at most this long.
+            conn.settimeout(1.0)
             if not self._same_user(conn):
                 conn.close()
                 return
@@ -228,12 +230,8 @@ class Server:
     def _same_user(self, conn: socket.socket) -> bool:
         """Whether the peer is this user. Where the system cannot say (no
         ``SO_PEERCRED``), the private folder is what keeps other users out."""
-        option = getattr(socket, "SO_PEERCRED", None)
-        if option is None:
-            return True
-        creds = conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        return bool(uid == os.getuid())
+        uid = common.peer_uid(conn)
+        return uid is None or uid == os.geteuid()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -252,6 +250,8 @@ class Server:
             return "the server is stopping", False
         if request.get("flavour") != self.flavour:
             return "another interpreter or import path", False
+        if request.get("groups") != [os.getegid(), *sorted(os.getgroups())]:
+            return "the caller's groups are not the server's", False
         if stamp() != self.stamp:
             self.stop()
             return "proctor or its libraries changed since the server started", True
@@ -276,31 +276,34 @@ class Server:
             common.send(conn, {"fallback": why[0], "restart": why[1]})
             conn.close()
             return
+        # No signal is handled between the fork and the child's own dispositions: the
+        # server's handlers (SIGTERM stops the server) must never run in a child.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _RESET)
         pid = os.fork()
         if pid == 0:
             try:
-                self._forget(conn)
+                self._forget()
+                conn.settimeout(None)
             except BaseException:  # noqa: BLE001  (a child never unwinds into the server)
                 os._exit(1)
-            _child(request, fds)  # never returns
+            _child(request, fds, conn, blocked)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.served += 1
-        try:
-            common.send(conn, {"pid": pid})
-            conn.settimeout(None)
-            self.children[pid] = conn
-            self.selector.register(conn, selectors.EVENT_READ, pid)
-        except OSError:
-            self.children[pid] = None
-            conn.close()
+        # The child tells the caller its pid and, at the end, its status itself, so the
+        # caller hears both even if this server dies meanwhile; the server speaks on
+        # this connection only once the child is gone (its status, if the child could
+        # not send it), so the two never write at the same time.
+        conn.settimeout(None)
+        self.children[pid] = conn
+        self.selector.register(conn, selectors.EVENT_READ, pid)
 
-    def _forget(self, conn: socket.socket) -> None:
+    def _forget(self) -> None:
         """In a child: close everything of the server's, through the objects that hold
         it (a descriptor closed behind an object's back would be closed again later,
         by then maybe reused for one of the command's files)."""
         signal.set_wakeup_fd(-1)
         self.selector.close()
         self.listener.close()
-        conn.close()
         for other in self.children.values():
             if other is not None:
                 other.close()
@@ -323,13 +326,18 @@ class Server:
         conn.close()
         self.children[pid] = None
         with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGHUP)
+            os.killpg(pid, signal.SIGHUP)
 
     def _reap(self) -> None:
         while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
+            except ChildProcessError:  # none left to wait for: their callers hear the end
+                for conn in self.children.values():
+                    if conn is not None:
+                        with contextlib.suppress(KeyError, ValueError):
+                            self.selector.unregister(conn)
+                        conn.close()
                 self.children.clear()
                 return
             if pid == 0:
@@ -349,44 +357,83 @@ class Server:
             conn.close()
 
 
-def _streams(encodings: list[list[str | None]]) -> None:
-    """Standard streams over the caller's descriptors, as the interpreter would have made
-    them for the caller: its encodings, line buffering on a terminal (stderr always)."""
+#: The signals a child sets as the caller has them (ignored, or as a fresh interpreter
+#: sets them); blocked from the fork until then. SIGPIPE and SIGXFSZ stay ignored, as
+#: the interpreter ignores them in every process.
+_RESET = {
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+    signal.SIGTERM,
+    signal.SIGCHLD,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+}
+
+
+def _signals(ignored: list[int]) -> None:
+    """The caller's dispositions: what it ignores stays ignored (``nohup``, a shell's
+    background job), the rest as a fresh interpreter has them."""
+    for signum in _RESET:
+        if signum in ignored:
+            signal.signal(signum, signal.SIG_IGN)
+        elif signum == signal.SIGINT:
+            signal.signal(signum, signal.default_int_handler)
+        else:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def _streams(request: dict[str, Any]) -> None:
+    """Standard streams over the caller's descriptors, as the interpreter makes them:
+    the caller's encodings, no newline translation, line buffering on a terminal
+    (stderr always), written through with ``PYTHONUNBUFFERED``, named ``<stdout>``..."""
     import io
 
+    unbuffered = bool(request["env"].get("PYTHONUNBUFFERED"))
     made = []
-    for fd, (encoding, errors) in enumerate(encodings):
+    for fd, (encoding, errors) in enumerate(request["streams"]):
         raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
-        if fd == 0:
-            buffered: Any = io.BufferedReader(raw)
-        else:
-            buffered = io.BufferedWriter(raw)
+        raw.name = ("<stdin>", "<stdout>", "<stderr>")[fd]
+        buffered: Any = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
         made.append(
             io.TextIOWrapper(
                 buffered,
                 encoding=encoding or "utf-8",
                 errors=errors or "strict",
+                newline="\n",
                 line_buffering=fd == 2 or (fd == 1 and os.isatty(fd)),
+                write_through=unbuffered and fd != 0,
             )
         )
     sys.stdin, sys.stdout, sys.stderr = made
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = made  # type: ignore[misc]
 
 
-def _child(request: dict[str, Any], fds: list[int]) -> None:
-    """Become the caller's command, run it, exit with its status. Never returns."""
+def _child(
+    request: dict[str, Any], fds: list[int], conn: socket.socket, blocked: set[int | signal.Signals]
+) -> None:
+    """Become the caller's command, run it, exit with its status. Never returns.
+
+    The child tells the caller its pid first and its status last, on its own copy of
+    the connection: both reach the caller even if the server dies meanwhile.
+    """
     code = 1
+    die_by = 0
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _signals(request.get("ignored", []))
+        os.setpgid(0, 0)  # the caller's signals go to the command and what it started
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        common.send(conn, {"pid": os.getpid()})
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         for fd in fds:
             if fd > 2:
                 os.close(fd)
-        _streams(request["streams"])
+        _streams(request)
         import resource
 
         for which, soft, hard in request["limits"]:
@@ -397,6 +444,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         os.umask(int(request["umask"]))
         os.environ.clear()
         os.environ.update(request["env"])
+        time.tzset()  # the caller's TZ, for the dates of its commits
         os.chdir(request["cwd"])
         tempfile = sys.modules.get("tempfile")
         if tempfile is not None:  # its folder is found again from the caller's TMPDIR
@@ -411,22 +459,19 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         if not isinstance(exc.code, int) and exc.code is not None:
             print(exc.code, file=sys.stderr)
     except KeyboardInterrupt:
-        # As the interpreter ends on an uncaught Ctrl-C: the traceback, then killed by
-        # SIGINT itself, which the caller passes on as its own end.
+        # As the interpreter ends on an uncaught Ctrl-C: the traceback, the exit
+        # handlers, then killed by SIGINT itself, which the caller passes on.
         import traceback
 
         traceback.print_exc()
-        _flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        code = 128 + signal.SIGINT
+        die_by = signal.SIGINT
     except BaseException:  # noqa: BLE001  (reported as the interpreter would, exit 1)
         import traceback
 
         traceback.print_exc()
         code = 1
     finally:
-        _exit(code)
+        _exit(code, conn, die_by)
 
 
 def _flush() -> None:
@@ -437,9 +482,10 @@ def _flush() -> None:
             pass
 
 
-def _exit(code: int) -> None:
+def _exit(code: int, conn: socket.socket, die_by: int = 0) -> None:
     """What the interpreter does at exit, in a fork: join threads, run exit handlers,
-    flush; then leave without unwinding into the server's frames."""
+    flush; tell the caller; then leave without unwinding into the server's frames (or
+    die of ``die_by``, which the server then reports)."""
     try:
         import atexit
         import threading
@@ -449,8 +495,14 @@ def _exit(code: int) -> None:
             shutdown()
         atexit._run_exitfuncs()
         _flush()
+        if die_by:
+            signal.signal(die_by, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {die_by})
+            os.kill(os.getpid(), die_by)
+        with contextlib.suppress(OSError):
+            common.send(conn, {"exit": code & 0xFF})
     finally:
-        os._exit(code & 0xFF if code >= 0 else 1)
+        os._exit(code & 0xFF)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,8 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     if opts.path0 is not None:
         sys.path.insert(0, opts.path0)
+    taken = stamp()
     preload()
-    server = Server(opts.socket, opts.idle)
+    server = Server(opts.socket, opts.idle, taken)
     print(f"proctor command server {os.getpid()} listening at {opts.socket}", file=sys.stderr)
     sys.stderr.flush()
     server.serve()
