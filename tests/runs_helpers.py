@@ -132,6 +132,9 @@ def interrupt_a_run(repo: Path, tmp: Path, env: dict[str, str]) -> tuple[int, st
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job ignores SIGINT, and so would the command: as a
+        # terminal's foreground command, it has the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while not list(tmp.glob("proctor-run-*/runner")) and time.monotonic() < deadline:
