@@ -119,23 +119,41 @@ def as_json(text: str) -> Any:
 SLOW = 'import time\n\n\ndef run() -> int:\n    """Wait."""\n    time.sleep(60)\n    return 1\n'
 
 
-def interrupt_a_run(repo: Path, tmp: Path, env: dict[str, str]) -> tuple[int, str, float]:
-    """``proctor run slow`` (a procedure that sleeps a minute) interrupted by SIGINT once
-    its sandbox is up; (exit status, stderr, seconds from the signal to the exit). The
-    run's folders live in ``tmp`` (TMPDIR), so the caller can see they were cleaned up."""
-    full = {**os.environ, **IDENTITY, **env, "TMPDIR": str(tmp)}
-    proc = subprocess.Popen(
-        [str(BIN / "proctor"), "run", "slow", "--timeout", "120"],
+def start_run(
+    repo: Path,
+    name: str,
+    env: dict[str, str],
+    tmp: Path,
+    *args: str,
+    ignore: tuple[int, ...] = (),
+) -> subprocess.Popen[str]:
+    """``proctor run NAME ARGS`` as a real subprocess with TMPDIR ``tmp`` (where its run
+    folders go), SIGINT at its default disposition as a terminal's foreground command has
+    it (a shell's background job would ignore it, and so would the command), and the
+    signals in ``ignore`` ignored, as ``nohup`` ignores SIGHUP."""
+
+    def dispositions() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in ignore:
+            signal.signal(signum, signal.SIG_IGN)
+
+    return subprocess.Popen(
+        [str(BIN / "proctor"), "run", name, *args],
         cwd=repo,
-        env=full,
+        env={**os.environ, **IDENTITY, **env, "TMPDIR": str(tmp)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # A shell's background job ignores SIGINT, and so would the command: as a
-        # terminal's foreground command, it has the default disposition.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=dispositions,
     )
+
+
+def interrupt_a_run(repo: Path, tmp: Path, env: dict[str, str]) -> tuple[int, str, float]:
+    """``proctor run slow`` (a procedure that sleeps a minute) interrupted by SIGINT once
+    its sandbox is up; (exit status, stderr, seconds from the signal to the exit). The
+    run's folders live in ``tmp`` (TMPDIR), so the caller can see they were cleaned up."""
+    proc = start_run(repo, "slow", env, tmp, "--timeout", "120")
     deadline = time.monotonic() + 30
     while not list(tmp.glob("proctor-run-*/runner")) and time.monotonic() < deadline:
         time.sleep(0.02)

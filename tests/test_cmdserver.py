@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BIN, IDENTITY, git
-from runs_helpers import SLOW, interrupt_a_run
+from runs_helpers import SLOW, interrupt_a_run, start_run
 
 CODE = 'def run(name: str) -> str:\n    """Greet.\n\n    Args:\n        name: Who.\n    """\n    return "hi " + name\n'
 
@@ -379,15 +379,7 @@ def test_a_signal_to_the_caller_ends_its_command_as_it_would_end_alone(
     server.start()
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = subprocess.Popen(
-        [str(BIN / "proctor"), "run", "slow", "--timeout", "120"],
-        cwd=repo,
-        env={**server.env, "TMPDIR": str(tmp)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(repo, "slow", server.env, tmp, "--timeout", "120")
     deadline = time.monotonic() + 30
     while server.status().get("busy") != 1 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -468,19 +460,6 @@ def _start_nap(server: Server, tmp_path: Path) -> Path:
     return repo
 
 
-def _nap(server: Server, repo: Path, tmp: Path, **kw: object) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN / "proctor"), "run", "nap"],
-        cwd=repo,
-        env={**server.env, "TMPDIR": str(tmp)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,  # type: ignore[call-overload]
-    )
-
-
 def _until_busy(server: Server) -> None:
     deadline = time.monotonic() + 30
     while server.status().get("busy") != 1 and time.monotonic() < deadline:
@@ -495,9 +474,7 @@ def test_a_signal_the_caller_ignores_is_ignored_by_its_command(
     """``nohup proctor run ...``: a hang-up does not end the command (it used to kill it
     through the server, where the forwarder replaced the caller's SIG_IGN)."""
     repo = _start_nap(server, tmp_path)
-    proc = _nap(
-        server, repo, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    )
+    proc = start_run(repo, "nap", server.env, tmp_path, ignore=(signal.SIGHUP,))
     _until_busy(server)
     proc.send_signal(signal.SIGHUP)
     out, err = proc.communicate(timeout=60)
@@ -512,7 +489,7 @@ def test_the_command_reports_to_its_caller_even_if_the_server_dies(
     succeeded: now the command tells its caller its own status."""
     repo = _start_nap(server, tmp_path)
     pid = int(str(server.status()["pid"]))
-    proc = _nap(server, repo, tmp_path)
+    proc = start_run(repo, "nap", server.env, tmp_path)
     _until_busy(server)
     os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)

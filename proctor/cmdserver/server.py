@@ -290,9 +290,10 @@ class Server:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.served += 1
         # The child tells the caller its pid and, at the end, its status itself, so the
-        # caller hears both even if this server dies meanwhile; the server speaks on
-        # this connection only once the child is gone (its status, if the child could
-        # not send it), so the two never write at the same time.
+        # caller hears both even if this server dies meanwhile. The server speaks on
+        # this connection only once the child is gone, so the two never write at the
+        # same time: the status again (the caller keeps the first it reads), or the
+        # signal that killed a child which could not send it.
         conn.settimeout(None)
         self.children[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, pid)
