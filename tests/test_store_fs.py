@@ -311,3 +311,30 @@ def test_the_outbox_and_the_run_log_are_not_opened_through_a_symbolic_link(
     with pytest.raises(RunLogError, match="symbolic link"):
         asyncio.run(log.arecent("greet", limit=1))
     assert elsewhere.read_bytes() == before
+
+
+def test_a_long_lived_workspace_makes_its_state_folder_again_when_it_is_removed(
+    checkout: Path,
+) -> None:
+    """The state folders are made once per process; removing ``.git/proctor`` between
+    two writes of one Workspace (by hand, by a clean-up script) does not break the next
+    write: its lock, journal and metrics are made again where they belong."""
+    import shutil
+
+    from proctor import Workspace
+
+    code = 'def run(name: str) -> str:\n    return "hi " + name\n'
+    with Workspace.open(checkout, actor="ana@example.com") as ws:
+        first = ws.execute("procedure.create", {"name": "greet", "code": code})
+        assert first.status == "applied", first
+        state = checkout / ".git" / "proctor"
+        assert (state / "metrics").is_dir()
+        shutil.rmtree(state)
+        second = ws.execute("procedure.update", {"name": "greet", "code": code.replace("hi", "ho")})
+        assert second.status == "applied", second
+        assert second.warnings == [], second.warnings
+    assert next(state.glob("write-*.lock")).is_file()
+    assert next(state.glob("sync-*.json")).read_text() == ""
+    assert (state / "metrics" / "increments.jsonl").read_text().count("\n") == 1
+    assert git(checkout, "show", f"{REF}:procedures/greet/main.py").count("ho ") == 1
+    assert git(checkout, "status", "--porcelain") == ""

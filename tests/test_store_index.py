@@ -168,3 +168,21 @@ def test_invalidate_walks_nested_folders() -> None:
     assert _invalidate(body, ["c/y"]) == (
         b"\x00-1 2\n" + b"a\x002 1\n" + sha + b"b\x001 0\n" + sha + b"c\x00-1 0\n"
     )
+
+
+def test_paths_with_link_in_their_names_do_not_make_an_index_split(repo: Path) -> None:
+    """A split index is told by its ``link`` extension; the same four bytes in a path (a
+    procedure named ``link``, a file ``blink``) are not taken for one."""
+    from proctor.store.worktree import _may_be_split
+
+    for name in ("link", "blinker", "x"):
+        path = repo / "procedures" / name / "link"
+        path.parent.mkdir(parents=True)
+        path.write_text("link\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "init")
+    assert not _may_be_split((repo / ".git/index").read_bytes())
+    git(repo, "update-index", "--split-index")
+    assert _may_be_split((repo / ".git/index").read_bytes())
+    git(repo, "update-index", "--no-split-index")
+    assert not _may_be_split((repo / ".git/index").read_bytes())

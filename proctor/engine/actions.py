@@ -95,6 +95,9 @@ class ActionContext:
     # The code checks reuse the module when the text is the one they check, so a write
     # parses its code once (an action that parses nothing leaves it empty).
     parsed: dict[str, tuple[str, ast.Module]] = field(default_factory=dict)
+    # Data files the action built or read while building its change, by path: (bytes,
+    # what it made of them), for later steps that would otherwise decode them again.
+    decoded: dict[str, tuple[bytes, Any]] = field(default_factory=dict)
 
     def require_snapshot(self) -> Snapshot:
         """``snapshot``, which criteria and ``apply`` may rely on: the pipeline sets it

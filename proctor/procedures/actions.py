@@ -160,6 +160,22 @@ def _signature(context: ActionContext, code: str, entry: str, path: str) -> Sign
     return signature_of(tree, entry)
 
 
+def _spec_of(context: ActionContext, meta: bytes, path: str) -> ProcedureSpec:
+    """The spec in ``meta``: the one ``apply`` built when these are its bytes."""
+    known = context.decoded.get(path)
+    if known is not None and known[0] == meta:
+        spec: ProcedureSpec = known[1]
+        return spec
+    return parse_spec(meta, path)
+
+
+def _metadata_bytes(context: ActionContext, spec: ProcedureSpec, path: str) -> bytes:
+    """``spec`` as the bytes of its metadata.json, kept for the code checks' capabilities."""
+    meta = spec.to_json().encode()
+    context.decoded[path] = (meta, spec)
+    return meta
+
+
 class _CodeAction(ActionType):
     def code_to_check(self, change: Change, context: ActionContext) -> list[CodeToCheck]:
         out = []
@@ -170,7 +186,7 @@ class _CodeAction(ActionType):
             meta = change.edits.get(metadata_path(name))
             if meta is None:
                 meta = context.require_snapshot().read(metadata_path(name))
-            caps = _capabilities(parse_spec(meta, metadata_path(name))) if meta else None
+            caps = _capabilities(_spec_of(context, meta, metadata_path(name))) if meta else None
             text = content.decode("utf-8")
             known = context.parsed.get(path)
             tree = known[1] if known is not None and known[0] == text else None
@@ -204,10 +220,11 @@ class CreateProcedure(_CodeAction):
         sig = _signature(context, params.code, entry, code_path(params.name))
         spec = _spec_from(params.metadata, params.name, params.description, sig)
         _check_consistency(params.name, spec, sig, entry)
+        meta_path = metadata_path(params.name)
         return Change(
             edits={
                 code_path(params.name): params.code.encode(),
-                metadata_path(params.name): spec.to_json().encode(),
+                meta_path: _metadata_bytes(context, spec, meta_path),
             }
         )
 
@@ -257,10 +274,12 @@ class UpdateProcedure(_CodeAction):
                 spec = spec.model_copy(update={"description": params.description})
         _check_consistency(name, spec, sig, entry)
         edits: dict[str, bytes | None] = {}
-        if code.encode() != old_code:
-            edits[code_path(name)] = code.encode()
-        if spec.to_json().encode() != old_meta:
-            edits[metadata_path(name)] = spec.to_json().encode()
+        code_bytes = code.encode()
+        if code_bytes != old_code:
+            edits[code_path(name)] = code_bytes
+        meta = _metadata_bytes(context, spec, metadata_path(name))
+        if meta != old_meta:
+            edits[metadata_path(name)] = meta
         if not edits:
             raise UsageError(f"{name}: the update changes nothing")
         return Change(edits=edits)

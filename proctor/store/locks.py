@@ -35,7 +35,8 @@ def ref_file(common_dir: str, ref: str, kind: str, suffix: str = "") -> Path:
     """The file of ``kind`` ("write": the lock, "sync": the journal) for ``ref``.
 
     A write asks for these paths several times; the name is worked out once per process
-    (``_ref_name``), the folder is still made on every call, as it may have been removed.
+    (``_ref_name``), and so is the folder (a removed one is made again when the file is
+    opened: ``open_state``).
     """
     return state_dir(common_dir) / _ref_name(ref, kind, suffix)
 

@@ -139,18 +139,45 @@ def make_folder(path: str | os.PathLike[str], shared: int) -> None:
     adjust(path, shared)
 
 
+# The state folders this process made (or found), by (common dir, parts, setting), and
+# the same by folder: a write asks for its folder several times (the writer lock, the
+# journal, the lock seed, metrics), and the ``mkdir`` is tried once per process. A folder
+# removed meanwhile is made again by :func:`open_file`, when a file cannot be created in it.
+_FOLDERS: dict[tuple[str, tuple[str, ...], int], Path] = {}
+_MADE: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
 def state_folder(common_dir: str, *parts: str) -> Path:
     """``.git/proctor/<parts>``, each folder made (and shared) on first use.
 
     Everything proctor keeps per clone lives here, so this is where a shared
     repository's users must all be able to create files."""
     shared = state_setting(common_dir)
+    key = (common_dir, parts, shared)
+    known = _FOLDERS.get(key)
+    if known is not None:
+        return known
     path = os.path.join(common_dir, "proctor")
     make_folder(path, shared)
     for part in parts:
         path = os.path.join(path, part)
         make_folder(path, shared)
-    return Path(path)
+    _FOLDERS[key] = folder = Path(path)
+    _MADE[path] = (common_dir, parts)
+    return folder
+
+
+def _remake_folder(path: str | os.PathLike[str]) -> bool:
+    """Make again the state folder ``path`` would be created in, if it is one this
+    process made and then lost (someone removed ``.git/proctor``); whether it was."""
+    made = _MADE.get(os.path.dirname(os.fspath(path)))
+    if made is None:
+        return False
+    common_dir, parts = made
+    _FOLDERS.clear()  # the folders above it may be gone too
+    _MADE.clear()
+    state_folder(common_dir, *parts)
+    return True
 
 
 def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int = 0o666) -> int:
@@ -159,7 +186,12 @@ def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int =
     proctor's own state is never one, and following it would write, truncate or chmod
     whatever file it points to."""
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        try:
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        except FileNotFoundError:
+            if not flags & os.O_CREAT or not _remake_folder(path):
+                raise
+            fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except PermissionError as exc:  # say whose file (or folder) it is and what fixes it
         raise PermissionError(exc.errno, denied(Path(path)), os.fspath(path)) from None
     except OSError as exc:

@@ -88,6 +88,25 @@ def index_entries(data: bytes, paths: list[str]) -> dict[str, IndexEntry] | None
     return found
 
 
+def _may_be_split(data: bytes) -> bool:
+    """Whether the index in ``data`` may be split (``git update-index --split-index``):
+    its ``link`` extension then names a shared index, and the entries here only override
+    some of that one's. A ``link`` counts when it starts a run of extensions (a four-
+    letter name, a length that fits a shared index's id) that ends exactly at the
+    checksum, as an index's extensions do; a false alarm only sends the caller to git."""
+    end = len(data) - 20
+    pos = data.find(b"link", 12)
+    while pos != -1:
+        if pos + 8 <= end and int.from_bytes(data[pos + 4 : pos + 8], "big") >= 20:
+            at = pos
+            while at + 8 <= end and data[at : at + 4].isalpha():
+                at += 8 + int.from_bytes(data[at + 4 : at + 8], "big")
+            if at == end:
+                return True
+        pos = data.find(b"link", pos + 1)
+    return False
+
+
 def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
     """``index_entries`` as path -> blob id."""
     entries = index_entries(data, paths)
@@ -112,10 +131,11 @@ def staged_entries(
     sparse index).
     """
     found = None
-    if store.config.get("index.sparse", "").lower() != "true" and not any(
-        Path(store.common_dir).glob("sharedindex.*")
-    ):
-        found = index_entries(read_index(store, checkout) if data is None else data, paths)
+    if store.config.get("index.sparse", "").lower() != "true":
+        if data is None:
+            data = read_index(store, checkout)
+        if not _may_be_split(data):
+            found = index_entries(data, paths)
     if found is not None:
         return found
     found = {}
