@@ -315,3 +315,59 @@ def test_a_write_parses_its_code_once(tmp_path: Path, monkeypatch: pytest.Monkey
         with pytest.raises(ValidationFailed, match="PS"):
             ws.execute("procedure.update", {"name": "greet", "code": unsafe})
         assert parsed.count(unsafe) == 1
+
+
+def test_a_write_walks_to_each_folder_it_touches_once(tmp_path: Path) -> None:
+    """An update of main.py and metadata.json reads, backs up and replaces both files in
+    one folder; each folder on the way is opened once (without following links) and its
+    descriptor is closed when the write ends."""
+    from conftest import add_greet, init_repo
+
+    repo = add_greet(init_repo(tmp_path / "repo"))
+    script = textwrap.dedent(
+        """
+        import json, os, sys
+        from proctor import Workspace
+
+        opened = []
+        counting = [False]
+
+        def hook(event, args):
+            if counting[0] and event == "open" and isinstance(args[0], str):
+                opened.append(args[0])
+
+        sys.addaudithook(hook)
+        def update(word):
+            code = f"def run(name: str) -> str:\\n    return {word!r} + name\\n"
+            return ws.execute(
+                "procedure.update",
+                {"name": "greet", "code": code, "description": f"Says {word}"},
+            )
+
+        with Workspace.open(sys.argv[1], actor="ana@example.com") as ws:
+            update("hi ")  # starts the store's long-lived git processes
+            fds = len(os.listdir("/proc/self/fd"))
+            counting[0] = True
+            result = update("ho ")
+            counting[0] = False
+            print(json.dumps({
+                "status": result.status,
+                "procedures": opened.count("procedures"),
+                "greet": opened.count("greet"),
+                "leaked": len(os.listdir("/proc/self/fd")) - fds,
+            }))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(repo)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **IDENTITY},
+        check=True,
+    )
+    out = json.loads(proc.stdout)
+    assert out == {"status": "applied", "procedures": 1, "greet": 1, "leaked": 0}, out
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""

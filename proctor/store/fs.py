@@ -14,7 +14,8 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 
 from proctor.store.errors import UnsafePathError
 
@@ -22,6 +23,7 @@ __all__ = [
     "NOT_REGULAR",
     "check_path",
     "check_work_tree_paths",
+    "folders_kept",
     "read_local",
     "remove_file",
     "write_file",
@@ -84,8 +86,59 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
                 )
 
 
+# The folders a write walked to, while it runs (``folders_kept``): (base, parts) -> fd.
+_KEPT = threading.local()
+
+
+@contextlib.contextmanager
+def folders_kept() -> Iterator[None]:
+    """Within the block, each work-tree folder is walked to once and its descriptor kept.
+
+    A write touches a procedure's folder six times (read, back up and replace each of two
+    files), and each walk opens every component without following links. A kept
+    descriptor is the folder that walk found, so a link swapped in later is not followed
+    either. Folders proctor removes (``prune_empty_parents``) are forgotten first. The
+    descriptors are closed when the block ends; a block inside another adds nothing.
+    """
+    if getattr(_KEPT, "fds", None) is not None:
+        yield
+        return
+    _KEPT.fds = {}
+    try:
+        yield
+    finally:
+        _forget()
+        _KEPT.fds = None
+
+
+def _forget() -> None:
+    kept: dict[tuple[str, tuple[str, ...]], int] | None = getattr(_KEPT, "fds", None)
+    if kept:
+        for fd in kept.values():
+            os.close(fd)
+        kept.clear()
+
+
 def _open_dir(base: str, parts: list[str], create: bool) -> int:
-    """A descriptor of ``base/parts...``, each component opened without following links."""
+    """A descriptor of ``base/parts...``, each component opened without following links;
+    give it back with ``_close_dir`` (a kept one stays open)."""
+    kept: dict[tuple[str, tuple[str, ...]], int] | None = getattr(_KEPT, "fds", None)
+    if kept is None:
+        return _walk(base, parts, create)
+    key = (base, tuple(parts))
+    fd = kept.get(key)
+    if fd is None:
+        fd = kept[key] = _walk(base, parts, create)
+    return fd
+
+
+def _close_dir(fd: int) -> None:
+    kept: dict[tuple[str, tuple[str, ...]], int] | None = getattr(_KEPT, "fds", None)
+    if not kept or fd not in kept.values():
+        os.close(fd)
+
+
+def _walk(base: str, parts: list[str], create: bool) -> int:
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     reached: list[str] = []  # the folders down to the one being opened
     try:
@@ -165,7 +218,7 @@ def write_file(base: str, path: str, data: bytes, executable: bool) -> os.stat_r
                 pass
             raise
     finally:
-        os.close(dfd)
+        _close_dir(dfd)
 
 
 def remove_file(base: str, path: str, prune: bool = True) -> None:
@@ -181,7 +234,7 @@ def remove_file(base: str, path: str, prune: bool = True) -> None:
     except FileNotFoundError:
         pass
     finally:
-        os.close(dfd)
+        _close_dir(dfd)
     if prune:
         prune_empty_parents(base, path)
 
@@ -189,6 +242,7 @@ def remove_file(base: str, path: str, prune: bool = True) -> None:
 def prune_empty_parents(base: str, path: str) -> None:
     """Remove the folders above ``path`` that are empty, deepest first."""
     parts = path.split("/")
+    _forget()  # a kept descriptor must not outlive the folder it names
     for i in range(len(parts) - 1, 0, -1):
         try:
             os.rmdir(os.path.join(base, *parts[:i]))
@@ -240,7 +294,7 @@ def _in_dir(base: str, path: str, action: str) -> bool:
     except FileNotFoundError:
         return False
     finally:
-        os.close(dfd)
+        _close_dir(dfd)
 
 
 def keep_backup(base: str, path: str) -> None:
@@ -308,4 +362,4 @@ def read_local(base: str, path: str, limit: int | None = None) -> bytes | None:
         finally:
             os.close(fd)
     finally:
-        os.close(dfd)
+        _close_dir(dfd)

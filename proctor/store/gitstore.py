@@ -404,6 +404,7 @@ class GitStore(ObjectStore):
             return WriteResult(commit, tip, tag_names, attempt.count)
         return self._publish_checked_out(attempt, tip, change, message, checkout)
 
+    @fs.folders_kept()  # the write walks to each folder it touches once
     def _publish_checked_out(
         self,
         attempt: _Attempt,
@@ -620,7 +621,7 @@ class GitStore(ObjectStore):
         """The refs moved: drop the backups, release ``index.lock``, clear the journal.
         What fails here is a warning on the applied write, never its failure."""
         try:
-            staging.finish(self, record)
+            staging.finish(self, record, leftovers=False)
             lock.release()
             journal.remove(self.common_dir, record.ref)
         except OSError as exc:

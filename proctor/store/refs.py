@@ -115,7 +115,7 @@ class RefUpdater:
         # A file, not a pipe: warnings over a long life must never fill a pipe and block git.
         self._errors = _scratch_file()
         self._proc = subprocess.Popen(
-            ["git", "update-ref", "-m", reason, "--stdin"],
+            ["git", *_UPDATE_REF, "-m", reason, "--stdin"],
             cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -182,6 +182,11 @@ def transaction_lines(updates: list[tuple[str, str, str | None]]) -> list[str]:
     return lines
 
 
+# The values proctor gives are full object ids; a warning that a ref of that name also
+# exists would cost git a look-up in six ref folders for each of them, on every write.
+_UPDATE_REF = ("-c", "core.warnAmbiguousRefs=false", "update-ref")
+
+
 def update_refs(
     cwd: str,
     common_dir: str,
@@ -201,7 +206,7 @@ def update_refs(
         failure = updater.transaction(lines)
     else:
         payload = "\n".join(["start", *lines, "prepare", "commit", ""]).encode()
-        proc = run_git(["update-ref", "-m", reason, "--stdin"], cwd, input=payload)
+        proc = run_git([*_UPDATE_REF, "-m", reason, "--stdin"], cwd, input=payload)
         failure = None if proc.returncode == 0 else proc.stderr.decode(errors="replace").strip()
     if failure is None:
         return

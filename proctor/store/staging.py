@@ -148,16 +148,25 @@ def publish_index(checkout: Checkout) -> None:
     os.rename(index.with_name(INDEX_NEW), index)
 
 
-def finish(store: ObjectStore, record: Record) -> list[str]:
-    """The ref moved: drop the backups, and the folders deleted files left empty."""
+def finish(store: ObjectStore, record: Record, *, leftovers: bool = True) -> list[str]:
+    """The ref moved: drop the backups, and the folders deleted files left empty.
+    ``leftovers`` False: the write itself is finishing, so no temporary file or new index
+    of a killed one can be left (a recovery looks for them)."""
     base = record.work_tree or ""
     new_tree = store.commit_tree(record.new) if record.new else None
     for path in record.paths:
-        fs.settle(base, path)
+        if leftovers:
+            fs.settle(base, path)
+        else:
+            fs.drop_backup(base, path)
         entry = store.entry_at(new_tree, path)
         if entry is None or entry[0] == MODE_TREE:
             fs.prune_empty_parents(base, path)
-    if record.index:
+    if not leftovers:
+        if record.index:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(os.path.dirname(record.index), INDEX_OLD))
+    elif record.index:
         folder = os.path.dirname(record.index)
         for name in (INDEX_OLD, INDEX_NEW, INDEX_NEW + ".lock"):
             with contextlib.suppress(FileNotFoundError):
