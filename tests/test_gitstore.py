@@ -63,6 +63,31 @@ def test_executable_bit(repo: Path) -> None:
     assert git(repo, "status", "--porcelain") == ""
 
 
+def test_read_many_reads_the_blobs_of_a_fresh_store_in_one_round_trip(repo: Path) -> None:
+    """An update reads a procedure's two files: one request to ``cat-file`` for both
+    (after the trees on their way), what two ``read`` calls give, None where no file is."""
+    with GitStore(repo) as store:
+        tip = write(store, {"p/x/a": b"A", "p/x/b": b"B", "p/y/c": b"C"}).commit
+    with GitStore(repo) as store:
+        snap = Snapshot(store, tip)
+        assert snap.listdir("p/x")  # the trees on the way are read (and cached)
+        sent: list[bytes] = []
+        cat = store.cat
+        real = cat._write
+        cat._write = lambda payload: (sent.append(payload), real(payload))[1]  # type: ignore[method-assign]
+        assert snap.read_many(["p/x/a", "p/x/b", "p/x/none", "p/x", "p/x/a"]) == [
+            b"A",
+            b"B",
+            None,
+            None,
+            b"A",
+        ]
+        assert len(sent) == 1 and sent[0].count(b"\n") == 2, sent
+        assert snap.read_many(["p/x/a", "p/x/b"]) == [b"A", b"B"]
+        assert len(sent) == 1  # now cached
+        assert snap.read_many([]) == []
+
+
 def test_reads_at_any_revision_and_packed_refs(repo: Path) -> None:
     with GitStore(repo) as store:
         first = write(store, {"f": b"one"}).commit

@@ -255,8 +255,7 @@ class UpdateProcedure(_CodeAction):
             raise UsageError("nothing to update: give code, metadata or a description")
         snap = context.require_snapshot()
         name = params.name
-        old_code = snap.read(code_path(name))
-        old_meta = snap.read(metadata_path(name))
+        old_code, old_meta = snap.read_many([code_path(name), metadata_path(name)])
         if old_code is None and old_meta is None:
             raise NotFoundError(f"unknown procedure {name!r}")
         _ensure_expected(snap, name, params.expected_version)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proctor.store.objects import Entry, Tree
+from proctor.store.objects import MODE_TREE, Entry, Tree
 
 if TYPE_CHECKING:
     from proctor.store.gitstore import GitStore
@@ -25,6 +25,17 @@ class Snapshot:
     def read(self, path: str) -> bytes | None:
         """The bytes of file ``path``, or None if there is none."""
         return self.store.read_blob(self.tree, path)
+
+    def read_many(self, paths: list[str]) -> list[bytes | None]:
+        """The bytes of each file in ``paths`` (None where there is none), the blobs not
+        yet cached read in one round trip to git rather than one each."""
+        shas: list[str | None] = []
+        for path in paths:
+            entry = self.entry(path)
+            shas.append(None if entry is None or entry[0] == MODE_TREE else entry[1])
+        wanted = [sha for sha in shas if sha is not None]
+        found = dict(zip(wanted, self.store.read_blobs(wanted))) if wanted else {}
+        return [None if sha is None else found[sha] for sha in shas]
 
     def read_text(self, path: str) -> str | None:
         """The file ``path`` decoded as UTF-8, or None if there is none."""
