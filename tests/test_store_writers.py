@@ -214,6 +214,43 @@ def test_write_holds_index_lock_until_the_index_is_in_place(checkout: Path) -> N
     assert git(repo, "status", "--porcelain") == "?? other.txt\n"
 
 
+@pytest.mark.parametrize("seed_is", ["removed", "rewritten"])
+def test_the_index_lock_holds_its_token_whatever_became_of_its_seed(
+    checkout: Path, seed_is: str
+) -> None:
+    """The lock is a link of a seed file a process checks once; the seed removed or
+    rewritten between two writes of one store, the next lock still holds the token that
+    tells a recovery it is proctor's (read from ``index.lock`` inside the write)."""
+    from proctor.store.indexlock import lock_path, token_for
+
+    repo = checkout
+    held: list[bytes] = []
+
+    class Probing(GitStore):
+        def update_refs(self, updates: list[tuple[str, str, str | None]], reason: str) -> None:
+            held.append(lock_path(repo / ".git" / "index").read_bytes())
+            super().update_refs(updates, reason)
+
+    with Probing(repo) as store:
+        for i in range(2):
+            if i == 1:
+                (seed,) = (repo / ".git" / "proctor").glob("lock-*")
+                if seed_is == "removed":
+                    seed.unlink()
+                else:
+                    seed.chmod(0o644)
+                    seed.write_bytes(b"someone else\n")
+            store.write(
+                REF,
+                lambda _t, i=i: Change(edits={"procedures/a/main.py": b"%d\n" % i}, message="m"),
+                author=AUTHOR,
+            )
+    assert held == [token_for(REF)] * 2
+    assert (seed.read_bytes(), seed.stat().st_mode & 0o777) == (token_for(REF), 0o444)
+    assert not lock_path(repo / ".git" / "index").exists()
+    assert git(repo, "status", "--porcelain") == ""
+
+
 def test_stale_index_lock_refuses_before_anything(checkout: Path) -> None:
     """A lock another git left: the write waits, then refuses; nothing was written."""
     repo = checkout

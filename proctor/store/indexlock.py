@@ -63,13 +63,14 @@ class IndexLock:
         waiting up to ``timeout`` seconds for a holder to finish; IndexLockedError after
         that (nothing was written). ``scratch`` holds the file that is linked in."""
         path = lock_path(index)
+        token = token_for(ref)
         seed = _seed(scratch, ref)
         deadline = time.monotonic() + timeout
         delay = 0.002
+        reseeded = False
         while True:
             try:
-                _create(seed, path, token_for(ref))
-                break
+                _create(seed, path, token)
             except FileExistsError:
                 if time.monotonic() >= deadline:
                     raise IndexLockedError(
@@ -82,11 +83,22 @@ class IndexLock:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.05)
             except FileNotFoundError:
+                if _SEEDS.pop((os.fspath(scratch), ref), None) is not None:
+                    seed = _seed(scratch, ref)  # the seed went: made again
+                    continue
                 raise IndexLockedError(
                     f"{index.parent} is gone; nothing was written", expected=tip, actual=tip
                 ) from None
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        return cls(index, fd, _lock_id(os.fstat(fd)))
+            else:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                if os.pread(fd, len(token) + 1, 0) == token or reseeded:
+                    return cls(index, fd, _lock_id(os.fstat(fd)))
+                # The seed was changed since this process wrote or read it: the lock
+                # would not say whose it is. Taken back, and the seed made again.
+                os.close(fd)
+                os.unlink(path)
+                _SEEDS.pop((os.fspath(scratch), ref), None)
+                seed, reseeded = _seed(scratch, ref), True
 
     @classmethod
     def adopt(cls, index: Path, ref: str) -> IndexLock | None:
@@ -123,13 +135,22 @@ class IndexLock:
             self._fd = None
 
 
+# The seeds this process wrote or found right; each lock linked from one is read back
+# (``acquire``), so a seed is not read again on every write.
+_SEEDS: dict[tuple[str, str], Path] = {}
+
+
 def _seed(scratch: Path, ref: str) -> Path:
     """The file holding ``ref``'s token, written once and linked as the lock each time."""
-    digest = hashlib.sha1(ref.encode()).hexdigest()[:16]
-    seed = scratch / f"lock-{digest}"
+    key = (os.fspath(scratch), ref)
+    known = _SEEDS.get(key)
+    if known is not None:
+        return known
+    seed = scratch / f"lock-{hashlib.sha1(ref.encode()).hexdigest()[:16]}"
     token = token_for(ref)
     try:
         if seed.read_bytes() == token:
+            _SEEDS[key] = seed
             return seed
     except FileNotFoundError:
         pass
@@ -143,6 +164,7 @@ def _seed(scratch: Path, ref: str) -> Path:
     finally:
         os.close(fd)
     os.replace(tmp, seed)
+    _SEEDS[key] = seed
     return seed
 
 
