@@ -178,15 +178,15 @@ def _shared(git_dir: str | os.PathLike[str]) -> int:
 
 
 @contextmanager
-def _locked(directory: Path, mode: int) -> Iterator[None]:
+def _locked(directory: str | os.PathLike[str], mode: int) -> Iterator[None]:
     """Writers append under a shared lock; folding takes it exclusively."""
     import fcntl
 
     from proctor.store.perms import open_file, state_folder
 
-    common_dir = str(directory.parent.parent)
-    state_folder(common_dir, directory.name)
-    fd = open_file(directory / "lock", os.O_RDWR | os.O_CREAT, _shared(common_dir))
+    common_dir = os.path.dirname(os.path.dirname(directory))
+    folder = state_folder(common_dir, os.path.basename(directory))
+    fd = open_file(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, _shared(common_dir))
     try:
         fcntl.flock(fd, mode)
         yield
@@ -291,9 +291,10 @@ def record(git_dir: str | os.PathLike[str], items: list[Increment]) -> None:
     from proctor.store.perms import open_file
 
     line = json.dumps([row for item in items for row in _rows(item)]) + "\n"
-    directory = metrics_dir(git_dir)
+    directory = os.path.join(git_dir, "proctor", "metrics")  # a string: asked every write
     with _locked(directory, fcntl.LOCK_SH):
-        fd = open_file(directory / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _shared(git_dir))
+        log = os.path.join(directory, LOG)
+        fd = open_file(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _shared(git_dir))
         try:
             os.write(fd, line.encode("utf-8"))
         finally:

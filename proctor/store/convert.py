@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from proctor.core.errors import StoreError
 from proctor.store.git import run_git
@@ -25,12 +24,12 @@ __all__ = ["applies", "clean_blob_ids", "staged_ids_of"]
 _TRUE = ("true", "yes", "on", "1", "input")
 
 
-def _global_attributes(store: ObjectStore) -> list[Path]:
+def _global_attributes(store: ObjectStore) -> str:
     configured = store.config.get("core.attributesfile")
     if configured:
-        return [Path(os.path.expanduser(configured))]
+        return os.path.expanduser(configured)
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return [Path(xdg) / "git" / "attributes"]
+    return os.path.join(xdg, "git", "attributes")
 
 
 def applies(
@@ -43,8 +42,8 @@ def applies(
     """Whether git could convert any of ``paths`` on the way in (autocrlf or attributes)."""
     if store.config.get("core.autocrlf", "false").strip().lower() in _TRUE:
         return True
-    candidates = [Path(store.common_dir) / "info" / "attributes", *_global_attributes(store)]
-    if any(p.is_file() for p in candidates):
+    candidates = (os.path.join(store.common_dir, "info", "attributes"), _global_attributes(store))
+    if any(os.path.isfile(p) for p in candidates):
         return True
     dirs = {""}
     for path in paths:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import random
@@ -186,5 +187,7 @@ def _create(seed: Path, path: Path, token: bytes) -> None:
             os.close(fd)
 
 
+@functools.lru_cache(maxsize=64)
 def lock_path(index: Path) -> Path:
+    """``index.lock`` beside ``index`` (asked several times a write)."""
     return index.with_name(index.name + ".lock")

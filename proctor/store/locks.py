@@ -35,15 +35,15 @@ def ref_file(common_dir: str, ref: str, kind: str, suffix: str = "") -> Path:
     """The file of ``kind`` ("write": the lock, "sync": the journal) for ``ref``.
 
     A write asks for these paths several times; the name is worked out once per process
-    (``_ref_name``), and so is the folder (a removed one is made again when the file is
+    (``_ref_path``), and so is the folder (a removed one is made again when the file is
     opened: ``open_state``).
     """
-    return state_dir(common_dir) / _ref_name(ref, kind, suffix)
+    return _ref_path(state_dir(common_dir), ref, kind, suffix)
 
 
 @functools.lru_cache(maxsize=256)
-def _ref_name(ref: str, kind: str, suffix: str) -> str:
-    return f"{kind}-{hashlib.sha1(ref.encode()).hexdigest()[:16]}{suffix}"
+def _ref_path(folder: Path, ref: str, kind: str, suffix: str) -> Path:
+    return folder / f"{kind}-{hashlib.sha1(ref.encode()).hexdigest()[:16]}{suffix}"
 
 
 def open_state(path: Path, flags: int, common_dir: str) -> int:

@@ -140,12 +140,14 @@ def _update_index(args: list[str], cwd: str, listing: bytes | None, env: dict[st
 
 def publish_index(checkout: Checkout) -> None:
     """Put the new index in place (the lock stays held), keeping the old one as a link."""
-    index = checkout.index
-    old = index.with_name(INDEX_OLD)
-    old.unlink(missing_ok=True)
+    index = str(checkout.index)
+    folder = os.path.dirname(index)
+    old = os.path.join(folder, INDEX_OLD)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(old)
     with contextlib.suppress(FileNotFoundError):  # no index yet: nothing to keep
         os.link(index, old)
-    os.rename(index.with_name(INDEX_NEW), index)
+    os.rename(os.path.join(folder, INDEX_NEW), index)
 
 
 def finish(store: ObjectStore, record: Record, *, leftovers: bool = True) -> list[str]:

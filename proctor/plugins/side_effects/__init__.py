@@ -20,6 +20,7 @@ with the full retry policy. Reads never deliver: they stay fast and offline.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -114,7 +115,7 @@ def proctor_on_event(event: Any) -> dict[str, str] | None:
     else:
         config = read_config(event.store, event.ref)
     chosen = {n: s for n, s in effects(config).items() if s.wants(event.kind, event.action)}
-    if not chosen and not outbox_path(event.store).is_file():
+    if not chosen and not os.path.isfile(outbox_path(event.store)):
         return None
     from proctor.plugins.side_effects.outbox import Outbox
 
