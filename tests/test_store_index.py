@@ -186,3 +186,36 @@ def test_paths_with_link_in_their_names_do_not_make_an_index_split(repo: Path) -
     assert _may_be_split((repo / ".git/index").read_bytes())
     git(repo, "update-index", "--no-split-index")
     assert not _may_be_split((repo / ".git/index").read_bytes())
+
+
+def test_an_index_this_process_wrote_is_searched_and_gives_the_walks_bytes(repo: Path) -> None:
+    """A second write to an index this process wrote finds its entries by searching the
+    bytes (the entries' end is known by the checksum); the result is byte for byte what
+    the walk over every entry gives, names that end other names included."""
+    from proctor.store import indexfile
+
+    paths = ["a/main.py", "procedures/a/main.py", "x" * 150 + "/" + "y" * 150 + "/main.py", "z.txt"]
+    for path in paths:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(path[:10] + "\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "init")
+    start = (repo / ".git/index").read_bytes()
+    st = (repo / "z.txt").lstat()
+    sha = "1" * 40
+
+    def change(*names: str) -> dict[str, tuple[int, str, os.stat_result]]:
+        return dict.fromkeys(names, (0o100644, sha, st))
+
+    indexfile._ENTRIES_END.clear()
+    first = indexfile.replace_entries(start, change("a/main.py"))
+    assert first is not None
+    end = indexfile._ENTRIES_END[first[-20:]]
+    assert first[end : end + 4] == b"TREE"  # where the walk found the entries end
+    for names in (["procedures/a/main.py"], ["a/main.py", paths[2]], ["nope/main.py"]):
+        indexfile._ENTRIES_END[first[-20:]] = end
+        searched = indexfile.replace_entries(first, change(*names))
+        indexfile._ENTRIES_END.clear()
+        walked = indexfile.replace_entries(first, change(*names))
+        assert searched == walked
+        assert (searched is None) == (names == ["nope/main.py"])

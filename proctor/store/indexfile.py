@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections import OrderedDict
 
 __all__ = ["MAX_ENTRIES", "replace_entries"]
 
@@ -31,6 +32,14 @@ _U32 = struct.Struct(">I")
 _M32 = 0xFFFFFFFF
 _DROP = (b"UNTR", b"FSMN", b"EOIE", b"IEOT")
 _NSEC = 1_000_000_000
+_FILE_MODES = (b"\0\0\x81\xa4", b"\0\0\x81\xed", b"\0\0\xa0\0")
+
+# Where the entries end in the indexes this process wrote, by checksum. An index is
+# rewritten here with its entries where they were, so the next write of a long-lived
+# store finds its entries by a search of the bytes instead of a walk over every entry;
+# a checksum no other index has is what says the bytes are the ones written.
+_ENTRIES_END: OrderedDict[bytes, int] = OrderedDict()
+_KEEP = 8
 
 
 def _fixed(mode: int, sha: str, st: os.stat_result, flags: int) -> bytes:
@@ -63,6 +72,41 @@ def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result
     if trailer != b"\0" * 20 and hashlib.sha1(data[:body_end]).digest() != trailer:
         return None  # not an index git would read: let git say so
     wanted = {p.encode("utf-8", "surrogateescape"): p for p in files}
+    known_end = _ENTRIES_END.get(trailer) if trailer != b"\0" * 20 else None
+    walked = None if known_end is not None else _walk(data, wanted, count, body_end)
+    if walked is not None:
+        pos, found = walked
+    elif known_end is not None:
+        pos, searched = known_end, _search(data, wanted, known_end)
+        if searched is None:
+            return None
+        found = searched
+    else:
+        return None
+    if len(found) != len(files):
+        return None  # a path git must add
+    extensions = _extensions(data, pos, body_end, list(files))
+    if extensions is None:
+        return None
+    out = bytearray(data[:pos])
+    for path, (mode, sha, st) in files.items():
+        offset, flags = found[path]
+        out[offset : offset + 62] = _fixed(mode, sha, st, flags & ~0x8000)
+    out += extensions
+    if trailer == b"\0" * 20:  # index.skipHash: no checksum to know the bytes by
+        return bytes(out) + trailer
+    checksum = hashlib.sha1(out).digest()
+    _ENTRIES_END[checksum] = pos
+    while len(_ENTRIES_END) > _KEEP:
+        _ENTRIES_END.popitem(last=False)
+    return bytes(out) + checksum
+
+
+def _walk(
+    data: bytes, wanted: dict[bytes, str], count: int, body_end: int
+) -> tuple[int, dict[str, tuple[int, int]]] | None:
+    """Every entry in turn: where the entries end, and where each wanted one starts
+    (with its flags); None for an entry this module leaves to git."""
     lengths = {len(name) for name in wanted}
     found: dict[str, tuple[int, int]] = {}
     unpack_flags = _FLAGS.unpack_from
@@ -83,18 +127,31 @@ def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result
                     return None
                 found[wanted[name]] = (pos, flags)
         pos += (62 + extended + size + 8) & ~7
-    if len(found) != len(files):
-        return None  # a path git must add
-    extensions = _extensions(data, pos, body_end, list(files))
-    if extensions is None:
-        return None
-    out = bytearray(data[:pos])
-    for path, (mode, sha, st) in files.items():
-        offset, flags = found[path]
-        out[offset : offset + 62] = _fixed(mode, sha, st, flags & ~0x8000)
-    out += extensions
-    checksum = trailer if trailer == b"\0" * 20 else hashlib.sha1(out).digest()
-    return bytes(out) + checksum
+    return pos, found
+
+
+def _search(data: bytes, wanted: dict[bytes, str], end: int) -> dict[str, tuple[int, int]] | None:
+    """The wanted entries of an index whose entries end at ``end``, found by searching
+    for each name: an entry starts 62 bytes before its name, at an offset 4 mod 8, its
+    flags hold the name's length and its mode is a file's. A name found twice (a merge
+    stage) or in no such place is left to the walk, or to git."""
+    found: dict[str, tuple[int, int]] = {}
+    unpack_flags = _FLAGS.unpack_from
+    for raw, path in wanted.items():
+        if len(raw) >= 0xFFF:
+            return None
+        needle = raw + b"\0"
+        at = data.find(needle, 74, end)
+        while at != -1:
+            start = at - 62
+            if (start - 12) % 8 == 0:
+                flags = unpack_flags(data, start + 60)[0]
+                if flags & 0xFFF == len(raw) and data[start + 24 : start + 28] in _FILE_MODES:
+                    if path in found or flags & 0x7000:
+                        return None
+                    found[path] = (start, flags)
+            at = data.find(needle, at + 1, end)
+    return found
 
 
 def _extensions(data: bytes, pos: int, end: int, paths: list[str]) -> bytes | None:
