@@ -149,8 +149,10 @@ def start_run(
     )
 
 
-def interrupt_a_run(repo: Path, tmp: Path, env: dict[str, str]) -> tuple[int, str, float]:
-    """``proctor run slow`` (a procedure that sleeps a minute) interrupted by SIGINT once
+def interrupt_a_run(
+    repo: Path, tmp: Path, env: dict[str, str], signum: int = signal.SIGINT
+) -> tuple[int, str, float]:
+    """``proctor run slow`` (a procedure that sleeps a minute) interrupted by ``signum`` once
     its sandbox is up; (exit status, stderr, seconds from the signal to the exit). The
     run's folders live in ``tmp`` (TMPDIR), so the caller can see they were cleaned up."""
     proc = start_run(repo, "slow", env, tmp, "--timeout", "120")
@@ -158,7 +160,7 @@ def interrupt_a_run(repo: Path, tmp: Path, env: dict[str, str]) -> tuple[int, st
     while not list(tmp.glob("proctor-run-*/runner")) and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.5)  # the procedure is asleep in its sandbox by now
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     sent = time.monotonic()
     _out, err = proc.communicate(timeout=90)
     return proc.returncode, err, time.monotonic() - sent

@@ -202,3 +202,18 @@ def test_ctrl_c_stops_a_run_at_once_and_cleans_up(repo: Path, tmp_path: Path) ->
     assert (code, err.strip()) == (1, "Aborted.")
     assert seconds < 15
     assert not list(tmp.glob("proctor-run-*"))  # killed, and its folders removed
+
+
+def test_sigterm_stops_a_run_cleans_up_and_ends_by_the_signal(repo: Path, tmp_path: Path) -> None:
+    """SIGTERM used to end Python at once: the sandbox died with it, but its run folder
+    stayed in TMPDIR. Now it stops the run as Ctrl-C does, and the command still dies of
+    SIGTERM, as a caller waiting for it expects."""
+    import signal
+
+    create(repo, "slow", SLOW)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code, _err, seconds = interrupt_a_run(repo, tmp, {"PROCTOR_SERVER": "0"}, signal.SIGTERM)
+    assert code == -signal.SIGTERM
+    assert seconds < 15
+    assert not list(tmp.glob("proctor-run-*"))

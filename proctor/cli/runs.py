@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -80,9 +86,10 @@ def run_command(
         values[key] = (
             read_file_arg(value[1:], f"file for {key}") if value.startswith("@") else value
         )
-    record = state.workspace().runs.run(
-        name, values, version=version, timeout=timeout, from_text=True, unsandboxed=unsandboxed
-    )
+    with _terminated_like_interrupted():
+        record = state.workspace().runs.run(
+            name, values, version=version, timeout=timeout, from_text=True, unsandboxed=unsandboxed
+        )
     if state.as_json:
         emit_json(record.to_json())
         return record.exit_code
@@ -92,6 +99,44 @@ def run_command(
     if out is not None:
         click.echo(out)
     return record.exit_code
+
+
+@contextlib.contextmanager
+def _terminated_like_interrupted() -> Iterator[None]:
+    """SIGTERM stops a run as Ctrl-C does (its processes killed, its folders removed, the
+    run not recorded); then the command dies of SIGTERM, as it would have at once. A
+    SIGTERM the caller ignores stays ignored; one more while the run is stopped waits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    got: list[int] = []
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+        if len(got) > 1:
+            return
+        # What Ctrl-C would do now: while the run's loop runs, its handler cancels the
+        # run's task at an await (which then stops the sandbox and cleans up); before,
+        # Python's own handler raises KeyboardInterrupt.
+        on_int = signal.getsignal(signal.SIGINT)
+        if callable(on_int):
+            on_int(signal.SIGINT, frame)
+            return
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if got:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @cli.command("runs")
