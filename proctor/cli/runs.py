@@ -106,10 +106,10 @@ def _terminated_like_interrupted() -> Iterator[None]:
     """SIGTERM stops a run as Ctrl-C does (its processes killed, its folders removed, the
     run not recorded); then the command dies of SIGTERM, as it would have at once. A
     SIGTERM the caller ignores stays ignored; one more while the run is stopped waits."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
     got: list[int] = []

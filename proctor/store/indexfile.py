@@ -73,17 +73,11 @@ def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result
         return None  # not an index git would read: let git say so
     wanted = {p.encode("utf-8", "surrogateescape"): p for p in files}
     known_end = _ENTRIES_END.get(trailer) if trailer != b"\0" * 20 else None
-    walked = None if known_end is not None else _walk(data, wanted, count, body_end)
-    if walked is not None:
-        pos, found = walked
-    elif known_end is not None:
-        pos, searched = known_end, _search(data, wanted, known_end)
-        if searched is None:
-            return None
-        found = searched
+    if known_end is not None:
+        pos, found = known_end, _search(data, wanted, known_end)
     else:
-        return None
-    if len(found) != len(files):
+        pos, found = _walk(data, wanted, count, body_end)
+    if found is None or len(found) != len(files):
         return None  # a path git must add
     extensions = _extensions(data, pos, body_end, list(files))
     if extensions is None:
@@ -104,16 +98,16 @@ def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result
 
 def _walk(
     data: bytes, wanted: dict[bytes, str], count: int, body_end: int
-) -> tuple[int, dict[str, tuple[int, int]]] | None:
+) -> tuple[int, dict[str, tuple[int, int]] | None]:
     """Every entry in turn: where the entries end, and where each wanted one starts
-    (with its flags); None for an entry this module leaves to git."""
+    (with its flags); None for those when an entry is one this module leaves to git."""
     lengths = {len(name) for name in wanted}
     found: dict[str, tuple[int, int]] = {}
     unpack_flags = _FLAGS.unpack_from
     pos = 12
     for _ in range(count):
         if pos + 62 > body_end:
-            return None
+            return pos, None
         flags = unpack_flags(data, pos + 60)[0]
         extended = 2 if flags & 0x4000 else 0
         start = pos + 62 + extended
@@ -124,7 +118,7 @@ def _walk(
             name = data[start : start + size]
             if name in wanted:
                 if extended or flags & 0x3000:
-                    return None
+                    return pos, None
                 found[wanted[name]] = (pos, flags)
         pos += (62 + extended + size + 8) & ~7
     return pos, found

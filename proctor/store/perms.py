@@ -139,12 +139,11 @@ def make_folder(path: str | os.PathLike[str], shared: int) -> None:
     adjust(path, shared)
 
 
-# The state folders this process made (or found), by (common dir, parts, setting), and
-# the same by folder: a write asks for its folder several times (the writer lock, the
-# journal, the lock seed, metrics), and the ``mkdir`` is tried once per process. A folder
-# removed meanwhile is made again by :func:`open_file`, when a file cannot be created in it.
+# The state folders this process made (or found), by (common dir, parts, setting): a
+# write asks for its folder several times (the writer lock, the journal, the lock seed,
+# metrics), and the ``mkdir`` is tried once per process. A folder removed meanwhile is
+# made again by :func:`open_file`, when a file cannot be created in it.
 _FOLDERS: dict[tuple[str, tuple[str, ...], int], Path] = {}
-_MADE: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
 def state_folder(common_dir: str, *parts: str) -> Path:
@@ -163,21 +162,19 @@ def state_folder(common_dir: str, *parts: str) -> Path:
         path = os.path.join(path, part)
         make_folder(path, shared)
     _FOLDERS[key] = folder = Path(path)
-    _MADE[path] = (common_dir, parts)
     return folder
 
 
 def _remake_folder(path: str | os.PathLike[str]) -> bool:
     """Make again the state folder ``path`` would be created in, if it is one this
     process made and then lost (someone removed ``.git/proctor``); whether it was."""
-    made = _MADE.get(os.path.dirname(os.fspath(path)))
-    if made is None:
-        return False
-    common_dir, parts = made
-    _FOLDERS.clear()  # the folders above it may be gone too
-    _MADE.clear()
-    state_folder(common_dir, *parts)
-    return True
+    parent = Path(os.path.dirname(os.fspath(path)))
+    for (common_dir, parts, _shared), folder in _FOLDERS.items():
+        if folder == parent:
+            _FOLDERS.clear()  # the folders above it may be gone too
+            state_folder(common_dir, *parts)
+            return True
+    return False
 
 
 def open_file(path: str | os.PathLike[str], flags: int, shared: int, mode: int = 0o666) -> int:

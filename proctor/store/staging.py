@@ -156,21 +156,16 @@ def finish(store: ObjectStore, record: Record, *, leftovers: bool = True) -> lis
     of a killed one can be left (a recovery looks for them)."""
     base = record.work_tree or ""
     new_tree = store.commit_tree(record.new) if record.new else None
+    clean = fs.settle if leftovers else fs.drop_backup
     for path in record.paths:
-        if leftovers:
-            fs.settle(base, path)
-        else:
-            fs.drop_backup(base, path)
+        clean(base, path)
         entry = store.entry_at(new_tree, path)
         if entry is None or entry[0] == MODE_TREE:
             fs.prune_empty_parents(base, path)
-    if not leftovers:
-        if record.index:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(os.path.dirname(record.index), INDEX_OLD))
-    elif record.index:
+    if record.index:
         folder = os.path.dirname(record.index)
-        for name in (INDEX_OLD, INDEX_NEW, INDEX_NEW + ".lock"):
+        names = (INDEX_OLD, INDEX_NEW, INDEX_NEW + ".lock") if leftovers else (INDEX_OLD,)
+        for name in names:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, name))
     return []
