@@ -67,6 +67,7 @@ from proctor.store.objects import (
     add_trailers,
     blob_sha,
     check_ref_name,
+    check_sha,
     format_ident,
     parse_tree_raw,
     serialize_tree_raw,
@@ -127,6 +128,7 @@ class GitStore(ObjectStore):
         self.worktrees = Worktrees(self.cwd, self.common_dir, self.work_tree, self.git_dir)
         self._identities: dict[str, tuple[str, str]] = {}
         self._updaters: OrderedDict[str, RefUpdater] = OrderedDict()
+        self._refs: refs.LocalRefs | None = None
 
     def __enter__(self) -> GitStore:
         return self
@@ -170,8 +172,26 @@ class GitStore(ObjectStore):
 
         ``expected_old`` None means "must not exist" (create-only, used for tags and the
         first commit of a branch). Raises CasLost when any ref is not where expected.
+        A branch moved alone from one commit to another (a plain write) is moved in this
+        process (``refs.LocalRefs``) where that is exactly what git would do.
         """
+        if len(updates) == 1:
+            ref, new, old = updates[0]
+            if old is not None and new != ZERO_SHA and self._local_refs().usable:
+                check_ref_name(ref)
+                check_sha(new, "new value of " + ref)
+                check_sha(old, "old value of " + ref)
+                name, email = self.identity("committer")
+                if self._local_refs().move(ref, new, old, reason, format_ident(name, email)):
+                    return
         refs.update_refs(self.cwd, self.common_dir, updates, reason, self._updater(reason))
+
+    def _local_refs(self) -> refs.LocalRefs:
+        if self._refs is None:
+            self._refs = refs.LocalRefs(
+                self.common_dir, self.git_dir, self.work_tree, self.config, self.shared
+            )
+        return self._refs
 
     def _updater(self, reason: str) -> RefUpdater:
         updater = self._updaters.get(reason)

@@ -46,6 +46,12 @@ CONFIG_KEYS = (
     "index.sparse",
     "core.splitindex",
     "core.sharedrepository",
+    # What decides whether a branch may be moved in-process (``refs.LocalRefs``).
+    "core.logallrefupdates",
+    "core.hookspath",
+    "core.fsync",
+    "core.fsyncobjectfiles",
+    "extensions.refstorage",
     *IDENTITY_KEYS,
 )
 
