@@ -45,6 +45,7 @@ WORKER = r'''
 """A proctor writer in its own process: waits for the go signal, writes, reports JSON."""
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -116,6 +117,22 @@ try:
         # One update; the repository's reference-transaction hook SIGKILLs this process
         # the instant the ref has moved, i.e. after publishing and before anything else.
         os.environ["PROCTOR_TEST_KILL_PID"] = str(os.getpid())
+        (signals / f"writing-{ident}").touch()
+        ws.execute("procedure.update", {"name": args[0], "code": code(args[1]),
+                                        "description": f"value {args[1]}"})
+        sys.exit("still alive after the ref moved")
+
+    elif mode == "once-here":
+        # The same, with the ref moved in this process (no hook): SIGKILL the instant the
+        # rename of the ref's lock over the ref has returned.
+        real_rename = os.rename
+
+        def rename_then_die(src, dst, *a, **kw):
+            real_rename(src, dst, *a, **kw)
+            if str(src).endswith(".lock") and "/refs/heads/" in str(dst):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        os.rename = rename_then_die
         (signals / f"writing-{ident}").touch()
         ws.execute("procedure.update", {"name": args[0], "code": code(args[1]),
                                         "description": f"value {args[1]}"})
@@ -563,26 +580,29 @@ exit 0
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mover", ["git", "in-process"])
 def test_sigkill_right_after_publish(
-    store: Store, workers: Workers, request: pytest.FixtureRequest
+    store: Store, workers: Workers, request: pytest.FixtureRequest, mover: str
 ) -> None:
     """The worst instant for a kill: the ref has moved, nothing after it has run.
 
-    git's reference-transaction hook delivers the SIGKILL exactly there. The commit must
-    stand, nothing may stay locked, and the next write of the same procedure must succeed
-    with a clean ``git status``.
+    With git moving the ref, its reference-transaction hook delivers the SIGKILL exactly
+    there; with the ref moved in-process (no hook), the writer kills itself as the rename
+    over the ref returns. The commit must stand, nothing may stay locked, and the next
+    write of the same procedure must succeed with a clean ``git status``.
     """
     repo = store.path
     seed_stream(store)
     before = git(repo, "rev-parse", store.ref).strip()
     hook = repo / ".git" / "hooks" / "reference-transaction"
-    hook.write_text(KILL_HOOK)
-    hook.chmod(0o755)
+    if mover == "git":
+        hook.write_text(KILL_HOOK)
+        hook.chmod(0o755)
 
-    proc = workers.start("once", repo, "0", "alpha", "42")
+    proc = workers.start("once" if mover == "git" else "once-here", repo, "0", "alpha", "42")
     _out, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == -signal.SIGKILL, err.decode()[-800:]
-    hook.unlink()
+    hook.unlink(missing_ok=True)
 
     tip = git(repo, "rev-parse", store.ref).strip()
     assert tip != before, "the ref did not move before the kill"

@@ -20,6 +20,7 @@ from conftest import git
 
 from proctor.core.errors import ProctorError
 from proctor.store import Change, GitStore, format_ident
+from proctor.store.locks import writer_lock
 from proctor.store.refs import CasLost
 
 AUTHOR = format_ident("Test Author", "author@example.com")
@@ -113,7 +114,7 @@ def test_a_move_from_a_value_the_ref_no_longer_has_is_lost_and_leaves_no_lock(re
         store.close()
         log = (repo / ".git/logs" / REF).read_bytes()
         head_log = (repo / ".git/logs/HEAD").read_bytes()
-        with pytest.raises(CasLost):
+        with writer_lock(store.common_dir, REF), pytest.raises(CasLost):
             store.update_refs([(REF, first, first)], "proctor: test")
         assert not store._updaters
     assert git(repo, "rev-parse", REF).strip() == second
@@ -208,14 +209,15 @@ def test_a_write_on_a_full_disk_leaves_no_ref_lock(repo: Path) -> None:
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "from proctor.store import GitStore, Change, format_ident\n"
-        "from proctor.store import refs\n"
+        "from proctor.store.locks import writer_lock\n"
         "store = GitStore(sys.argv[1])\n"
         "tip = store.read_ref('refs/heads/main')\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))\n"
-        "try:\n"
-        "    store.update_refs([('refs/heads/main', tip, tip)], 'proctor: test')\n"
-        "except Exception as exc:\n"
-        "    print(type(exc).__name__, exc)\n"
+        "with writer_lock(store.common_dir, 'refs/heads/main'):\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))\n"
+        "    try:\n"
+        "        store.update_refs([('refs/heads/main', tip, tip)], 'proctor: test')\n"
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__, exc)\n"
         "print('in-process' if not store._updaters else 'git')\n"
     )
     proc = subprocess.run(
@@ -227,3 +229,69 @@ def test_a_write_on_a_full_disk_leaves_no_ref_lock(repo: Path) -> None:
     ], proc
     assert git(repo, "rev-parse", REF).strip() == tip
     assert not (repo / ".git" / (REF + ".lock")).exists()
+
+
+KILLED_MOVER = """
+import os, signal, sys
+from proctor.store import Change, GitStore, format_ident, refs
+
+where = sys.argv[2]
+if where == "ref lock":  # the ref's lock made and noted, its value not yet written
+    refs.write_all = lambda fd, data: os.kill(os.getpid(), signal.SIGKILL)
+else:  # HEAD.lock taken too, no reflog line written yet
+    refs.LocalRefs._log = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+with GitStore(sys.argv[1]) as store:
+    store.write(
+        "refs/heads/main",
+        lambda _tip: Change(edits={"f": b"killed"}, message="killed"),
+        author=format_ident("Test Author", "author@example.com"),
+    )
+"""
+
+
+@pytest.mark.parametrize("where", ["ref lock", "HEAD.lock too"])
+def test_the_locks_of_a_writer_killed_while_moving_the_ref_are_removed_by_the_next(
+    repo: Path, where: str
+) -> None:
+    """A writer killed between taking the ref's lock and moving the ref leaves its locks,
+    as a killed git does. The next write knows them for a dead writer's (their note in
+    the writer lock it now holds) and moves the ref; git's own commands work again."""
+    with GitStore(repo) as store:
+        tip = write(store, 1)
+    proc = subprocess.run([sys.executable, "-c", KILLED_MOVER, str(repo), where])
+    assert proc.returncode == -9
+    assert (repo / ".git" / (REF + ".lock")).exists()
+    assert (repo / ".git/HEAD.lock").exists() is (where != "ref lock")
+    assert git(repo, "rev-parse", REF).strip() == tip
+    with GitStore(repo) as store:
+        store.recover(REF)  # the killed write's work-tree sync, from its journal
+        write(store, 2)
+    assert git(repo, "log", "-1", "--format=%s", REF).strip() == "write 2"
+    assert not (repo / ".git" / (REF + ".lock")).exists()
+    assert not (repo / ".git/HEAD.lock").exists()
+    git(repo, "commit", "-q", "--allow-empty", "-m", "plain git")  # takes both locks
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_lock_made_after_a_dead_writers_is_left_to_git(repo: Path) -> None:
+    """The note names a file; a lock made since by someone else is not that file, and
+    stays (git refuses, nothing moves), whatever the note says."""
+    with GitStore(repo) as store:
+        tip = write(store, 1)
+    proc = subprocess.run([sys.executable, "-c", KILLED_MOVER, str(repo), "ref lock"])
+    assert proc.returncode == -9
+    lock = repo / ".git" / (REF + ".lock")
+    inode = lock.stat().st_ino
+    lock.unlink()
+    for _ in range(50):  # another git's lock, just made; in the same inode if it comes so
+        lock.touch()
+        if lock.stat().st_ino == inode:
+            break
+        lock.unlink()
+    else:
+        lock.touch()
+    with GitStore(repo) as store, pytest.raises(ProctorError):
+        store.recover(REF)
+        write(store, 2)
+    assert lock.exists() and lock.read_bytes() == b""
+    assert git(repo, "rev-parse", REF).strip() == tip

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError, UsageError
-from proctor.store import convert, fs, journal, refs, staging, worktree
+from proctor.store import convert, fs, journal, locks, refs, staging, worktree
 from proctor.store.catfile import CatFile
 from proctor.store.change import Change, TagSpec, WriteResult
 from proctor.store.checkout import Checkout, Worktrees
@@ -177,12 +177,13 @@ class GitStore(ObjectStore):
         """
         if len(updates) == 1:
             ref, new, old = updates[0]
-            if old is not None and new != ZERO_SHA and self._local_refs().usable:
+            note = locks.held_writer_lock(self.common_dir, ref)
+            if note is not None and old is not None and new != ZERO_SHA:
                 check_ref_name(ref)
                 check_sha(new, "new value of " + ref)
                 check_sha(old, "old value of " + ref)
-                name, email = self.identity("committer")
-                if self._local_refs().move(ref, new, old, reason, format_ident(name, email)):
+                ident = format_ident(*self.identity("committer"))
+                if self._local_refs().move(ref, new, old, reason, ident, note):
                     return
         refs.update_refs(self.cwd, self.common_dir, updates, reason, self._updater(reason))
 

@@ -56,9 +56,20 @@ def open_state(path: Path, flags: int, common_dir: str) -> int:
         raise StoreError(f"{path}: {exc.strerror}; nothing was written") from None
 
 
-def _held() -> set[Path]:
-    held: set[Path] = _HELD_LOCKS.__dict__.setdefault("paths", set())
+def _held() -> dict[Path, int]:
+    """The writer locks this thread holds: their paths and descriptors."""
+    held: dict[Path, int] = _HELD_LOCKS.__dict__.setdefault("paths", {})
     return held
+
+
+def held_writer_lock(common_dir: str, ref: str) -> int | None:
+    """The descriptor of ``ref``'s writer lock if this thread holds it, else None.
+
+    The lock's file is proctor's own: a holder may note in it what it is doing (the ref
+    lock it made, ``refs.LocalRefs``) for the next holder, who knows from the lock alone
+    that whoever wrote the note is gone.
+    """
+    return _held().get(ref_file(common_dir, ref, "write", ".lock"))
 
 
 @contextmanager
@@ -89,11 +100,11 @@ def writer_lock(common_dir: str, ref: str, *, wait: bool = True) -> Iterator[boo
         except BlockingIOError:
             yield False
             return
-        held.add(path)
+        held[path] = fd
         try:
             yield True
         finally:
-            held.discard(path)
+            del held[path]
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -172,6 +172,8 @@ _LOCK = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 # The refs whose reflog git makes when core.logAllRefUpdates is true (should_autocreate_reflog).
 _LOGGED = ("refs/heads/", "refs/remotes/", "refs/notes/")
+# Room in the writer lock's file for the note of the two locks a move holds.
+_NOTE_SIZE = 256
 
 
 class LocalRefs:
@@ -223,8 +225,14 @@ class LocalRefs:
             and config.get("core.fsyncobjectfiles") is None
         )
 
-    def move(self, ref: str, new: str, old: str, reason: str, ident: str) -> bool:
+    def move(self, ref: str, new: str, old: str, reason: str, ident: str, note: int) -> bool:
         """Move ``ref`` from ``old`` to ``new``; False (nothing changed) where git must.
+
+        ``note``: the descriptor of the ref's writer lock, which the caller holds. The
+        locks made here are noted in it while they exist: a writer killed holding them
+        leaves them behind (as a killed git does), and the next writer, holding the
+        writer lock, knows them for a dead writer's and removes them, where a lock it
+        cannot account for is left to git (which refuses and says so).
 
         Raises CasLost when the ref is not at ``old``; StoreError when a file cannot be
         written (the ref has not moved then, as with git).
@@ -239,47 +247,102 @@ class LocalRefs:
         ):
             return False
         path = os.path.join(self.common_dir, ref)
+        ref_lock, head_lock = path + ".lock", os.path.join(self.git_dir, "HEAD.lock")
+        lock = self._take(ref_lock, note, head_lock)
+        if lock is None:
+            return False  # held by someone else, or no such folder: git says which
+        noted: list[str] = []
+        held = [ref_lock]
         try:
-            lock = os.open(path + ".lock", _LOCK, 0o666)
-        except OSError:
-            return False  # held by another writer, or no such folder: git says which
-        head_lock: str | None = None
-        try:
+            self._note(note, noted, "ref", lock, new)
             raw = _read_small(path)
             if raw and not (len(raw) == len(old) and not raw.strip("0123456789abcdef")):
-                self._drop(lock, path + ".lock")  # a symbolic or broken ref: git's to say
-                return False
+                return False  # a symbolic or broken ref: git's to say
             if (raw or read_ref(self.common_dir, ref)) != old:
                 raise CasLost(ref)
             write_all(lock, (new + "\n").encode())
             os.close(lock)
             lock = -1
             if self.shared:
-                adjust(path + ".lock", self.shared)
+                adjust(ref_lock, self.shared)
             line = f"{old} {new} {ident}\t{reason}\n".encode()
-            if refs_head(self.git_dir) == ref:
-                head_lock = os.path.join(self.git_dir, "HEAD.lock")
+            logs_head = refs_head(self.git_dir) == ref
+            if logs_head:
+                # HEAD.lock guards only HEAD's line: taken before any line is written (git
+                # refuses the whole move when it is held), let go before the ref moves, so
+                # that a writer killed once the ref has moved leaves no lock but
+                # index.lock (which a recovery looks for).
                 try:
-                    os.close(os.open(head_lock, _LOCK, 0o666))
+                    head = os.open(head_lock, _LOCK, 0o666)
                 except OSError:
-                    head_lock = None
-                    os.unlink(path + ".lock")
                     return False
+                held.append(head_lock)
+                self._note(note, noted, "head", head, new)
+                os.close(head)
             self._log(ref, line)
-            if head_lock is not None:
+            if logs_head:
                 self._log("HEAD", line, logs_dir=self.git_dir)
-            os.rename(path + ".lock", path)
-        except CasLost:
-            self._drop(lock, path + ".lock")
-            raise
+                os.unlink(head_lock)
+                held.remove(head_lock)
+            os.rename(ref_lock, path)
+            held.remove(ref_lock)
+            return True
         except OSError as exc:
-            self._drop(lock, path + ".lock")
             raise StoreError(f"cannot move {ref}: {exc.strerror or exc}") from exc
         finally:
-            if head_lock is not None:
+            if lock >= 0:
+                os.close(lock)
+            for name in held:
                 with contextlib.suppress(OSError):
-                    os.unlink(head_lock)
-        return True
+                    os.unlink(name)
+            if noted:  # none of them is there any more
+                with contextlib.suppress(OSError):
+                    os.pwrite(note, b" " * _NOTE_SIZE, 0)
+
+    @staticmethod
+    def _note(note: int, noted: list[str], kind: str, fd: int, new: str) -> None:
+        """Note the lock ``fd`` (``kind``: the ref's or HEAD's) in the writer lock's file:
+        which file it is (device, inode) and the value it is for."""
+        st = os.fstat(fd)
+        entries = [*noted, f"{kind} {st.st_dev} {st.st_ino} {st.st_ctime_ns} {new}"]
+        os.pwrite(note, "\n".join(entries).encode().ljust(_NOTE_SIZE), 0)
+        noted[:] = entries
+
+    @staticmethod
+    def _take(ref_lock: str, note: int, head_lock: str) -> int | None:
+        """``ref_lock`` created exclusively; a dead writer's locks removed first."""
+        try:
+            return os.open(ref_lock, _LOCK, 0o666)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        for entry in os.pread(note, _NOTE_SIZE, 0).decode(errors="replace").split("\n"):
+            kind, dev, ino, ctime, new = (entry.split() + [""] * 5)[:5]
+            name = {"ref": ref_lock, "head": head_lock}.get(kind)
+            if name is None:
+                continue
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                content = os.read(fd, 128)
+            finally:
+                os.close(fd)
+            # The very file that writer made: the same inode, and either untouched since
+            # it was made or holding that writer's value (a lock git makes later in a
+            # reused inode was made later, and holds git's value).
+            same = (str(st.st_dev), str(st.st_ino)) == (dev, ino)
+            untouched = content == b"" and str(st.st_ctime_ns) == ctime
+            if same and (untouched or content == (new + "\n").encode()):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        try:
+            return os.open(ref_lock, _LOCK, 0o666)
+        except OSError:
+            return None
 
     def _log(self, ref: str, line: bytes, logs_dir: str | None = None) -> None:
         """Append ``line`` to the ref's reflog: made when git would make it, else only
@@ -309,13 +372,6 @@ class LocalRefs:
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder)
             adjust(folder, self.shared)
-
-    @staticmethod
-    def _drop(fd: int, lock: str) -> None:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
 
 
 def refs_head(git_dir: str) -> str | None:
