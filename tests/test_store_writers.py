@@ -251,6 +251,28 @@ def test_the_index_lock_holds_its_token_whatever_became_of_its_seed(
     assert git(repo, "status", "--porcelain") == ""
 
 
+def test_an_index_lock_in_a_folder_that_is_gone_is_refused_at_once(tmp_path: Path) -> None:
+    """The index's folder removed (a linked work tree deleted after a killed write): the
+    lock cannot be made, which is said at once; remaking the seed does not make the
+    folder, so the attempt is made again once at most, not for ever."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from proctor.store.errors import IndexLockedError\n"
+        "from proctor.store.indexlock import IndexLock\n"
+        "scratch = Path(sys.argv[1])\n"
+        "start = time.monotonic()\n"
+        "try:\n"
+        "    IndexLock.acquire(scratch / 'gone' / 'index', 5.0, 'refs/heads/main', scratch)\n"
+        "except IndexLockedError as exc:\n"
+        "    print(str(exc).endswith('gone is gone; nothing was written'), time.monotonic() - start < 1)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=20
+    )
+    assert proc.stdout == "True True\n", proc
+
+
 def test_stale_index_lock_refuses_before_anything(checkout: Path) -> None:
     """A lock another git left: the write waits, then refuses; nothing was written."""
     repo = checkout

@@ -84,8 +84,11 @@ class IndexLock:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.05)
             except FileNotFoundError:
-                if _SEEDS.pop((os.fspath(scratch), ref), None) is not None:
-                    seed = _seed(scratch, ref)  # the seed went: made again
+                # The seed went (made again, once), or the index's folder did (no lock
+                # can be made there: said at once).
+                if not reseeded and not os.path.lexists(seed):
+                    _SEEDS.pop((os.fspath(scratch), ref), None)
+                    seed, reseeded = _seed(scratch, ref), True
                     continue
                 raise IndexLockedError(
                     f"{index.parent} is gone; nothing was written", expected=tip, actual=tip
