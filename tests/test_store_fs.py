@@ -338,3 +338,25 @@ def test_a_long_lived_workspace_makes_its_state_folder_again_when_it_is_removed(
     assert (state / "metrics" / "increments.jsonl").read_text().count("\n") == 1
     assert git(checkout, "show", f"{REF}:procedures/greet/main.py").count("ho ") == 1
     assert git(checkout, "status", "--porcelain") == ""
+
+
+def test_a_state_folder_looked_up_while_another_thread_adds_one_is_no_error() -> None:
+    """The table of state folders a process made is shared by its threads: one looking
+    a folder up (to make it again) while another adds one must not fail. The other
+    thread's addition is made here at the worst moment, from inside the look-up."""
+    from proctor.store import perms
+
+    class AddsOneWhenCompared(type(Path())):  # type: ignore[misc]
+        def __eq__(self, other: object) -> bool:
+            perms._FOLDERS[("/elsewhere", (str(len(perms._FOLDERS)),), 0)] = Path("/x")
+            return False
+
+        __hash__ = Path.__hash__
+
+    saved = dict(perms._FOLDERS)
+    try:
+        perms._FOLDERS[("/repo/.git", ("a",), 0)] = AddsOneWhenCompared("/repo/.git/proctor/a")
+        assert perms._remake_folder("/repo/.git/proctor/b/file") is False
+    finally:
+        perms._FOLDERS.clear()
+        perms._FOLDERS.update(saved)

@@ -169,7 +169,9 @@ def _remake_folder(path: str | os.PathLike[str]) -> bool:
     """Make again the state folder ``path`` would be created in, if it is one this
     process made and then lost (someone removed ``.git/proctor``); whether it was."""
     parent = Path(os.path.dirname(os.fspath(path)))
-    for (common_dir, parts, _shared), folder in _FOLDERS.items():
+    # A copy to look through: another thread may add a folder (or clear the table) as
+    # this one looks.
+    for (common_dir, parts, _shared), folder in list(_FOLDERS.items()):
         if folder == parent:
             _FOLDERS.clear()  # the folders above it may be gone too
             state_folder(common_dir, *parts)
