@@ -360,3 +360,36 @@ def test_a_state_folder_looked_up_while_another_thread_adds_one_is_no_error() ->
     finally:
         perms._FOLDERS.clear()
         perms._FOLDERS.update(saved)
+
+
+def test_a_folder_swapped_for_a_link_during_a_write_is_not_written_through(
+    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write walks to each folder once and keeps its descriptor. Another process that
+    moves the procedure's folder out of the work tree after the write looked at it, and
+    puts a link to it in its place, must not have the write follow the folder there: the
+    kept descriptor is used only while the path still leads to it."""
+    from proctor.store import journal, worktree
+
+    repo = checkout
+    write(repo_store := GitStore(repo), {"procedures/greet/main.py": b"print(1)\n"})
+    repo_store.close()
+    head = git(repo, "rev-parse", REF)
+    moved = tmp_path / "moved"
+    real = worktree.dirty_paths
+
+    def then_swap(*args: object, **kw: object) -> list[str]:
+        found = real(*args, **kw)  # type: ignore[arg-type]
+        os.rename(repo / "procedures/greet", moved)  # the other process, at the worst time
+        os.symlink(moved, repo / "procedures/greet")
+        return found
+
+    monkeypatch.setattr(worktree, "dirty_paths", then_swap)
+    with GitStore(repo) as store, pytest.raises(UnsafePathError, match="symbolic link"):
+        write(store, {"procedures/greet/main.py": b"print(2)\n"})
+    assert sorted(p.name for p in moved.iterdir()) == ["main.py"]
+    assert (moved / "main.py").read_bytes() == b"print(1)\n"
+    assert git(repo, "rev-parse", REF) == head
+    assert git(repo, "diff", "--cached", "--name-only") == ""  # the index as it was
+    assert not (repo / ".git/index.lock").exists()
+    assert journal.load(str(repo / ".git"), REF) is None  # nothing owed to the work tree

@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from proctor.store.errors import UnsafePathError
 
@@ -86,8 +87,13 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
                 )
 
 
-# The folders a write walked to, while it runs (``folders_kept``): (base, parts) -> fd.
+# The folders a write walked to, while it runs (``folders_kept``): (base, parts) -> kept.
 _KEPT = threading.local()
+
+
+class _Kept(NamedTuple):
+    fd: int
+    chain: list[tuple[int, int]]  # (device, inode) of each component the walk opened
 
 
 @contextlib.contextmanager
@@ -96,8 +102,11 @@ def folders_kept() -> Iterator[None]:
 
     A write touches a procedure's folder six times (read, back up and replace each of two
     files), and each walk opens every component without following links. A kept
-    descriptor is the folder that walk found, so a link swapped in later is not followed
-    either. Folders proctor removes (``prune_empty_parents``) are forgotten first. The
+    descriptor is used again only while each component of its path, looked at without
+    following links, is still the folder the walk opened: a folder moved away (out of
+    the work tree, say) and a link put in its place is walked to again, and the link
+    refused, as a first write would. Folders proctor removes (``prune_empty_parents``)
+    are forgotten first. The
     descriptors are closed when the block ends; a block inside another adds nothing.
     """
     if getattr(_KEPT, "fds", None) is not None:
@@ -112,33 +121,58 @@ def folders_kept() -> Iterator[None]:
 
 
 def _forget() -> None:
-    kept: dict[tuple[str, tuple[str, ...]], int] | None = getattr(_KEPT, "fds", None)
+    kept: dict[tuple[str, tuple[str, ...]], _Kept] | None = getattr(_KEPT, "fds", None)
     if kept:
-        for fd in kept.values():
-            os.close(fd)
+        for held in kept.values():
+            os.close(held.fd)
         kept.clear()
 
 
 def _open_dir(base: str, parts: list[str], create: bool) -> int:
     """A descriptor of ``base/parts...``, each component opened without following links;
     give it back with ``_close_dir`` (a kept one stays open)."""
-    kept: dict[tuple[str, tuple[str, ...]], int] | None = getattr(_KEPT, "fds", None)
+    kept: dict[tuple[str, tuple[str, ...]], _Kept] | None = getattr(_KEPT, "fds", None)
     if kept is None:
-        return _walk(base, parts, create)
+        return _walk(base, parts, create, None)
     key = (base, tuple(parts))
-    fd = kept.get(key)
-    if fd is None:
-        fd = kept[key] = _walk(base, parts, create)
-    return fd
+    held = kept.get(key)
+    if held is not None and not _still_there(base, parts, held.chain):
+        # Moved or replaced since it was walked to: walk again, as a first write would
+        # (a link in its place is refused there).
+        del kept[key]
+        os.close(held.fd)
+        held = None
+    if held is None:
+        chain: list[tuple[int, int]] = []
+        held = kept[key] = _Kept(_walk(base, parts, create, chain), chain)
+    return held.fd
+
+
+def _still_there(base: str, parts: list[str], chain: list[tuple[int, int]]) -> bool:
+    """Whether each component of ``base/parts...`` is still, unfollowed, the folder the
+    walk opened. A descriptor follows its folder wherever it is moved; the path is what
+    the write means."""
+    path = base
+    for part, (dev, ino) in zip(parts, chain, strict=True):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISDIR(st.st_mode):
+            return False
+    return True
 
 
 def _close_dir(fd: int) -> None:
-    kept: dict[tuple[str, tuple[str, ...]], int] | None = getattr(_KEPT, "fds", None)
-    if not kept or fd not in kept.values():
+    kept: dict[tuple[str, tuple[str, ...]], _Kept] | None = getattr(_KEPT, "fds", None)
+    if not kept or all(held.fd != fd for held in kept.values()):
         os.close(fd)
 
 
-def _walk(base: str, parts: list[str], create: bool) -> int:
+def _walk(base: str, parts: list[str], create: bool, chain: list[tuple[int, int]] | None) -> int:
+    """Open ``base/parts...`` one component at a time, never through a link; each
+    component's (device, inode) is added to ``chain`` when one is given."""
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     reached: list[str] = []  # the folders down to the one being opened
     try:
@@ -163,6 +197,9 @@ def _walk(base: str, parts: list[str], create: bool) -> int:
                 raise
             os.close(fd)
             fd = child
+            if chain is not None:
+                st = os.fstat(fd)
+                chain.append((st.st_dev, st.st_ino))
     except PermissionError as exc:  # name the folder: the error has only its last part
         os.close(fd)
         where = os.path.join(base, *reached)
