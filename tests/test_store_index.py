@@ -207,15 +207,52 @@ def test_an_index_this_process_wrote_is_searched_and_gives_the_walks_bytes(repo:
     def change(*names: str) -> dict[str, tuple[int, str, os.stat_result]]:
         return dict.fromkeys(names, (0o100644, sha, st))
 
-    indexfile._ENTRIES_END.clear()
+    indexfile._LAYOUTS.clear()
     first = indexfile.replace_entries(start, change("a/main.py"))
     assert first is not None
-    end = indexfile._ENTRIES_END[first[-20:]]
-    assert first[end : end + 4] == b"TREE"  # where the walk found the entries end
+    known = indexfile._LAYOUTS[first[-20:]]
+    assert first[known.end : known.end + 4] == b"TREE"  # where the walk found the entries end
     for names in (["procedures/a/main.py"], ["a/main.py", paths[2]], ["nope/main.py"]):
-        indexfile._ENTRIES_END[first[-20:]] = end
+        indexfile._LAYOUTS[first[-20:]] = known
         searched = indexfile.replace_entries(first, change(*names))
-        indexfile._ENTRIES_END.clear()
+        indexfile._LAYOUTS.clear()
         walked = indexfile.replace_entries(first, change(*names))
         assert searched == walked
         assert (searched is None) == (names == ["nope/main.py"])
+
+
+def crafted_index(repo: Path, written: str) -> bytes:
+    """An index with a gitlink whose name ends in ``written`` and whose bytes, 16 past
+    its entry's start, look like the start of an entry for ``written``: a file mode (in
+    the gitlink's id, which git takes as it is given) and a flags word holding the
+    length of ``written`` (in the gitlink's name)."""
+    length = len(written.encode())
+    assert 0x100 <= length < 0xFFF and b"\0" not in length.to_bytes(2, "big")
+    decoy = "d" * 14 + length.to_bytes(2, "big").decode("latin-1") + written
+    (repo / "z.txt").write_text("z\n")
+    git(repo, "add", "z.txt")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,000081a4{'5' * 32},{decoy}")
+    git(repo, "commit", "-q", "-m", "init")
+    return (repo / ".git/index").read_bytes()
+
+
+def test_a_name_that_ends_another_entrys_is_not_taken_for_an_entry(repo: Path) -> None:
+    """A write to an index this process wrote searches the bytes for each path's name;
+    a hit counts only where an entry starts. An entry whose name ends with a new path
+    (and whose other bytes look like an entry's start there) is not that path's entry:
+    the new path is git's to add, and the index is not written over the other entry."""
+    from proctor.store import indexfile
+    from proctor.store.worktree import index_lookup
+
+    written = "w/" + "x" * 258
+    start = crafted_index(repo, written)
+    st = (repo / "z.txt").lstat()
+    indexfile._LAYOUTS.clear()
+    first = indexfile.replace_entries(start, {"z.txt": (0o100644, "1" * 40, st)})
+    assert first is not None
+    assert indexfile.replace_entries(first, {written: (0o100644, "2" * 40, st)}) is None
+    indexfile._LAYOUTS.clear()
+    assert indexfile.replace_entries(first, {written: (0o100644, "2" * 40, st)}) is None
+    # Read as the dirty check reads it: not staged, as git says.
+    assert index_lookup(first, [written, "z.txt"]) == {"z.txt": "1" * 40}
+    assert git(repo, "ls-files", "--", written) == ""

@@ -10,7 +10,9 @@ Everything else is left to git (``worktree`` then runs ``update-index``): a path
 new or deleted, an entry with extended flags (skip-worktree, intent-to-add), a path at a
 merge stage, index version 4, a split or sparse index, any required extension, or an
 index larger than ``MAX_ENTRIES``, where walking the entries here would cost more than
-the process it saves. Optional extensions that cache state about entries (untracked
+the process it saves. The entries are found by walking them once (``layout``, which
+the dirty check's lookup shares): a path's bytes found anywhere else (inside a longer
+name, an id, an extension) are never taken for its entry. Optional extensions that cache state about entries (untracked
 cache, fsmonitor, the offset tables) are dropped, which git allows and rebuilds; the
 resolve-undo extension is kept as it is.
 """
@@ -20,9 +22,12 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict
+from typing import NamedTuple
 
-__all__ = ["MAX_ENTRIES", "replace_entries"]
+__all__ = ["MAX_ENTRIES", "Layout", "entries_named", "layout", "replace_entries"]
 
 MAX_ENTRIES = 4096
 
@@ -32,14 +37,24 @@ _U32 = struct.Struct(">I")
 _M32 = 0xFFFFFFFF
 _DROP = (b"UNTR", b"FSMN", b"EOIE", b"IEOT")
 _NSEC = 1_000_000_000
-_FILE_MODES = (b"\0\0\x81\xa4", b"\0\0\x81\xed", b"\0\0\xa0\0")
 
-# Where the entries end in the indexes this process wrote, by checksum. An index is
+
+class Layout(NamedTuple):
+    """Where an index's entries are: the offset of each, ascending, where they end (the
+    extensions start) and the index's size."""
+
+    starts: array[int]
+    end: int
+    size: int
+
+
+# The layouts of the indexes this process read or wrote, by checksum. An index is
 # rewritten here with its entries where they were, so the next write of a long-lived
-# store finds its entries by a search of the bytes instead of a walk over every entry;
-# a checksum no other index has is what says the bytes are the ones written.
-_ENTRIES_END: OrderedDict[bytes, int] = OrderedDict()
+# store knows them without a walk over every entry; a checksum no other index has is
+# what says the bytes are the ones walked.
+_LAYOUTS: OrderedDict[bytes, Layout] = OrderedDict()
 _KEEP = 8
+_NO_HASH = b"\0" * 20  # index.skipHash: no checksum to know the bytes by
 
 
 def _fixed(mode: int, sha: str, st: os.stat_result, flags: int) -> bytes:
@@ -59,93 +74,111 @@ def _fixed(mode: int, sha: str, st: os.stat_result, flags: int) -> bytes:
     )
 
 
-def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result]]) -> bytes | None:
-    """``data`` (an index) with each entry in ``files`` (path -> (mode, blob id, lstat of
-    the work-tree file)) replaced; None when that is not such a plain update."""
-    if len(data) < 32 or data[:4] != b"DIRC" or not files:
+def layout(data: bytes) -> Layout | None:
+    """The layout of the entries of a version 2 or 3 index of at most ``MAX_ENTRIES``
+    entries; None for anything else (git reads those). Walked once per index, then
+    known by its checksum."""
+    if len(data) < 32 or data[:4] != b"DIRC":
         return None
     version, count = struct.unpack_from(">II", data, 4)
     if version not in (2, 3) or count > MAX_ENTRIES:
         return None
     trailer = data[-20:]
-    body_end = len(data) - 20
-    if trailer != b"\0" * 20 and hashlib.sha1(data[:body_end]).digest() != trailer:
-        return None  # not an index git would read: let git say so
-    wanted = {p.encode("utf-8", "surrogateescape"): p for p in files}
-    known_end = _ENTRIES_END.get(trailer) if trailer != b"\0" * 20 else None
-    if known_end is not None:
-        pos, found = known_end, _search(data, wanted, known_end)
-    else:
-        pos, found = _walk(data, wanted, count, body_end)
-    if found is None or len(found) != len(files):
-        return None  # a path git must add
-    extensions = _extensions(data, pos, body_end, list(files))
-    if extensions is None:
-        return None
-    out = bytearray(data[:pos])
-    for path, (mode, sha, st) in files.items():
-        offset, flags = found[path]
-        out[offset : offset + 62] = _fixed(mode, sha, st, flags & ~0x8000)
-    out += extensions
-    if trailer == b"\0" * 20:  # index.skipHash: no checksum to know the bytes by
-        return bytes(out) + trailer
-    checksum = hashlib.sha1(out).digest()
-    _ENTRIES_END[checksum] = pos
-    while len(_ENTRIES_END) > _KEEP:
-        _ENTRIES_END.popitem(last=False)
-    return bytes(out) + checksum
+    known = _LAYOUTS.get(trailer) if trailer != _NO_HASH else None
+    if known is not None and known.size == len(data):
+        return known
+    found = _walk(data, count, len(data) - 20)
+    if found is not None and trailer != _NO_HASH:
+        _remember(trailer, found)
+    return found
 
 
-def _walk(
-    data: bytes, wanted: dict[bytes, str], count: int, body_end: int
-) -> tuple[int, dict[str, tuple[int, int]] | None]:
-    """Every entry in turn: where the entries end, and where each wanted one starts
-    (with its flags); None for those when an entry is one this module leaves to git."""
-    lengths = {len(name) for name in wanted}
-    found: dict[str, tuple[int, int]] = {}
+def _remember(checksum: bytes, found: Layout) -> None:
+    _LAYOUTS[checksum] = found
+    _LAYOUTS.move_to_end(checksum)
+    while len(_LAYOUTS) > _KEEP:
+        _LAYOUTS.popitem(last=False)
+
+
+def _walk(data: bytes, count: int, body_end: int) -> Layout | None:
+    """Every entry in turn (each one's length is in its flags, or up to its name's NUL
+    for a long name); None when they do not fit in the index."""
+    starts = array("I")
+    add = starts.append
     unpack_flags = _FLAGS.unpack_from
     pos = 12
     for _ in range(count):
         if pos + 62 > body_end:
-            return pos, None
+            return None
         flags = unpack_flags(data, pos + 60)[0]
-        extended = 2 if flags & 0x4000 else 0
-        start = pos + 62 + extended
+        fixed = 64 if flags & 0x4000 else 62
         size = flags & 0xFFF
         if size == 0xFFF:
-            size = data.index(b"\0", start) - start
-        if size in lengths:
-            name = data[start : start + size]
-            if name in wanted:
-                if extended or flags & 0x3000:
-                    return pos, None
-                found[wanted[name]] = (pos, flags)
-        pos += (62 + extended + size + 8) & ~7
-    return pos, found
+            nul = data.find(b"\0", pos + fixed, body_end)
+            if nul == -1:
+                return None
+            size = nul - pos - fixed
+        add(pos)
+        pos += (fixed + size + 8) & ~7
+    if pos > body_end:
+        return None
+    return Layout(starts, pos, len(data))
 
 
-def _search(data: bytes, wanted: dict[bytes, str], end: int) -> dict[str, tuple[int, int]] | None:
-    """The wanted entries of an index whose entries end at ``end``, found by searching
-    for each name: an entry starts 62 bytes before its name, at an offset 4 mod 8, its
-    flags hold the name's length and its mode is a file's. A name found twice (a merge
-    stage) or in no such place is left to the walk, or to git."""
-    found: dict[str, tuple[int, int]] = {}
-    unpack_flags = _FLAGS.unpack_from
-    for raw, path in wanted.items():
-        if len(raw) >= 0xFFF:
-            return None
-        needle = raw + b"\0"
-        at = data.find(needle, 74, end)
-        while at != -1:
-            start = at - 62
-            if (start - 12) % 8 == 0:
-                flags = unpack_flags(data, start + 60)[0]
-                if flags & 0xFFF == len(raw) and data[start + 24 : start + 28] in _FILE_MODES:
-                    if path in found or flags & 0x7000:
-                        return None
-                    found[path] = (start, flags)
-            at = data.find(needle, at + 1, end)
-    return found
+def entries_named(data: bytes, found: Layout, raw: bytes) -> list[tuple[int, int]]:
+    """The entries of ``data`` named ``raw``, in index order: (offset, flags) of each.
+
+    Each place ``raw`` then a NUL appears is an entry's name only if an entry starts 62
+    bytes before it (64 with extended flags) and holds that length in its flags: the
+    same bytes inside another entry's name or id, or in an extension, are not one."""
+    hits: list[tuple[int, int]] = []
+    needle = raw + b"\0"
+    length = min(len(raw), 0xFFF)
+    starts = found.starts
+    at = data.find(needle, 74, found.end)
+    while at != -1:
+        for fixed in (62, 64):
+            start = at - fixed
+            i = bisect_left(starts, start)
+            if i < len(starts) and starts[i] == start:
+                flags = _FLAGS.unpack_from(data, start + 60)[0]
+                if flags & 0xFFF == length and bool(flags & 0x4000) == (fixed == 64):
+                    hits.append((start, flags))
+        at = data.find(needle, at + 1, found.end)
+    return hits
+
+
+def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result]]) -> bytes | None:
+    """``data`` (an index) with each entry in ``files`` (path -> (mode, blob id, lstat of
+    the work-tree file)) replaced; None when that is not such a plain update."""
+    if not files:
+        return None
+    found = layout(data)
+    if found is None:
+        return None
+    trailer = data[-20:]
+    body_end = len(data) - 20
+    if trailer != _NO_HASH and hashlib.sha1(data[:body_end]).digest() != trailer:
+        return None  # not an index git would read: let git say so
+    at: dict[str, tuple[int, int]] = {}
+    for path in files:
+        hits = entries_named(data, found, path.encode("utf-8", "surrogateescape"))
+        if len(hits) != 1 or hits[0][1] & 0x7000:
+            return None  # new (git adds it), at a merge stage, or with extended flags
+        at[path] = hits[0]
+    extensions = _extensions(data, found.end, body_end, list(files))
+    if extensions is None:
+        return None
+    out = bytearray(data[: found.end])
+    for path, (mode, sha, st) in files.items():
+        offset, flags = at[path]
+        out[offset : offset + 62] = _fixed(mode, sha, st, flags & ~0x8000)
+    out += extensions
+    if trailer == _NO_HASH:
+        return bytes(out) + trailer
+    checksum = hashlib.sha1(out).digest()
+    _remember(checksum, Layout(found.starts, found.end, len(out) + 20))
+    return bytes(out) + checksum
 
 
 def _extensions(data: bytes, pos: int, end: int, paths: list[str]) -> bytes | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proctor.core.errors import StoreError
-from proctor.store import fs, journal, staging
+from proctor.store import fs, indexfile, journal, staging
 from proctor.store.change import Change
 from proctor.store.checkout import Checkout
 from proctor.store.git import run_git
@@ -50,41 +50,26 @@ class IndexEntry:
 
 
 def index_entries(data: bytes, paths: list[str]) -> dict[str, IndexEntry] | None:
-    """Find the entries of ``paths`` in the bytes of a git index, without parsing it all.
+    """Find the entries of ``paths`` in the bytes of a git index, in-process.
 
-    Entries of a version 2/3 index are padded to multiples of 8 bytes after a 12-byte
-    header, so an entry for path P starts at an offset ≡ 4 (mod 8), ends its fixed part
-    with a flags word holding len(P), and is followed by P and a NUL. Every occurrence of
-    P-then-NUL is checked against all three; a path at a merge stage other than 0 is
-    reported with the id of that stage (the write then sees it as not clean). Returns None
-    for anything else (version 4's compressed paths, no index signature) so the caller can
-    ask git instead.
+    The entries are walked once per index (``indexfile.layout``: the write that follows
+    finds them without a second walk), and a name counts only where an entry starts. A
+    path at a merge stage other than 0 is reported with the id of its last stage (the
+    write then sees it as not clean). Returns None for anything else (version 4's
+    compressed paths, a large index, no index signature) so the caller can ask git.
     """
     if not data:
         return {}
-    if len(data) < 12 or data[:4] != b"DIRC" or data[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
+    found_layout = indexfile.layout(data)
+    if found_layout is None:
         return None
     found: dict[str, IndexEntry] = {}
     for path in paths:
-        raw = path.encode("utf-8", "surrogateescape")
-        needle = raw + b"\0"
-        want = min(len(raw), 0xFFF)
-        pos = data.find(needle, 12)
-        while pos != -1:
-            for fixed in (62, 64):  # 64: version 3 entries with extended flags
-                start = pos - fixed
-                if start < 12 or (start - 12) % 8:
-                    continue
-                flags = int.from_bytes(data[start + 60 : start + 62], "big")
-                if flags & 0xFFF != want or bool(flags & 0x4000) != (fixed == 64):
-                    continue
-                extended = (
-                    int.from_bytes(data[start + 62 : start + 64], "big") if fixed == 64 else 0
-                )
-                found[path] = IndexEntry(
-                    data[start + 40 : start + 60].hex(), bool(extended & 0x4000)
-                )
-            pos = data.find(needle, pos + 1)
+        hits = indexfile.entries_named(data, found_layout, path.encode("utf-8", "surrogateescape"))
+        if hits:
+            start, flags = hits[-1]
+            extended = int.from_bytes(data[start + 62 : start + 64], "big") if flags & 0x4000 else 0
+            found[path] = IndexEntry(data[start + 40 : start + 60].hex(), bool(extended & 0x4000))
     return found
 
 
