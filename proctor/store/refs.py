@@ -1,9 +1,13 @@
 """Refs: read from the ref files, moved only by compare-and-swap.
 
-GitPython has no compare-and-swap on refs; here every move is one
-``git update-ref --stdin`` transaction in which each ref names the value it must still
-have, so a commit and its release tag move together or not at all, and a writer that lost
-a race learns it (``CasLost``) instead of overwriting the winner.
+GitPython has no compare-and-swap on refs; here every move names the value each ref must
+still have, so a commit and its release tag move together or not at all, and a writer
+that lost a race learns it (``CasLost``) instead of overwriting the winner. Moves of
+several refs (a commit and its tag), creations and deletions are one
+``git update-ref --stdin`` transaction in a long-lived process (``RefUpdater``). The
+common move, one branch from one commit to the next under the writer lock, is made
+in-process by git's own lock-file protocol (``LocalRefs``), wherever that protocol is
+all git would do; everywhere else git makes it.
 """
 
 from __future__ import annotations
