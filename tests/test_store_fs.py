@@ -362,8 +362,9 @@ def test_a_state_folder_looked_up_while_another_thread_adds_one_is_no_error() ->
         perms._FOLDERS.update(saved)
 
 
+@pytest.mark.parametrize("swapped", ["procedures/greet", "procedures"])
 def test_a_folder_swapped_for_a_link_during_a_write_is_not_written_through(
-    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swapped: str
 ) -> None:
     """A write walks to each folder once and keeps its descriptor. Another process that
     moves the procedure's folder out of the work tree after the write looked at it, and
@@ -380,15 +381,16 @@ def test_a_folder_swapped_for_a_link_during_a_write_is_not_written_through(
 
     def then_swap(*args: object, **kw: object) -> list[str]:
         found = real(*args, **kw)  # type: ignore[arg-type]
-        os.rename(repo / "procedures/greet", moved)  # the other process, at the worst time
-        os.symlink(moved, repo / "procedures/greet")
+        os.rename(repo / swapped, moved)  # the other process, at the worst time
+        os.symlink(moved, repo / swapped)
         return found
 
     monkeypatch.setattr(worktree, "dirty_paths", then_swap)
     with GitStore(repo) as store, pytest.raises(UnsafePathError, match="symbolic link"):
         write(store, {"procedures/greet/main.py": b"print(2)\n"})
-    assert sorted(p.name for p in moved.iterdir()) == ["main.py"]
-    assert (moved / "main.py").read_bytes() == b"print(1)\n"
+    inside = moved if swapped == "procedures/greet" else moved / "greet"
+    assert sorted(p.name for p in inside.iterdir()) == ["main.py"]
+    assert (inside / "main.py").read_bytes() == b"print(1)\n"
     assert git(repo, "rev-parse", REF) == head
     assert git(repo, "diff", "--cached", "--name-only") == ""  # the index as it was
     assert not (repo / ".git/index.lock").exists()

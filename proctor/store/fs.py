@@ -93,7 +93,12 @@ _KEPT = threading.local()
 
 class _Kept(NamedTuple):
     fd: int
-    chain: list[tuple[int, int]]  # (device, inode) of each component the walk opened
+    parents: list[int]  # open descriptors of the base and each folder above ``fd``
+    ids: list[tuple[int, int]]  # (device, inode) of each component the walk opened
+
+    def close(self) -> None:
+        for fd in (self.fd, *self.parents):
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -124,7 +129,7 @@ def _forget() -> None:
     kept: dict[tuple[str, tuple[str, ...]], _Kept] | None = getattr(_KEPT, "fds", None)
     if kept:
         for held in kept.values():
-            os.close(held.fd)
+            held.close()
         kept.clear()
 
 
@@ -133,33 +138,32 @@ def _open_dir(base: str, parts: list[str], create: bool) -> int:
     give it back with ``_close_dir`` (a kept one stays open)."""
     kept: dict[tuple[str, tuple[str, ...]], _Kept] | None = getattr(_KEPT, "fds", None)
     if kept is None:
-        return _walk(base, parts, create, None)
+        return _walk(base, parts, create)
     key = (base, tuple(parts))
     held = kept.get(key)
-    if held is not None and not _still_there(base, parts, held.chain):
+    if held is not None and not _still_there(parts, held):
         # Moved or replaced since it was walked to: walk again, as a first write would
         # (a link in its place is refused there).
         del kept[key]
-        os.close(held.fd)
+        held.close()
         held = None
     if held is None:
-        chain: list[tuple[int, int]] = []
-        held = kept[key] = _Kept(_walk(base, parts, create, chain), chain)
+        parents: list[int] = []
+        ids: list[tuple[int, int]] = []
+        held = kept[key] = _Kept(_walk(base, parts, create, parents, ids), parents, ids)
     return held.fd
 
 
-def _still_there(base: str, parts: list[str], chain: list[tuple[int, int]]) -> bool:
-    """Whether each component of ``base/parts...`` is still, unfollowed, the folder the
-    walk opened. A descriptor follows its folder wherever it is moved; the path is what
-    the write means."""
-    path = base
-    for part, (dev, ino) in zip(parts, chain, strict=True):
-        path = os.path.join(path, part)
+def _still_there(parts: list[str], held: _Kept) -> bool:
+    """Whether each component, looked up in the folder above it and not followed, is
+    still the folder the walk opened. A descriptor follows its folder wherever it is
+    moved; the path is what the write means."""
+    for part, parent, (dev, ino) in zip(parts, held.parents, held.ids, strict=True):
         try:
-            st = os.lstat(path)
+            st = os.stat(part, dir_fd=parent, follow_symlinks=False)
         except OSError:
             return False
-        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISDIR(st.st_mode):
+        if st.st_ino != ino or st.st_dev != dev or not stat.S_ISDIR(st.st_mode):
             return False
     return True
 
@@ -170,9 +174,17 @@ def _close_dir(fd: int) -> None:
         os.close(fd)
 
 
-def _walk(base: str, parts: list[str], create: bool, chain: list[tuple[int, int]] | None) -> int:
-    """Open ``base/parts...`` one component at a time, never through a link; each
-    component's (device, inode) is added to ``chain`` when one is given."""
+def _walk(
+    base: str,
+    parts: list[str],
+    create: bool,
+    parents: list[int] | None = None,
+    ids: list[tuple[int, int]] | None = None,
+) -> int:
+    """Open ``base/parts...`` one component at a time, never through a link. With
+    ``parents`` and ``ids`` given, the descriptors above the last are kept open in
+    ``parents`` (the caller closes them) and each component's (device, inode) is added
+    to ``ids``."""
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     reached: list[str] = []  # the folders down to the one being opened
     try:
@@ -195,19 +207,33 @@ def _walk(base: str, parts: list[str], create: bool, chain: list[tuple[int, int]
                         f"tree {base}; not written through"
                     ) from None
                 raise
-            os.close(fd)
+            if parents is not None and ids is not None:
+                try:
+                    st = os.fstat(child)
+                except BaseException:
+                    os.close(child)
+                    raise
+                parents.append(fd)
+                ids.append((st.st_dev, st.st_ino))
+            else:
+                os.close(fd)
             fd = child
-            if chain is not None:
-                st = os.fstat(fd)
-                chain.append((st.st_dev, st.st_ino))
     except PermissionError as exc:  # name the folder: the error has only its last part
-        os.close(fd)
+        _close_all(fd, parents)
         where = os.path.join(base, *reached)
         raise PermissionError(exc.errno, exc.strerror, where) from None
     except BaseException:
-        os.close(fd)
+        _close_all(fd, parents)
         raise
     return fd
+
+
+def _close_all(fd: int, parents: list[int] | None) -> None:
+    os.close(fd)
+    for parent in parents or ():
+        os.close(parent)
+    if parents:
+        parents.clear()
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
