@@ -236,8 +236,16 @@ import os, signal, sys
 from proctor.store import Change, GitStore, format_ident, refs
 
 where = sys.argv[2]
-if where == "ref lock":  # the ref's lock made and noted, its value not yet written
+if where == "draft":  # the ref's lock made under its draft name, not yet in place
     refs.write_all = lambda fd, data: os.kill(os.getpid(), signal.SIGKILL)
+elif where == "ref lock":  # the ref's lock in place, the ref not yet compared
+    made = refs._make_lock
+
+    def _then_die(kind, *args):
+        made(kind, *args)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    refs._make_lock = _then_die
 else:  # HEAD.lock taken too, no reflog line written yet
     refs.LocalRefs._log = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 with GitStore(sys.argv[1]) as store:
@@ -249,24 +257,64 @@ with GitStore(sys.argv[1]) as store:
 """
 
 
-@pytest.mark.parametrize("where", ["ref lock", "HEAD.lock too"])
+@pytest.mark.parametrize("where", ["draft", "ref lock", "HEAD.lock too"])
 def test_the_locks_of_a_writer_killed_while_moving_the_ref_are_removed_by_the_next(
     repo: Path, where: str
 ) -> None:
     """A writer killed between taking the ref's lock and moving the ref leaves its locks,
     as a killed git does. The next write knows them for a dead writer's (their note in
-    the writer lock it now holds) and moves the ref; git's own commands work again."""
+    the writer lock it now holds) and moves the ref; git's own commands work again. A
+    lock is made under a draft name, noted before it exists, and only then linked into
+    place, so no instant leaves a lock the note does not name."""
     with GitStore(repo) as store:
         tip = write(store, 1)
     proc = subprocess.run([sys.executable, "-c", KILLED_MOVER, str(repo), where])
     assert proc.returncode == -9
-    assert (repo / ".git" / (REF + ".lock")).exists()
-    assert (repo / ".git/HEAD.lock").exists() is (where != "ref lock")
+    heads = repo / ".git" / "refs" / "heads"
+    left = sorted(p.name for p in heads.iterdir() if p.name.endswith(".lock"))
+    if where == "draft":
+        assert len(left) == 1 and re.fullmatch(r"main\.proctor-\d+\.lock", left[0]), left
+    else:
+        assert left == ["main.lock"]
+    assert (repo / ".git/HEAD.lock").exists() is (where == "HEAD.lock too")
     assert git(repo, "rev-parse", REF).strip() == tip
     with GitStore(repo) as store:
-        store.recover(REF)  # the killed write's work-tree sync, from its journal
-        write(store, 2)
+        write(store, 2)  # finishes the killed write's work-tree sync, then moves the ref
     assert git(repo, "log", "-1", "--format=%s", REF).strip() == "write 2"
+    assert [p.name for p in heads.iterdir()] == ["main"]
+    assert not [p for p in (repo / ".git").iterdir() if p.name.endswith(".lock")]
+    git(repo, "commit", "-q", "--allow-empty", "-m", "plain git")  # takes both locks
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("next_one", ["a read", "a release"])
+def test_the_locks_of_a_killed_writer_are_removed_by_the_next_read_or_release(
+    repo: Path, next_one: str
+) -> None:
+    """Not only the next plain write removes a killed writer's ref locks: opening the
+    store for a read does (so git's own commands work again before proctor writes), and
+    a write that git must move (a commit with its release tag) is not stuck on them."""
+    from proctor.store import TagSpec
+
+    with GitStore(repo) as store:
+        tip = write(store, 1)
+    proc = subprocess.run([sys.executable, "-c", KILLED_MOVER, str(repo), "HEAD.lock too"])
+    assert proc.returncode == -9
+    assert (repo / ".git" / (REF + ".lock")).exists() and (repo / ".git/HEAD.lock").exists()
+    with GitStore(repo) as store:
+        store.recover(REF)
+        if next_one == "a release":
+            change = Change(
+                edits={"procedures/p0/main.py": b"x = 9\n"},
+                message="release",
+                tags=[TagSpec("procedures/p0/v1.0.0", "p0 1.0.0")],
+            )
+            store.write(REF, lambda _tip: change, author=AUTHOR)
+            assert git(repo, "rev-parse", "procedures/p0/v1.0.0^{commit}") == git(
+                repo, "rev-parse", REF
+            )
+        else:
+            assert git(repo, "rev-parse", REF).strip() == tip
     assert not (repo / ".git" / (REF + ".lock")).exists()
     assert not (repo / ".git/HEAD.lock").exists()
     git(repo, "commit", "-q", "--allow-empty", "-m", "plain git")  # takes both locks

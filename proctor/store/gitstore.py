@@ -185,6 +185,10 @@ class GitStore(ObjectStore):
                 ident = format_ident(*self.identity("committer"))
                 if self._local_refs().move(ref, new, old, reason, ident, note):
                     return
+        for ref, _new, _old in updates:  # git moves these: no killed writer's lock in its way
+            note = locks.held_writer_lock(self.common_dir, ref)
+            if note is not None:
+                self._local_refs().remove_dead_locks(ref, note)
         refs.update_refs(self.cwd, self.common_dir, updates, reason, self._updater(reason))
 
     def _local_refs(self) -> refs.LocalRefs:
@@ -227,17 +231,24 @@ class GitStore(ObjectStore):
         """Finish a work-tree sync an interrupted write owes ``ref``, if any.
 
         The entry point for opening a store (reads included): without a journal it is one
-        directory listing. A journal whose writer is still running (its lock is held) is
-        left to it. Whatever stops the recovery (an unreadable journal, a foreign
+        directory listing and one ``lstat``. A journal whose writer is still running (its
+        lock is held) is left to it. The ref locks a writer killed while moving the branch
+        in-process left are removed here too (``LocalRefs.remove_dead_locks``). Whatever stops the recovery (an unreadable journal, a foreign
         ``index.lock``) is returned as a warning, never raised, so reads go on.
         """
-        if not journal.pending(self.common_dir):
+        pending = journal.pending(self.common_dir)
+        # A writer killed as it moved the branch in-process left the branch's lock.
+        locked = os.path.lexists(os.path.join(self.common_dir, ref + ".lock"))
+        if not pending and not locked:
             return Recovery()
         with writer_lock(self.common_dir, ref, wait=False) as got:
             if not got:
                 return Recovery()
             try:
-                return worktree.recover(self, ref, timeout)
+                note = locks.held_writer_lock(self.common_dir, ref)
+                if locked and note is not None:
+                    self._local_refs().remove_dead_locks(ref, note)
+                return worktree.recover(self, ref, timeout) if pending else Recovery()
             except (StoreError, IndexLockedError, OSError) as exc:
                 return Recovery(warnings=[str(exc)])
 

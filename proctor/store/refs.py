@@ -186,8 +186,10 @@ class LocalRefs:
     A write moves one branch from the commit it built on to the commit it made. Through
     ``update-ref --stdin`` that is a round trip to another process, which waits for a CPU
     like any other: on a busy machine the wait was a fifth of a write. Here the same
-    protocol runs in-process: ``<ref>.lock`` created exclusively (a git writer then fails
-    to take it, as it would against another git), the value compared under the lock, the
+    protocol runs in-process: ``<ref>.lock`` taken exclusively (a git writer then fails
+    to take it, as it would against another git; made under a draft name and linked into
+    place, so a writer killed at any instant leaves only what its note in the writer
+    lock names), the value compared under the lock, the
     reflog lines appended (the branch's, and ``HEAD``'s when it points at the branch,
     under ``HEAD.lock`` as git takes it), the lock renamed over the ref.
 
@@ -252,37 +254,27 @@ class LocalRefs:
             return False
         path = os.path.join(self.common_dir, ref)
         ref_lock, head_lock = path + ".lock", os.path.join(self.git_dir, "HEAD.lock")
-        lock = self._take(ref_lock, note, head_lock)
-        if lock is None:
-            return False  # held by someone else, or no such folder: git says which
+        self.remove_dead_locks(ref, note)  # before this move's own note replaces theirs
         noted: list[str] = []
-        held = [ref_lock]
+        held: list[str] = []  # the files to remove if the move stops
         try:
-            self._note(note, noted, "ref", lock, new)
+            if not _make_lock("ref", ref_lock, new, note, noted, held):
+                return False  # held by someone else, or no such folder: git says which
             raw = _read_small(path)
             if raw and not (len(raw) == len(old) and not raw.strip("0123456789abcdef")):
                 return False  # a symbolic or broken ref: git's to say
             if (raw or read_ref(self.common_dir, ref)) != old:
                 raise CasLost(ref)
-            write_all(lock, (new + "\n").encode())
-            os.close(lock)
-            lock = -1
             if self.shared:
                 adjust(ref_lock, self.shared)
             line = f"{old} {new} {ident}\t{reason}\n".encode()
             logs_head = refs_head(self.git_dir) == ref
-            if logs_head:
-                # HEAD.lock guards only HEAD's line: taken before any line is written (git
-                # refuses the whole move when it is held), let go before the ref moves, so
-                # that a writer killed once the ref has moved leaves no lock but
-                # index.lock (which a recovery looks for).
-                try:
-                    head = os.open(head_lock, _LOCK, 0o666)
-                except OSError:
-                    return False
-                held.append(head_lock)
-                self._note(note, noted, "head", head, new)
-                os.close(head)
+            # HEAD.lock guards only HEAD's line: taken before any line is written (git
+            # refuses the whole move when it is held), let go before the ref moves, so
+            # that a writer killed once the ref has moved leaves no lock but index.lock
+            # (which a recovery looks for).
+            if logs_head and not _make_lock("head", head_lock, new, note, noted, held):
+                return False
             self._log(ref, line)
             if logs_head:
                 self._log("HEAD", line, logs_dir=self.git_dir)
@@ -294,8 +286,6 @@ class LocalRefs:
         except OSError as exc:
             raise StoreError(f"cannot move {ref}: {exc.strerror or exc}") from exc
         finally:
-            if lock >= 0:
-                os.close(lock)
             for name in held:
                 with contextlib.suppress(OSError):
                     os.unlink(name)
@@ -303,50 +293,15 @@ class LocalRefs:
                 with contextlib.suppress(OSError):
                     os.pwrite(note, b" " * _NOTE_SIZE, 0)
 
-    @staticmethod
-    def _note(note: int, noted: list[str], kind: str, fd: int, new: str) -> None:
-        """Note the lock ``fd`` (``kind``: the ref's or HEAD's) in the writer lock's file:
-        which file it is (device, inode) and the value it is for."""
-        st = os.fstat(fd)
-        entries = [*noted, f"{kind} {st.st_dev} {st.st_ino} {st.st_ctime_ns} {new}"]
-        os.pwrite(note, "\n".join(entries).encode().ljust(_NOTE_SIZE), 0)
-        noted[:] = entries
-
-    @staticmethod
-    def _take(ref_lock: str, note: int, head_lock: str) -> int | None:
-        """``ref_lock`` created exclusively; a dead writer's locks removed first."""
-        try:
-            return os.open(ref_lock, _LOCK, 0o666)
-        except FileExistsError:
-            pass
-        except OSError:
-            return None
-        for entry in os.pread(note, _NOTE_SIZE, 0).decode(errors="replace").split("\n"):
-            kind, dev, ino, ctime, new = (entry.split() + [""] * 5)[:5]
-            name = {"ref": ref_lock, "head": head_lock}.get(kind)
-            if name is None:
-                continue
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                st = os.fstat(fd)
-                content = os.read(fd, 128)
-            finally:
-                os.close(fd)
-            # The very file that writer made: the same inode, and either untouched since
-            # it was made or holding that writer's value (a lock git makes later in a
-            # reused inode was made later, and holds git's value).
-            same = (str(st.st_dev), str(st.st_ino)) == (dev, ino)
-            untouched = content == b"" and str(st.st_ctime_ns) == ctime
-            if same and (untouched or content == (new + "\n").encode()):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name)
-        try:
-            return os.open(ref_lock, _LOCK, 0o666)
-        except OSError:
-            return None
+    def remove_dead_locks(self, ref: str, note: int) -> None:
+        """Remove the locks a killed writer noted in ``ref``'s writer lock (``note``,
+        which the caller holds: whoever wrote the note is gone). Called before every
+        move, in-process or by git, and when a store is opened, so that neither git's
+        commands nor proctor's own wait for the next plain write to clear them."""
+        if os.pread(note, _NOTE_SIZE, 0).strip():
+            path = os.path.join(self.common_dir, ref)
+            _remove_noted(note, path + ".lock", os.path.join(self.git_dir, "HEAD.lock"))
+            os.pwrite(note, b" " * _NOTE_SIZE, 0)
 
     def _log(self, ref: str, line: bytes, logs_dir: str | None = None) -> None:
         """Append ``line`` to the ref's reflog: made when git would make it, else only
@@ -376,6 +331,77 @@ class LocalRefs:
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder)
             adjust(folder, self.shared)
+
+
+def _draft_name(lock: str, pid: str) -> str:
+    """Where a lock is made before it is linked into place: a name git passes over (it
+    ends in ``.lock``), one per writer."""
+    return f"{lock.removesuffix('.lock')}.proctor-{pid}.lock"
+
+
+def _make_lock(
+    kind: str, lock: str, new: str, note: int, noted: list[str], held: list[str]
+) -> bool:
+    """Take ``lock`` holding ``new``, noted in the writer lock's file at every instant.
+
+    The lock is made under a draft name noted before it exists, its (device, inode)
+    noted once it does, its value written, and only then linked into place, which fails
+    if the lock exists (as an exclusive create does). So a writer killed at any point
+    leaves nothing the next holder of the writer lock cannot tell for its own: a draft
+    by its name, a lock by its inode and value. False when the lock is taken.
+    """
+    pid = str(os.getpid())
+    draft = _draft_name(lock, pid)
+    entries = [*noted, f"{kind} {pid} - - {new}"]
+    os.pwrite(note, "\n".join(entries).encode().ljust(_NOTE_SIZE), 0)
+    noted[:] = entries
+    try:
+        fd = os.open(draft, _LOCK, 0o666)
+    except OSError:
+        return False  # no such folder, say: git's to tell
+    held.append(draft)
+    try:
+        st = os.fstat(fd)
+        entries[-1] = f"{kind} {pid} {st.st_dev} {st.st_ino} {new}"
+        os.pwrite(note, "\n".join(entries).encode().ljust(_NOTE_SIZE), 0)
+        noted[:] = entries
+        write_all(fd, (new + "\n").encode())
+    finally:
+        os.close(fd)
+    try:
+        os.link(draft, lock)
+    except FileExistsError:
+        return False
+    held.append(lock)
+    os.unlink(draft)
+    held.remove(draft)
+    return True
+
+
+def _remove_noted(note: int, ref_lock: str, head_lock: str) -> None:
+    """Remove what a dead writer noted in the writer lock's file: its drafts, by name,
+    and each lock that is still the very file it made (the same inode, holding its
+    value). A lock git made since, in a reused inode, holds git's value and is left,
+    for git to refuse on, as is anything else."""
+    for entry in os.pread(note, _NOTE_SIZE, 0).decode(errors="replace").split("\n"):
+        kind, pid, dev, ino, new = (entry.split() + [""] * 5)[:5]
+        name = {"ref": ref_lock, "head": head_lock}.get(kind)
+        if name is None or not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(_draft_name(name, pid))
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            content = os.read(fd, 128)
+        finally:
+            os.close(fd)
+        if (str(st.st_dev), str(st.st_ino)) == (dev, ino) and content == (new + "\n").encode():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
 
 
 def refs_head(git_dir: str) -> str | None:
