@@ -161,6 +161,23 @@ def interleaved(fns: dict[str, Callable[[int], object]], n: int) -> dict[str, li
     return out
 
 
+def disk_probe(folder: Path, n: int = 300) -> float:
+    """Median seconds to create, write and rename a small file in ``folder``: what a
+    proctor write does about ten times, and what moves most on a shared disk. Printed
+    with the results, so a run on a slow disk says so."""
+    times = []
+    tmp, final = folder / "probe.tmp", folder / "probe"
+    for _ in range(n):
+        t = time.perf_counter()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, b"x" * 200)
+        os.close(fd)
+        os.rename(tmp, final)
+        times.append(time.perf_counter() - t)
+    final.unlink()
+    return statistics.median(times)
+
+
 def p90(xs: list[float]) -> float:
     return sorted(xs)[max(0, round(0.9 * len(xs)) - 1)]
 
@@ -191,13 +208,25 @@ def proctor_updater(path: Path) -> tuple[Callable[[int], object], Callable[[], N
     return update, ws.close, names
 
 
+class _GitMovesEveryRef:
+    """In place of the store's in-process ref mover: declines every move, so git's
+    ``update-ref --stdin`` makes it, as it did before the in-process move."""
+
+    def move(self, *_args: object) -> bool:
+        return False
+
+
 def store_writer(
-    path: Path, ref: str, names: list[str]
+    path: Path, ref: str, names: list[str], in_process_refs: bool = True
 ) -> tuple[Callable[[int], object], Callable[[], None]]:
-    """``GitStore.write`` with the same two-file change and trailers, no action pipeline."""
+    """``GitStore.write`` with the same two-file change and trailers, no action pipeline;
+    with ``in_process_refs`` False, every ref is moved by ``update-ref`` (the comparison
+    for the in-process move, in the same run)."""
     from proctor.store import Change, GitStore, format_ident
 
     store = GitStore(path)
+    if not in_process_refs:
+        store._local_refs = _GitMovesEveryRef  # type: ignore[assignment,method-assign]
     author = format_ident("Bench", "bench@example.com")
 
     def write(i: int) -> None:
@@ -298,7 +327,7 @@ def spawns_per_write(n: int = 20) -> list[str]:
         rows.append(f"| {label} | {(after - before) / n:.2f} |")
     return [
         f"git processes started per write (`Workspace.execute`, {n} writes after one warm-up, "
-        "counted from `GIT_TRACE`; the long-lived `cat-file --batch` and `update-ref --stdin` "
+        "counted from `GIT_TRACE`; the long-lived `cat-file --batch` and, for the moves git makes, `update-ref --stdin` "
         "are started once per store):",
         "",
         "| write | git processes per write |",
@@ -348,6 +377,7 @@ def main() -> int:
         shutil.rmtree(WORK)
     WORK.mkdir(parents=True)
     lines: list[str] = []
+    probe_start = disk_probe(WORK)
 
     # 1. throughput: proctor vs GitPython, same shape (100 procedures, checked out),
     # measured --tp-runs times over fresh repositories: the ratio moves with the disk.
@@ -359,7 +389,7 @@ def main() -> int:
     for run in range(opts.tp_runs):
         writers: dict[str, Callable[[int], object]] = {}
         closers: list[Callable[[], None]] = []
-        for label in ("proctor", "gitstore", "gitpython"):
+        for label in ("proctor", "gitstore", "gitstore-update-ref", "gitpython"):
             repo = WORK / f"tp-{label}-{run}"
             ref = build_repo(repo, shape, checked_out=True)
             with Workspace.open(repo) as ws:
@@ -368,6 +398,8 @@ def main() -> int:
                 fn, close, _ = proctor_updater(repo)
             elif label == "gitstore":
                 fn, close = store_writer(repo, ref, names)
+            elif label == "gitstore-update-ref":
+                fn, close = store_writer(repo, ref, names, in_process_refs=False)
             else:
                 fn, close = gitpython_writer(repo, names)
             fn(999_999)  # warm up: imports, caches, first index read
@@ -390,9 +422,10 @@ def main() -> int:
     ratios = sorted(r["proctor"] / r["gitpython"] for r in runs)
     tp = sorted(runs, key=lambda r: r["proctor"] / r["gitpython"])[len(runs) // 2]
     store_ratios = sorted(r["gitstore"] / r["gitpython"] for r in runs)
+    move_ratios = sorted(r["gitstore"] / r["gitstore-update-ref"] for r in runs)
     lines += [
         f"Commit throughput, {n} updates of main.py + metadata.json, {shape} procedures, "
-        "branch checked out, the three writers taking turns commit by commit; the median "
+        "branch checked out, the four writers taking turns commit by commit; the median "
         f"of {len(runs)} runs (by the pipeline's ratio), each on fresh repositories:",
         "",
         "| writer | commits/s | vs GitPython |",
@@ -401,12 +434,16 @@ def main() -> int:
         f"{tp['proctor'] / tp['gitpython']:.2f}× |",
         f"| proctor `GitStore.write` (no action pipeline) | {tp['gitstore']:.1f} | "
         f"{tp['gitstore'] / tp['gitpython']:.2f}× |",
+        "| proctor `GitStore.write`, every ref moved by `update-ref --stdin` | "
+        f"{tp['gitstore-update-ref']:.1f} | {tp['gitstore-update-ref'] / tp['gitpython']:.2f}× |",
         f"| GitPython `index.add` + `index.commit` | {tp['gitpython']:.1f} | 1.00× |",
         "",
         f"All {len(runs)} runs: through the pipeline "
         + ", ".join(f"{r:.2f}×" for r in ratios)
         + "; `GitStore.write` "
         + ", ".join(f"{r:.2f}×" for r in store_ratios)
+        + ". The branch moved in-process against `update-ref` (`GitStore.write` both): "
+        + ", ".join(f"{r:.2f}×" for r in move_ratios)
         + ".",
         "",
     ]
@@ -510,11 +547,15 @@ def main() -> int:
         "",
     ]
     load = os.getloadavg()
+    probe_end = disk_probe(WORK)
     elapsed = time.perf_counter() - started
     lines += [
         f"Machine: shared {os.cpu_count()}-core box, load average {load[0]:.1f} / {load[1]:.1f} "
         f"(1 / 5 min) at the end of the run; other work ran at the same time, so absolute "
         "times are noisy — quote the ratios, which compare runs made in the same minute. "
+        "Disk: a small file created, written and renamed in "
+        f"{probe_start * 1e6:.0f} us at the start of the run, {probe_end * 1e6:.0f} us at "
+        "the end (median of 300; about 20 us on a quiet disk). "
         f"Python {sys.version.split()[0]}, {git(ROOT, 'version').strip()}. Run took "
         f"{elapsed:.0f} s.",
         "",
@@ -535,14 +576,29 @@ PROFILE_NOTES = """\
 Where the time goes (cProfile of `Workspace.execute` on these repositories):
 
 - An update of a procedure starts no git process: objects are written in-process, reads
-  go through the store's one `git cat-file --batch`, the compare-and-swap through its one
-  `git update-ref --stdin` (many `start`/`prepare`/`commit` transactions), and, with the
+  go through the store's one `git cat-file --batch`, the branch is moved by
+  compare-and-swap in-process (git's lock-file protocol, `refs.LocalRefs`; moves of
+  several refs, and those the protocol does not cover, go through the store's one
+  `git update-ref --stdin`, many `start`/`prepare`/`commit` transactions), and, with the
   branch checked out, the index entries of the updated files are replaced in-process
   under git's own `index.lock` (the cache-tree folders on those paths invalidated, as
   `git update-index` does). A write that adds or deletes a path runs `git update-index`
   on a private copy of the index (one process). Indexes over 4,096 entries also go to
   `git update-index`: walking them in Python costs more than the process it saves, which
   is what still grows with the store's size in the checked-out latency.
+- The in-process ref move: through `update-ref --stdin` each write waited for a round
+  trip to another process, which waits for a CPU like any other. Timed alone over 200
+  pipeline updates on a quiet box, a write went from 4.17-4.50 ms to 3.82 ms; with
+  the CPUs busy the round trip had been 22% of a write's wall time (10% quiet). The
+  throughput table's third row is the same `GitStore.write` with every ref moved by
+  `update-ref`, measured in the same run: over four runs of this script in one
+  session (20 paired medians) the in-process move was 0.86-1.12× as fast, 1.03× at
+  the median, which is within what the box moves a ratio by. It saves a process's
+  round trip, not files: what a write waits on is still the disk. The dirty check's index lookup and the index
+  update share one walk of the entries (`indexfile.layout`, kept by checksum), so a
+  name is only ever read where an entry starts; it costs 0.8 ms on a 4,096-entry index
+  (`git ls-files` for one path: 1.8 ms) and nothing again for an index this process
+  wrote.
 - What is left is mostly the file system: each file created costs 0.05-0.5 ms on this
   box's disk depending on its load, and a write creates about ten (six loose objects, the
   new index beside the old one, two work-tree files written by rename, git's ref lock;
@@ -578,11 +634,11 @@ Where the time goes (cProfile of `Workspace.execute` on these repositories):
   back from `index.lock` instead), a split index is told by the index's own `link`
   extension instead of a listing of the git dir. An update reads its procedure's two
   files in one `cat-file` round trip (`Snapshot.read_many`), an index this process
-  wrote is searched for the updated entries instead of walked, the metadata of an
+  wrote has its entries' layout known instead of walked, the metadata of an
   update is serialised and parsed once, and the paths asked for on every write are
   built once (283 pathlib calls a write before, 116 after, by cProfile).
 - How far the box moves the ratio (one session, the code above, runs minutes apart):
-  pipeline medians 5.01×, 5.18×, 4.04×, 3.49× (11 runs), 5.23× (the table) and 4.48×
+  pipeline medians 5.01×, 5.18×, 4.04×, 3.49× (11 runs), 5.23× and 4.48×
   (after the review's clean-up, at a 5-minute load of 4.0), GitPython
   at 36-45 commits/s, `GitStore.write` alone between 3.97× and 8.25×. Paired with the
   code before the cuts (commit 0905bf0), both run from checkouts in /tmp and taking
@@ -592,7 +648,11 @@ Where the time goes (cProfile of `Workspace.execute` on these repositories):
   way (3.29× against 4.56×, 3.30× against 3.93×, 3.08× against 3.65×), for a reason not
   found; `GitStore.write` timed alone for both in one folder (200 writes) was 2.79-3.13
   ms against 3.14 ms. The target is met on a quiet box and missed on a loaded one, by
-  more than these cuts move it.
+  more than these cuts move it. A later session, with the in-process ref move, on a
+  fresh box: 5.63× (`GitStore.write` 7.91×, GitPython at 40.7 commits/s) in the first
+  run, then 3.99×, 3.41× and 3.05× within ten minutes as the host got busier (CPU
+  pressure 10-28% with nothing else of ours running; GitPython down to 30.5 commits/s,
+  proctor's pipeline from 229 to 93).
 - Counted with `strace -f` over 20 writes of the throughput shape: a pipeline write makes
   ~300 system calls in proctor and its `update-ref` (23 files opened for creation, 10
   renames, 4 hard links, 5 unlinks, 12 folder creations tried), GitPython's ~2,000
