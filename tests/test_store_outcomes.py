@@ -135,15 +135,16 @@ def test_full_disk_in_the_work_tree_writes_nothing(checkout: Path, tmp_path: Pat
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def kill_at(repo: Path, tmp_path: Path, state: str) -> None:
-    """Run KILLED_WRITER with git's reference-transaction hook killing it at ``state``."""
+def kill_at(repo: Path, tmp_path: Path, state: str, work_tree: Path | None = None) -> None:
+    """Run KILLED_WRITER (in ``work_tree``, the repository's own by default) with git's
+    reference-transaction hook killing it at ``state``."""
     hook = repo / ".git/hooks/reference-transaction"
     hook.write_text(KILL_HOOK)
     hook.chmod(0o755)
     script = tmp_path / "killed.py"
     script.write_text(KILLED_WRITER)
     proc = subprocess.run(
-        [sys.executable, str(script), str(repo)],
+        [sys.executable, str(script), str(work_tree or repo)],
         capture_output=True,
         env={**child_env(), "KILL_AT": state},
         timeout=60,
@@ -332,3 +333,32 @@ def test_recovery_warnings_ride_on_the_next_write(checkout: Path, tmp_path: Path
         )
     assert result.commit and any("procedures/a/main.py" in w for w in result.warnings)
     assert (repo / "procedures/a/main.py").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("state", ["prepared", "committed"])
+def test_a_journal_of_a_work_tree_since_removed_does_not_stop_writes(
+    checkout: Path, tmp_path: Path, state: str
+) -> None:
+    """A write killed while syncing a linked work tree leaves a journal naming it; once
+    that work tree is removed (``git worktree remove``) there is nothing left to finish
+    or put back. The next write says so in a warning and goes on, instead of failing on
+    the missing folder every time."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    kill_at(repo, tmp_path, state, linked)
+    assert journal.pending(str(repo / ".git"))
+    git(repo, "worktree", "remove", "--force", str(linked))
+    with GitStore(repo) as store:
+        result = store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert any(str(linked) in w and "gone" in w for w in result.warnings), result.warnings
+    assert not journal.pending(str(repo / ".git"))
+    killed_landed = git(repo, "show", f"{REF}:procedures/a/main.py")
+    assert killed_landed == ("new\n" if state == "committed" else "old\n")
+    assert git(repo, "show", f"{REF}:procedures/b/main.py") == "b\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

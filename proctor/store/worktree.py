@@ -11,6 +11,7 @@ finishes the write or rolls it back (``recover``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,8 +246,9 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
 
     The ref moved: the write is complete but for its backups and ``index.lock``, which
     are removed. It did not: what the write changed in the work tree and index is put
-    back where it is still as the write left it (``staging.rollback``). An unreadable
-    journal raises JournalError and is left in place.
+    back where it is still as the write left it (``staging.rollback``). A work tree
+    removed since leaves nothing to do either way but say so. An unreadable journal
+    raises JournalError and is left in place.
     """
     record = journal.load(store.common_dir, ref)
     if record is None:
@@ -255,6 +257,19 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
         journal.remove(store.common_dir, ref)
         return Recovery()
     index = Path(record.index)
+    if not os.path.isdir(record.work_tree) or not index.parent.is_dir():
+        # The work tree was removed (``git worktree remove``, or by hand): nothing of it is
+        # left to finish or put back, and the ref is whole either way.
+        left = IndexLock.adopt(index, ref)
+        if left is not None:
+            left.release()
+        journal.remove(store.common_dir, ref)
+        return Recovery(
+            warnings=[
+                f"the work tree {record.work_tree}, which an interrupted write was bringing "
+                "up to date, is gone: there was nothing left to finish there"
+            ]
+        )
     lock = IndexLock.adopt(index, ref)
     if lock is None:
         if record.new is None:  # nothing was touched (and no lock of its own is left)
