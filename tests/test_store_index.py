@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,100 @@ def test_a_name_that_ends_another_entrys_is_not_taken_for_an_entry(repo: Path) -
     # Read as the dirty check reads it: not staged, as git says.
     assert index_lookup(first, [written, "z.txt"]) == {"z.txt": "1" * 40}
     assert git(repo, "ls-files", "--", written) == ""
+
+
+@pytest.mark.parametrize("index_after", [0.0, 0.5])
+def test_a_racily_clean_entry_is_smudged_as_git_does_when_the_index_is_rewritten(
+    repo: Path, index_after: float
+) -> None:
+    """An entry whose file changed in the second the index was written (same size) is
+    told apart from a clean one only while its time is not older than the index's. An
+    index written later must mark such an entry as git does (size 0), or the change no
+    longer shows and ``git commit -a`` commits the old content. The index written in the
+    same clock tick as the file, or later in the same second (git compares seconds)."""
+    base = repo / "procedures/p/main.py"
+    base.parent.mkdir(parents=True)
+    base.write_text("x = 1\n")
+    (repo / "F").write_text("aaaa\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "init")
+    past = int(time.time()) - 60
+    for _ in range(50):  # the add and the edit within one second (ctime is kept in seconds)
+        start = int(time.time())
+        (repo / "F").write_text("bbbb\n")
+        os.utime(repo / "F", (past, past))
+        git(repo, "add", "F")
+        (repo / "F").write_text("cccc\n")  # same size, and the same times as the entry:
+        os.utime(repo / "F", (past, past))
+        at = past + index_after  # ... racily clean against the index
+        os.utime(repo / ".git/index", (at, at))
+        if int(time.time()) == start:
+            break
+    assert git(repo, "diff-files", "--name-only").split() == ["F"]
+    with GitStore(repo) as store:
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/p/main.py": b"x = 2\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert git(repo, "diff-files", "--name-only").split() == ["F"]
+    git(repo, "commit", "-q", "-a", "-m", "all")
+    assert git(repo, "show", "HEAD:F") == "cccc\n"
+
+
+def test_an_entry_racy_to_the_nanosecond_is_smudged_for_a_git_that_counts_them() -> None:
+    """A git built with USE_NSEC compares times to the nanosecond: an entry changed at or
+    after the old index's nanosecond, in the same second as the new index, is racy in
+    the old index and not in the new one for that git. It is smudged unless its file is
+    found unchanged; one changed before the old index, in an earlier second, is left."""
+    import struct
+
+    from proctor.store import indexfile
+
+    def entry(name: bytes, sec: int, nsec: int) -> bytes:
+        fixed = struct.pack(
+            ">10I20sH", sec, nsec, sec, nsec, 1, 2, 0o100644, 0, 0, 5, b"\x11" * 20, len(name)
+        )
+        body = fixed + name
+        return body + b"\0" * (8 - len(body) % 8)
+
+    base = 1_800_000_000
+    names = [b"a.txt", b"b.txt", b"c.txt"]
+    entries = (
+        entry(names[0], base, 0) + entry(names[1], base + 5, 700) + entry(names[2], base + 5, 100)
+    )
+    data = b"DIRC" + struct.pack(">II", 2, 3) + entries
+    data += __import__("hashlib").sha1(data).digest()
+    st = os.stat(__file__)
+    seen: list[str] = []
+    out = indexfile.replace_entries(
+        data,
+        {"a.txt": (0o100644, "2" * 40, st)},
+        ((base + 5) * 1_000_000_000 + 500, base + 5),  # old index at +5 s 500 ns, new in +5 s
+        lambda path, _sha: seen.append(path) or False,
+    )
+    assert out is not None
+    assert seen == ["b.txt"]  # changed after the old index, to the nanosecond
+    layout = indexfile.layout(out)
+    assert layout is not None
+    sizes = {}
+    for start in layout.starts:
+        name = out[start + 62 : out.index(b"\0", start + 62)]
+        sizes[name] = struct.unpack_from(">I", out, start + 36)[0]
+    assert sizes[b"b.txt"] == 0 and sizes[b"c.txt"] == 5
+    # The next write to the index written here finds its recent entries without a walk,
+    # and does what a walk does: c.txt now leaves the racy second.
+    later = ((base + 5) * 1_000_000_000 + 900, base + 6)
+    results = []
+    for cached in (True, False):
+        if not cached:
+            indexfile._LAYOUTS.clear()
+        seen.clear()
+        again = indexfile.replace_entries(
+            out,
+            {"a.txt": (0o100644, "3" * 40, st)},
+            later,
+            lambda path, _sha: seen.append(path) or False,
+        )
+        results.append((again, list(seen)))
+    assert results[0] == results[1] and results[0][1] == ["c.txt"]

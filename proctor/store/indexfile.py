@@ -25,6 +25,7 @@ import struct
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 __all__ = ["MAX_ENTRIES", "Layout", "entries_named", "layout", "replace_entries"]
@@ -37,15 +38,20 @@ _U32 = struct.Struct(">I")
 _M32 = 0xFFFFFFFF
 _DROP = (b"UNTR", b"FSMN", b"EOIE", b"IEOT")
 _NSEC = 1_000_000_000
+_FILE_MODES = (b"\0\0\x81\xa4", b"\0\0\x81\xed")  # 100644, 100755
 
 
 class Layout(NamedTuple):
     """Where an index's entries are: the offset of each, ascending, where they end (the
-    extensions start) and the index's size."""
+    extensions start) and the index's size. For an index this process wrote, also the
+    entries changed in second ``since`` or later (with that second), so that finding
+    the racily clean ones does not walk every entry again."""
 
     starts: array[int]
     end: int
     size: int
+    since: int | None = None
+    recent: tuple[tuple[int, int], ...] = ()
 
 
 # The layouts of the indexes this process read or wrote, by checksum. An index is
@@ -148,9 +154,25 @@ def entries_named(data: bytes, found: Layout, raw: bytes) -> list[tuple[int, int
     return hits
 
 
-def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result]]) -> bytes | None:
+def replace_entries(
+    data: bytes,
+    files: dict[str, tuple[int, str, os.stat_result]],
+    racy: tuple[int, int] | None = None,
+    clean: Callable[[str, str], bool] | None = None,
+) -> bytes | None:
     """``data`` (an index) with each entry in ``files`` (path -> (mode, blob id, lstat of
-    the work-tree file)) replaced; None when that is not such a plain update."""
+    the work-tree file)) replaced; None when that is not such a plain update.
+
+    ``racy``: when the index in ``data`` was written (nanoseconds) and the second the
+    new one is. An entry whose time is not older than its index's is racily clean: only
+    that tells git its file may have changed since it was staged, in the same clock tick,
+    which the times cannot show. One that is racy in the old index and would not be in
+    the new (git compares whole seconds; built with USE_NSEC, nanoseconds) would pass
+    for clean there, so it is smudged as git smudges it (its size set to 0, which sends
+    git to the file's content the next time it looks) unless ``clean(path, blob id)``
+    finds the file unchanged. Within one second that is only the files changed since
+    the old index was written.
+    """
     if not files:
         return None
     found = layout(data)
@@ -170,6 +192,24 @@ def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result
     if extensions is None:
         return None
     out = bytearray(data[: found.end])
+    replaced = {offset for offset, _flags in at.values()}
+    smudged: set[int] = set()
+    recent: list[tuple[int, int]] = []
+    since = None
+    if racy is not None:
+        since = racy[0] // _NSEC
+        recent = _recent(data, found, since)
+        for start in _racy(data, recent, *racy):
+            if start in replaced:
+                continue
+            flags = _FLAGS.unpack_from(data, start + 60)[0]
+            if flags & 0x4000 or data[start + 24 : start + 28] not in _FILE_MODES:
+                return None  # skip-worktree, a link, a gitlink: git knows what each needs
+            name_end = data.index(b"\0", start + 62)
+            path = data[start + 62 : name_end].decode("utf-8", "surrogateescape")
+            if clean is None or not clean(path, data[start + 40 : start + 60].hex()):
+                out[start + 36 : start + 40] = b"\0\0\0\0"
+                smudged.add(start)
     for path, (mode, sha, st) in files.items():
         offset, flags = at[path]
         out[offset : offset + 62] = _fixed(mode, sha, st, flags & ~0x8000)
@@ -177,8 +217,45 @@ def replace_entries(data: bytes, files: dict[str, tuple[int, str, os.stat_result
     if trailer == _NO_HASH:
         return bytes(out) + trailer
     checksum = hashlib.sha1(out).digest()
-    _remember(checksum, Layout(found.starts, found.end, len(out) + 20))
+    # Every entry changed in second ``since`` or later, as they are in ``out``: the new
+    # index is written after the old, so a later look needs no other.
+    gone = replaced | smudged
+    kept = [(start, sec) for start, sec in recent if start not in gone]
+    kept += [(at[p][0], (st.st_mtime_ns // _NSEC) & _M32) for p, (_m, _s, st) in files.items()]
+    if since is not None:
+        kept = [(start, sec) for start, sec in kept if sec >= since]
+    _remember(
+        checksum,
+        Layout(found.starts, found.end, len(out) + 20, since, tuple(kept)),
+    )
     return bytes(out) + checksum
+
+
+def _recent(data: bytes, found: Layout, since: int) -> list[tuple[int, int]]:
+    """The entries changed in second ``since`` or later, with that second: from the
+    layout when it knows them from that second on, else by a walk over every entry.
+    Those whose size is already 0 are left out (git reads their files anyway)."""
+    if found.since is not None and found.since <= since:
+        return [(start, sec) for start, sec in found.recent if sec >= since]
+    unpack = _U32.unpack_from
+    return [
+        (start, sec)
+        for start in found.starts
+        if (sec := unpack(data, start + 8)[0]) >= since
+        and data[start + 36 : start + 40] != b"\0\0\0\0"
+    ]
+
+
+def _racy(data: bytes, recent: list[tuple[int, int]], old_ns: int, new_sec: int) -> list[int]:
+    """Of the ``recent`` entries, those racily clean in an index written at ``old_ns``
+    that an index written in second ``new_sec`` would no longer show as racy, by either
+    of git's clocks."""
+    unpack = _U32.unpack_from
+    return [
+        start
+        for start, sec in recent
+        if sec < new_sec or sec * _NSEC + unpack(data, start + 12)[0] >= old_ns
+    ]
 
 
 def _extensions(data: bytes, pos: int, end: int, paths: list[str]) -> bytes | None:

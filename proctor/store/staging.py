@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+import stat
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from proctor.core.errors import StoreError
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 INDEX_NEW = "index.proctor-new"
+_SECOND = 1_000_000_000
 INDEX_OLD = "index.proctor-old"
 
 
@@ -99,9 +102,8 @@ def stage(
         regular.append(path)
     target = checkout.index.with_name(INDEX_NEW)
     if len(written) == len(record.paths) and plain_index(store):
-        data = indexfile.replace_entries(index_data, written)
+        data = _replaced(store, checkout, index_data, written, target)
         if data is not None:
-            write_file(target, data, store.shared)
             return trailer(data)
     # Anything else is git's: ``update-index`` on a copy, named by GIT_INDEX_FILE.
     if index_data:
@@ -118,6 +120,75 @@ def stage(
             args += ["--cacheinfo", _file_mode(entry), entry[1], path]
         _update_index([*args, "--skip-worktree", "--", *[p for p, _ in sparse]], base, None, env)
     return trailer(target.read_bytes())
+
+
+def _replaced(
+    store: ObjectStore,
+    checkout: Checkout,
+    index_data: bytes,
+    written: dict[str, tuple[int, str, os.stat_result]],
+    target: Path,
+) -> bytes | None:
+    """The index with the written files' entries replaced in-process, written to
+    ``target``; None when git must make it.
+
+    Entries git would take for racily clean in the old index and no longer in the new
+    one are looked at first (``indexfile.replace_entries``), which depends on the second
+    the new index is written in: it is checked once written, and made again in the rare
+    case that a second went by meanwhile.
+    """
+    try:
+        old_ns = os.stat(checkout.index).st_mtime_ns  # unchanged since read: index.lock
+    except FileNotFoundError:
+        return None
+    clean = _clean_in(checkout.work_tree)
+    new_sec = time.time_ns() // _SECOND
+    for _ in range(3):
+        data = indexfile.replace_entries(index_data, written, (old_ns, new_sec), clean)
+        if data is None:
+            return None
+        write_file(target, data, store.shared)
+        written_sec = os.stat(target).st_mtime_ns // _SECOND
+        if written_sec <= new_sec:
+            return data
+        new_sec = written_sec
+    return None
+
+
+def _clean_in(base: str) -> Callable[[str, str], bool]:
+    """Whether the work-tree file at a path holds the blob an index entry names, as git
+    asks of a racily clean entry: by its bytes as they are (a file git converts on the
+    way in is not called clean, and is then marked for git to look at, which costs git
+    a read, never a change)."""
+
+    def clean(path: str, sha: str) -> bool:
+        found = _read_regular(os.path.join(base, path))
+        return found is not None and blob_sha(found) == sha
+
+    return clean
+
+
+def _read_regular(path: str) -> bytes | None:
+    """The bytes of the regular file at ``path`` (a link there is not followed, a FIFO
+    never waited on); None for anything else. Only ever compared with an id: a file
+    reached through a linked folder would be another file, with other bytes, and be
+    marked for git to look at."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size, 65536)):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def plain_index(store: ObjectStore) -> bool:
