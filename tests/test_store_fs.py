@@ -395,3 +395,27 @@ def test_a_folder_swapped_for_a_link_during_a_write_is_not_written_through(
     assert git(repo, "diff", "--cached", "--name-only") == ""  # the index as it was
     assert not (repo / ".git/index.lock").exists()
     assert journal.load(str(repo / ".git"), REF) is None  # nothing owed to the work tree
+
+
+def test_a_file_name_too_long_for_its_temporary_name_is_refused_before_anything(
+    checkout: Path,
+) -> None:
+    """A work-tree file is written under a temporary name 13 bytes longer than its own,
+    beside a backup under another: a name that fits the file system's limit but leaves
+    no room for those is refused before anything is written (as a name over the limit
+    is), not half-written with git's ``index.lock`` left behind."""
+    repo = checkout
+    limit = os.pathconf(repo, "PC_NAME_MAX")
+    head = git(repo, "rev-parse", REF)
+    too_long = "procedures/x/" + "n" * (limit - 13 - 3 + 1) + ".py"
+    with GitStore(repo) as store, pytest.raises(UnsafePathError) as info:
+        write(store, {too_long: b"x = 1\n"})
+    assert info.value.exit_code == EXIT_USAGE and "nothing was written" in str(info.value)
+    assert git(repo, "rev-parse", REF) == head
+    assert not (repo / ".git/index.lock").exists()
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    fits = "procedures/x/" + "n" * (limit - 13 - 3) + ".py"
+    with GitStore(repo) as store:
+        write(store, {fits: b"x = 1\n"})
+    assert git(repo, "show", f"{REF}:{fits}") == "x = 1\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

@@ -48,14 +48,39 @@ def check_path(path: str) -> str:
     return path
 
 
+# How much longer than a work-tree file's name its temporary and backup names are
+# (``tmp_name``, ``backup_name``).
+_SIDE_CAR = len(".") + len(".proctor-tmp")
+
+
+def _name_room(base: str) -> int:
+    """The longest work-tree file name whose temporary and backup names still fit the
+    file system's limit on a name."""
+    try:
+        limit = os.pathconf(base, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    return limit - _SIDE_CAR
+
+
 def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
     """Refuse, before anything is written, a path whose components in the work tree
     include a symbolic link, a file where a directory is needed, or a directory (or
-    anything but a regular file) where the file goes."""
+    anything but a regular file) where the file goes, and a file name too long for the
+    names it is written by."""
     seen: set[str] = set()
+    room: int | None = None
     for path in paths:
         check_path(path)
         parts = path.split("/")
+        if room is None:
+            room = _name_room(base)
+        if len(os.fsencode(parts[-1])) > room:
+            raise UnsafePathError(
+                f"{path}: its file name is {len(os.fsencode(parts[-1]))} bytes, and is "
+                f"written by way of a temporary name {_SIDE_CAR} bytes longer, over the "
+                f"limit of the file system of {base} (nothing was written)"
+            )
         for i in range(len(parts)):
             prefix = "/".join(parts[: i + 1])
             last = i == len(parts) - 1
