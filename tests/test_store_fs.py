@@ -419,3 +419,30 @@ def test_a_file_name_too_long_for_its_temporary_name_is_refused_before_anything(
         write(store, {fits: b"x = 1\n"})
     assert git(repo, "show", f"{REF}:{fits}") == "x = 1\n"
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.parametrize("mover", ["in-process", "git"])
+def test_a_head_that_is_a_symbolic_link_is_read_as_the_ref_it_names(
+    checkout: Path, mover: str
+) -> None:
+    """git still reads a ``HEAD`` that is a symbolic link to ``refs/heads/x`` (what
+    ``core.preferSymlinkRefs`` made) as a symbolic ref. The branch is then checked out:
+    a write brings the work tree and index with it (no staged revert for a plain
+    ``git commit``), and the ref's move logs HEAD's reflog line as git's does."""
+    repo = checkout
+    if mover == "git":  # a reference-transaction hook leaves every move to git
+        hook = repo / ".git/hooks/reference-transaction"
+        hook.write_text("#!/bin/sh\n")
+        hook.chmod(0o755)
+    (repo / ".git/HEAD").unlink()
+    os.symlink("refs/heads/main", repo / ".git/HEAD")
+    assert git(repo, "symbolic-ref", "HEAD") == "refs/heads/main\n"
+    lines = len(git(repo, "reflog", "show", "HEAD").splitlines())
+    with GitStore(repo) as store:
+        assert store.head_ref() == REF
+        write(store, {"procedures/greet/main.py": b"print(1)\n"})
+        write(store, {"procedures/greet/main.py": b"print(2)\n"})
+    assert (repo / "procedures/greet/main.py").read_bytes() == b"print(2)\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert len(git(repo, "reflog", "show", "HEAD").splitlines()) == lines + 2
+    assert (repo / ".git/HEAD").is_symlink()

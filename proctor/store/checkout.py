@@ -27,7 +27,7 @@ from pathlib import Path
 
 from proctor.core.errors import StoreError
 from proctor.store.errors import OperationInProgressError
-from proctor.store.git import run_git, same_path
+from proctor.store.git import read_head, run_git, same_path
 
 __all__ = ["Checkout", "Worktrees"]
 
@@ -181,7 +181,7 @@ class Worktrees:
         """The work tree that has ``ref`` checked out or is rebasing it, read now."""
         want = f"ref: {ref}"
         for path, admin in self.entries():
-            if _read(os.path.join(admin, "HEAD")) == want:
+            if read_head(os.path.join(admin, "HEAD")) == want:
                 rebasing = False
             elif any(
                 _read(os.path.join(admin, state, "head-name")) == ref

@@ -147,6 +147,32 @@ def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:
     return work_tree, git_dir, str(common_path)
 
 
+def read_head(path: str) -> str | None:
+    """A ``HEAD`` file's text as git reads it; None if there is none to read.
+
+    A ``HEAD`` that is a symbolic link to ``refs/...`` (``core.preferSymlinkRefs`` made
+    them) is the ``ref: `` line it stands for: read through, it would show the branch's
+    commit, as if detached.
+    """
+    try:
+        target = os.readlink(path)
+    except OSError:
+        pass  # a plain file (or none)
+    else:
+        if target.startswith("refs/"):
+            return "ref: " + target
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096).decode("utf-8", "surrogateescape").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def same_path(a: str, b: str) -> bool:
     """Whether two paths name the same place once links are followed."""
     return os.path.realpath(a) == os.path.realpath(b)

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from proctor.core.errors import NotFoundError, StoreError, UsageError
 from proctor.store.fs import write_all
-from proctor.store.git import end_process, git_env, run_git
+from proctor.store.git import end_process, git_env, read_head, run_git
 from proctor.store.objects import ZERO_SHA, check_ref_name, check_sha
 from proctor.store.perms import adjust
 
@@ -42,10 +42,7 @@ def head_ref(cwd: str, git_dir: str | None = None) -> str | None:
     ``git symbolic-ref``, which is what answers without ``git_dir``.
     """
     if git_dir is not None:
-        try:
-            value = (Path(git_dir) / "HEAD").read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            value = ""
+        value = read_head(os.path.join(git_dir, "HEAD")) or ""
         target = value[5:].strip() if value.startswith("ref: ") else ""
         plain = target.isprintable() and " " not in target
         if plain and target.startswith("refs/") and target != "refs/heads/.invalid":
@@ -405,8 +402,9 @@ def _remove_noted(note: int, ref_lock: str, head_lock: str) -> None:
 
 
 def refs_head(git_dir: str) -> str | None:
-    """The ref ``<git_dir>/HEAD`` names, if it is a symbolic ref git wrote plainly."""
-    value = _read_small(os.path.join(git_dir, "HEAD"))
+    """The ref ``<git_dir>/HEAD`` names, if it is a symbolic ref git wrote plainly (a
+    line, or a symbolic link as git once made them)."""
+    value = read_head(os.path.join(git_dir, "HEAD")) or ""
     return value[5:].strip() if value.startswith("ref: ") else None
 
 
