@@ -331,9 +331,11 @@ class LocalRefs:
 
 
 def _draft_name(lock: str, pid: str) -> str:
-    """Where a lock is made before it is linked into place: a name git passes over (it
-    ends in ``.lock``), one per writer."""
-    return f"{lock.removesuffix('.lock')}.proctor-{pid}.lock"
+    """Where a lock is made before it is linked into place, one per writer: beside it,
+    under a name no ref and no ref's lock can have (no part of a ref's name starts with
+    a dot), which git passes over."""
+    folder, name = os.path.split(lock)
+    return os.path.join(folder, f".{name.removesuffix('.lock')}.proctor-{pid}.lock")
 
 
 def _make_lock(
@@ -376,29 +378,34 @@ def _make_lock(
 
 
 def _remove_noted(note: int, ref_lock: str, head_lock: str) -> None:
-    """Remove what a dead writer noted in the writer lock's file: its drafts, by name,
-    and each lock that is still the very file it made (the same inode, holding its
-    value). A lock git made since, in a reused inode, holds git's value and is left,
-    for git to refuse on, as is anything else."""
+    """Remove what a dead writer noted in the writer lock's file that is still the very
+    file it made: a draft of the same inode, a lock of the same inode holding its value.
+    A lock git made since, in a reused inode, holds git's value and is left, for git to
+    refuse on, as is anything else."""
     for entry in os.pread(note, _NOTE_SIZE, 0).decode(errors="replace").split("\n"):
         kind, pid, dev, ino, new = (entry.split() + [""] * 5)[:5]
         name = {"ref": ref_lock, "head": head_lock}.get(kind)
         if name is None or not pid.isdigit():
             continue
-        with contextlib.suppress(OSError):
-            os.unlink(_draft_name(name, pid))
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            st = os.fstat(fd)
-            content = os.read(fd, 128)
-        finally:
-            os.close(fd)
-        if (str(st.st_dev), str(st.st_ino)) == (dev, ino) and content == (new + "\n").encode():
+        for path, whole in ((_draft_name(name, pid), False), (name, True)):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                content = os.read(fd, 128)
+            finally:
+                os.close(fd)
+            # A draft is that writer's while it is the file it noted (a writer killed
+            # before it could note one leaves it: git passes over it); the lock, while it
+            # also holds that writer's value.
+            if (str(st.st_dev), str(st.st_ino)) != (dev, ino):
+                continue
+            if whole and content != (new + "\n").encode():
+                continue
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
+                os.unlink(path)
 
 
 def refs_head(git_dir: str) -> str | None:
