@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -446,3 +447,25 @@ def test_a_head_that_is_a_symbolic_link_is_read_as_the_ref_it_names(
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
     assert len(git(repo, "reflog", "show", "HEAD").splitlines()) == lines + 2
     assert (repo / ".git/HEAD").is_symlink()
+
+
+def test_a_write_to_many_folders_keeps_few_descriptors(checkout: Path, tmp_path: Path) -> None:
+    """A write keeps the folders it walked to open, but only so many: one touching 300
+    folders works under a limit of 256 open files, as git's own would."""
+    script = tmp_path / "many.py"
+    script.write_text(
+        "import resource, sys\n"
+        "from proctor.store import Change, GitStore, format_ident\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit("
+        "resource.RLIMIT_NOFILE)[1]))\n"
+        "edits = {f'procedures/p{i}/src/main.py': b'x = 1\\n' for i in range(300)}\n"
+        "with GitStore(sys.argv[1]) as store:\n"
+        "    store.write('refs/heads/main', lambda _t: Change(edits=edits, message='many'),\n"
+        "                author=format_ident('A', 'a@example.com'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(checkout)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert git(checkout, "show", f"{REF}:procedures/p299/src/main.py") == "x = 1\n"
+    assert git(checkout, "status", "--porcelain", "--untracked-files=all") == ""

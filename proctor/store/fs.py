@@ -116,6 +116,11 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
 _KEPT = threading.local()
 
 
+# At most so many folders are kept open by one write (each with the folders above it):
+# a write touches one procedure's folder, and a process has a limit on open files.
+_KEEP_FOLDERS = 16
+
+
 class _Kept(NamedTuple):
     fd: int
     parents: list[int]  # open descriptors of the base and each folder above ``fd``
@@ -136,7 +141,8 @@ def folders_kept() -> Iterator[None]:
     following links, is still the folder the walk opened: a folder moved away (out of
     the work tree, say) and a link put in its place is walked to again, and the link
     refused, as a first write would. Folders proctor removes (``prune_empty_parents``)
-    are forgotten first. The
+    are forgotten first; past ``_KEEP_FOLDERS`` folders, the others are walked each
+    time (a write to hundreds of folders would otherwise run out of descriptors). The
     descriptors are closed when the block ends; a block inside another adds nothing.
     """
     if getattr(_KEPT, "fds", None) is not None:
@@ -173,6 +179,8 @@ def _open_dir(base: str, parts: list[str], create: bool) -> int:
         held.close()
         held = None
     if held is None:
+        if len(kept) >= _KEEP_FOLDERS:  # a write to many folders: walk the rest each time
+            return _walk(base, parts, create)
         parents: list[int] = []
         ids: list[tuple[int, int]] = []
         held = kept[key] = _Kept(_walk(base, parts, create, parents, ids), parents, ids)
