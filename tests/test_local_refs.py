@@ -357,3 +357,18 @@ def test_a_lock_made_after_a_dead_writers_is_left_to_git(repo: Path) -> None:
         write(store, 2)
     assert lock.exists() and lock.read_bytes() == b""
     assert git(repo, "rev-parse", REF).strip() == tip
+
+
+def test_an_empty_reason_is_refused_before_anything_moves(repo: Path) -> None:
+    """git refuses a ref update with an empty reflog message; a write is refused for it
+    before anything is made, whichever way its ref would have moved."""
+    from proctor.core.errors import EXIT_USAGE
+
+    with GitStore(repo) as store:
+        tip = write(store, 1)
+        with pytest.raises(ProctorError) as info:
+            store.write(
+                REF, lambda _t: Change(edits={"f": b"x"}, message="m"), author=AUTHOR, reason=" "
+            )
+    assert info.value.exit_code == EXIT_USAGE
+    assert git(repo, "rev-parse", REF).strip() == tip

@@ -354,3 +354,15 @@ def test_an_entry_racy_to_the_nanosecond_is_smudged_for_a_git_that_counts_them()
         )
         results.append((again, list(seen)))
     assert results[0] == results[1] and results[0][1] == ["c.txt"]
+
+
+def test_core_ignore_stat_leaves_the_index_update_to_git(populated: Path, tmp_path: Path) -> None:
+    """With ``core.ignoreStat`` git marks each entry it updates as assumed unchanged (it
+    will not look at the file again); the in-process update does not know that rule, so
+    git makes the index, and the entry is marked as git marks it."""
+    repo = populated
+    git(repo, "config", "core.ignoreStat", "true")
+    trace = traced(repo, tmp_path, {"procedures/alpha/main.py": b"v6\n"})
+    assert "update-index" in trace
+    assert git(repo, "ls-files", "-v", "procedures/alpha/main.py").startswith("h ")
+    assert git(repo, "show", ":procedures/alpha/main.py") == "v6\n"

@@ -279,6 +279,8 @@ class GitStore(ObjectStore):
         whatever did not follow.
         """
         check_ref_name(ref)
+        if not reason.strip():
+            raise UsageError("the reason a write gives (its reflog message) must not be empty")
         for key, value in (trailers or {}).items():
             check_trailer(key, value)
         if author is None:

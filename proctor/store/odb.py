@@ -45,6 +45,7 @@ CONFIG_KEYS = (
     "gc.auto",
     "index.sparse",
     "core.splitindex",
+    "core.ignorestat",
     "core.sharedrepository",
     # What decides whether a branch may be moved in-process (``refs.LocalRefs``).
     "core.logallrefupdates",

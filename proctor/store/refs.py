@@ -243,6 +243,7 @@ class LocalRefs:
         if (
             not self.usable
             or not ref.startswith("refs/heads/")
+            or not reason
             or reason != " ".join(reason.split())
             or not reason.isprintable()
             or "GIT_COMMITTER_DATE" in os.environ

@@ -193,13 +193,15 @@ def _read_regular(path: str) -> bytes | None:
 
 def plain_index(store: ObjectStore) -> bool:
     """Whether the settings leave the index one ``indexfile`` may edit (not split, not
-    sparse). An index split without a setting (``git update-index --split-index``) says
-    so itself, in its ``link`` extension, which ``indexfile`` leaves to git; the shared
-    index files a split left behind say nothing about the index now."""
+    sparse, no ``core.ignoreStat``, under which git marks the entries it updates as
+    assumed unchanged). An index split without a setting (``git update-index
+    --split-index``) says so itself, in its ``link`` extension, which ``indexfile``
+    leaves to git; the shared index files a split left behind say nothing about the
+    index now."""
     config = store.config
-    return (
-        config.get("index.sparse", "").lower() != "true"
-        and config.get("core.splitindex", "").lower() != "true"
+    return not any(
+        config.get(key, "").lower() in ("true", "yes", "on", "1")
+        for key in ("index.sparse", "core.splitindex", "core.ignorestat")
     )
 
 
