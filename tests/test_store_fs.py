@@ -469,3 +469,23 @@ def test_a_write_to_many_folders_keeps_few_descriptors(checkout: Path, tmp_path:
     assert proc.returncode == 0, proc.stderr
     assert git(checkout, "show", f"{REF}:procedures/p299/src/main.py") == "x = 1\n"
     assert git(checkout, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.parametrize("side", [".main.py.proctor-tmp", ".main.py.proctor-old"])
+def test_a_file_under_a_name_a_write_uses_is_not_removed(checkout: Path, side: str) -> None:
+    """A work-tree file is written by way of two names beside it (its temporary file and
+    its backup). A file of the user's under one of them is not removed or replaced: the
+    write is refused, naming it, before anything is written."""
+    repo = checkout
+    with GitStore(repo) as store:
+        write(store, {"procedures/x/main.py": b"x = 1\n"})
+    mine = repo / "procedures/x" / side
+    mine.write_text("mine\n")
+    head = git(repo, "rev-parse", REF)
+    with GitStore(repo) as store, pytest.raises(UnsafePathError) as info:
+        write(store, {"procedures/x/main.py": b"x = 2\n"})
+    assert info.value.exit_code == EXIT_USAGE and side in str(info.value)
+    assert mine.read_text() == "mine\n"
+    assert git(repo, "rev-parse", REF) == head
+    assert (repo / "procedures/x/main.py").read_text() == "x = 1\n"
+    assert not (repo / ".git/index.lock").exists()

@@ -90,6 +90,8 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
             try:
                 st = os.lstat(os.path.join(base, prefix))
             except FileNotFoundError:
+                if last:  # a new file in a folder that is there
+                    _check_side_cars(base, parts)
                 break
             except NotADirectoryError:
                 raise UnsafePathError(
@@ -110,6 +112,22 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
                 raise UnsafePathError(
                     f"{path} is not a regular file in the work tree {base} (nothing was written)"
                 )
+        else:  # the folder is there: the names the file is written by must be free
+            _check_side_cars(base, parts)
+
+
+def _check_side_cars(base: str, parts: list[str]) -> None:
+    """Refuse a write whose temporary or backup name beside the file is taken (by the
+    time a write checks, the leftovers of an interrupted one are cleared: what is there
+    is someone's file, which the write would remove)."""
+    folder = os.path.join(base, *parts[:-1])
+    for side in (tmp_name(parts[-1]), backup_name(parts[-1])):
+        if os.path.lexists(os.path.join(folder, side)):
+            where = "/".join([*parts[:-1], side])
+            raise UnsafePathError(
+                f"{where} is in the work tree {base}: proctor writes {'/'.join(parts)} by "
+                "way of that name; move it away (nothing was written)"
+            )
 
 
 # The folders a write walked to, while it runs (``folders_kept``): (base, parts) -> kept.
