@@ -208,14 +208,6 @@ def proctor_updater(path: Path) -> tuple[Callable[[int], object], Callable[[], N
     return update, ws.close, names
 
 
-class _GitMovesEveryRef:
-    """In place of the store's in-process ref mover: declines every move, so git's
-    ``update-ref --stdin`` makes it, as it did before the in-process move."""
-
-    def move(self, *_args: object) -> bool:
-        return False
-
-
 def store_writer(
     path: Path, ref: str, names: list[str], in_process_refs: bool = True
 ) -> tuple[Callable[[int], object], Callable[[], None]]:
@@ -225,8 +217,8 @@ def store_writer(
     from proctor.store import Change, GitStore, format_ident
 
     store = GitStore(path)
-    if not in_process_refs:
-        store._local_refs = _GitMovesEveryRef  # type: ignore[assignment,method-assign]
+    if not in_process_refs:  # the in-process mover declines every move: git makes it
+        store._local_refs().move = lambda *_args: False  # type: ignore[method-assign]
     author = format_ident("Bench", "bench@example.com")
 
     def write(i: int) -> None:
@@ -591,10 +583,19 @@ Where the time goes (cProfile of `Workspace.execute` on these repositories):
   pipeline updates on a quiet box, a write went from 4.17-4.50 ms to 3.82 ms; with
   the CPUs busy the round trip had been 22% of a write's wall time (10% quiet). The
   throughput table's third row is the same `GitStore.write` with every ref moved by
-  `update-ref`, measured in the same run: over four runs of this script in one
-  session (20 paired medians) the in-process move was 0.86-1.12× as fast, 1.03× at
-  the median, which is within what the box moves a ratio by. It saves a process's
-  round trip, not files: what a write waits on is still the disk. The dirty check's index lookup and the index
+  `update-ref`, measured in the same run: over six runs of this script in one
+  session (30 paired medians) the in-process move was 0.86-1.12× as fast, about 1.02×
+  at the median, which is within what the box moves a ratio by. It saves a process's
+  round trip, not files: what a write waits on is still the disk.
+- What the review's correctness fixes cost, `GitStore.write` alone (300 updates of two
+  files on 100 procedures in about a second, so every index entry is racily clean,
+  the worst case), the code before them against after, taking turns: 2.05-2.22 ms
+  against 2.32-2.58 ms (+14-18%). The parts, by timing each: reading and comparing the
+  racily clean entries git would otherwise lose track of, 70 us (only the entries
+  changed since the index's second are looked at, kept with the layout); making each
+  ref lock under a draft name and linking it into place, so that a kill at any instant
+  leaves nothing unaccounted for, 40 us a lock; checking a kept folder is still where
+  it was, 60 us. The dirty check's index lookup and the index
   update share one walk of the entries (`indexfile.layout`, kept by checksum), so a
   name is only ever read where an entry starts; it costs 0.8 ms on a 4,096-entry index
   (`git ls-files` for one path: 1.8 ms) and nothing again for an index this process
@@ -652,7 +653,8 @@ Where the time goes (cProfile of `Workspace.execute` on these repositories):
   fresh box: 5.63× (`GitStore.write` 7.91×, GitPython at 40.7 commits/s) in the first
   run, then 3.99×, 3.41× and 3.05× within ten minutes as the host got busier (CPU
   pressure 10-28% with nothing else of ours running; GitPython down to 30.5 commits/s,
-  proctor's pipeline from 229 to 93).
+  proctor's pipeline from 229 to 93). With the review's fixes in, two runs a minute
+  apart: 5.13× and 3.65×, the disk probe at 139-152 us in both.
 - Counted with `strace -f` over 20 writes of the throughput shape: a pipeline write makes
   ~300 system calls in proctor and its `update-ref` (23 files opened for creation, 10
   renames, 4 hard links, 5 unlinks, 12 folder creations tried), GitPython's ~2,000
