@@ -372,3 +372,26 @@ def test_an_empty_reason_is_refused_before_anything_moves(repo: Path) -> None:
             )
     assert info.value.exit_code == EXIT_USAGE
     assert git(repo, "rev-parse", REF).strip() == tip
+
+
+def test_a_file_system_without_hard_links_leaves_the_move_to_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-process lock is linked into place; where the file system has no hard
+    links (vfat, some network shares: here made to fail as they fail), git's way,
+    an exclusive create, makes the move, and nothing of the attempt is left."""
+    import errno
+    import os
+
+    repo = make_repo(tmp_path / "bare.git", True, {}, False)
+
+    def no_links(*_args: object, **_kw: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    with GitStore(repo) as store:
+        write(store, 1)
+        monkeypatch.setattr(os, "link", no_links)
+        tip = write(store, 2)
+    monkeypatch.undo()
+    assert git(repo, "rev-parse", REF).strip() == tip
+    assert not [p for p in (repo / "refs/heads").iterdir() if p.name.endswith(".lock")]

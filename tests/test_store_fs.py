@@ -449,16 +449,24 @@ def test_a_head_that_is_a_symbolic_link_is_read_as_the_ref_it_names(
     assert (repo / ".git/HEAD").is_symlink()
 
 
-def test_a_write_to_many_folders_keeps_few_descriptors(checkout: Path, tmp_path: Path) -> None:
-    """A write keeps the folders it walked to open, but only so many: one touching 300
-    folders works under a limit of 256 open files, as git's own would."""
+@pytest.mark.parametrize("shape", ["wide", "deep"])
+def test_a_write_to_many_folders_keeps_few_descriptors(
+    checkout: Path, tmp_path: Path, shape: str
+) -> None:
+    """A write keeps the folders it walked to open, but only so many descriptors: one
+    touching 300 folders, or 20 folders 16 deep, works under a limit of 256 open files,
+    as git's own would."""
+    if shape == "wide":
+        paths = "f'procedures/p{i}/src/main.py' for i in range(300)"
+    else:
+        paths = "f'procedures/p{i}/' + 'd/' * 16 + 'main.py' for i in range(20)"
     script = tmp_path / "many.py"
     script.write_text(
         "import resource, sys\n"
         "from proctor.store import Change, GitStore, format_ident\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit("
         "resource.RLIMIT_NOFILE)[1]))\n"
-        "edits = {f'procedures/p{i}/src/main.py': b'x = 1\\n' for i in range(300)}\n"
+        f"edits = dict.fromkeys(({paths}), b'x = 1\\n')\n"
         "with GitStore(sys.argv[1]) as store:\n"
         "    store.write('refs/heads/main', lambda _t: Change(edits=edits, message='many'),\n"
         "                author=format_ident('A', 'a@example.com'))\n"
@@ -467,7 +475,12 @@ def test_a_write_to_many_folders_keeps_few_descriptors(checkout: Path, tmp_path:
         [sys.executable, str(script), str(checkout)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert git(checkout, "show", f"{REF}:procedures/p299/src/main.py") == "x = 1\n"
+    last = (
+        "procedures/p299/src/main.py"
+        if shape == "wide"
+        else "procedures/p19/" + "d/" * 16 + "main.py"
+    )
+    assert git(checkout, "show", f"{REF}:{last}") == "x = 1\n"
     assert git(checkout, "status", "--porcelain", "--untracked-files=all") == ""
 
 
@@ -489,3 +502,22 @@ def test_a_file_under_a_name_a_write_uses_is_not_removed(checkout: Path, side: s
     assert git(repo, "rev-parse", REF) == head
     assert (repo / "procedures/x/main.py").read_text() == "x = 1\n"
     assert not (repo / ".git/index.lock").exists()
+
+
+def test_a_change_naming_a_file_as_a_write_names_its_temporary_file_is_refused(
+    checkout: Path,
+) -> None:
+    """The names a write makes beside a file are proctor's: a change that would commit a
+    file under one of them (which writing its neighbour would remove) is refused."""
+    repo = checkout
+    head = git(repo, "rev-parse", REF)
+    for side in (".main.py.proctor-tmp", ".main.py.proctor-old"):
+        edits: dict[str, bytes | None] = {
+            "procedures/x/main.py": b"x = 1\n",
+            f"procedures/x/{side}": b"mine\n",
+        }
+        with GitStore(repo) as store, pytest.raises(UnsafePathError) as info:
+            write(store, edits)
+        assert info.value.exit_code == EXIT_USAGE and side in str(info.value)
+    assert git(repo, "rev-parse", REF) == head
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

@@ -19,7 +19,7 @@ from conftest import IDENTITY, git
 
 from proctor.core.errors import EXIT_USAGE, StoreError
 from proctor.store import Change, GitStore, format_ident, journal
-from proctor.store.errors import JournalError, OperationInProgressError
+from proctor.store.errors import JournalError, MissingWorkTreeError, OperationInProgressError
 
 REF = "refs/heads/main"
 AUTHOR = format_ident("Test Author", "author@example.com")
@@ -362,3 +362,44 @@ def test_a_journal_of_a_work_tree_since_removed_does_not_stop_writes(
     assert killed_landed == ("new\n" if state == "committed" else "old\n")
     assert git(repo, "show", f"{REF}:procedures/b/main.py") == "b\n"
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_branch_checked_out_in_a_work_tree_that_is_not_there_is_not_moved(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """A linked work tree whose folder is gone but whose git dir git keeps (unmounted,
+    or deleted without ``git worktree prune``) still has the branch checked out: a write
+    is refused, naming it and the fix, as ``git branch -f`` refuses, rather than leave
+    that work tree's index behind for a ``git commit`` there to revert. A write killed
+    while syncing it waits for it too; once it is back, both go on."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    kill_at(repo, tmp_path, "prepared", linked)
+    head = git(repo, "rev-parse", REF)
+    away = tmp_path / "away"
+    linked.rename(away)  # unmounted
+    with GitStore(repo) as store:
+        recovery = store.recover(REF)
+        assert any(str(linked) in w and "not there" in w for w in recovery.warnings)
+        with pytest.raises(MissingWorkTreeError) as info:
+            store.write(
+                REF,
+                lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+                author=AUTHOR,
+            )
+    assert info.value.exit_code == EXIT_USAGE
+    assert str(linked) in str(info.value) and "git worktree prune" in str(info.value)
+    assert git(repo, "rev-parse", REF) == head
+    assert journal.pending(str(repo / ".git"))
+    away.rename(linked)  # mounted again
+    with GitStore(repo) as store:
+        assert store.recover(REF).rolled_back
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert git(linked, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (linked / "procedures/b/main.py").read_text() == "b\n"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proctor.core.errors import StoreError
-from proctor.store.errors import OperationInProgressError
+from proctor.store.errors import MissingWorkTreeError, OperationInProgressError
 from proctor.store.git import read_head, run_git, same_path
 
 __all__ = ["Checkout", "Worktrees"]
@@ -114,7 +114,8 @@ class Worktrees:
             return ()
 
     def entries(self) -> list[tuple[str, str]]:
-        """(work tree, its git dir) for every work tree that exists."""
+        """(work tree, its git dir) for every work tree that exists, and for each linked
+        one whose folder is not there but whose git dir git keeps."""
         key = self._listing_key()
         if key != self._key:
             if not key and self.main_work_tree is not None:
@@ -155,9 +156,11 @@ class Worktrees:
                     out.append(("", self.common_dir))
                     continue
                 path = main
-            if not os.path.isdir(path):
-                continue
             admin: str | None = self.common_dir if is_main else admin_of.get(os.path.realpath(path))
+            if not os.path.isdir(path):
+                if admin is not None:  # its git dir is kept: a branch there is still in use
+                    out.append((path, admin))
+                continue
             if admin is None:
                 gitfile = _read(os.path.join(path, ".git")) or ""
                 if not gitfile.startswith("gitdir: "):
@@ -190,6 +193,12 @@ class Worktrees:
                 rebasing = True
             else:
                 continue
+            if path and not os.path.isdir(path):
+                raise MissingWorkTreeError(
+                    f"{ref} is checked out in the work tree {path}, which is not there; "
+                    "mount it again, or if it is gone for good, run `git worktree prune` "
+                    "(nothing was written)"
+                )
             if not path:
                 raise StoreError(
                     f"{ref} is checked out in the main work tree of this repository, which "

@@ -13,6 +13,7 @@ __all__ = [
     "IdentityError",
     "IndexLockedError",
     "JournalError",
+    "MissingWorkTreeError",
     "OperationInProgressError",
     "TrailerError",
     "UnsafePathError",
@@ -35,6 +36,13 @@ class UnsafePathError(UsageError):
 class OperationInProgressError(UsageError):
     """A merge, rebase, cherry-pick or revert is in progress on the checked-out store
     branch; writing now would mix proctor's commit into it (exit 2, nothing written)."""
+
+
+class MissingWorkTreeError(UsageError):
+    """The store branch is checked out in a linked work tree whose folder is not there
+    (unmounted, or deleted without ``git worktree prune``): moving the branch would leave
+    that work tree's index behind it, for a plain ``git commit`` there to revert (exit 2,
+    nothing written)."""
 
 
 class IndexLockedError(ConcurrencyError):

@@ -39,12 +39,19 @@ _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CL
 
 def check_path(path: str) -> str:
     """Refuse a path git would refuse in a tree (``verify_path``): empty components,
-    ``.`` and ``..``, ``.git``, a leading or trailing slash, NUL."""
+    ``.`` and ``..``, ``.git``, a leading or trailing slash, NUL; and one named as the
+    temporary file or backup a write makes beside a file (``tmp_name``, ``backup_name``),
+    which that write would remove."""
     if not isinstance(path, str) or not path or "\0" in path or "\n" in path:
         raise UnsafePathError(f"invalid path {path!r}")
     for part in path.split("/"):
         if part in ("", ".", "..") or part.lower().rstrip(". ") == ".git":
             raise UnsafePathError(f"invalid path {path!r}: git refuses {part or 'an empty'!r}")
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith(".") and name.endswith((".proctor-tmp", ".proctor-old")):
+        raise UnsafePathError(
+            f"invalid path {path!r}: a name of that form is what proctor writes a file by"
+        )
     return path
 
 
@@ -134,9 +141,10 @@ def _check_side_cars(base: str, parts: list[str]) -> None:
 _KEPT = threading.local()
 
 
-# At most so many folders are kept open by one write (each with the folders above it):
-# a write touches one procedure's folder, and a process has a limit on open files.
-_KEEP_FOLDERS = 16
+# At most so many descriptors are kept open by one write (a folder's, and those of the
+# folders above it): a write touches one procedure's folder, and a process has a limit
+# on open files.
+_KEEP_DESCRIPTORS = 48
 
 
 class _Kept(NamedTuple):
@@ -159,8 +167,8 @@ def folders_kept() -> Iterator[None]:
     following links, is still the folder the walk opened: a folder moved away (out of
     the work tree, say) and a link put in its place is walked to again, and the link
     refused, as a first write would. Folders proctor removes (``prune_empty_parents``)
-    are forgotten first; past ``_KEEP_FOLDERS`` folders, the others are walked each
-    time (a write to hundreds of folders would otherwise run out of descriptors). The
+    are forgotten first; past ``_KEEP_DESCRIPTORS`` descriptors, the others are walked
+    each time (a write to hundreds of folders would otherwise run out of descriptors). The
     descriptors are closed when the block ends; a block inside another adds nothing.
     """
     if getattr(_KEPT, "fds", None) is not None:
@@ -197,7 +205,8 @@ def _open_dir(base: str, parts: list[str], create: bool) -> int:
         held.close()
         held = None
     if held is None:
-        if len(kept) >= _KEEP_FOLDERS:  # a write to many folders: walk the rest each time
+        open_now = sum(1 + len(other.parents) for other in kept.values())
+        if open_now + 1 + len(parts) > _KEEP_DESCRIPTORS:  # many folders: walk the rest
             return _walk(base, parts, create)
         parents: list[int] = []
         ids: list[tuple[int, int]] = []

@@ -158,7 +158,7 @@ def replace_entries(
     data: bytes,
     files: dict[str, tuple[int, str, os.stat_result]],
     racy: tuple[int, int] | None = None,
-    clean: Callable[[str, str], bool] | None = None,
+    unchanged: Callable[[str, str, int, int], bool] | None = None,
 ) -> bytes | None:
     """``data`` (an index) with each entry in ``files`` (path -> (mode, blob id, lstat of
     the work-tree file)) replaced; None when that is not such a plain update.
@@ -168,10 +168,10 @@ def replace_entries(
     that tells git its file may have changed since it was staged, in the same clock tick,
     which the times cannot show. One that is racy in the old index and would not be in
     the new (git compares whole seconds; built with USE_NSEC, nanoseconds) would pass
-    for clean there, so it is smudged as git smudges it (its size set to 0, which sends
-    git to the file's content the next time it looks) unless ``clean(path, blob id)``
-    finds the file unchanged. Within one second that is only the files changed since
-    the old index was written.
+    for clean there: ``unchanged(path, blob id, size, seconds)`` must find its file as
+    the entry has it, or git makes the index (it smudges a changed entry, size 0, and
+    knows which files it converts on the way in). Within one second that is only the
+    files changed since the old index was written.
     """
     if not files:
         return None
@@ -193,7 +193,6 @@ def replace_entries(
         return None
     out = bytearray(data[: found.end])
     replaced = {offset for offset, _flags in at.values()}
-    smudged: set[int] = set()
     recent: list[tuple[int, int]] = []
     since = None
     if racy is not None:
@@ -207,9 +206,11 @@ def replace_entries(
                 return None  # skip-worktree, a link, a gitlink: git knows what each needs
             name_end = data.index(b"\0", start + 62)
             path = data[start + 62 : name_end].decode("utf-8", "surrogateescape")
-            if clean is None or not clean(path, data[start + 40 : start + 60].hex()):
-                out[start + 36 : start + 40] = b"\0\0\0\0"
-                smudged.add(start)
+            size, sec = _U32.unpack_from(data, start + 36)[0], _U32.unpack_from(data, start + 8)[0]
+            if unchanged is None or not unchanged(
+                path, data[start + 40 : start + 60].hex(), size, sec
+            ):
+                return None
     for path, (mode, sha, st) in files.items():
         offset, flags = at[path]
         out[offset : offset + 62] = _fixed(mode, sha, st, flags & ~0x8000)
@@ -219,8 +220,7 @@ def replace_entries(
     checksum = hashlib.sha1(out).digest()
     # Every entry changed in second ``since`` or later, as they are in ``out``: the new
     # index is written after the old, so a later look needs no other.
-    gone = replaced | smudged
-    kept = [(start, sec) for start, sec in recent if start not in gone]
+    kept = [(start, sec) for start, sec in recent if start not in replaced]
     kept += [(at[p][0], (st.st_mtime_ns // _NSEC) & _M32) for p, (_m, _s, st) in files.items()]
     if since is not None:
         kept = [(start, sec) for start, sec in kept if sec >= since]

@@ -370,7 +370,7 @@ def _make_lock(
         os.close(fd)
     try:
         os.link(draft, lock)
-    except FileExistsError:
+    except OSError:  # taken; or a file system without hard links, where git's way works
         return False
     held.append(lock)
     os.unlink(draft)

@@ -23,6 +23,7 @@ space. Once the ref moved the links are dropped (``finish``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import time
@@ -105,9 +106,13 @@ def stage(
         data = _replaced(store, checkout, index_data, written, target)
         if data is not None:
             return trailer(data)
-    # Anything else is git's: ``update-index`` on a copy, named by GIT_INDEX_FILE.
+    # Anything else is git's: ``update-index`` on a copy, named by GIT_INDEX_FILE. The
+    # copy keeps the index's time: git tells racily clean entries by it, and smudges them.
     if index_data:
         write_file(target, index_data, store.shared)
+        with contextlib.suppress(FileNotFoundError):
+            was = os.stat(checkout.index)
+            os.utime(target, ns=(was.st_atime_ns, was.st_mtime_ns))
     else:
         target.unlink(missing_ok=True)  # no index yet: git starts an empty one
     env = {"GIT_INDEX_FILE": str(target)}
@@ -141,10 +146,10 @@ def _replaced(
         old_ns = os.stat(checkout.index).st_mtime_ns  # unchanged since read: index.lock
     except FileNotFoundError:
         return None
-    clean = _clean_in(checkout.work_tree)
+    unchanged = _unchanged_in(checkout.work_tree)
     new_sec = time.time_ns() // _SECOND
     for _ in range(3):
-        data = indexfile.replace_entries(index_data, written, (old_ns, new_sec), clean)
+        data = indexfile.replace_entries(index_data, written, (old_ns, new_sec), unchanged)
         if data is None:
             return None
         write_file(target, data, store.shared)
@@ -155,24 +160,31 @@ def _replaced(
     return None
 
 
-def _clean_in(base: str) -> Callable[[str, str], bool]:
-    """Whether the work-tree file at a path holds the blob an index entry names, as git
-    asks of a racily clean entry: by its bytes as they are (a file git converts on the
-    way in is not called clean, and is then marked for git to look at, which costs git
-    a read, never a change)."""
+def _unchanged_in(base: str) -> Callable[[str, str, int, int], bool]:
+    """Whether the work-tree file at a path is as an index entry has it, as far as git
+    could ever tell from the entry: its size or modification second differ (git sees
+    that itself), or its bytes are the blob the entry names, read in chunks. Bytes that
+    differ may still be what git would stage (a file it converts on the way in): git
+    is asked then."""
 
-    def clean(path: str, sha: str) -> bool:
-        found = _read_regular(os.path.join(base, path))
-        return found is not None and blob_sha(found) == sha
+    def unchanged(path: str, sha: str, size: int, sec: int) -> bool:
+        full = os.path.join(base, path)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            return True  # gone, or the way to it is: git sees that
+        if not stat.S_ISREG(st.st_mode):
+            return True  # git compares the mode
+        if st.st_size & 0xFFFFFFFF != size or (st.st_mtime_ns // _SECOND) & 0xFFFFFFFF != sec:
+            return True  # git compares these
+        return len(sha) == 40 and _blob_id_of(full) == sha
 
-    return clean
+    return unchanged
 
 
-def _read_regular(path: str) -> bytes | None:
-    """The bytes of the regular file at ``path`` (a link there is not followed, a FIFO
-    never waited on); None for anything else. Only ever compared with an id: a file
-    reached through a linked folder would be another file, with other bytes, and be
-    marked for git to look at."""
+def _blob_id_of(path: str) -> str | None:
+    """The blob id of the regular file at ``path``, read in chunks (a link there is not
+    followed, a FIFO never waited on); None for anything else."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -181,10 +193,12 @@ def _read_regular(path: str) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        chunks = []
-        while chunk := os.read(fd, max(st.st_size, 65536)):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        digest = hashlib.sha1(b"blob %d\0" % st.st_size)
+        read = 0
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+            read += len(chunk)
+        return digest.hexdigest() if read == st.st_size else None
     except OSError:
         return None
     finally:

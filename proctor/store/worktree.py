@@ -257,9 +257,9 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
         journal.remove(store.common_dir, ref)
         return Recovery()
     index = Path(record.index)
-    if not os.path.isdir(record.work_tree) or not index.parent.is_dir():
-        # The work tree was removed (``git worktree remove``, or by hand): nothing of it is
-        # left to finish or put back, and the ref is whole either way.
+    if not index.parent.is_dir():
+        # The work tree was removed (``git worktree remove``, or ``prune``): nothing of it
+        # is left to finish or put back, and the ref is whole either way.
         left = IndexLock.adopt(index, ref)
         if left is not None:
             left.release()
@@ -268,6 +268,14 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
             warnings=[
                 f"the work tree {record.work_tree}, which an interrupted write was bringing "
                 "up to date, is gone: there was nothing left to finish there"
+            ]
+        )
+    if not os.path.isdir(record.work_tree):  # unmounted, say: kept for when it is back
+        return Recovery(
+            warnings=[
+                f"the work tree {record.work_tree}, which an interrupted write was bringing "
+                "up to date, is not there; that is finished when it is back (or dropped "
+                "after `git worktree prune`)"
             ]
         )
     lock = IndexLock.adopt(index, ref)
