@@ -29,6 +29,7 @@ from proctor.procedures.repository import (
     ReleaseTags,
     VersionInfo,
 )
+from proctor.store.errors import MissingWorkTreeError
 from proctor.store.gitstore import Change, GitStore, Recovery
 
 if TYPE_CHECKING:
@@ -452,7 +453,12 @@ class Workspace:
                         f"a write (pid {record.pid}) still owes the work tree "
                         + ", ".join(record.paths)
                     )
-        checkout = self.store.checkout_of(self.ref)
+        try:
+            checkout = self.store.checkout_of(self.ref)
+        except MissingWorkTreeError as exc:  # writes wait for it; a read says why
+            checkout = None
+            report.in_sync = False
+            report.warnings.append(exc.message)
         if checkout is not None:
             report.work_tree = checkout.work_tree
             busy = checkout.operation()

@@ -74,3 +74,24 @@ def test_status_shows_an_operation_in_progress(store: Path) -> None:
     subprocess.run(["git", "merge", "side"], cwd=store, capture_output=True)
     data = json.loads(run_cli("--repo", str(store), "status", "--json").out)
     assert data["operation"] == "a merge" and data["in_sync"] is False
+
+
+def test_status_names_a_work_tree_that_is_not_there(store: Path, tmp_path: Path) -> None:
+    """The store branch checked out in a linked work tree that is unmounted: status, a
+    read, still answers, and says why writes wait (they are refused meanwhile)."""
+    git(store, "switch", "-q", "-c", "other")
+    (store / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
+    git(store, "add", "proctor.toml")
+    git(store, "commit", "-qm", "other branch names main")
+    linked = tmp_path / "linked"
+    git(store, "worktree", "add", "-q", str(linked), "main")
+    linked.rename(tmp_path / "away")
+    result = run_cli("--repo", str(store), "status", "--json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["work_tree"] is None and data["in_sync"] is False
+    assert any(str(linked) in w and "not there" in w for w in data["warnings"])
+    write = run_cli(
+        "--repo", str(store), "procedure", "update", "greet", "--description", "Greets."
+    )
+    assert write.code == 2 and "git worktree prune" in write.err, write.err
