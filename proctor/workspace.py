@@ -457,8 +457,12 @@ class Workspace:
             checkout = self.store.checkout_of(self.ref)
         except MissingWorkTreeError as exc:  # writes wait for it; a read says why
             checkout = None
-            report.in_sync = False
-            report.warnings.append(exc.message)
+            report.work_tree, report.in_sync = exc.work_tree, False
+            report.warnings.append(
+                f"{self.ref} is checked out in the work tree {exc.work_tree}, which is not "
+                "there: writes to it wait until it is mounted again (or `git worktree "
+                "prune`, if it is gone for good)"
+            )
         if checkout is not None:
             report.work_tree = checkout.work_tree
             busy = checkout.operation()

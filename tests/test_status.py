@@ -89,8 +89,11 @@ def test_status_names_a_work_tree_that_is_not_there(store: Path, tmp_path: Path)
     result = run_cli("--repo", str(store), "status", "--json")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert data["work_tree"] is None and data["in_sync"] is False
+    assert data["work_tree"] == str(linked) and data["in_sync"] is False
     assert any(str(linked) in w and "not there" in w for w in data["warnings"])
+    assert not any("nothing was written" in w for w in data["warnings"])  # a read
+    text = run_cli("--repo", str(store), "status")
+    assert text.code == 0 and f"work tree: {linked}" in text.out, text.out
     write = run_cli(
         "--repo", str(store), "procedure", "update", "greet", "--description", "Greets."
     )

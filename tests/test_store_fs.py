@@ -521,3 +521,16 @@ def test_a_change_naming_a_file_as_a_write_names_its_temporary_file_is_refused(
         assert info.value.exit_code == EXIT_USAGE and side in str(info.value)
     assert git(repo, "rev-parse", REF) == head
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_committed_file_named_like_a_backup_can_still_be_deleted(checkout: Path) -> None:
+    """Only a change that touches a file together with the name it is written by is
+    refused: a committed file that merely looks like a backup (of no file the change
+    writes) is deleted like any other."""
+    repo = checkout
+    odd = "procedures/x/.notes.proctor-old"
+    with GitStore(repo) as store:
+        write(store, {"procedures/x/main.py": b"x = 1\n", odd: b"notes\n"})
+        write(store, {"procedures/x/main.py": None, odd: None})
+    assert git(repo, "ls-tree", "-r", "--name-only", REF, "procedures") == ""
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

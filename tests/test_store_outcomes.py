@@ -364,8 +364,9 @@ def test_a_journal_of_a_work_tree_since_removed_does_not_stop_writes(
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
+@pytest.mark.parametrize("how", ["folder gone", "empty mount point"])
 def test_a_branch_checked_out_in_a_work_tree_that_is_not_there_is_not_moved(
-    checkout: Path, tmp_path: Path
+    checkout: Path, tmp_path: Path, how: str
 ) -> None:
     """A linked work tree whose folder is gone but whose git dir git keeps (unmounted,
     or deleted without ``git worktree prune``) still has the branch checked out: a write
@@ -380,6 +381,8 @@ def test_a_branch_checked_out_in_a_work_tree_that_is_not_there_is_not_moved(
     head = git(repo, "rev-parse", REF)
     away = tmp_path / "away"
     linked.rename(away)  # unmounted
+    if how == "empty mount point":
+        linked.mkdir()
     with GitStore(repo) as store:
         recovery = store.recover(REF)
         assert any(str(linked) in w and "not there" in w for w in recovery.warnings)
@@ -393,6 +396,9 @@ def test_a_branch_checked_out_in_a_work_tree_that_is_not_there_is_not_moved(
     assert str(linked) in str(info.value) and "git worktree prune" in str(info.value)
     assert git(repo, "rev-parse", REF) == head
     assert journal.pending(str(repo / ".git"))
+    if how == "empty mount point":
+        assert list(linked.iterdir()) == []  # nothing was written into it
+        linked.rmdir()
     away.rename(linked)  # mounted again
     with GitStore(repo) as store:
         assert store.recover(REF).rolled_back
@@ -403,3 +409,24 @@ def test_a_branch_checked_out_in_a_work_tree_that_is_not_there_is_not_moved(
         )
     assert git(linked, "status", "--porcelain", "--untracked-files=all") == ""
     assert (linked / "procedures/b/main.py").read_text() == "b\n"
+
+
+def test_a_long_lived_store_finds_a_work_tree_git_moved(checkout: Path, tmp_path: Path) -> None:
+    """``git worktree move`` keeps the work tree's name and changes where it is: a store
+    opened before finds it where it is now, for every write after."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    first, second = tmp_path / "first", tmp_path / "second"
+    git(repo, "worktree", "add", "-q", str(first), "main")
+
+    def update(store: GitStore, text: bytes) -> None:
+        store.write(
+            REF, lambda _t: Change(edits={"procedures/a/main.py": text}, message="m"), author=AUTHOR
+        )
+
+    with GitStore(repo) as store:
+        update(store, b"one\n")
+        git(repo, "worktree", "move", str(first), str(second))
+        update(store, b"two\n")
+    assert (second / "procedures/a/main.py").read_text() == "two\n"
+    assert git(second, "status", "--porcelain", "--untracked-files=all") == ""

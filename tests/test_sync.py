@@ -349,6 +349,32 @@ def test_dirty_work_tree_never_overwritten(cluster: Cluster) -> None:
     assert not result.pushed
 
 
+def test_a_work_tree_that_is_not_there_is_a_conflict_not_a_bad_input(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The store branch checked out in a linked work tree that is unmounted: a sync that
+    would fast-forward it stops as a work tree in the way stops it (exit 3), the branch
+    and the remote as they were."""
+    cluster.do("a", "procedure.create", {"name": "gamma", "code": CODE})
+    cluster.sync("a")
+    b = cluster.clones["b"]
+    run_git(b, "switch", "-q", "-c", "other")
+    (b / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
+    run_git(b, "add", "proctor.toml")
+    run_git(b, "commit", "-qm", "other branch names main")
+    linked = tmp_path / "linked"
+    run_git(b, "worktree", "add", "-q", str(linked), "main")
+    linked.rename(tmp_path / "away")
+    tip = run_git(b, "rev-parse", "main")
+    remote_before = cluster.remote("for-each-ref")
+    result = cluster.sync("b")
+    assert result.exit_code == 3
+    (conflict,) = result.conflicts
+    assert conflict.kind == "worktree" and str(linked) in conflict.message
+    assert run_git(b, "rev-parse", "main") == tip
+    assert cluster.remote("for-each-ref") == remote_before
+
+
 # -- status --------------------------------------------------------------------------------
 
 

@@ -80,6 +80,12 @@ class Checkout:
         )
 
 
+def work_tree_there(path: str) -> bool:
+    """Whether a linked work tree is there: its ``.git`` file is (an unmounted volume
+    leaves an empty folder, its mount point, in its place)."""
+    return os.path.lexists(os.path.join(path, ".git"))
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
@@ -104,14 +110,25 @@ class Worktrees:
         # listing names the main work tree by its git dir's place, rev-parse by itself.
         in_main = git_dir is not None and same_path(git_dir, common_dir)
         self.main_work_tree = work_tree if in_main else None
-        self._key: tuple[str, ...] | None = None
+        self._key: tuple[tuple[str, int], ...] | None = None
         self._entries: list[tuple[str, str]] = []
 
-    def _listing_key(self) -> tuple[str, ...]:
+    def _listing_key(self) -> tuple[tuple[str, int], ...]:
+        """The linked work trees' names, each with when its ``gitdir`` file (where git
+        keeps its path) last changed: ``git worktree move`` rewrites that file."""
+        folder = os.path.join(self.common_dir, "worktrees")
         try:
-            return tuple(sorted(os.listdir(os.path.join(self.common_dir, "worktrees"))))
+            names = sorted(os.listdir(folder))
         except (FileNotFoundError, NotADirectoryError):
             return ()
+        key = []
+        for name in names:
+            try:
+                changed = os.stat(os.path.join(folder, name, "gitdir")).st_mtime_ns
+            except OSError:
+                changed = 0
+            key.append((name, changed))
+        return tuple(key)
 
     def entries(self) -> list[tuple[str, str]]:
         """(work tree, its git dir) for every work tree that exists, and for each linked
@@ -135,7 +152,7 @@ class Worktrees:
                 f"checked out: {proc.stderr.decode(errors='replace').strip()}"
             )
         admin_of: dict[str, str] = {}
-        for name in self._listing_key():
+        for name, _changed in self._listing_key():
             linked = os.path.join(self.common_dir, "worktrees", name)
             gitfile = _read(os.path.join(linked, "gitdir"))
             if gitfile:
@@ -157,7 +174,9 @@ class Worktrees:
                     continue
                 path = main
             admin: str | None = self.common_dir if is_main else admin_of.get(os.path.realpath(path))
-            if not os.path.isdir(path):
+            if is_main and not os.path.isdir(path):
+                continue
+            if not is_main and not work_tree_there(path):
                 if admin is not None:  # its git dir is kept: a branch there is still in use
                     out.append((path, admin))
                 continue
@@ -193,11 +212,12 @@ class Worktrees:
                 rebasing = True
             else:
                 continue
-            if path and not os.path.isdir(path):
+            if path and admin != self.common_dir and not work_tree_there(path):
                 raise MissingWorkTreeError(
                     f"{ref} is checked out in the work tree {path}, which is not there; "
                     "mount it again, or if it is gone for good, run `git worktree prune` "
-                    "(nothing was written)"
+                    "(nothing was written)",
+                    work_tree=path,
                 )
             if not path:
                 raise StoreError(

@@ -44,6 +44,10 @@ class MissingWorkTreeError(UsageError):
     that work tree's index behind it, for a plain ``git commit`` there to revert (exit 2,
     nothing written)."""
 
+    def __init__(self, message: str, work_tree: str) -> None:
+        super().__init__(message)
+        self.work_tree = work_tree
+
 
 class IndexLockedError(ConcurrencyError):
     """Another git process holds the work tree's ``index.lock`` (exit 3, nothing written).

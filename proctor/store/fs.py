@@ -39,19 +39,12 @@ _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CL
 
 def check_path(path: str) -> str:
     """Refuse a path git would refuse in a tree (``verify_path``): empty components,
-    ``.`` and ``..``, ``.git``, a leading or trailing slash, NUL; and one named as the
-    temporary file or backup a write makes beside a file (``tmp_name``, ``backup_name``),
-    which that write would remove."""
+    ``.`` and ``..``, ``.git``, a leading or trailing slash, NUL."""
     if not isinstance(path, str) or not path or "\0" in path or "\n" in path:
         raise UnsafePathError(f"invalid path {path!r}")
     for part in path.split("/"):
         if part in ("", ".", "..") or part.lower().rstrip(". ") == ".git":
             raise UnsafePathError(f"invalid path {path!r}: git refuses {part or 'an empty'!r}")
-    name = path.rsplit("/", 1)[-1]
-    if name.startswith(".") and name.endswith((".proctor-tmp", ".proctor-old")):
-        raise UnsafePathError(
-            f"invalid path {path!r}: a name of that form is what proctor writes a file by"
-        )
     return path
 
 
@@ -77,8 +70,11 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
     names it is written by."""
     seen: set[str] = set()
     room: int | None = None
+    paths = list(paths)
+    touched = set(paths)
     for path in paths:
         check_path(path)
+        _check_not_a_side_car_of(path, touched)
         parts = path.split("/")
         if room is None:
             room = _name_room(base)
@@ -123,6 +119,20 @@ def check_work_tree_paths(base: str, paths: Iterable[str]) -> None:
             _check_side_cars(base, parts)
 
 
+def _check_not_a_side_car_of(path: str, touched: set[str]) -> None:
+    """Refuse a change that touches a file and, with it, the name that file is written
+    by or backed up under: writing the one would remove or replace the other."""
+    folder, _, name = path.rpartition("/")
+    for side in (tmp_name(name), backup_name(name)):
+        other = f"{folder}/{side}" if folder else side
+        if other in touched:
+            raise UnsafePathError(
+                f"{other} and {path} are in one change, and proctor writes the second by "
+                f"way of the first's name; rename {other} with git (`git mv`) first "
+                "(nothing was written)"
+            )
+
+
 def _check_side_cars(base: str, parts: list[str]) -> None:
     """Refuse a write whose temporary or backup name beside the file is taken (by the
     time a write checks, the leftovers of an interrupted one are cleared: what is there
@@ -133,7 +143,8 @@ def _check_side_cars(base: str, parts: list[str]) -> None:
             where = "/".join([*parts[:-1], side])
             raise UnsafePathError(
                 f"{where} is in the work tree {base}: proctor writes {'/'.join(parts)} by "
-                "way of that name; move it away (nothing was written)"
+                "way of that name; move it away (`git mv` if it is committed) first "
+                "(nothing was written)"
             )
 
 

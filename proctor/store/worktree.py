@@ -11,7 +11,6 @@ finishes the write or rolls it back (``recover``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 from proctor.core.errors import StoreError
 from proctor.store import fs, indexfile, journal, staging
 from proctor.store.change import Change
-from proctor.store.checkout import Checkout
+from proctor.store.checkout import Checkout, work_tree_there
 from proctor.store.git import run_git
 from proctor.store.indexlock import IndexLock
 from proctor.store.locks import state_dir
@@ -270,7 +269,7 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
                 "up to date, is gone: there was nothing left to finish there"
             ]
         )
-    if not os.path.isdir(record.work_tree):  # unmounted, say: kept for when it is back
+    if not work_tree_there(record.work_tree):  # unmounted, say: kept for when it is back
         return Recovery(
             warnings=[
                 f"the work tree {record.work_tree}, which an interrupted write was bringing "
