@@ -430,3 +430,53 @@ def test_a_long_lived_store_finds_a_work_tree_git_moved(checkout: Path, tmp_path
         update(store, b"two\n")
     assert (second / "procedures/a/main.py").read_text() == "two\n"
     assert git(second, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_journal_follows_its_work_tree_to_where_git_says_it_is_now(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """A write killed while syncing a linked work tree, which then comes back elsewhere
+    (a volume mounted at another place, then ``git worktree repair``): the journal is
+    finished there, not kept for the old place, nor written over by the next write."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    linked, elsewhere = tmp_path / "linked", tmp_path / "elsewhere"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    kill_at(repo, tmp_path, "prepared", linked)
+    head = git(repo, "rev-parse", REF)
+    linked.rename(elsewhere)
+    git(elsewhere, "worktree", "repair")
+    with GitStore(repo) as store:
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert git(repo, "rev-parse", f"{REF}~1") == head  # the killed write did not land
+    assert not journal.pending(str(repo / ".git"))
+    assert (elsewhere / "procedures/a/main.py").read_text() == "old\n"
+    assert git(elsewhere, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_kept_journal_is_never_written_over(checkout: Path, tmp_path: Path) -> None:
+    """A journal kept for a work tree that is not there is what lets that work tree be
+    put right when it is back: a write to the branch from another work tree (git lets
+    one check it out twice when told to) is refused rather than replace it."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    kill_at(repo, tmp_path, "prepared", linked)
+    linked.rename(tmp_path / "away")
+    git(repo, "switch", "-q", "--ignore-other-worktrees", "main")
+    head = git(repo, "rev-parse", REF)
+    with GitStore(repo) as store, pytest.raises(MissingWorkTreeError) as info:
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert info.value.exit_code == EXIT_USAGE and str(linked) in str(info.value)
+    assert git(repo, "rev-parse", REF) == head
+    record = journal.load(str(repo / ".git"), REF)
+    assert record is not None and record.work_tree == str(linked)

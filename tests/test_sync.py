@@ -375,6 +375,23 @@ def test_a_work_tree_that_is_not_there_is_a_conflict_not_a_bad_input(
     assert cluster.remote("for-each-ref") == remote_before
 
 
+def test_a_file_in_the_way_of_a_sync_is_a_conflict(cluster: Cluster) -> None:
+    """A file of the user's under the name a sync would write a procedure file by (its
+    backup's): the sync stops as for any local work in the way (exit 3), the file kept."""
+    cluster.do("a", "procedure.update", {"name": "x", "code": CODE2})
+    cluster.sync("a")
+    b = cluster.clones["b"]
+    mine = b / "procedures/x/.main.py.proctor-old"
+    mine.write_text("mine\n")
+    tip = run_git(b, "rev-parse", "main")
+    result = cluster.sync("b")
+    assert result.exit_code == 3
+    (conflict,) = result.conflicts
+    assert conflict.kind == "worktree" and ".main.py.proctor-old" in conflict.message
+    assert mine.read_text() == "mine\n"
+    assert run_git(b, "rev-parse", "main") == tip
+
+
 # -- status --------------------------------------------------------------------------------
 
 

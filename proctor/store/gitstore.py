@@ -48,6 +48,7 @@ from proctor.store.errors import (
     IdentityError,
     IndexLockedError,
     JournalError,
+    MissingWorkTreeError,
     OperationInProgressError,
     TrailerError,
     UnsafePathError,
@@ -291,6 +292,7 @@ class GitStore(ObjectStore):
         try:
             with writer_lock(self.common_dir, ref):
                 recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
+                _refuse_if_owed(recovery)
                 attempt.base = self.read_ref(ref)
                 try:
                     result = retries.run()
@@ -587,6 +589,7 @@ class GitStore(ObjectStore):
         check_ref_name(ref)
         with writer_lock(self.common_dir, ref):
             recovery = worktree.recover(self, ref, self.INDEX_LOCK_TIMEOUT)
+            _refuse_if_owed(recovery)
             tip = self.read_ref(ref)
             if tip != expected:
                 raise ConcurrencyError(
@@ -775,3 +778,15 @@ class _Attempt:
             return store._publish(self, tip, change)
         except OSError as exc:  # only raised before the refs moved
             raise StoreError(f"{exc}; nothing was written") from None
+
+
+def _refuse_if_owed(recovery: Recovery) -> None:
+    """Stop a write while a work tree that is not there is owed an interrupted one: its
+    journal, which puts that work tree right when it is back, must not be replaced."""
+    if recovery.kept_for is not None:
+        raise MissingWorkTreeError(
+            f"an interrupted write still owes the work tree {recovery.kept_for}, which is "
+            "not there: mount it again (or run `git worktree prune` if it is gone for good), "
+            "and any proctor command finishes that write (nothing was written)",
+            work_tree=recovery.kept_for,
+        )

@@ -11,6 +11,7 @@ finishes the write or rolls it back (``recover``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,6 +238,21 @@ class Recovery:
     fixed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     rolled_back: bool = False
+    kept_for: str | None = None  # the work tree, not there, whose journal was kept
+
+
+def _where_git_has_it(admin: Path) -> str | None:
+    """Where git now has the linked work tree whose git dir is ``admin`` (its ``gitdir``
+    file names the work tree's ``.git``), if it is there; None for the main one."""
+    try:
+        dot_git = (admin / "gitdir").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return None
+    dot_git = dot_git.strip()
+    if not os.path.isabs(dot_git):
+        dot_git = os.path.join(admin, dot_git)
+    path = os.path.dirname(os.path.normpath(dot_git))
+    return path if work_tree_there(path) else None
 
 
 def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
@@ -269,13 +285,18 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
                 "up to date, is gone: there was nothing left to finish there"
             ]
         )
+    if not work_tree_there(record.work_tree):
+        moved = _where_git_has_it(index.parent)  # back elsewhere (``git worktree repair``)
+        if moved is not None:
+            record.work_tree = moved
     if not work_tree_there(record.work_tree):  # unmounted, say: kept for when it is back
         return Recovery(
+            kept_for=record.work_tree,
             warnings=[
                 f"the work tree {record.work_tree}, which an interrupted write was bringing "
                 "up to date, is not there; that is finished when it is back (or dropped "
                 "after `git worktree prune`)"
-            ]
+            ],
         )
     lock = IndexLock.adopt(index, ref)
     if lock is None:
