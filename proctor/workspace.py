@@ -451,7 +451,7 @@ class Workspace:
                 if record is not None:
                     report.journal = (
                         f"a write (pid {record.pid}) still owes the work tree "
-                        + ", ".join(record.paths)
+                        f"{record.work_tree}: " + ", ".join(record.paths)
                     )
         try:
             checkout = self.store.checkout_of(self.ref)
@@ -461,7 +461,7 @@ class Workspace:
             report.warnings.append(
                 f"{self.ref} is checked out in the work tree {exc.work_tree}, which is not "
                 "there: writes to it wait until it is mounted again (or `git worktree "
-                "prune`, if it is gone for good)"
+                "prune`, after `git worktree unlock` if it is locked, if it is gone for good)"
             )
         if checkout is not None:
             report.work_tree = checkout.work_tree

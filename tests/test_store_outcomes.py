@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -480,3 +481,69 @@ def test_a_kept_journal_is_never_written_over(checkout: Path, tmp_path: Path) ->
     assert git(repo, "rev-parse", REF) == head
     record = journal.load(str(repo / ".git"), REF)
     assert record is not None and record.work_tree == str(linked)
+
+
+def test_a_journal_never_touches_a_work_tree_added_since_under_the_same_name(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """A write killed while syncing a linked work tree that is then lost and pruned; git
+    gives the next work tree added with the same folder name the same place for its git
+    dir. The journal is not that work tree's: it is dropped, and that work tree left
+    exactly as it is."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    git(repo, "branch", "feature")
+    lost = tmp_path / "vol" / "linked"
+    lost.parent.mkdir()
+    git(repo, "worktree", "add", "-q", str(lost), "main")
+    kill_at(repo, tmp_path, "prepared", lost)
+    admin = repo / ".git/worktrees/linked"
+    assert admin.is_dir()
+    shutil.rmtree(lost.parent)  # the volume is lost
+    git(repo, "worktree", "prune")
+    again = tmp_path / "other" / "linked"
+    again.parent.mkdir()
+    git(repo, "worktree", "add", "-q", str(again), "feature")
+    assert admin.is_dir()  # the same name again
+    with GitStore(repo) as store:
+        recovery = store.recover(REF)
+    assert any("gone" in w for w in recovery.warnings), recovery.warnings
+    assert not journal.pending(str(repo / ".git"))
+    assert git(again, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_journal_follows_a_main_work_tree_moved_away_from_its_git_dir(
+    tmp_path: Path,
+) -> None:
+    """A work tree whose git dir is elsewhere (``--separate-git-dir``) moves with nothing
+    to repair: git finds it where it is. A write killed there before the move is rolled
+    back where the work tree is now, and writes go on."""
+    git(tmp_path, "init", "-q", "-b", "main", "--separate-git-dir", "gitdir", "wt")
+    wt = seeded(tmp_path / "wt")
+    hook = tmp_path / "gitdir/hooks/reference-transaction"
+    hook.write_text(KILL_HOOK)
+    hook.chmod(0o755)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_WRITER)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(wt)],
+        capture_output=True,
+        env={**child_env(), "KILL_AT": "prepared"},
+        timeout=60,
+    )
+    hook.unlink()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    deadline = time.monotonic() + 10
+    while (tmp_path / "gitdir/refs/heads/main.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    moved = tmp_path / "moved"
+    wt.rename(moved)
+    with GitStore(moved) as store:
+        store.write(
+            REF,
+            lambda _t: Change(edits={"procedures/b/main.py": b"b\n"}, message="m"),
+            author=AUTHOR,
+        )
+    assert (moved / "procedures/a/main.py").read_text() == "old\n"
+    assert git(moved, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not journal.pending(str(tmp_path / "gitdir"))

@@ -392,6 +392,26 @@ def test_a_file_in_the_way_of_a_sync_is_a_conflict(cluster: Cluster) -> None:
     assert run_git(b, "rev-parse", "main") == tip
 
 
+def test_a_link_in_place_of_proctors_state_is_an_error_not_a_conflict(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Only local work in the way is a conflict (exit 3): a symbolic link in place of
+    proctor's own writer lock is refused as the bad state it is (exit 2)."""
+    from proctor.store.locks import ref_file
+
+    cluster.do("a", "procedure.update", {"name": "x", "code": CODE2})
+    cluster.sync("a")
+    b = cluster.clones["b"]
+    lock = ref_file(str(b / ".git"), "refs/heads/main", "write", ".lock")
+    lock.unlink(missing_ok=True)
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    lock.symlink_to(target)
+    run = run_cli("sync", cwd=b)
+    assert run.code == 2, (run.code, run.err)
+    assert "symbolic link" in run.err
+
+
 # -- status --------------------------------------------------------------------------------
 
 

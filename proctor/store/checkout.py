@@ -215,7 +215,7 @@ class Worktrees:
             if path and admin != self.common_dir and not work_tree_there(path):
                 raise MissingWorkTreeError(
                     f"{ref} is checked out in the work tree {path}, which is not there; "
-                    "mount it again, or if it is gone for good, run `git worktree prune` "
+                    "mount it again, or if it is gone for good, run `git worktree prune` (after `git worktree unlock` if it is locked) "
                     "(nothing was written)",
                     work_tree=path,
                 )

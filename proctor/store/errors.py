@@ -14,6 +14,7 @@ __all__ = [
     "IndexLockedError",
     "JournalError",
     "MissingWorkTreeError",
+    "NameTakenError",
     "OperationInProgressError",
     "TrailerError",
     "UnsafePathError",
@@ -31,6 +32,12 @@ class TrailerError(UsageError):
 class UnsafePathError(UsageError):
     """A path the write touches runs through a symbolic link, or a file stands where a
     directory is needed (exit 2, nothing written)."""
+
+
+class NameTakenError(UnsafePathError):
+    """A file stands under the name a write would write another by (its temporary file
+    or its backup): local work in the way, which the write will not remove (exit 2; a
+    conflict for a sync)."""
 
 
 class OperationInProgressError(UsageError):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from proctor.store.errors import UnsafePathError
+from proctor.store.errors import NameTakenError, UnsafePathError
 
 __all__ = [
     "NOT_REGULAR",
@@ -126,7 +126,7 @@ def _check_not_a_side_car_of(path: str, touched: set[str]) -> None:
     for side in (tmp_name(name), backup_name(name)):
         other = f"{folder}/{side}" if folder else side
         if other in touched:
-            raise UnsafePathError(
+            raise NameTakenError(
                 f"{other} and {path} are in one change, and proctor writes the second by "
                 f"way of the first's name; rename {other} with git (`git mv`) first "
                 "(nothing was written)"
@@ -141,7 +141,7 @@ def _check_side_cars(base: str, parts: list[str]) -> None:
     for side in (tmp_name(parts[-1]), backup_name(parts[-1])):
         if os.path.lexists(os.path.join(folder, side)):
             where = "/".join([*parts[:-1], side])
-            raise UnsafePathError(
+            raise NameTakenError(
                 f"{where} is in the work tree {base}: proctor writes {'/'.join(parts)} by "
                 "way of that name; move it away (`git mv` if it is committed) first "
                 "(nothing was written)"

@@ -460,6 +460,7 @@ class GitStore(ObjectStore):
         record = journal.Record(
             ref, tip, None, change.paths, checkout.work_tree, str(checkout.index)
         )
+        record.admin = worktree.admin_identity(checkout.index.parent)
         journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
         lock, attempt.held = attempt.held, None
         if lock is None or lock.index != checkout.index:
@@ -786,7 +787,8 @@ def _refuse_if_owed(recovery: Recovery) -> None:
     if recovery.kept_for is not None:
         raise MissingWorkTreeError(
             f"an interrupted write still owes the work tree {recovery.kept_for}, which is "
-            "not there: mount it again (or run `git worktree prune` if it is gone for good), "
+            "not there: mount it again (or if it is gone for good, run `git worktree prune`, "
+            "after `git worktree unlock` if it is locked), "
             "and any proctor command finishes that write (nothing was written)",
             work_tree=recovery.kept_for,
         )

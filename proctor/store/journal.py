@@ -23,7 +23,7 @@ from proctor.store.errors import JournalError
 from proctor.store.locks import open_state, ref_file
 from proctor.store.perms import open_file
 
-__all__ = ["Record", "load", "pending", "remove", "save"]
+__all__ = ["Record", "folder_id", "load", "pending", "remove", "save"]
 
 
 @dataclass
@@ -42,9 +42,21 @@ class Record:
     existed: dict[str, bool] = field(default_factory=dict)
     index_old: str | None = None
     index_new: str | None = None
+    # Which git dir held the index (``worktree.admin_identity``): a work tree pruned and
+    # added again under the same name is not the work tree this write touched.
+    admin: str | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(Record))
+
+
+def folder_id(folder: str | os.PathLike[str]) -> str | None:
+    """A folder's identity (device:inode), None if it is not there."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def path(common_dir: str, ref: str) -> Path:
@@ -105,6 +117,7 @@ def load(common_dir: str, ref: str) -> Record | None:
             existed={str(k): bool(v) for k, v in dict(data.get("existed") or {}).items()},
             index_old=data.get("index_old"),
             index_new=data.get("index_new"),
+            admin=data.get("admin"),
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise _unreadable(target, exc) from None

@@ -20,7 +20,7 @@ from proctor.core.errors import StoreError
 from proctor.store import fs, indexfile, journal, staging
 from proctor.store.change import Change
 from proctor.store.checkout import Checkout, work_tree_there
-from proctor.store.git import run_git
+from proctor.store.git import run_git, same_path
 from proctor.store.indexlock import IndexLock
 from proctor.store.locks import state_dir
 from proctor.store.objects import MODE_TREE, blob_sha
@@ -30,6 +30,7 @@ from proctor.store.refs import read_ref
 __all__ = [
     "IndexEntry",
     "Recovery",
+    "admin_identity",
     "dirty_paths",
     "index_entries",
     "index_lookup",
@@ -241,6 +242,19 @@ class Recovery:
     kept_for: str | None = None  # the work tree, not there, whose journal was kept
 
 
+def admin_identity(admin: Path) -> str | None:
+    """Which git dir of a work tree this is: its folder (device:inode) and, for a
+    linked one, the work tree its ``gitdir`` file names; None if it is not there."""
+    folder = journal.folder_id(admin)
+    if folder is None:
+        return None
+    try:
+        names = (admin / "gitdir").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        names = ""
+    return f"{folder}:{names.strip()}"
+
+
 def _where_git_has_it(admin: Path) -> str | None:
     """Where git now has the linked work tree whose git dir is ``admin`` (its ``gitdir``
     file names the work tree's ``.git``), if it is there; None for the main one."""
@@ -272,10 +286,20 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
         journal.remove(store.common_dir, ref)
         return Recovery()
     index = Path(record.index)
-    if not index.parent.is_dir():
-        # The work tree was removed (``git worktree remove``, or ``prune``): nothing of it
-        # is left to finish or put back, and the ref is whole either way.
-        left = IndexLock.adopt(index, ref)
+    replaced = False
+    if record.admin is not None and admin_identity(index.parent) != record.admin:
+        # Another folder (or the same, told of another work tree): the same git dir only
+        # if the interrupted write's index.lock is still in it (a work tree moved and
+        # ``git worktree repair``-ed), else one git made since under the same name.
+        probe = IndexLock.adopt(index, ref)
+        replaced = probe is None
+        if probe is not None:
+            probe.abandon()
+    if not index.parent.is_dir() or replaced:
+        # The work tree was removed (``git worktree remove``, or ``prune``; perhaps another
+        # added since under its name): nothing of it is left to finish or put back, and
+        # the ref is whole either way.
+        left = None if replaced else IndexLock.adopt(index, ref)
         if left is not None:
             left.release()
         journal.remove(store.common_dir, ref)
@@ -286,7 +310,12 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
             ]
         )
     if not work_tree_there(record.work_tree):
-        moved = _where_git_has_it(index.parent)  # back elsewhere (``git worktree repair``)
+        if same_path(str(index.parent), store.common_dir):  # the main work tree, moved
+            moved = (
+                store.work_tree if store.work_tree and work_tree_there(store.work_tree) else None
+            )
+        else:  # back elsewhere (``git worktree repair``)
+            moved = _where_git_has_it(index.parent)
         if moved is not None:
             record.work_tree = moved
     if not work_tree_there(record.work_tree):  # unmounted, say: kept for when it is back

@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from proctor.core.errors import ConcurrencyError, DirtyWorkTreeError, StoreError
-from proctor.store.errors import MissingWorkTreeError, UnsafePathError
+from proctor.store.errors import MissingWorkTreeError, NameTakenError
 from proctor.store.gitstore import ZERO_SHA, GitStore, short
 from proctor.store.locks import writer_lock
 from proctor.sync import remote as git_remote
@@ -133,7 +133,7 @@ class _Round:
             except ConcurrencyError:
                 logger.info("%s moved during the sync; starting the round again", ref)
                 return False
-            except (DirtyWorkTreeError, MissingWorkTreeError, UnsafePathError) as exc:
+            except (DirtyWorkTreeError, MissingWorkTreeError, NameTakenError) as exc:
                 # local work, a file, or a work tree in the way
                 result.conflicts.append(Conflict("worktree", exc.message))
                 return True
