@@ -547,3 +547,74 @@ def test_a_journal_follows_a_main_work_tree_moved_away_from_its_git_dir(
     assert (moved / "procedures/a/main.py").read_text() == "old\n"
     assert git(moved, "status", "--porcelain", "--untracked-files=all") == ""
     assert not journal.pending(str(tmp_path / "gitdir"))
+
+
+def test_a_journal_of_a_moved_main_work_tree_is_not_followed_into_a_linked_one(
+    tmp_path: Path,
+) -> None:
+    """The main work tree (its git dir kept apart) is moved away with a write owed to it;
+    proctor is then run from a linked work tree of another branch. That is not where the
+    main work tree went: it is left as it is, and the journal kept."""
+    git(tmp_path, "init", "-q", "-b", "main", "--separate-git-dir", "gitdir", "wt")
+    wt = seeded(tmp_path / "wt")
+    git(wt, "branch", "feature")
+    linked = tmp_path / "linked"
+    git(wt, "worktree", "add", "-q", str(linked), "feature")
+    hook = tmp_path / "gitdir/hooks/reference-transaction"
+    hook.write_text(KILL_HOOK)
+    hook.chmod(0o755)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_WRITER)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(wt)],
+        capture_output=True,
+        env={**child_env(), "KILL_AT": "prepared"},
+        timeout=60,
+    )
+    hook.unlink()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    deadline = time.monotonic() + 10
+    while (tmp_path / "gitdir/refs/heads/main.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    wt.rename(tmp_path / "away")
+    with GitStore(linked) as store:
+        recovery = store.recover(REF)
+    assert recovery.kept_for == str(wt)
+    assert git(linked, "status", "--porcelain", "--untracked-files=all") == ""
+    assert journal.pending(str(tmp_path / "gitdir"))
+
+
+@pytest.mark.parametrize("then", ["moved, repaired, lock removed by hand", "pruned, added again"])
+def test_a_journal_tells_a_moved_work_tree_from_a_new_one_in_its_place(
+    checkout: Path, tmp_path: Path, then: str
+) -> None:
+    """A work tree moved and repaired is the same work tree (its write is put right
+    there, even with index.lock removed by hand as git suggests); one pruned and added
+    again at the same place, on another branch, is a new one (left as it is, however
+    the file system reuses the old one's inodes)."""
+    repo = seeded(checkout)
+    git(repo, "switch", "-q", "-c", "other")
+    git(repo, "branch", "feature")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), "main")
+    kill_at(repo, tmp_path, "prepared", linked)
+    admin = repo / ".git/worktrees/linked"
+    if then.startswith("moved"):
+        moved = tmp_path / "moved"
+        linked.rename(moved)
+        git(moved, "worktree", "repair")
+        (admin / "index.lock").unlink()
+        with GitStore(repo) as store:
+            recovery = store.recover(REF)
+        assert recovery.rolled_back and not any("gone" in w for w in recovery.warnings)
+        assert (moved / "procedures/a/main.py").read_text() == "old\n"
+        assert git(moved, "status", "--porcelain", "--untracked-files=all") == ""
+    else:
+        shutil.rmtree(linked)
+        git(repo, "worktree", "prune")
+        git(repo, "worktree", "add", "-q", str(linked), "feature")
+        with GitStore(repo) as store:
+            recovery = store.recover(REF)
+        assert any("gone" in w for w in recovery.warnings), recovery.warnings
+        assert git(linked, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not journal.pending(str(repo / ".git"))

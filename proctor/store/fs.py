@@ -126,7 +126,7 @@ def _check_not_a_side_car_of(path: str, touched: set[str]) -> None:
     for side in (tmp_name(name), backup_name(name)):
         other = f"{folder}/{side}" if folder else side
         if other in touched:
-            raise NameTakenError(
+            raise UnsafePathError(
                 f"{other} and {path} are in one change, and proctor writes the second by "
                 f"way of the first's name; rename {other} with git (`git mv`) first "
                 "(nothing was written)"

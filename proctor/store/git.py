@@ -138,7 +138,7 @@ def discover(path: str | os.PathLike[str]) -> tuple[str | None, str, str]:
     work_tree: str | None = None
     if bare != "true" and len(lines) > 3:
         work_tree = lines[3].strip()
-        if not _leads_back(work_tree, git_dir):
+        if not leads_back(work_tree, git_dir):
             raise UsageError(
                 f"{path}: its work tree {work_tree} is set by core.worktree and holds no .git "
                 f"that leads back to {git_dir}; proctor runs git inside the work tree, so "
@@ -178,7 +178,7 @@ def same_path(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _leads_back(work_tree: str, git_dir: str) -> bool:
+def leads_back(work_tree: str, git_dir: str) -> bool:
     """Whether git started in ``work_tree`` finds ``git_dir``: its ``.git`` is that folder,
     or a file naming it (a submodule, a linked work tree, ``--separate-git-dir``)."""
     dot_git = os.path.join(work_tree, ".git")

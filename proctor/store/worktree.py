@@ -20,7 +20,7 @@ from proctor.core.errors import StoreError
 from proctor.store import fs, indexfile, journal, staging
 from proctor.store.change import Change
 from proctor.store.checkout import Checkout, work_tree_there
-from proctor.store.git import run_git, same_path
+from proctor.store.git import leads_back, run_git, same_path
 from proctor.store.indexlock import IndexLock
 from proctor.store.locks import state_dir
 from proctor.store.objects import MODE_TREE, blob_sha
@@ -243,16 +243,24 @@ class Recovery:
 
 
 def admin_identity(admin: Path) -> str | None:
-    """Which git dir of a work tree this is: its folder (device:inode) and, for a
-    linked one, the work tree its ``gitdir`` file names; None if it is not there."""
+    """Which git dir of a work tree this is, made once per ``git worktree add``: its
+    folder (device:inode) and, for a linked one, its ``commondir`` file's inode and
+    change time (a folder, or its inode, may come back for the next work tree under
+    the same name; a file made at another time may not). None if it is not there."""
     folder = journal.folder_id(admin)
     if folder is None:
         return None
     try:
-        names = (admin / "gitdir").read_text(encoding="utf-8", errors="surrogateescape")
+        made = os.stat(admin / "commondir")
     except OSError:
-        names = ""
-    return f"{folder}:{names.strip()}"
+        return folder
+    return f"{folder}:{made.st_ino}:{made.st_ctime_ns}"
+
+
+def _belongs(work_tree: str, admin: Path) -> bool:
+    """Whether ``work_tree`` is the work tree of the git dir ``admin`` (its ``.git``
+    leads there: not a clone made in its place, not another work tree)."""
+    return work_tree_there(work_tree) and leads_back(work_tree, str(admin))
 
 
 def _where_git_has_it(admin: Path) -> str | None:
@@ -286,15 +294,9 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
         journal.remove(store.common_dir, ref)
         return Recovery()
     index = Path(record.index)
-    replaced = False
-    if record.admin is not None and admin_identity(index.parent) != record.admin:
-        # Another folder (or the same, told of another work tree): the same git dir only
-        # if the interrupted write's index.lock is still in it (a work tree moved and
-        # ``git worktree repair``-ed), else one git made since under the same name.
-        probe = IndexLock.adopt(index, ref)
-        replaced = probe is None
-        if probe is not None:
-            probe.abandon()
+    # A git dir git made since under the same name (the work tree pruned, another added)
+    # is not the one this write touched.
+    replaced = record.admin is not None and admin_identity(index.parent) != record.admin
     if not index.parent.is_dir() or replaced:
         # The work tree was removed (``git worktree remove``, or ``prune``; perhaps another
         # added since under its name): nothing of it is left to finish or put back, and
@@ -309,16 +311,15 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
                 "up to date, is gone: there was nothing left to finish there"
             ]
         )
-    if not work_tree_there(record.work_tree):
+    if not _belongs(record.work_tree, index.parent) and record.admin is not None:
         if same_path(str(index.parent), store.common_dir):  # the main work tree, moved
-            moved = (
-                store.work_tree if store.work_tree and work_tree_there(store.work_tree) else None
-            )
+            opened_in_main = same_path(store.git_dir, store.common_dir)
+            moved = store.work_tree if opened_in_main else None
         else:  # back elsewhere (``git worktree repair``)
             moved = _where_git_has_it(index.parent)
-        if moved is not None:
+        if moved is not None and _belongs(moved, index.parent):
             record.work_tree = moved
-    if not work_tree_there(record.work_tree):  # unmounted, say: kept for when it is back
+    if not _belongs(record.work_tree, index.parent):  # unmounted, say: kept until back
         return Recovery(
             kept_for=record.work_tree,
             warnings=[
