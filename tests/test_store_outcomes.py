@@ -618,3 +618,21 @@ def test_a_journal_tells_a_moved_work_tree_from_a_new_one_in_its_place(
         assert any("gone" in w for w in recovery.warnings), recovery.warnings
         assert git(linked, "status", "--porcelain", "--untracked-files=all") == ""
     assert not journal.pending(str(repo / ".git"))
+
+
+def test_a_journal_follows_a_repository_moved_as_a_whole(checkout: Path, tmp_path: Path) -> None:
+    """A write killed before its ref moved, then the whole repository moved (``mv``): the
+    journal's paths are the old ones, but it is the same repository. The write is rolled
+    back where the repository is now (no aborted write left staged behind index.lock)."""
+    repo = seeded(checkout)
+    head = git(repo, "rev-parse", REF)
+    kill_at(repo, tmp_path, "prepared")
+    moved = tmp_path / "moved"
+    repo.rename(moved)
+    with GitStore(moved) as store:
+        recovery = store.recover(REF)
+    assert recovery.rolled_back, recovery
+    assert git(moved, "rev-parse", REF) == head
+    assert (moved / "procedures/a/main.py").read_text() == "old\n"
+    assert not (moved / ".git/index.lock").exists()
+    assert git(moved, "status", "--porcelain", "--untracked-files=all") == ""

@@ -461,6 +461,8 @@ class GitStore(ObjectStore):
             ref, tip, None, change.paths, checkout.work_tree, str(checkout.index)
         )
         record.admin = worktree.admin_identity(checkout.index.parent)
+        inside = os.path.relpath(checkout.index, self.common_dir)
+        record.index_in = None if inside.startswith("..") else inside
         journal.save(self.common_dir, record)  # first: no instant with a lock and no journal
         lock, attempt.held = attempt.held, None
         if lock is None or lock.index != checkout.index:

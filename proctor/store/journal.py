@@ -45,6 +45,8 @@ class Record:
     # Which git dir held the index (``worktree.admin_identity``): a work tree pruned and
     # added again under the same name is not the work tree this write touched.
     admin: str | None = None
+    # The index's place inside the repository's git dir, for a repository moved whole.
+    index_in: str | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(Record))
@@ -118,6 +120,7 @@ def load(common_dir: str, ref: str) -> Record | None:
             index_old=data.get("index_old"),
             index_new=data.get("index_new"),
             admin=data.get("admin"),
+            index_in=data.get("index_in"),
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise _unreadable(target, exc) from None

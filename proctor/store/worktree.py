@@ -294,6 +294,12 @@ def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
         journal.remove(store.common_dir, ref)
         return Recovery()
     index = Path(record.index)
+    if not index.parent.is_dir() and record.index_in and record.admin is not None:
+        # The whole repository moved: the same git dir, found from the one open now.
+        here = Path(store.common_dir) / record.index_in
+        if admin_identity(here.parent) == record.admin:
+            index = here
+            record.index = str(here)
     # A git dir git made since under the same name (the work tree pruned, another added)
     # is not the one this write touched.
     replaced = record.admin is not None and admin_identity(index.parent) != record.admin
