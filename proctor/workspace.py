@@ -29,7 +29,7 @@ from proctor.procedures.repository import (
     ReleaseTags,
     VersionInfo,
 )
-from proctor.store.errors import MissingWorkTreeError
+from proctor.store.errors import WORK_TREE_BACK, MissingWorkTreeError
 from proctor.store.gitstore import Change, GitStore, Recovery
 
 if TYPE_CHECKING:
@@ -460,8 +460,7 @@ class Workspace:
             report.work_tree, report.in_sync = exc.work_tree, False
             report.warnings.append(
                 f"{self.ref} is checked out in the work tree {exc.work_tree}, which is not "
-                "there: writes to it wait until it is mounted again (or `git worktree "
-                "prune`, after `git worktree unlock` if it is locked, if it is gone for good)"
+                f"there, and writes to it wait: {WORK_TREE_BACK}"
             )
         if checkout is not None:
             report.work_tree = checkout.work_tree

@@ -184,6 +184,15 @@ def git(repo: Path, *args: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def switch_off_the_store_branch(repo: Path) -> None:
+    """Check out another branch, whose committed ``proctor.toml`` still names main as the
+    store branch: main is then checked out nowhere in ``repo``'s main work tree."""
+    git(repo, "switch", "-q", "-c", "other")
+    (repo / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
+    git(repo, "add", "proctor.toml")
+    git(repo, "commit", "-qm", "other branch names main")
+
+
 def init_repo(path: Path) -> Path:
     """An empty git repository at ``path`` on branch main (no commit yet)."""
     path.mkdir()

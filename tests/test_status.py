@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import git, repo_state, run_cli
+from conftest import git, repo_state, run_cli, switch_off_the_store_branch
 
 from proctor import Workspace
 
@@ -52,10 +52,7 @@ def test_status_names_what_is_out_of_sync(store: Path) -> None:
 
 
 def test_status_of_a_store_ref_not_checked_out(store: Path) -> None:
-    git(store, "switch", "-q", "-c", "other")
-    (store / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
-    git(store, "add", "proctor.toml")
-    git(store, "commit", "-qm", "other branch names main")
+    switch_off_the_store_branch(store)
     data = json.loads(run_cli("--repo", str(store), "status", "--json").out)
     assert data["ref"] == "refs/heads/main" and data["work_tree"] is None
     assert data["in_sync"] is None
@@ -79,10 +76,7 @@ def test_status_shows_an_operation_in_progress(store: Path) -> None:
 def test_status_names_a_work_tree_that_is_not_there(store: Path, tmp_path: Path) -> None:
     """The store branch checked out in a linked work tree that is unmounted: status, a
     read, still answers, and says why writes wait (they are refused meanwhile)."""
-    git(store, "switch", "-q", "-c", "other")
-    (store / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
-    git(store, "add", "proctor.toml")
-    git(store, "commit", "-qm", "other branch names main")
+    switch_off_the_store_branch(store)
     linked = tmp_path / "linked"
     git(store, "worktree", "add", "-q", str(linked), "main")
     linked.rename(tmp_path / "away")

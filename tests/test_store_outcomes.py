@@ -136,10 +136,18 @@ def test_full_disk_in_the_work_tree_writes_nothing(checkout: Path, tmp_path: Pat
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def kill_at(repo: Path, tmp_path: Path, state: str, work_tree: Path | None = None) -> None:
+def kill_at(
+    repo: Path,
+    tmp_path: Path,
+    state: str,
+    work_tree: Path | None = None,
+    git_dir: Path | None = None,
+) -> None:
     """Run KILLED_WRITER (in ``work_tree``, the repository's own by default) with git's
-    reference-transaction hook killing it at ``state``."""
-    hook = repo / ".git/hooks/reference-transaction"
+    reference-transaction hook killing it at ``state``; ``git_dir`` when it is not the
+    repository's ``.git``."""
+    git_dir = git_dir or repo / ".git"
+    hook = git_dir / "hooks/reference-transaction"
     hook.write_text(KILL_HOOK)
     hook.chmod(0o755)
     script = tmp_path / "killed.py"
@@ -154,8 +162,17 @@ def kill_at(repo: Path, tmp_path: Path, state: str, work_tree: Path | None = Non
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     # The orphaned ``git update-ref`` finishes its hook, then ends (taking its ref lock).
     deadline = time.monotonic() + 10
-    while (repo / ".git/refs/heads/main.lock").exists() and time.monotonic() < deadline:
+    while (git_dir / "refs/heads/main.lock").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def killed_with_git_dir_apart(tmp_path: Path) -> Path:
+    """A work tree whose git dir is ``tmp_path/gitdir`` (``--separate-git-dir``), seeded,
+    with a write to it killed before its ref moved."""
+    git(tmp_path, "init", "-q", "-b", "main", "--separate-git-dir", "gitdir", "wt")
+    wt = seeded(tmp_path / "wt")
+    kill_at(wt, tmp_path, "prepared", git_dir=tmp_path / "gitdir")
+    return wt
 
 
 def seeded(repo: Path) -> Path:
@@ -518,24 +535,7 @@ def test_a_journal_follows_a_main_work_tree_moved_away_from_its_git_dir(
     """A work tree whose git dir is elsewhere (``--separate-git-dir``) moves with nothing
     to repair: git finds it where it is. A write killed there before the move is rolled
     back where the work tree is now, and writes go on."""
-    git(tmp_path, "init", "-q", "-b", "main", "--separate-git-dir", "gitdir", "wt")
-    wt = seeded(tmp_path / "wt")
-    hook = tmp_path / "gitdir/hooks/reference-transaction"
-    hook.write_text(KILL_HOOK)
-    hook.chmod(0o755)
-    script = tmp_path / "killed.py"
-    script.write_text(KILLED_WRITER)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(wt)],
-        capture_output=True,
-        env={**child_env(), "KILL_AT": "prepared"},
-        timeout=60,
-    )
-    hook.unlink()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    deadline = time.monotonic() + 10
-    while (tmp_path / "gitdir/refs/heads/main.lock").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wt = killed_with_git_dir_apart(tmp_path)
     moved = tmp_path / "moved"
     wt.rename(moved)
     with GitStore(moved) as store:
@@ -555,27 +555,10 @@ def test_a_journal_of_a_moved_main_work_tree_is_not_followed_into_a_linked_one(
     """The main work tree (its git dir kept apart) is moved away with a write owed to it;
     proctor is then run from a linked work tree of another branch. That is not where the
     main work tree went: it is left as it is, and the journal kept."""
-    git(tmp_path, "init", "-q", "-b", "main", "--separate-git-dir", "gitdir", "wt")
-    wt = seeded(tmp_path / "wt")
+    wt = killed_with_git_dir_apart(tmp_path)
     git(wt, "branch", "feature")
     linked = tmp_path / "linked"
     git(wt, "worktree", "add", "-q", str(linked), "feature")
-    hook = tmp_path / "gitdir/hooks/reference-transaction"
-    hook.write_text(KILL_HOOK)
-    hook.chmod(0o755)
-    script = tmp_path / "killed.py"
-    script.write_text(KILLED_WRITER)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(wt)],
-        capture_output=True,
-        env={**child_env(), "KILL_AT": "prepared"},
-        timeout=60,
-    )
-    hook.unlink()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    deadline = time.monotonic() + 10
-    while (tmp_path / "gitdir/refs/heads/main.lock").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
     wt.rename(tmp_path / "away")
     with GitStore(linked) as store:
         recovery = store.recover(REF)

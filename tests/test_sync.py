@@ -15,7 +15,7 @@ from proctor.core.hookspecs import hookimpl
 from proctor.core.plugins import PluginInfo, PluginManager
 from proctor.engine.actions import ActionContext, ActionType, Params
 from proctor.store.gitstore import Change
-from tests.conftest import repo_state, run_cli
+from tests.conftest import repo_state, run_cli, switch_off_the_store_branch
 from tests.gitdaemon import GitServer, run_git
 from tests.gitdaemon import git_server as git_server  # the fixture
 from tests.runs_helpers import event_manager
@@ -358,10 +358,7 @@ def test_a_work_tree_that_is_not_there_is_a_conflict_not_a_bad_input(
     cluster.do("a", "procedure.create", {"name": "gamma", "code": CODE})
     cluster.sync("a")
     b = cluster.clones["b"]
-    run_git(b, "switch", "-q", "-c", "other")
-    (b / "proctor.toml").write_text('store-ref = "refs/heads/main"\n')
-    run_git(b, "add", "proctor.toml")
-    run_git(b, "commit", "-qm", "other branch names main")
+    switch_off_the_store_branch(b)
     linked = tmp_path / "linked"
     run_git(b, "worktree", "add", "-q", str(linked), "main")
     linked.rename(tmp_path / "away")

@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proctor.core.errors import StoreError
-from proctor.store.errors import MissingWorkTreeError, OperationInProgressError
+from proctor.store.errors import (
+    WORK_TREE_BACK,
+    MissingWorkTreeError,
+    OperationInProgressError,
+)
 from proctor.store.git import read_head, run_git, same_path
 
 __all__ = ["Checkout", "Worktrees"]
@@ -215,8 +219,7 @@ class Worktrees:
             if path and admin != self.common_dir and not work_tree_there(path):
                 raise MissingWorkTreeError(
                     f"{ref} is checked out in the work tree {path}, which is not there; "
-                    "mount it again, or if it is gone for good, run `git worktree prune` (after `git worktree unlock` if it is locked) "
-                    "(nothing was written)",
+                    f"{WORK_TREE_BACK} (nothing was written)",
                     work_tree=path,
                 )
             if not path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from proctor.core.errors import ConcurrencyError, StoreError, UsageError
 
 __all__ = [
+    "WORK_TREE_BACK",
     "IdentityError",
     "IndexLockedError",
     "JournalError",
@@ -43,6 +44,13 @@ class NameTakenError(UnsafePathError):
 class OperationInProgressError(UsageError):
     """A merge, rebase, cherry-pick or revert is in progress on the checked-out store
     branch; writing now would mix proctor's commit into it (exit 2, nothing written)."""
+
+
+#: What gets a work tree that is not there out of the way, in the messages that name one.
+WORK_TREE_BACK = (
+    "mount it again, or if it is gone for good, run `git worktree prune` (after "
+    "`git worktree unlock` if it is locked)"
+)
 
 
 class MissingWorkTreeError(UsageError):

@@ -45,6 +45,7 @@ from proctor.store.catfile import CatFile
 from proctor.store.change import Change, TagSpec, WriteResult
 from proctor.store.checkout import Checkout, Worktrees
 from proctor.store.errors import (
+    WORK_TREE_BACK,
     IdentityError,
     IndexLockedError,
     JournalError,
@@ -234,7 +235,8 @@ class GitStore(ObjectStore):
         The entry point for opening a store (reads included): without a journal it is one
         directory listing and one ``lstat``. A journal whose writer is still running (its
         lock is held) is left to it. The ref locks a writer killed while moving the branch
-        in-process left are removed here too (``LocalRefs.remove_dead_locks``). Whatever stops the recovery (an unreadable journal, a foreign
+        in-process left are removed here too (``LocalRefs.remove_dead_locks``). Whatever
+        stops the recovery (an unreadable journal, a foreign
         ``index.lock``) is returned as a warning, never raised, so reads go on.
         """
         pending = journal.pending(self.common_dir)
@@ -789,8 +791,7 @@ def _refuse_if_owed(recovery: Recovery) -> None:
     if recovery.kept_for is not None:
         raise MissingWorkTreeError(
             f"an interrupted write still owes the work tree {recovery.kept_for}, which is "
-            "not there: mount it again (or if it is gone for good, run `git worktree prune`, "
-            "after `git worktree unlock` if it is locked), "
-            "and any proctor command finishes that write (nothing was written)",
+            f"not there: {WORK_TREE_BACK}, and any proctor command finishes that write "
+            "(nothing was written)",
             work_tree=recovery.kept_for,
         )

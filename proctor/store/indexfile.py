@@ -12,9 +12,9 @@ merge stage, index version 4, a split or sparse index, any required extension, o
 index larger than ``MAX_ENTRIES``, where walking the entries here would cost more than
 the process it saves. The entries are found by walking them once (``layout``, which
 the dirty check's lookup shares): a path's bytes found anywhere else (inside a longer
-name, an id, an extension) are never taken for its entry. Optional extensions that cache state about entries (untracked
-cache, fsmonitor, the offset tables) are dropped, which git allows and rebuilds; the
-resolve-undo extension is kept as it is.
+name, an id, an extension) are never taken for its entry. Optional extensions that
+cache state about entries (untracked cache, fsmonitor, the offset tables) are dropped,
+which git allows and rebuilds; the resolve-undo extension is kept as it is.
 """
 
 from __future__ import annotations

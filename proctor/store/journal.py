@@ -23,7 +23,7 @@ from proctor.store.errors import JournalError
 from proctor.store.locks import open_state, ref_file
 from proctor.store.perms import open_file
 
-__all__ = ["Record", "folder_id", "load", "pending", "remove", "save"]
+__all__ = ["Record", "load", "pending", "remove", "save"]
 
 
 @dataclass
@@ -50,15 +50,6 @@ class Record:
 
 
 _FIELDS = tuple(f.name for f in fields(Record))
-
-
-def folder_id(folder: str | os.PathLike[str]) -> str | None:
-    """A folder's identity (device:inode), None if it is not there."""
-    try:
-        st = os.stat(folder)
-    except OSError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}"
 
 
 def path(common_dir: str, ref: str) -> Path:

@@ -344,17 +344,14 @@ def _make_lock(
 ) -> bool:
     """Take ``lock`` holding ``new``, noted in the writer lock's file at every instant.
 
-    The lock is made under a draft name noted before it exists, its (device, inode)
-    noted once it does, its value written, and only then linked into place, which fails
-    if the lock exists (as an exclusive create does). So a writer killed at any point
-    leaves nothing the next holder of the writer lock cannot tell for its own: a draft
-    by its name, a lock by its inode and value. False when the lock is taken.
+    The lock is made under a draft name, noted with its (device, inode), its value
+    written, and only then linked into place, which fails if the lock exists (as an
+    exclusive create does). So a writer killed at any point leaves no lock the next
+    holder of the writer lock cannot tell for its own (by its inode and value); at most
+    a draft it never noted, which git passes over. False when the lock is taken.
     """
     pid = str(os.getpid())
     draft = _draft_name(lock, pid)
-    entries = [*noted, f"{kind} {pid} - - {new}"]
-    os.pwrite(note, "\n".join(entries).encode().ljust(_NOTE_SIZE), 0)
-    noted[:] = entries
     try:
         fd = os.open(draft, _LOCK, 0o666)
     except OSError:
@@ -362,7 +359,7 @@ def _make_lock(
     held.append(draft)
     try:
         st = os.fstat(fd)
-        entries[-1] = f"{kind} {pid} {st.st_dev} {st.st_ino} {new}"
+        entries = [*noted, f"{kind} {pid} {st.st_dev} {st.st_ino} {new}"]
         os.pwrite(note, "\n".join(entries).encode().ljust(_NOTE_SIZE), 0)
         noted[:] = entries
         write_all(fd, (new + "\n").encode())

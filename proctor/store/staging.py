@@ -51,8 +51,8 @@ __all__ = [
 ]
 
 INDEX_NEW = "index.proctor-new"
-_SECOND = 1_000_000_000
 INDEX_OLD = "index.proctor-old"
+_SECOND = 1_000_000_000
 
 
 def trailer(data: bytes) -> str | None:
@@ -102,16 +102,19 @@ def stage(
         written[path] = (int(mode, 8), entry[1], st)
         regular.append(path)
     target = checkout.index.with_name(INDEX_NEW)
-    if len(written) == len(record.paths) and plain_index(store):
-        data = _replaced(store, checkout, index_data, written, target)
+    try:  # unchanged since it was read: the caller holds index.lock
+        was: os.stat_result | None = os.stat(checkout.index)
+    except FileNotFoundError:
+        was = None
+    if was is not None and len(written) == len(record.paths) and plain_index(store):
+        data = _replaced(store, checkout, index_data, written, target, was.st_mtime_ns)
         if data is not None:
             return trailer(data)
     # Anything else is git's: ``update-index`` on a copy, named by GIT_INDEX_FILE. The
     # copy keeps the index's time: git tells racily clean entries by it, and smudges them.
     if index_data:
         write_file(target, index_data, store.shared)
-        with contextlib.suppress(FileNotFoundError):
-            was = os.stat(checkout.index)
+        if was is not None:
             os.utime(target, ns=(was.st_atime_ns, was.st_mtime_ns))
     else:
         target.unlink(missing_ok=True)  # no index yet: git starts an empty one
@@ -133,19 +136,16 @@ def _replaced(
     index_data: bytes,
     written: dict[str, tuple[int, str, os.stat_result]],
     target: Path,
+    old_ns: int,
 ) -> bytes | None:
-    """The index with the written files' entries replaced in-process, written to
-    ``target``; None when git must make it.
+    """The index (written at ``old_ns``) with the written files' entries replaced
+    in-process, written to ``target``; None when git must make it.
 
     Entries git would take for racily clean in the old index and no longer in the new
     one are looked at first (``indexfile.replace_entries``), which depends on the second
     the new index is written in: it is checked once written, and made again in the rare
     case that a second went by meanwhile.
     """
-    try:
-        old_ns = os.stat(checkout.index).st_mtime_ns  # unchanged since read: index.lock
-    except FileNotFoundError:
-        return None
     unchanged = _unchanged_in(checkout.work_tree)
     new_sec = time.time_ns() // _SECOND
     for _ in range(3):

@@ -247,9 +247,11 @@ def admin_identity(admin: Path) -> str | None:
     folder (device:inode) and, for a linked one, its ``commondir`` file's inode and
     change time (a folder, or its inode, may come back for the next work tree under
     the same name; a file made at another time may not). None if it is not there."""
-    folder = journal.folder_id(admin)
-    if folder is None:
+    try:
+        st = os.stat(admin)
+    except OSError:
         return None
+    folder = f"{st.st_dev}:{st.st_ino}"
     try:
         made = os.stat(admin / "commondir")
     except OSError:
@@ -265,7 +267,7 @@ def _belongs(work_tree: str, admin: Path) -> bool:
 
 def _where_git_has_it(admin: Path) -> str | None:
     """Where git now has the linked work tree whose git dir is ``admin`` (its ``gitdir``
-    file names the work tree's ``.git``), if it is there; None for the main one."""
+    file names the work tree's ``.git``); None for the main one."""
     try:
         dot_git = (admin / "gitdir").read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
@@ -273,8 +275,7 @@ def _where_git_has_it(admin: Path) -> str | None:
     dot_git = dot_git.strip()
     if not os.path.isabs(dot_git):
         dot_git = os.path.join(admin, dot_git)
-    path = os.path.dirname(os.path.normpath(dot_git))
-    return path if work_tree_there(path) else None
+    return os.path.dirname(os.path.normpath(dot_git))
 
 
 def recover(store: ObjectStore, ref: str, lock_timeout: float) -> Recovery:
