@@ -654,8 +654,9 @@ Where the time goes (cProfile of `Workspace.execute` on these repositories):
   run, then 3.99×, 3.41× and 3.05× within ten minutes as the host got busier (CPU
   pressure 10-28% with nothing else of ours running; GitPython down to 30.5 commits/s,
   proctor's pipeline from 229 to 93). With the review's fixes in: 5.13× and 3.65×
-  in two runs a minute apart, then 5.08× (the table), the disk probe at 131-152 us in
-  all three.
+  in two runs a minute apart, then 5.08×; after the last clean-up, 3.51× and 3.04× (the
+  table) on a busier box (load 3-4 over five minutes), the disk probe at 131-152 us
+  throughout.
 - Counted with `strace -f` over 20 writes of the throughput shape: a pipeline write makes
   ~300 system calls in proctor and its `update-ref` (23 files opened for creation, 10
   renames, 4 hard links, 5 unlinks, 12 folder creations tried), GitPython's ~2,000
