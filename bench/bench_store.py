@@ -145,6 +145,13 @@ def build_repo(path: Path, procedures: int, checked_out: bool) -> str:
 # -- measuring -----------------------------------------------------------------------------
 
 
+def pick(names: list[str], i: int) -> str:
+    """The procedure the ``i``-th write updates: spread over the whole store (a stride
+    prime to every store size here), so that what depends on where a path sits in the
+    index or its cache-tree is measured at its average, not at the store's first names."""
+    return names[(i * 7919) % len(names)]
+
+
 def interleaved(fns: dict[str, Callable[[int], object]], n: int) -> dict[str, list[float]]:
     """Time ``n`` calls of each function, taking turns call by call.
 
@@ -194,7 +201,7 @@ def proctor_updater(path: Path) -> tuple[Callable[[int], object], Callable[[], N
     names = ws.procedures.names()
 
     def update(i: int) -> None:
-        name = names[i % len(names)]
+        name = pick(names, i)
         r = ws.execute(
             "procedure.update",
             {
@@ -222,7 +229,7 @@ def store_writer(
     author = format_ident("Bench", "bench@example.com")
 
     def write(i: int) -> None:
-        name = names[i % len(names)]
+        name = pick(names, i)
         edits: dict[str, bytes | None] = {
             f"procedures/{name}/main.py": code_for(name, i + 1),
             f"procedures/{name}/metadata.json": metadata_for(name, i + 1),
@@ -246,7 +253,7 @@ def gitpython_writer(
     repo = gitpython.Repo(path)
 
     def write(i: int) -> None:
-        name = names[i % len(names)]
+        name = pick(names, i)
         rel = [f"procedures/{name}/main.py", f"procedures/{name}/metadata.json"]
         (path / rel[0]).write_bytes(code_for(name, i + 1))
         (path / rel[1]).write_bytes(metadata_for(name, i + 1))
@@ -262,7 +269,7 @@ def git_cli_updater(
     """git itself, for scale: write the two files, ``git add``, ``git commit``."""
 
     def write(i: int) -> None:
-        name = names[i % len(names)]
+        name = pick(names, i)
         rel = [f"procedures/{name}/main.py", f"procedures/{name}/metadata.json"]
         rev = i + 500_001  # revisions the proctor run did not write, so there is a change
         (path / rel[0]).write_bytes(code_for(name, rev))
@@ -278,7 +285,7 @@ def _spawn_probe_write(ws: Any, names: list[str], kind: str, i: int) -> None:
         params = {"name": f"new_{i}", "code": code_for("new", i).decode()}
         r = ws.execute("procedure.create", params)
     else:
-        name = names[i % len(names)]
+        name = pick(names, i)
         params = {"name": name, "code": code_for(name, i + 1).decode()}
         r = ws.execute("procedure.update", params)
     assert r.status == "applied", r

@@ -172,9 +172,14 @@ def test_invalidate_walks_nested_folders() -> None:
 
 
 def test_paths_with_link_in_their_names_do_not_make_an_index_split(repo: Path) -> None:
-    """A split index is told by its ``link`` extension; the same four bytes in a path (a
-    procedure named ``link``, a file ``blink``) are not taken for one."""
-    from proctor.store.worktree import _may_be_split
+    """A split index is told by its ``link`` extension, found by walking the extensions'
+    headers; the same four bytes in a path (a procedure named ``link``, a file ``blink``)
+    are not taken for one."""
+    from proctor.store import indexfile
+
+    def _may_be_split(data: bytes) -> bool:
+        indexfile._LAYOUTS.clear()
+        return indexfile.layout(data) is None
 
     for name in ("link", "blinker", "x"):
         path = repo / "procedures" / name / "link"
@@ -378,3 +383,83 @@ def test_a_racily_clean_file_git_converts_is_not_marked_changed(repo: Path) -> N
         )
     assert subprocess.run(["git", "diff-files", "--quiet"], cwd=repo).returncode == 0
     assert git(repo, "show", ":doc.txt") == "one\ntwo\n"
+
+
+def fast_imported(repo: Path, paths: list[str]) -> None:
+    """One commit holding ``paths`` (each file's text is its path), checked out."""
+    stream = bytearray(b"commit refs/heads/main\ncommitter T <t@x> 1700000000 +0000\ndata 2\nm\n")
+    for path in paths:
+        data = path.encode() + b"\n"
+        stream += b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data)
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=bytes(stream), check=True)
+    git(repo, "reset", "-q", "--hard", "main")
+
+
+def cache_tree(data: bytes) -> bytes:
+    """The body of an index's TREE extension (after its entries, found by git's layout)."""
+    from proctor.store import indexfile
+
+    indexfile._LAYOUTS.clear()
+    found = indexfile.layout(data)
+    assert found is not None and data[found.end : found.end + 4] == b"TREE"
+    size = int.from_bytes(data[found.end + 4 : found.end + 8], "big")
+    return data[found.end + 8 : found.end + 8 + size]
+
+
+def test_a_large_index_is_updated_in_process_as_git_would(repo: Path, tmp_path: Path) -> None:
+    """An index of thousands of entries is still updated here (a binary search over the
+    names, which git keeps in byte order: ``a-b`` < ``a.b`` < ``a/…`` < ``a0``), and the
+    result is the index ``git update-index`` writes from the same old one."""
+    paths = [f"procedures/p{i:04d}/{leaf}" for i in range(2600) for leaf in ("main.py", "m.json")]
+    tricky = ["procedures/a-b/main.py", "procedures/a.b/main.py", "procedures/a/b/main.py"]
+    paths += [*tricky, "procedures/a/main.py", "procedures/a0/main.py", "zz.txt"]
+    fast_imported(repo, sorted(paths))
+    time.sleep(1.05)  # no entry racily clean: both sides see the same stat data
+    before = tmp_path / "index.before"
+    shutil.copy(repo / ".git/index", before)
+    from proctor.store import indexfile
+
+    assert int.from_bytes(before.read_bytes()[8:12], "big") > 5000
+    assert indexfile.MAX_ENTRIES > 5000
+    changed = ["procedures/a/main.py", "procedures/a.b/main.py", "procedures/p0000/m.json"]
+    changed += ["zz.txt"]
+    trace = traced(repo, tmp_path, {p: f"new {p}\n".encode() for p in changed})
+    assert "update-index" not in trace and "ls-files" not in trace  # done in-process
+    theirs = tmp_path / "index.git"
+    shutil.copy(before, theirs)
+    subprocess.run(
+        ["git", "update-index", "--", *changed],
+        cwd=repo,
+        env=env(GIT_INDEX_FILE=str(theirs)),
+        check=True,
+    )
+    assert ls_debug(repo, repo / ".git/index") == ls_debug(repo, theirs)
+    # The same folders invalidated in the cache-tree, the others' ids kept.
+    ours = cache_tree((repo / ".git/index").read_bytes())
+    assert ours == cache_tree(theirs.read_bytes())
+    assert ours.count(b"\0-1 ") == 5  # the root, procedures, and a, a.b, p0000 in it
+    assert git(repo, "write-tree").strip() == git(repo, "rev-parse", "HEAD^{tree}").strip()
+    assert git(repo, "status", "--porcelain") == ""
+    for path in ("procedures/a-b/main.py", "procedures/a/b/main.py", "procedures/a0/main.py"):
+        assert git(repo, "show", f":{path}") == path + "\n"  # the neighbours untouched
+
+
+def test_an_index_out_of_git_order_is_left_to_git(repo: Path) -> None:
+    """Two entries swapped (and the checksum made right again): the binary search could
+    miss an entry there, so the index is not read here at all."""
+    import hashlib
+
+    from proctor.store import indexfile
+    from proctor.store.worktree import index_entries
+
+    fast_imported(repo, ["a.txt", "b.txt", "c.txt"])
+    data = (repo / ".git/index").read_bytes()
+    found = indexfile.layout(data)
+    assert found is not None and len(found.starts) == 3
+    assert index_entries(data, ["b.txt"]) is not None
+    first, second, third = found.starts
+    assert second - first == third - second  # same length: they can change places
+    body = data[:first] + data[second:third] + data[first:second] + data[third:-20]
+    swapped = body + hashlib.sha1(body).digest()
+    assert indexfile.layout(swapped) is None
+    assert index_entries(swapped, ["b.txt"]) is None

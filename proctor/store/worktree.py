@@ -58,7 +58,8 @@ def index_entries(data: bytes, paths: list[str]) -> dict[str, IndexEntry] | None
     finds them without a second walk), and a name counts only where an entry starts. A
     path at a merge stage other than 0 is reported with the id of its last stage (the
     write then sees it as not clean). Returns None for anything else (version 4's
-    compressed paths, a large index, no index signature) so the caller can ask git.
+    compressed paths, a split or sparse index, entries out of order, a huge index, no
+    index signature) so the caller can ask git.
     """
     if not data:
         return {}
@@ -73,25 +74,6 @@ def index_entries(data: bytes, paths: list[str]) -> dict[str, IndexEntry] | None
             extended = int.from_bytes(data[start + 62 : start + 64], "big") if flags & 0x4000 else 0
             found[path] = IndexEntry(data[start + 40 : start + 60].hex(), bool(extended & 0x4000))
     return found
-
-
-def _may_be_split(data: bytes) -> bool:
-    """Whether the index in ``data`` may be split (``git update-index --split-index``):
-    its ``link`` extension then names a shared index, and the entries here only override
-    some of that one's. A ``link`` counts when it starts a run of extensions (a four-
-    letter name, a length that fits a shared index's id) that ends exactly at the
-    checksum, as an index's extensions do; a false alarm only sends the caller to git."""
-    end = len(data) - 20
-    pos = data.find(b"link", 12)
-    while pos != -1:
-        if pos + 8 <= end and int.from_bytes(data[pos + 4 : pos + 8], "big") >= 20:
-            at = pos
-            while at + 8 <= end and data[at : at + 4].isalpha():
-                at += 8 + int.from_bytes(data[at + 4 : at + 8], "big")
-            if at == end:
-                return True
-        pos = data.find(b"link", pos + 1)
-    return False
 
 
 def index_lookup(data: bytes, paths: list[str]) -> dict[str, str] | None:
@@ -121,8 +103,7 @@ def staged_entries(
     if store.config.get("index.sparse", "").lower() != "true":
         if data is None:
             data = read_index(store, checkout)
-        if not _may_be_split(data):
-            found = index_entries(data, paths)
+        found = index_entries(data, paths)
     if found is not None:
         return found
     found = {}
