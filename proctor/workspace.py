@@ -809,6 +809,11 @@ class Workspace:
         from proctor.sync.service import sync
 
         default_remote, default_attempts = sync_settings(self.config)
+        proposals = None
+        if "proposal.approve" in self.plugins.actions():
+            from proctor.proposals.service import ProposalService
+
+            proposals = ProposalService
         return sync(
             self.store,
             self.ref,
@@ -816,6 +821,7 @@ class Workspace:
             self.plugins,
             attempts=attempts or default_attempts,
             actor=self.actor,
+            proposals=proposals,
         )
 
     def sync_status(self, remote: str | None = None) -> SyncStatus:

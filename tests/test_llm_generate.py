@@ -329,6 +329,26 @@ def test_policy_table_can_send_every_generation_to_review(repo: Path) -> None:
         assert done.result.decision == "REQUIRE_PROPOSAL"
 
 
+def test_generated_code_is_governed_as_the_update_it_makes(repo: Path) -> None:
+    """Code written for a metadata-only procedure updates it: where updates are denied,
+    generation is too, confident or not."""
+    ws, _ = Workspace.init(repo, actor="tester@example.com")
+    with ws:
+        ws.execute("procedure.import", {"procedures": [ADD_META]})
+    (repo / "proctor.toml").write_text('[policy]\n"procedure.update" = "DENY"\n')
+    subprocess.run(["git", "commit", "-qam", "policy"], cwd=repo, check=True)
+    with Workspace.open(repo, actor="tester@example.com") as ws:
+        done = ws.generate("add", SETTINGS, backend=FakeBackend([reply(GOOD, 0.95)]))
+    assert done.result.status == "denied"
+    assert "procedure.update" in " ".join(done.result.errors)
+    assert (
+        subprocess.run(
+            ["git", "cat-file", "-e", "HEAD:procedures/add/main.py"], cwd=repo
+        ).returncode
+        != 0
+    )
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 

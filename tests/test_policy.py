@@ -276,3 +276,43 @@ def test_changing_the_policy_is_an_action_the_current_policy_governs(repo: Path)
     assert trailers(repo)["Proctor-Proposed-Action"] == "config.update"
     with Workspace.open(repo, actor="ana@example.com") as ws:
         assert ws.execute("procedure.create", {"name": "greet", "code": GREET}).status == "applied"
+
+
+OWNED = """\
+[policy.roles]
+"fin@example.com" = ["finance"]
+[policy.owners]
+"billing_*" = ["role:finance"]
+[[policy.rules]]
+name = "billing is finance-only"
+actions = ["procedure.*"]
+owners = ["role:finance"]
+decision = "DENY"
+[[policy.rules]]
+name = "finance may"
+actions = ["procedure.*"]
+owners = ["role:finance"]
+roles = ["finance"]
+decision = "ALLOW_IMMEDIATE"
+"""
+
+
+def test_an_import_is_governed_by_the_names_it_imports_and_as_their_creation(repo: Path) -> None:
+    """The procedures an import adds are named in its items, not in a ``name`` param:
+    rules on their owners see them, and each is governed as the create it amounts to."""
+    committed(repo, OWNED)
+    item = {"name": "billing_payout", "description": "pays", "returns": "int"}
+    before = repo_state(repo)
+    with Workspace.open(repo, actor="mallory@example.com") as ws:
+        result = ws.execute("procedure.import", {"procedures": [item]})
+    assert result.status == "denied", result
+    assert "billing is finance-only" in " ".join(result.errors)
+    assert repo_state(repo) == before
+    # Where creating is denied outright, importing is too, whoever imports.
+    committed(repo, '[policy]\n"procedure.create" = "DENY"\n')
+    with Workspace.open(repo, actor="fin@example.com") as ws:
+        result = ws.execute("procedure.import", {"procedures": [item]})
+    assert result.status == "denied" and "procedure.create" in " ".join(result.errors)
+    committed(repo, OWNED)
+    with Workspace.open(repo, actor="fin@example.com") as ws:
+        assert ws.execute("procedure.import", {"procedures": [item]}).status == "applied"

@@ -236,6 +236,30 @@ def test_an_edit_voids_earlier_approvals(gated: Path) -> None:
     assert "(void: given to earlier content)" in shown.out
 
 
+def test_an_edit_of_a_release_message_voids_earlier_approvals(gated: Path) -> None:
+    """A release's notes are part of what was reviewed: the content hash covers the
+    tag's message, so changing only the message voids the approvals given before."""
+    (gated / "proctor.toml").write_text(
+        POLICY + '\n[[policy.rules]]\nname = "releases"\n'
+        'actions = ["procedure.release"]\ndecision = "REQUIRE_PROPOSAL"\napprovals = 2\n'
+        'approvers = ["role:maintainer"]\n'
+    )
+    git(gated, "commit", "-qam", "releases need two")
+    with Workspace.open(gated, actor=ANA) as ws:
+        result = ws.execute("procedure.release", {"name": "greet", "message": "reviewed"})
+    assert result.status == "proposed" and result.proposal
+    pid = result.proposal
+    with Workspace.open(gated, actor=BOB) as ws:
+        first_hash = ws.approve(pid).proposal.content_hash
+    with Workspace.open(gated, actor=ANA) as ws:
+        edited = ws.edit_proposal(pid, {"name": "greet", "message": "CHANGED"}, "notes")
+    assert edited.proposal.content_hash != first_hash
+    assert edited.proposal.approvals() == []
+    with Workspace.open(gated, actor=CAROL) as ws:
+        assert ws.approve(pid).status == "pending"  # bob's approval was for other notes
+    assert git(gated, "tag", "--list", "procedures/greet/*") == ""
+
+
 def test_a_conflicting_tip_fails_the_proposal_with_nothing_half_applied(gated: Path) -> None:
     pid = propose_update(gated)
     with Workspace.open(gated, actor=BOB) as ws:

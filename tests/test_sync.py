@@ -583,3 +583,128 @@ def test_sync_announces_one_event_and_no_second_action_events(cluster: Cluster) 
     (event,) = seen
     assert (event.replayed, event.pushed, event.actor) == (1, True, "b@example.com")
     assert event.to_dict()["kind"] == "sync.synced"
+
+
+# -- governance on the remote's tip -------------------------------------------------------
+
+GATED = """\
+[policy]
+"procedure.delete" = "REQUIRE_PROPOSAL"
+
+[policy.roles]
+"b@example.com" = ["maintainer"]
+"c@example.com" = ["maintainer"]
+"""
+
+
+def set_policy(cluster: Cluster, clone: str, text: str) -> None:
+    """Commit ``text`` as proctor.toml on ``clone`` with plain git and push it."""
+    path = cluster.clones[clone]
+    (path / "proctor.toml").write_text(text)
+    run_git(path, "commit", "-qam", "policy")
+    run_git(path, "push", "-q", "origin", "main")
+
+
+def deleted_through_a_proposal(cluster: Cluster) -> None:
+    """``a`` proposes to delete x and publishes the proposal; ``b`` takes it, then
+    approves it offline, which applies it there."""
+    set_policy(cluster, "a", GATED)
+    with cluster.ws("a") as ws:
+        proposed = ws.execute("procedure.delete", {"name": "x"})
+        assert proposed.status == "proposed" and proposed.proposal
+        assert ws.sync().exit_code == 0
+    assert cluster.sync("b").exit_code == 0
+    with cluster.ws("b") as ws:
+        assert ws.approve(proposed.proposal).status == "applied"
+
+
+def test_a_proposal_applied_offline_is_synced_when_the_remote_still_takes_it(
+    cluster: Cluster,
+) -> None:
+    deleted_through_a_proposal(cluster)
+    cluster.do("a", "procedure.create", {"name": "other", "code": CODE})  # the remote moves
+    cluster.sync("a")
+    result = cluster.sync("b")
+    assert result.exit_code == 0, result.conflicts
+    assert "procedures/x/main.py" not in cluster.remote("ls-tree", "-r", "--name-only", "main")
+
+
+@pytest.mark.parametrize(
+    ("policy", "answer"),
+    [
+        (GATED.replace('"REQUIRE_PROPOSAL"', '"DENY"'), "DENY for procedure.delete"),
+        (
+            GATED + '\n[[policy.rules]]\nname = "two"\nactions = ["procedure.delete"]\n'
+            'decision = "REQUIRE_PROPOSAL"\napprovals = 2\napprovers = ["role:maintainer"]\n',
+            "has 1 of the 2 approval(s)",
+        ),
+    ],
+)
+def test_a_proposal_applied_offline_is_decided_again_by_the_remote_policy(
+    cluster: Cluster, policy: str, answer: str
+) -> None:
+    """The approval that applied a proposal elsewhere is a review step; what it writes
+    is the proposed action, which the remote's policy decides again (denied now, or
+    wanting more approvals than the proposal has): a conflict, nothing published."""
+    deleted_through_a_proposal(cluster)
+    set_policy(cluster, "a", policy)
+    remote_before = cluster.remote("rev-parse", "main")
+    result = cluster.sync("b")
+    assert result.exit_code == 3
+    assert [c.kind for c in result.conflicts] == ["policy"]
+    assert answer in result.conflicts[0].message
+    assert cluster.remote("rev-parse", "main") == remote_before
+    assert "procedures/x/main.py" in cluster.remote("ls-tree", "-r", "--name-only", "main")
+
+
+def test_a_replayed_rollback_is_governed_as_the_update_it_amounts_to(cluster: Cluster) -> None:
+    cluster.do("a", "procedure.release", {"name": "x"})
+    cluster.do("a", "procedure.update", {"name": "x", "code": CODE2})
+    assert cluster.sync("a").exit_code == 0
+    assert cluster.sync("b").exit_code == 0
+    cluster.do("b", "procedure.rollback", {"name": "x", "to": "0.1.0"})
+    set_policy(cluster, "a", '[policy]\n"procedure.update" = "DENY"\n')
+    result = cluster.sync("b")
+    assert result.exit_code == 3
+    assert "DENY for procedure.update" in result.conflicts[0].message
+    assert cluster.remote("show", "main:procedures/x/main.py") == CODE2
+
+
+def test_a_replay_is_governed_by_what_it_writes_not_by_its_trailer(cluster: Cluster) -> None:
+    """A commit whose trailer names a harmless action but which deletes a procedure and
+    rewrites proctor.toml is decided as that delete and that configuration change."""
+    set_policy(cluster, "a", '[policy]\n"procedure.delete" = "DENY"\n"config.update" = "DENY"\n')
+    assert cluster.sync("b").exit_code == 0
+    b = cluster.clones["b"]
+    run_git(b, "rm", "-q", "-r", "procedures/x")
+    (b / "proctor.toml").write_text("")
+    run_git(b, "add", "proctor.toml")
+    run_git(
+        b, "commit", "-q", "-m", "Update procedure x\n\nProctor-Action: procedure.update\n"
+        "Proctor-Actor: b@example.com"
+    )  # fmt: skip
+    cluster.do("a", "procedure.create", {"name": "other", "code": CODE})
+    cluster.sync("a")
+    remote_before = cluster.remote("rev-parse", "main")
+    result = cluster.sync("b")
+    assert result.exit_code == 3
+    message = result.conflicts[0].message
+    assert "DENY for procedure.delete" in message or "DENY for config.update" in message
+    assert "procedure.update" not in message  # not what the trailer says it is
+    assert cluster.remote("rev-parse", "main") == remote_before
+
+
+def test_a_proposal_made_offline_is_replayed_when_the_remote_moved(cluster: Cluster) -> None:
+    set_policy(cluster, "a", GATED)
+    assert cluster.sync("b").exit_code == 0
+    with cluster.ws("b") as ws:
+        proposed = ws.execute("procedure.delete", {"name": "x"})
+    assert proposed.status == "proposed" and proposed.proposal
+    cluster.do("a", "procedure.create", {"name": "other", "code": CODE})
+    cluster.sync("a")
+    result = cluster.sync("b")
+    assert result.exit_code == 0, result.conflicts
+    assert [r.action for r in result.replayed] == ["proposal.create"]
+    shown = json.loads(cluster.remote("show", f"main:proposals/{proposed.proposal}.json"))
+    assert shown["status"] == "pending"
+    assert "procedures/x/main.py" in cluster.remote("ls-tree", "-r", "--name-only", "main")

@@ -248,6 +248,18 @@ def test_a_rollback_is_governed_as_the_update_it_amounts_to(released: Path) -> N
     assert repo_state(released) == before
 
 
+def test_a_rollback_is_governed_as_the_release_it_makes(released: Path) -> None:
+    """A rollback tags a new release: where releases are denied, so is the rollback."""
+    _commit_policy(released, '"procedure.release" = "DENY"')
+    before = repo_state(released)
+    with open_ws(released) as ws:
+        result = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})
+    assert result.status == "denied"
+    assert "procedure.release" in " ".join(result.errors)
+    assert repo_state(released) == before
+    assert trusted(released) == ["0.1.0", "0.2.0"]
+
+
 def test_a_rollback_is_allowed_when_rollback_and_update_are(released: Path) -> None:
     with open_ws(released) as ws:
         result = ws.execute("procedure.rollback", {"name": "greet", "to": "0.1.0"})

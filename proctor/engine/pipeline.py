@@ -149,6 +149,14 @@ class ProposalHandler(Protocol):
 
     def propose(self, request: ProposalRequest) -> ProposalReceipt: ...
 
+    def applied_as_required(
+        self, snapshot: Snapshot, proposal_id: str, verdict: Verdict
+    ) -> str | None:
+        """None when proposal ``proposal_id``, as ``snapshot`` holds it, was applied with
+        the approvals ``verdict`` (this engine's policy) asks for; else why not. What a
+        change made elsewhere through a proposal must show before it is taken here."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Answer:

@@ -459,16 +459,18 @@ class RollbackProcedure(_CodeAction):
     ) -> list[tuple[type[ActionType], BaseModel]]:
         # Policy on the action a rollback amounts to holds for the rollback too, so a
         # delete that policy denies cannot be made as a rollback to an empty release.
+        # It also makes a release (its tag), so policy on releases holds for it as well.
         kind = self.amounts_to(params, context)
         self._decided_as = kind.api_name
+        release = (ReleaseProcedure, ReleaseParams(name=params.name))
         if kind is DeleteProcedure:
-            return [(kind, DeleteParams(name=params.name))]
+            return [(kind, DeleteParams(name=params.name)), release]
         snap = context.require_snapshot()
         old = Snapshot(snap.store, self._release(params, snap, context).commit)
         code = old.read_text(code_path(params.name)) or ""
         if kind is CreateProcedure:
-            return [(kind, CreateParams(name=params.name, code=code))]
-        return [(kind, UpdateParams(name=params.name, code=code))]
+            return [(kind, CreateParams(name=params.name, code=code)), release]
+        return [(kind, UpdateParams(name=params.name, code=code)), release]
 
     def apply(self, params: RollbackParams, context: ActionContext) -> Change:
         snap = context.require_snapshot()

@@ -16,12 +16,18 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from proctor.core.errors import NotFoundError, UsageError, ValidationFailed
 from proctor.core.names import check_name
 from proctor.engine.actions import ActionContext, ActionType, CodeToCheck, MaxBytes, Params
-from proctor.procedures.actions import MAX_CODE_BYTES
+from proctor.procedures.actions import (
+    MAX_CODE_BYTES,
+    CreateParams,
+    CreateProcedure,
+    UpdateParams,
+    UpdateProcedure,
+)
 from proctor.procedures.capabilities import parse_capabilities
 from proctor.procedures.derive import spec_mismatches
 from proctor.procedures.repository import code_path, metadata_path, parse_spec, proc_dir
@@ -116,6 +122,13 @@ class GenerateProcedure(ActionType):
     def subject(self, params: GenerateParams) -> str:
         return f"Generate procedure {params.name}"
 
+    def governed_as(
+        self, params: GenerateParams, context: ActionContext
+    ) -> list[tuple[type[ActionType], BaseModel]]:
+        # Code written for a procedure that has metadata is an update of it: policy on
+        # updates holds for generated code too.
+        return [(UpdateProcedure, UpdateParams(name=params.name, code=params.code))]
+
     def apply(self, params: GenerateParams, context: ActionContext) -> Change:
         snap = context.require_snapshot()
         name = params.name
@@ -189,6 +202,27 @@ class ImportProcedures(ActionType):
     def subject(self, params: ImportParams) -> str:
         count = len(params.procedures)
         return f"Import {count} procedure{'' if count == 1 else 's'} (metadata only)"
+
+    @classmethod
+    def procedures(cls, params: Any) -> tuple[str, ...]:
+        """Every procedure the import names, so that policy rules on owners and names
+        see them (the names are inside the items, not a ``name`` param)."""
+        items = getattr(params, "procedures", None) or []
+        names = (item.get("name") for item in items if isinstance(item, dict))
+        return tuple(dict.fromkeys(n for n in names if isinstance(n, str)))
+
+    def governed_as(
+        self, params: ImportParams, context: ActionContext
+    ) -> list[tuple[type[ActionType], BaseModel]]:
+        # Each procedure imported is a procedure created (its code comes later): policy
+        # on creating it holds for importing it.
+        out: list[tuple[type[ActionType], BaseModel]] = []
+        for name in self.procedures(params):
+            try:
+                out.append((CreateProcedure, CreateParams(name=name, code="")))
+            except ValueError:
+                continue  # not a procedure name: apply() refuses the item
+        return out
 
     def apply(self, params: ImportParams, context: ActionContext) -> Change:
         snap = context.require_snapshot()

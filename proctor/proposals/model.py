@@ -191,7 +191,9 @@ def load_all(snapshot: Snapshot) -> tuple[list[Proposal], dict[str, str]]:
 
 def content_hash(change: Change) -> str:
     """What approvals are bound to: every path the change writes (its blob id and mode)
-    or deletes, and the tags it creates. Equal hashes, equal effect on the store."""
+    or deletes, and the tags it creates, each with its target, message and trailers (a
+    release's notes are part of what was reviewed). Equal hashes, equal effect on the
+    store."""
     h = hashlib.sha256()
     for path in sorted(change.edits):
         data = change.edits[path]
@@ -199,5 +201,9 @@ def content_hash(change: Change) -> str:
         blob = "-" if data is None else blob_sha(data)
         h.update(f"{path}\0{blob}\0{mode}\n".encode())
     for tag in sorted(change.tags, key=lambda t: t.name):
-        h.update(f"tag\0{tag.name}\0{tag.target or ''}\n".encode())
+        h.update(f"tag\0{tag.name}\0{tag.target or ''}\0".encode())
+        h.update(hashlib.sha256(tag.message.encode("utf-8", "surrogateescape")).digest())
+        for key, value in tag.trailers:
+            h.update(f"\0{key}\0{value}".encode("utf-8", "surrogateescape"))
+        h.update(b"\n")
     return "sha256:" + h.hexdigest()

@@ -24,7 +24,7 @@ from proctor.core.errors import ProctorError, describe_error
 from proctor.core.governance import Decision
 from proctor.engine.actions import ActionContext, parse_params
 from proctor.engine.pipeline import Plan, ProposalReceipt, ProposalRequest
-from proctor.proposals.model import Proposal, content_hash, dump, new_id, now, path_of
+from proctor.proposals.model import Proposal, content_hash, dump, load, new_id, now, path_of
 from proctor.store.gitstore import Change, Snapshot, short
 
 if TYPE_CHECKING:
@@ -87,6 +87,28 @@ class ProposalService:
         logger.info("proposal %s recorded as %s", proposal.id, short(written.commit))
         announce(engine, proposal, "proposal.create", written.commit, context)
         return ProposalReceipt(proposal.id, written.commit)
+
+    def applied_as_required(
+        self, snapshot: Snapshot, proposal_id: str, verdict: Verdict
+    ) -> str | None:
+        """None when the proposal at ``snapshot`` is applied with as many approvals, of
+        approvers qualified under this engine's policy, as ``verdict`` asks for (and as
+        it recorded itself), each bound to its content; else why not."""
+        try:
+            proposal = load(snapshot, proposal_id)
+        except ProctorError as exc:
+            return exc.message
+        if proposal.status != "applied":
+            return f"proposal {proposal_id} is {proposal.status} there, not applied"
+        config = self.engine.config
+        needed = max(proposal.required_approvals, verdict.approvals)
+        have = valid_approvals(proposal, config.governance, verdict.approvers)
+        if have < needed:
+            return (
+                f"proposal {proposal_id} has {have} of the {needed} approval(s) the policy "
+                "there requires"
+            )
+        return None
 
 
 def announce(

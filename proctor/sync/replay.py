@@ -30,13 +30,17 @@ from proctor.core.config import ProctorConfig, parse_config_text
 from proctor.core.errors import EXIT_CONFLICT, ProctorError
 from proctor.core.governance import Decision
 from proctor.engine.actions import ActionContext, ActionType
-from proctor.store.gitstore import MODE_EXEC, MODE_FILE, Change, GitStore, short
+from proctor.store.gitstore import MODE_EXEC, MODE_FILE, MODE_TREE, Change, GitStore, short
 from proctor.sync.model import Conflict
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from proctor.core.plugins import PluginManager
+    from proctor.engine.pipeline import ActionEngine, ProposalHandler
+
+    # What gives an engine its proposal handler (the governance layer's ProposalService).
+    ProposalsFor = Callable[[ActionEngine], ProposalHandler]
 
 __all__ = ["Recorded", "ReplayConflict", "Replayer", "config_at", "read_commit"]
 
@@ -161,11 +165,22 @@ def recorded_params(
 
 
 class _ReplayAction(ActionType):
-    """The original action, whose ``apply`` is the recorded edit on the new base."""
+    """The original action, whose ``apply`` is the recorded edit on the new base.
 
-    def __init__(self, original: ActionType, build: Callable[[str | None], Change]) -> None:
+    It is governed as the original would be (``governed_as``) and, beside that, as what
+    the recorded edit does on the new base (``effects``: each procedure it creates,
+    updates or deletes, the configuration it rewrites), whatever action the commit names:
+    a trailer is text anyone can write, and what lands is the edit."""
+
+    def __init__(
+        self,
+        original: ActionType,
+        build: Callable[[str | None], Change],
+        effects: list[tuple[type[ActionType], BaseModel]],
+    ) -> None:
         self.original = original
         self._build = build
+        self._effects = effects
 
     def apply(self, params: Any, context: ActionContext) -> Change:
         return self._build(context.require_snapshot().commit)
@@ -175,6 +190,81 @@ class _ReplayAction(ActionType):
 
     def subject(self, params: Any) -> str:
         return self.original.subject(params)
+
+    def governed_as(
+        self, params: Any, context: ActionContext
+    ) -> list[tuple[type[ActionType], BaseModel]]:
+        return [*self.original.governed_as(params, context), *self._effects]
+
+
+class _RecordProposal(ActionType):
+    """A proposal recorded (``proposal.create``): not an action one runs (policy sent
+    another action to review), but a commit sync replays like one, adding the proposal
+    file alone; a step of a review, so only a DENY stops it."""
+
+    api_name = "proposal.create"
+    review_step = True
+
+    def apply(self, params: Any, context: ActionContext) -> Change:  # pragma: no cover
+        raise NotImplementedError("replayed only: _ReplayAction builds the change")
+
+
+def effects(
+    store: GitStore,
+    actions: dict[str, type[ActionType]],
+    tip: str | None,
+    edits: dict[str, bytes | None],
+) -> list[tuple[type[ActionType], BaseModel]]:
+    """The actions ``edits`` amount to on ``tip``, with their params: a procedure that
+    is not there and would be is created, one that would be left with no file is
+    deleted, any other one touched is updated; a configuration file written is a
+    ``config.update``. Only actions registered here are asked about (a store without
+    the procedure actions has no policy on them)."""
+    from proctor.engine.actions import parse_params
+
+    tip_tree = store.commit_tree(tip) if tip else None
+    touched: dict[str, dict[str, bytes | None]] = {}
+    out: list[tuple[type[ActionType], BaseModel]] = []
+    for path, content in edits.items():
+        parts = path.split("/")
+        if parts[0] == "procedures" and len(parts) >= 3:
+            touched.setdefault(parts[1], {})["/".join(parts[2:])] = content
+        elif path in ("proctor.toml", "pyproject.toml") and "config.update" in actions:
+            text = "" if content is None else content.decode("utf-8", "replace")
+            config = actions["config.update"]
+            out.append((config, config.Params.model_construct(text=text)))
+    for name, files in sorted(touched.items()):
+        before = _files_under(store, tip_tree, f"procedures/{name}")
+        after = (before - {f for f, data in files.items() if data is None}) | {
+            f for f, data in files.items() if data is not None
+        }
+        code = files.get("main.py")
+        if not before and after:
+            text = (code or b"").decode("utf-8", "replace")
+            kind, raw = "procedure.create", {"name": name, "code": text}
+        elif before and not after:
+            kind, raw = "procedure.delete", {"name": name}
+        else:
+            kind, raw = "procedure.update", {"name": name}
+            if code is not None:
+                raw["code"] = code.decode("utf-8", "replace")
+        if kind in actions:
+            out.append((actions[kind], parse_params(actions[kind], raw)))
+    return out
+
+
+def _files_under(store: GitStore, root_tree: str | None, folder: str) -> set[str]:
+    """Every file below ``folder`` of a root tree, by its path inside the folder."""
+    out: set[str] = set()
+    pending = [("", store.tree_at(root_tree, folder))]
+    while pending:
+        prefix, entries = pending.pop()
+        for leaf, (mode, sha) in entries.items():
+            if mode == MODE_TREE:
+                pending.append((f"{prefix}{leaf}/", store.read_tree(sha)))
+            else:
+                out.add(prefix + leaf)
+    return out
 
 
 class Replayer:
@@ -188,10 +278,12 @@ class Replayer:
         merge_base: str,
         remote_tip: str,
         remote: str,
+        proposals: ProposalsFor | None = None,
     ) -> None:
         self.store = store
         self.scratch = scratch
         self.plugins = plugins
+        self.proposals = proposals
         self.merge_base = merge_base
         self.remote_tip = remote_tip
         self.remote = remote
@@ -230,7 +322,11 @@ class Replayer:
         tip = store.read_ref(self.scratch)
         config = config_at(store, tip)
         engine = ActionEngine(store, self.scratch, self.plugins, config, rec.author)
+        if self.proposals is not None:
+            engine.proposals = self.proposals(engine)
         actions = engine.actions()
+        if api_name == _RecordProposal.api_name and "proposal.approve" in actions:
+            actions = {**actions, api_name: _RecordProposal}
         if api_name not in actions:
             raise ReplayConflict(
                 Conflict(
@@ -244,6 +340,18 @@ class Replayer:
         diff = store.tree_diff(parent, sha)
         edits_all = {p: (None if s is None else store.read_object(s)[1]) for p, _m, s in diff}
         modes_all = {p: m for p, m, _s in diff if m is not None}
+        if action_type is _RecordProposal and set(edits_all) != {
+            f"{PROPOSALS}{rec.trailers.get('Proctor-Proposal', '')}.json"
+        }:
+            raise ReplayConflict(
+                Conflict(
+                    "commit",
+                    f"local commit {short(sha)} says it records proposal "
+                    f"{rec.trailers.get('Proctor-Proposal', '?')} but changes other files; "
+                    "rebase it with git",
+                    commit=sha,
+                )
+            )
         for path, mode in modes_all.items():
             if mode not in (MODE_FILE, MODE_EXEC):
                 raise ReplayConflict(
@@ -273,21 +381,35 @@ class Replayer:
         from proctor.store.gitstore import Snapshot
 
         context.snapshot = Snapshot(store, tip)
-        action = _ReplayAction(action_type(), build)
-        plan = Plan(api_name, action_type, action, params, context, tip)
         try:
+            action = _ReplayAction(action_type(), build, effects(store, actions, tip, preview))
+            plan = Plan(api_name, action_type, action, params, context, tip)
             if complete:
                 engine.criteria(plan)
             verdict = engine.decide(plan)
             decision = verdict.decision
+            why = ""
             if decision is Decision.REQUIRE_PROPOSAL and context.proposal:
-                decision = Decision.ALLOW_IMMEDIATE  # it was applied through a proposal
+                # Applied through a proposal: taken if the proposal, as the commit left
+                # it, shows the approvals the policy here asks for.
+                missing = (
+                    engine.proposals.applied_as_required(
+                        Snapshot(store, sha), context.proposal, verdict
+                    )
+                    if engine.proposals is not None
+                    else "proposals are not enabled here"
+                )
+                if missing is None:
+                    decision = Decision.ALLOW_IMMEDIATE
+                else:
+                    why = f" ({missing})"
             if decision is not Decision.ALLOW_IMMEDIATE:
+                what = verdict.as_action or api_name
                 raise ReplayConflict(
                     Conflict(
                         "policy",
                         f"local commit {short(sha)} ({rec.subject}): the policy on "
-                        f"{self.remote}'s tip answers {decision.value} for {api_name}; "
+                        f"{self.remote}'s tip answers {decision.value} for {what}{why}; "
                         "nothing was synced",
                         commit=sha,
                     )

@@ -40,6 +40,7 @@ from proctor.sync.tags import plan_tags
 
 if TYPE_CHECKING:
     from proctor.core.plugins import PluginManager
+    from proctor.sync.replay import ProposalsFor
 
 __all__ = ["DEFAULT_ATTEMPTS", "sync", "sync_status"]
 
@@ -124,7 +125,9 @@ class _Round:
                     new_tip = replayed
         local_tags = git_remote.read_tags(store.cwd, "refs/tags/")
         remote_tags = git_remote.read_tags(store.cwd, s.tag_prefix)
-        plan = plan_tags(store, remote, s.plugins, new_tip, mapping, local_tags, remote_tags, seen)
+        plan = plan_tags(
+            store, remote, s.plugins, new_tip, mapping, local_tags, remote_tags, seen, s.proposals
+        )
         if plan.conflicts:
             result.conflicts.extend(plan.conflicts)
         if new_tip is not None and (new_tip != local or plan.updates):
@@ -151,7 +154,7 @@ class _Round:
         store = s.store
         scratch = _scratch(s.ref)
         store.update_refs([(scratch, remote_tip, store.read_ref(scratch))], "proctor: sync")
-        replayer = Replayer(store, scratch, s.plugins, base, remote_tip, s.remote)
+        replayer = Replayer(store, scratch, s.plugins, base, remote_tip, s.remote, s.proposals)
         done: list[Replayed] = []
         try:
             for sha in _rev_list(store, base, local):
@@ -217,12 +220,19 @@ class _Round:
 
 class _Sync:
     def __init__(
-        self, store: GitStore, ref: str, remote: str, plugins: PluginManager, attempts: int
+        self,
+        store: GitStore,
+        ref: str,
+        remote: str,
+        plugins: PluginManager,
+        attempts: int,
+        proposals: ProposalsFor | None = None,
     ) -> None:
         self.store = store
         self.ref = ref
         self.remote = remote
         self.plugins = plugins
+        self.proposals = proposals
         self.attempts = max(1, attempts)
         self.atomic = True
         self.tag_prefix = f"{git_remote.PRIVATE}/{remote}/tags/"
@@ -273,9 +283,13 @@ def sync(
     *,
     attempts: int = DEFAULT_ATTEMPTS,
     actor: str = "anonymous",
+    proposals: ProposalsFor | None = None,
 ) -> SyncResult:
     """Sync the store branch ``ref`` with ``remote`` (see the module docstring); the
     outcome is announced as a ``SyncEvent`` (``sync.<status>``) by ``actor``.
+    ``proposals`` gives an engine its proposal handler (the governance layer's), which
+    says whether a change applied elsewhere through a proposal has the approvals the
+    remote's policy asks for; without one such a change is a conflict.
 
     Conflicts are in the result (exit 3), never half-applied. Raises UsageError for an
     unknown remote (nothing fetched or changed), StoreError when git cannot reach the
@@ -284,7 +298,7 @@ def sync(
     git_remote.check_remote(store.cwd, remote)
     with writer_lock(store.common_dir, "refs/proctor/sync-lock/" + ref.removeprefix("refs/")):
         store.recover(ref)
-        result = _Sync(store, ref, remote, plugins, attempts).run()
+        result = _Sync(store, ref, remote, plugins, attempts, proposals).run()
     for failure in plugins.emit(SyncEvent.of(result, actor)):
         result.warnings.append(
             f"event handler of plugin {failure.plugin!r} failed: {failure.error}"

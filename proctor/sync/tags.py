@@ -36,13 +36,21 @@ from proctor.procedures.repository import (
     proc_dir,
     tag_name,
 )
-from proctor.store.gitstore import ZERO_SHA, GitStore, add_trailers, format_ident, short
+from proctor.store.gitstore import (
+    ZERO_SHA,
+    GitStore,
+    Snapshot,
+    add_trailers,
+    format_ident,
+    short,
+)
 from proctor.sync.model import Conflict, TagOutcome
 from proctor.sync.remote import tag_ref
 from proctor.sync.replay import config_at, read_tag
 
 if TYPE_CHECKING:
     from proctor.core.plugins import PluginManager
+    from proctor.sync.replay import ProposalsFor
 
 __all__ = ["TagPlan", "plan_tags"]
 
@@ -82,10 +90,12 @@ class _Planner:
         plugins: PluginManager,
         tip: str | None,
         mapping: dict[str, str],
+        proposals: ProposalsFor | None = None,
     ) -> None:
         self.store = store
         self.remote = remote
         self.plugins = plugins
+        self.proposals = proposals
         self.tip = tip
         self.mapping = mapping
         self.plan = TagPlan()
@@ -153,9 +163,17 @@ class _Planner:
             proposal=trailers.get("Proctor-Proposal"),
         )
         plan = Plan("procedure.release", release, release(), params, context, self.tip)
-        decision = engine.decide(plan).decision
-        if decision is Decision.REQUIRE_PROPOSAL and context.proposal:
-            return None
+        verdict = engine.decide(plan)
+        decision = verdict.decision
+        if decision is Decision.REQUIRE_PROPOSAL and context.proposal and self.tip:
+            # Released through a proposal: taken if the proposal, as the new tip holds
+            # it, shows the approvals the policy there asks for.
+            if self.proposals is None:
+                return f"{decision.value} (proposals are not enabled here)"
+            missing = self.proposals(engine).applied_as_required(
+                Snapshot(self.store, self.tip), context.proposal, verdict
+            )
+            return None if missing is None else f"{decision.value} ({missing})"
         return None if decision is Decision.ALLOW_IMMEDIATE else decision.value
 
     def make_tag(
@@ -352,6 +370,7 @@ def plan_tags(
     local: dict[str, tuple[str, str]],
     remote_tags: dict[str, tuple[str, str]],
     seen: dict[str, tuple[str, str]],
+    proposals: ProposalsFor | None = None,
 ) -> TagPlan:
     """Decide every release between here and the remote (see the module docstring).
 
@@ -359,4 +378,4 @@ def plan_tags(
     replacement; ``local``/``remote_tags``/``seen`` are tag name -> (tag object, commit),
     ``seen`` the remote's as fetched before this sync.
     """
-    return _Planner(store, remote, plugins, tip, mapping).run(local, remote_tags, seen)
+    return _Planner(store, remote, plugins, tip, mapping, proposals).run(local, remote_tags, seen)
