@@ -235,6 +235,30 @@ def run_quickstart(
                 f"{s.success_rate:.0%} ok, p50 {seconds(s.p50)}, p95 {seconds(s.p95)}"
             )
 
+        header(
+            "proctor import slugify.jsonl && proctor generate slugify --backend replay",
+            "Describe a procedure by metadata alone, then generate its code: checked, "
+            "its examples run in the sandbox, committed with its confidence",
+        )
+        from proctor.llm.generate import GenerationSettings
+
+        r = ws.import_procedures([SLUG_METADATA])
+        say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} (metadata only)")
+        settings = GenerationSettings(
+            "replay", QUICKSTART_MODEL, options={"cassettes": str(quickstart_cassettes())}
+        )
+        done = ws.generate("slugify", settings)
+        gen = done.outcome
+        examples = gen.generation.get("examples") or {}
+        say(
+            f"    {done.result.status}: commit "
+            f"{done.result.commit[:12] if done.result.commit else '-'}, confidence "
+            f"{gen.confidence:.2f}, examples {examples.get('passed', 0)}/"
+            f"{examples.get('total', 0)} passed, band {gen.band.name}"
+        )
+        ran_slug = ws.run("slugify", {"title": "Git-native procedures"})
+        say(f"    proctor run slugify -p 'title=Git-native procedures': {ran_slug.value!r}")
+
         reviewer = "reviewer@proctor"
         header(
             "proctor policy update proctor.toml",
@@ -270,30 +294,6 @@ def run_quickstart(
         commit = outcome.commit[:12] if outcome.commit else "-"
         say(f"    {outcome.status}: commit {commit} (proposal version {outcome.proposal.version})")
         say(f"    description now: {ws.get_procedure('greet').spec.description}")
-
-        header(
-            "proctor import slugify.jsonl && proctor generate slugify --backend replay",
-            "Describe a procedure by metadata alone, then generate its code: checked, "
-            "its examples run in the sandbox, committed with its confidence",
-        )
-        from proctor.llm.generate import GenerationSettings
-
-        r = ws.import_procedures([SLUG_METADATA])
-        say(f"    {r.status}: commit {r.commit[:12] if r.commit else '-'} (metadata only)")
-        settings = GenerationSettings(
-            "replay", QUICKSTART_MODEL, options={"cassettes": str(quickstart_cassettes())}
-        )
-        done = ws.generate("slugify", settings)
-        gen = done.outcome
-        examples = gen.generation.get("examples") or {}
-        say(
-            f"    {done.result.status}: commit "
-            f"{done.result.commit[:12] if done.result.commit else '-'}, confidence "
-            f"{gen.confidence:.2f}, examples {examples.get('passed', 0)}/"
-            f"{examples.get('total', 0)} passed, band {gen.band.name}"
-        )
-        ran_slug = ws.run("slugify", {"title": "Git-native procedures"})
-        say(f"    proctor run slugify -p 'title=Git-native procedures': {ran_slug.value!r}")
 
         view = ws.get_procedure("greet")
         say("")

@@ -228,11 +228,11 @@ def test_init_and_quickstart(tmp_path: Path) -> None:
         git(target, "show", "HEAD:" + git(target, "ls-files", "proposals").strip())
     )
     assert subjects == [
-        "Generate procedure slugify (confidence 0.95)",
-        "Import 1 procedure (metadata only)",
         "Update procedure greet",  # the proposal applied, with its new status
         "Propose: Update procedure greet",
         "Update proctor.toml",
+        "Generate procedure slugify (confidence 0.95)",
+        "Import 1 procedure (metadata only)",
         "Roll back procedure greet to v0.2.0",
         "Update procedure greet",
         "Update procedure greet",

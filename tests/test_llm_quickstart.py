@@ -22,11 +22,9 @@ def test_quickstart_generates_slugify_from_the_packaged_cassette(tmp_path: Path)
         assert ws.run("slugify", {"title": "A B"}).value == "a-b"
     finally:
         ws.close()
-    subjects = git(tmp_path / "qs", "log", "--format=%s", "-2").splitlines()
-    assert subjects == [
-        "Generate procedure slugify (confidence 0.95)",
-        "Import 1 procedure (metadata only)",
-    ]
+    subjects = git(tmp_path / "qs", "log", "--format=%s").splitlines()
+    at = subjects.index("Generate procedure slugify (confidence 0.95)")
+    assert subjects[at + 1] == "Import 1 procedure (metadata only)"
     assert any("applied: commit" in line and "examples 2/2 passed" in line for line in lines)
     # Generation is counted by the metrics plugin, through the events the workspace sends.
     from proctor.plugins.metrics import exposition
