@@ -276,3 +276,46 @@ def test_unsafe_code_is_refused_with_findings(store: Path, tmp_path: Path) -> No
     assert any(":4:" in e and "PS" in e for e in data["errors"]), data["errors"]
     assert any(f["line"] == 4 and f["code"].startswith("PS") for f in data["findings"])
     assert repo_state(store) == before
+
+
+def test_import_reads_only_regular_files_of_bounded_size(store: Path, tmp_path: Path) -> None:
+    """``proctor import PATH`` reads its files as every other input file is read: a FIFO
+    (given, or found in a folder) never hangs it, a file over the limit is refused by its
+    size, before anything is read or written."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.json")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    os.mkfifo(folder / "x.json")
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 4_000_001)
+    before = repo_state(store)
+    for path, why in (
+        (tmp_path / "fifo.json", "is a FIFO, not a regular file"),
+        (folder, "is a FIFO, not a regular file"),
+        (big, "the limit is 4000000 bytes"),
+    ):
+        result = run_cli("--repo", str(store), "import", str(path))
+        assert_refused(result, 2, why)
+    assert repo_state(store) == before
+
+
+def test_json_nested_too_deep_is_bad_input_not_a_traceback(store: Path, tmp_path: Path) -> None:
+    """A few kilobytes of ``[[[[...`` made json raise RecursionError: metadata files,
+    imported files and ``-p`` values nested deeper than 64 levels are refused (exit 2)."""
+    deep = "[" * 20_000 + "]" * 20_000
+    meta = write(tmp_path / "deep.json", deep)
+    code = write(tmp_path / "main.py", GREET)
+    before = repo_state(store)
+    runs = [
+        ("procedure", "create", "deep", "--code", str(code), "--metadata", str(meta)),
+        ("import", str(meta)),
+        ("action", "run", "procedure.update", "-p", "name=greet", "-p", f"description={deep}"),
+        ("policy", "explain", "procedure.update", "-p", f"description={deep}"),
+    ]
+    for args in runs:
+        result = run_cli("--repo", str(store), *args)
+        assert_refused(result, 2, "nested more than 64 levels deep")
+        assert "Traceback" not in result.err
+    assert repo_state(store) == before

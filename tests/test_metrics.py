@@ -76,6 +76,31 @@ def test_actions_are_counted_across_processes(repo: Path, tmp_path: Path) -> Non
     assert [p.name for p in target.parent.iterdir()] == ["proctor.prom"]
 
 
+def test_the_textfile_replaces_only_a_regular_file(repo: Path, tmp_path: Path) -> None:
+    """``--textfile`` renames over its path: a FIFO, a folder or a link there (or a
+    device, as ``/dev/null`` would be) is refused with exit 2 and left as it was, and no
+    temporary file stays behind."""
+    import os
+    import stat
+
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "fifo")
+    (out / "adir").mkdir()
+    (out / "real.prom").write_text("old\n")
+    os.symlink(out / "real.prom", out / "link")
+    for name in ("fifo", "adir", "link"):
+        done = run_cli("metrics", "--textfile", str(out / name), cwd=repo)
+        assert done.code == 2, (name, done.err)
+        assert "not a regular file" in done.err and "Traceback" not in done.err
+    assert stat.S_ISFIFO(os.lstat(out / "fifo").st_mode)
+    assert os.path.islink(out / "link") and (out / "real.prom").read_text() == "old\n"
+    assert sorted(p.name for p in out.iterdir()) == ["adir", "fifo", "link", "real.prom"]
+    assert run_cli("metrics", "--textfile", "", cwd=repo).code == 2  # not stdout in disguise
+    assert run_cli("metrics", "--textfile", str(out / "real.prom"), cwd=repo).code == 0
+    assert "proctor_" in (out / "real.prom").read_text()
+
+
 # -- compare-and-swap retries, backoff, exhaustion, conflicts --------------------------------
 
 

@@ -149,6 +149,33 @@ def test_runs_and_stats_of_an_unknown_procedure_are_usage_errors(repo: Path) -> 
     assert json.loads(run_cli("stats", "quiet", "--json", cwd=repo).out) == []
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-inf", "1e400", "1e12", "0"])
+def test_a_timeout_that_is_no_number_of_seconds_is_bad_input_and_no_run(
+    repo: Path, timeout: str
+) -> None:
+    """NaN passes every range check (it compares false); it, infinity and values past
+    the week a run may last are refused (exit 2) before anything runs or is recorded,
+    on the command line and in ``[runs] timeout`` alike, so typos never count as failed
+    runs towards an automatic rollback."""
+    from proctor.cli.runs import _MAX_TIMEOUT
+    from proctor.runs.settings import MAX_TIMEOUT
+
+    assert _MAX_TIMEOUT == MAX_TIMEOUT
+    make_store(repo)
+    create(repo, "greet", GREET, greet_metadata())
+    log = repo / ".git/proctor/runs.sqlite"
+    r = run_cli("run", "greet", "-p", "name=Ada", "--timeout", timeout, cwd=repo)
+    assert r.code == 2 and "--timeout" in r.err and "Traceback" not in r.err, r.err
+    assert not log.exists()
+    config = (repo / "proctor.toml").read_text()
+    literal = {"1e400": "inf"}.get(timeout, timeout)
+    (repo / "proctor.toml").write_text(config + f"\n[runs]\ntimeout = {literal}\n")
+    git(repo, "commit", "-qam", "timeout")
+    r = run_cli("run", "greet", "-p", "name=Ada", cwd=repo)
+    assert r.code == 2 and "runs.timeout" in r.err and "Traceback" not in r.err, r.err
+    assert not log.exists()
+
+
 def test_a_deleted_procedures_runs_stay_readable(repo: Path) -> None:
     make_store(repo)
     create(repo, "greet", GREET, greet_metadata())

@@ -370,11 +370,12 @@ def read_file_arg(path: str, what: str) -> str:
 def read_metadata_arg(path: str) -> dict[str, Any]:
     import json
 
+    from proctor.core import jsonvalue
     from proctor.core.errors import ValidationFailed
 
     text = read_file_arg(path, "metadata file")
     try:
-        data = json.loads(text)
+        data = jsonvalue.loads(text, path)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from None
     if not isinstance(data, dict):

@@ -44,7 +44,7 @@ from proctor.cli.base import (
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=256),
     default=1,
     show_default=True,
     help="Worker processes.",

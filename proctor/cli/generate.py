@@ -204,12 +204,17 @@ are skipped; any other clash, or invalid metadata, refuses the whole import.
 def _read_items(path: Path) -> list[dict[str, Any]]:
     import json
 
+    from proctor.cli.base import read_input_bytes
+    from proctor.core import jsonvalue
     from proctor.core.errors import UsageError, ValidationFailed
 
     def load(file: Path) -> list[Any]:
+        # A regular file only, its size checked before reading (a FIFO never hangs the
+        # command, /dev/zero is never read), as every other input file.
+        raw = read_input_bytes(str(file), "metadata file")
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise UsageError(f"cannot read {file}: {exc}") from None
         if file.suffix == ".jsonl":
             out = []
@@ -217,12 +222,12 @@ def _read_items(path: Path) -> list[dict[str, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    out.append(json.loads(line))
+                    out.append(jsonvalue.loads(line, f"{file}:{number}"))
                 except json.JSONDecodeError as exc:
                     raise ValidationFailed(f"{file}:{number}: not valid JSON: {exc.msg}") from None
             return out
         try:
-            data = json.loads(text)
+            data = jsonvalue.loads(text, str(file))
         except json.JSONDecodeError as exc:
             raise ValidationFailed(
                 f"{file}: not valid JSON at line {exc.lineno}: {exc.msg}"

@@ -22,7 +22,7 @@ def metrics(state: State, textfile: str | None) -> int:
     missing or PATH cannot be written.
     """
     ws = state.workspace()
-    if textfile:
+    if textfile is not None:
         from proctor.plugins.metrics import write_textfile
 
         write_textfile(ws.store.common_dir, textfile)

@@ -382,8 +382,10 @@ def parse_param(item: str) -> tuple[str, Any]:
         raise UsageError(f"-p expects KEY=VALUE, got {item!r}")
     if value.startswith("@"):
         return key, read_file_arg(value[1:], f"file for {key}")
+    from proctor.core import jsonvalue
+
     try:
-        return key, json.loads(value)
+        return key, jsonvalue.loads(value, f"-p {key}")
     except json.JSONDecodeError:
         return key, value
 

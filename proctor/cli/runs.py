@@ -52,6 +52,17 @@ Exit codes:
 """
 
 
+# proctor.runs.settings.MAX_TIMEOUT, written out: the CLI imports the runs package lazily.
+_MAX_TIMEOUT = 7 * 24 * 3600
+
+
+def _finite(value: float | None) -> float | None:
+    """Refuse NaN, which every range check lets through (it compares false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("not a number of seconds", param_hint="'--timeout'")
+    return value
+
+
 @cli.command("run", help=RUN_HELP, short_help="Run a procedure in the sandbox, recorded.")
 @click.argument("ref", metavar="NAME[@VERSION]")
 @click.option(
@@ -59,7 +70,8 @@ Exit codes:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=_MAX_TIMEOUT),
+    callback=lambda _ctx, _param, value: _finite(value),
     metavar="SECONDS",
     help="Wall-clock limit of the run. [default: [runs] timeout, else 30]",
 )
@@ -142,7 +154,12 @@ def _terminated_like_interrupted() -> Iterator[None]:
 @cli.command("runs")
 @click.argument("name")
 @click.option(
-    "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many."
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1, max=1_000_000),
+    default=20,
+    show_default=True,
+    help="How many.",
 )
 @click.pass_obj
 def runs_command(state: State, name: str, limit: int) -> None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proctor.core.errors import UsageError
 from proctor.core.hookspecs import hookimpl
 
 
@@ -487,6 +489,27 @@ def write_textfile(git_dir: str | os.PathLike[str], path: str | os.PathLike[str]
     directory, then a rename), as node_exporter's textfile collector requires."""
     text = exposition(git_dir)
     target = Path(path)
+    if not target.name:
+        raise UsageError("--textfile: give a file path")
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        pass
+    else:  # only a regular file is replaced: never a device, a FIFO, a folder or a link
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{target}: exists and is not a regular file; give a file path")
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, target)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot write beside it: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, target)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise UsageError(f"{target}: cannot write it: {exc.strerror}") from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from proctor.core import jsonvalue
 from proctor.core.errors import NotFoundError, UsageError, ValidationFailed
 from proctor.core.names import check_name
 from proctor.procedures.signature import Signature, code_signature, compare
@@ -81,7 +82,7 @@ def parse_spec(text: str | bytes, path: str = METADATA_FILE) -> ProcedureSpec:
     from proctor.procedures.spec import ProcedureSpec
 
     try:
-        data = json.loads(text)
+        data = jsonvalue.loads(text, path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ValidationFailed(f"{path}: not valid JSON{where}: {exc}") from None

@@ -38,6 +38,10 @@ RUN_LOG_ENV = "PROCTOR_RUN_LOG"
 # The default run log's file under .git/proctor/. Named here, not in the log's own module,
 # so whether it exists is asked without importing SQLAlchemy (``procedure show`` does).
 LOG_FILE = "runs.sqlite"
+# The longest wall-clock limit a run may have (a week): a bound for the clocks and
+# timers it is handed to, which NaN, infinity or 1e12 seconds would overflow.
+MAX_TIMEOUT = 7 * 24 * 3600
+
 RUNS_KEYS = frozenset({"min-level", "timeout", "run-log", "disable", "limits", "rollback"})
 ROLLBACK_KEYS = frozenset({"enabled", "window", "min-runs", "threshold"})
 DISABLE = ("cgroups", "namespaces")
@@ -156,8 +160,15 @@ def runs_settings(config: ProctorConfig, environ: dict[str, str] | None = None) 
     values = table.values
     min_level = _int(table, "min-level", values.get("min-level", 0), 0, 2)
     timeout = values.get("timeout", 30.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-        raise ConfigError(f"{table.where('timeout')}: expected seconds > 0, got {timeout!r}")
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not (0 < timeout <= MAX_TIMEOUT)
+    ):
+        raise ConfigError(
+            f"{table.where('timeout')}: expected seconds > 0 and at most {MAX_TIMEOUT}, "
+            f"got {timeout!r}"
+        )
     run_log = _run_log(table, env)
     disable = table.str_list("disable") or []
     bad = sorted(set(disable) - set(DISABLE))
