@@ -222,11 +222,19 @@ class Workspace:
         from proctor.engine.pipeline import ActionEngine
 
         engine = ActionEngine(self.store, self.ref, self.plugins, self.config, self.author)
-        if "proposal.approve" in engine.actions():
-            from proctor.proposals.service import ProposalService
-
-            engine.proposals = ProposalService(engine)
+        handler = self._proposal_handler()
+        if handler is not None:
+            engine.proposals = handler(engine)
         return engine
+
+    def _proposal_handler(self) -> Any:
+        """The proposal handler's class when the proposal actions are registered (the
+        ``proposals`` built-in), else None: for this engine and for sync's own."""
+        if "proposal.approve" not in self.plugins.actions():
+            return None
+        from proctor.proposals.service import ProposalService
+
+        return ProposalService
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -809,11 +817,6 @@ class Workspace:
         from proctor.sync.service import sync
 
         default_remote, default_attempts = sync_settings(self.config)
-        proposals = None
-        if "proposal.approve" in self.plugins.actions():
-            from proctor.proposals.service import ProposalService
-
-            proposals = ProposalService
         return sync(
             self.store,
             self.ref,
@@ -821,7 +824,7 @@ class Workspace:
             self.plugins,
             attempts=attempts or default_attempts,
             actor=self.actor,
-            proposals=proposals,
+            proposals=self._proposal_handler(),
         )
 
     def sync_status(self, remote: str | None = None) -> SyncStatus:
